@@ -1,0 +1,93 @@
+//! The HTTP API of modelreg: the router, its extractors and handlers, and the OpenAPI
+//! document generated from them.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod health;
+mod middleware;
+pub mod models;
+pub mod openapi;
+
+use std::{future::Future, sync::Arc};
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{Method, StatusCode, Uri},
+};
+use modelreg_core::service::Registry;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use auth::{Authenticator, JwtConfig};
+pub use error::ApiError;
+pub use middleware::X_REQUEST_ID;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    pub auth: Arc<Authenticator>,
+    openapi_json: Arc<str>,
+}
+
+/// Every route, each registered together with its OpenAPI entry so none escapes the document.
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(
+            models::list::list_models,
+            models::create::create_model
+        ))
+        .routes(routes!(
+            models::get::get_model,
+            models::update::put_model,
+            models::update::patch_model,
+            models::delete::delete_model
+        ))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::docs))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api_router().split_for_parts();
+    openapi::finish(&mut doc);
+    doc
+}
+
+/// The application: routes, body limit, request ids and the error shape.
+pub fn router(registry: Registry, auth: Authenticator) -> Router {
+    let (routes, mut doc) = api_router().split_for_parts();
+    openapi::finish(&mut doc);
+    let state = AppState {
+        registry,
+        auth: Arc::new(auth),
+        openapi_json: doc.to_pretty_json().expect("the OpenAPI document serializes").into(),
+    };
+    routes
+        .fallback(no_route)
+        .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state)
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "RESOURCE_NOT_FOUND",
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; requests in flight then finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,86 @@
+//! The request middleware: request ids, one log line per request, and the final shape of
+//! every error response.
+
+use std::time::Instant;
+
+use axum::{
+    body::Body,
+    extract::{MatchedPath, Request},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::Response,
+};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A client-sent request id is echoed when it is 1–128 visible ASCII characters; otherwise a
+/// new one is made.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("req-{}", uuid::Uuid::now_v7().simple()))
+}
+
+pub async fn request_context(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| req.uri().path().to_owned());
+    let span = tracing::info_span!("request", %method, %route, request_id = %id);
+
+    let res = next.run(req).instrument(span.clone()).await;
+    let mut res = finish_error(res, &id);
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(X_REQUEST_ID.clone(), v);
+    }
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| tracing::info!(status, latency_ms, "request"));
+    res
+}
+
+/// Renders the error carried by the response, or turns a bare error status from axum or
+/// tower into our shape.
+fn finish_error(mut res: Response, request_id: &str) -> Response {
+    let error = match res.extensions_mut().remove::<ApiError>() {
+        Some(e) => e,
+        None if is_bare_error(&res) => ApiError::from_status(res.status()),
+        None => return res,
+    };
+    if let Some(internal) = &error.internal {
+        if error.status.is_server_error() && error.status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(code = error.code, error = %internal, "request failed");
+        } else {
+            tracing::warn!(code = error.code, error = %internal, "request failed");
+        }
+    }
+    let body = serde_json::to_vec(&error.body(request_id)).expect("error body serializes");
+    let (mut parts, _) = res.into_parts();
+    parts.status = error.status;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn is_bare_error(res: &Response) -> bool {
+    let s = res.status();
+    (s.is_client_error() || s.is_server_error())
+        && !res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"))
+}

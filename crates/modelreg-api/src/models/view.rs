@@ -1,0 +1,192 @@
+//! Response bodies of the model endpoints.
+
+use modelreg_core::{
+    list::{ListPage, ListQuery, Paging},
+    model::{Mode, Model, Status},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A model configuration as returned by create, get and update. Credentials are never
+/// returned; `credential_fields` names the stored keys.
+#[derive(Serialize, ToSchema)]
+pub struct ModelView {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub resource_uri: String,
+    pub name: String,
+    pub litellm_model: String,
+    pub provider: Option<String>,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub api_base: Option<String>,
+    pub api_version: Option<String>,
+    pub mode: Option<Mode>,
+    pub max_input_tokens: Option<i64>,
+    pub max_output_tokens: Option<i64>,
+    pub default_max_tokens: Option<i64>,
+    pub rpm: Option<i64>,
+    pub tpm: Option<i64>,
+    pub default_temperature: Option<f64>,
+    pub timeout: Option<f64>,
+    pub status: Status,
+    pub status_message: Option<String>,
+    pub organization_id: String,
+    pub project_id: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    /// The principal that created the model: `user:<name>` or `service:<name>`.
+    pub created_by: String,
+    pub updated_by: String,
+    /// Deprecated alias of `created_by`.
+    #[deprecated = "use created_by"]
+    pub owner_id: String,
+    /// Sorted key names of the stored credentials; never their values.
+    pub credential_fields: Vec<String>,
+    /// When a verification last ran.
+    #[schema(format = DateTime)]
+    pub last_verified_at: Option<String>,
+}
+
+#[allow(deprecated)]
+impl From<&Model> for ModelView {
+    fn from(m: &Model) -> Self {
+        let f = &m.fields;
+        ModelView {
+            id: m.id.to_string(),
+            resource_uri: m.resource_uri.to_string(),
+            name: f.name.clone(),
+            litellm_model: f.litellm_model.clone(),
+            provider: f.provider.clone(),
+            description: f.description.clone(),
+            tags: f.tags.clone(),
+            api_base: f.api_base.clone(),
+            api_version: f.api_version.clone(),
+            mode: f.mode,
+            max_input_tokens: f.max_input_tokens,
+            max_output_tokens: f.max_output_tokens,
+            default_max_tokens: f.default_max_tokens,
+            rpm: f.rpm,
+            tpm: f.tpm,
+            default_temperature: f.default_temperature,
+            timeout: f.timeout,
+            status: f.status,
+            status_message: f.status_message.clone(),
+            organization_id: m.scope.org.to_string(),
+            project_id: m.scope.project.to_string(),
+            created_at: m.created_at.to_string(),
+            updated_at: m.updated_at.to_string(),
+            created_by: m.created_by.clone(),
+            updated_by: m.updated_by.clone(),
+            owner_id: m.created_by.clone(),
+            credential_fields: m.credential_fields.clone(),
+            last_verified_at: m.last_verified_at.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// A model in a list.
+#[derive(Serialize, ToSchema)]
+pub struct ModelSummary {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub resource_uri: String,
+    pub name: String,
+    pub litellm_model: String,
+    pub provider: Option<String>,
+    pub mode: Option<Mode>,
+    pub status: Status,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    pub project_id: String,
+    pub created_by: String,
+    /// Deprecated alias of `created_by`.
+    #[deprecated = "use created_by"]
+    pub owner_id: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+#[allow(deprecated)]
+impl From<&Model> for ModelSummary {
+    fn from(m: &Model) -> Self {
+        let f = &m.fields;
+        ModelSummary {
+            id: m.id.to_string(),
+            resource_uri: m.resource_uri.to_string(),
+            name: f.name.clone(),
+            litellm_model: f.litellm_model.clone(),
+            provider: f.provider.clone(),
+            mode: f.mode,
+            status: f.status,
+            description: f.description.clone(),
+            tags: f.tags.clone(),
+            project_id: m.scope.project.to_string(),
+            created_by: m.created_by.clone(),
+            owner_id: m.created_by.clone(),
+            created_at: m.created_at.to_string(),
+            updated_at: m.updated_at.to_string(),
+        }
+    }
+}
+
+/// Pagination metadata for list responses.
+#[derive(Serialize, ToSchema)]
+pub struct Pagination {
+    /// The page number; null when the page was chosen by `cursor`.
+    pub page: Option<u32>,
+    pub limit: u32,
+    pub total_items: u64,
+    /// ceil(total_items / limit); 0 when there are no items.
+    pub total_pages: u64,
+    /// Null on the last page, and in cursor mode.
+    pub next_page: Option<u64>,
+    /// Null on the first page, and in cursor mode.
+    pub prev_page: Option<u64>,
+    /// Keyset cursor for the rows after this page; null when none follow.
+    pub next_cursor: Option<String>,
+}
+
+/// Paginated list response for models.
+#[derive(Serialize, ToSchema)]
+pub struct ModelList {
+    pub data: Vec<ModelSummary>,
+    pub pagination: Pagination,
+}
+
+impl ModelList {
+    pub fn new(query: &ListQuery, page: &ListPage) -> Self {
+        let limit = u64::from(query.limit);
+        let total_pages = page.total_items.div_ceil(limit);
+        let (page_no, next_page, prev_page) = match query.paging {
+            Paging::Page(p) => {
+                let p64 = u64::from(p);
+                let next = (p64 < total_pages).then_some(p64 + 1);
+                // Past the end, "previous" is the last page that exists.
+                let prev = (p64 > 1).then(|| (p64 - 1).min(total_pages.max(1)));
+                (Some(p), next, prev)
+            }
+            Paging::After(_) => (None, None, None),
+        };
+        let next_cursor = page
+            .has_more
+            .then(|| page.items.last().map(|m| query.cursor_after(m)))
+            .flatten();
+        ModelList {
+            data: page.items.iter().map(ModelSummary::from).collect(),
+            pagination: Pagination {
+                page: page_no,
+                limit: query.limit,
+                total_items: page.total_items,
+                total_pages,
+                next_page,
+                prev_page,
+                next_cursor,
+            },
+        }
+    }
+}

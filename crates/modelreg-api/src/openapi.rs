@@ -1,0 +1,133 @@
+//! The OpenAPI document: its header, shared parameters and responses, and the two endpoints
+//! that serve it.
+
+use axum::{
+    extract::State,
+    http::header,
+    response::{Html, IntoResponse},
+};
+use utoipa::{
+    IntoParams, Modify, OpenApi,
+    openapi::{
+        ContentBuilder, OpenApi as Doc, Ref, ResponseBuilder,
+        security::{Http, HttpAuthScheme, SecurityScheme},
+    },
+};
+
+use crate::{AppState, error::ErrorBody};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "modelreg",
+        description = "A registry of LLM model configurations, compatible with the `/assets/models` API.",
+        license(name = "Apache-2.0"),
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "models", description = "Model configurations"),
+        (name = "health", description = "Liveness and readiness"),
+        (name = "meta", description = "This document"),
+    ),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut Doc) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// `X-Project-ID`: the project to act in. Required unless the credential is bound to exactly
+/// one project.
+#[derive(IntoParams)]
+#[into_params(names("X-Project-ID"), parameter_in = Header)]
+#[allow(dead_code)]
+pub struct ProjectHeader(
+    /// The project to act in; required unless the credential is bound to exactly one project.
+    Option<String>,
+);
+
+/// Adds the errors every authenticated operation can answer (400, 401, 403, 500, 503) and the
+/// version, so each operation lists them without repeating them in every annotation.
+pub(crate) fn finish(doc: &mut Doc) {
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let authenticated = path.starts_with("/assets/");
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            let responses = &mut op.responses.responses;
+            let mut add = |code: &str, description: &str| {
+                responses
+                    .entry(code.to_owned())
+                    .or_insert_with(|| error(description).into());
+            };
+            if authenticated {
+                add("400", "Malformed request, or X-Project-ID missing or invalid");
+                add("401", "Missing, invalid, expired or revoked credentials");
+                add("403", "The role does not allow this action in this project");
+                add("503", "Storage is unavailable");
+            }
+            add("500", "Internal error; the request id identifies it in the log");
+        }
+    }
+}
+
+/// The OpenAPI document
+///
+/// This document, OpenAPI 3.1, as JSON.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    operation_id = "openapi",
+    security(()),
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)),
+)]
+pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi_json.to_string(),
+    )
+}
+
+/// API documentation
+///
+/// A browsable page of this document. It is self-contained: no script or style is fetched
+/// from anywhere but this server.
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = "meta",
+    operation_id = "docs",
+    security(()),
+    responses((status = 200, description = "HTML page", content_type = "text/html", body = String)),
+)]
+pub async fn docs() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}

@@ -1,0 +1,211 @@
+//! Who is calling, and what their role lets them do (SPEC §3).
+
+use std::{collections::BTreeMap, fmt};
+
+use crate::tenant::{OrgId, ProjectId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+    Developer,
+    Operator,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Member,
+        Role::Developer,
+        Role::Operator,
+        Role::Viewer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Developer => "developer",
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// The role matrix of SPEC §3.
+    pub fn allows(self, action: Action) -> bool {
+        use Role::*;
+        match action {
+            Action::Read => true,
+            Action::Verify => !matches!(self, Viewer),
+            Action::Write => matches!(self, Owner | Admin | Member | Developer),
+            Action::Delete => matches!(self, Owner | Admin),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// list, get, history, /v1/models
+    Read,
+    /// both verify endpoints
+    Verify,
+    /// create, update (including credentials and status)
+    Write,
+    Delete,
+}
+
+impl Action {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Action::Read => "read models",
+            Action::Verify => "verify models",
+            Action::Write => "create or update models",
+            Action::Delete => "delete models",
+        }
+    }
+}
+
+/// Which project a grant covers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProjectGrant {
+    All,
+    One(ProjectId),
+}
+
+impl ProjectGrant {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "*" {
+            Ok(ProjectGrant::All)
+        } else {
+            ProjectId::parse(s).map(ProjectGrant::One)
+        }
+    }
+}
+
+impl fmt::Display for ProjectGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProjectGrant::All => f.write_str("*"),
+            ProjectGrant::One(p) => p.fmt(f),
+        }
+    }
+}
+
+/// An authenticated caller: its organization, its principal name as recorded in
+/// `created_by`/`updated_by` (`user:<name>` or `service:<name>`), and its roles by project.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub org: OrgId,
+    pub principal: String,
+    pub grants: BTreeMap<ProjectGrant, Role>,
+}
+
+impl Identity {
+    /// The role in `project`: a grant for that project wins over the `*` grant.
+    pub fn role_in(&self, project: &ProjectId) -> Option<Role> {
+        self.grants
+            .get(&ProjectGrant::One(project.clone()))
+            .or_else(|| self.grants.get(&ProjectGrant::All))
+            .copied()
+    }
+
+    /// The project to use when the request names none: the only project of a caller bound to
+    /// exactly one.
+    pub fn sole_project(&self) -> Option<&ProjectId> {
+        let mut it = self.grants.keys();
+        match (it.next(), it.next()) {
+            (Some(ProjectGrant::One(p)), None) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_matrix() {
+        use Action::*;
+        let want: [(Role, [bool; 4]); 6] = [
+            (Role::Owner, [true, true, true, true]),
+            (Role::Admin, [true, true, true, true]),
+            (Role::Member, [true, true, true, false]),
+            (Role::Developer, [true, true, true, false]),
+            (Role::Operator, [true, true, false, false]),
+            (Role::Viewer, [true, false, false, false]),
+        ];
+        for (role, row) in want {
+            for (action, allowed) in [Read, Verify, Write, Delete].into_iter().zip(row) {
+                assert_eq!(role.allows(action), allowed, "{role} {action:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn specific_grant_beats_wildcard() {
+        let p = ProjectId::parse("p1").unwrap();
+        let id = Identity {
+            org: OrgId::parse("o").unwrap(),
+            principal: "user:a".into(),
+            grants: [
+                (ProjectGrant::All, Role::Viewer),
+                (ProjectGrant::One(p.clone()), Role::Admin),
+            ]
+            .into(),
+        };
+        assert_eq!(id.role_in(&p), Some(Role::Admin));
+        assert_eq!(id.role_in(&ProjectId::parse("p2").unwrap()), Some(Role::Viewer));
+        assert_eq!(id.sole_project(), None);
+    }
+}
+
+/// A new API token secret: `mr_` and 256 random bits, base64url. Only its hash is stored.
+pub fn generate_token() -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    crate::secrets::fill_random(bytes.as_mut_slice());
+    format!("mr_{}", URL_SAFE_NO_PAD.encode(bytes.as_slice()))
+}
+
+/// The stored form of an API token. Tokens carry 256 bits of entropy, so a plain SHA-256 is
+/// enough: there is nothing to brute-force.
+pub fn hash_token(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let a = generate_token();
+        let b = generate_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with("mr_") && a.len() == 3 + 43, "{a}");
+        assert_eq!(hash_token(&a), hash_token(&a));
+        assert_ne!(hash_token(&a), hash_token(&b));
+        assert_eq!(hash_token(&a).len(), 64);
+    }
+}

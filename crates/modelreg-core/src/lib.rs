@@ -1,0 +1,18 @@
+//! Domain of modelreg: the model configuration and its rules, the list query, tenancy and
+//! roles, credential encryption, and the storage trait the backends implement.
+//!
+//! Nothing here knows about HTTP or SQL.
+
+pub mod auth;
+pub mod error;
+pub mod list;
+pub mod model;
+pub mod resource_uri;
+pub mod secrets;
+pub mod service;
+pub mod store;
+pub mod tenant;
+pub mod timestamp;
+pub mod validate;
+
+pub use error::{Error, FieldError, Result};

@@ -1,0 +1,439 @@
+//! Credentials at rest (SPEC §5): envelope encryption with AES-256-GCM.
+//!
+//! Each record gets a fresh random data key (DEK). The DEK encrypts the credentials; the newest
+//! key-encryption key (KEK) wraps the DEK. The organization, project and record id are bound in
+//! as associated data of both layers, so a ciphertext copied to another row does not open.
+//!
+//! Blob layout, version 1:
+//! `0x01 | kek_id_len (u8) | kek_id | wrap_nonce (12) | wrapped_dek (48) | data_nonce (12) | ciphertext+tag`
+
+use std::fmt;
+
+use aes_gcm::{
+    Aes256Gcm, Nonce,
+    aead::{Aead, KeyInit, Payload},
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, de::Error as _};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::tenant::TenantScope;
+
+/// Largest accepted credentials object, serialized.
+pub const MAX_CREDENTIALS_BYTES: usize = 64 * 1024;
+const BLOB_VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const WRAPPED_DEK_LEN: usize = 32 + 16;
+
+/// Plain credentials as received from a client: a non-empty JSON object. The value never
+/// appears in `Debug` output; only the key names do.
+pub struct Credentials {
+    json: SecretString,
+    fields: Vec<String>,
+}
+
+impl Credentials {
+    pub fn from_map(map: serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
+        if map.is_empty() {
+            return Err("must be a non-empty object".into());
+        }
+        if let Some(k) = map.keys().find(|k| k.trim().is_empty() || k.len() > 256) {
+            return Err(format!(
+                "key {:?} must be 1-256 characters and not blank",
+                k.chars().take(40).collect::<String>()
+            ));
+        }
+        let json = Zeroizing::new(serde_json::to_string(&map).map_err(|e| e.to_string())?);
+        if json.len() > MAX_CREDENTIALS_BYTES {
+            return Err(format!(
+                "must be at most {MAX_CREDENTIALS_BYTES} bytes serialized"
+            ));
+        }
+        let mut fields: Vec<String> = map.keys().cloned().collect();
+        fields.sort();
+        Ok(Credentials {
+            json: SecretString::from(json.as_str()),
+            fields,
+        })
+    }
+
+    /// The sorted key names, which are not secret and are returned as `credential_fields`.
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
+    /// The serialized JSON object. Call only where the value is needed (encryption, probes).
+    pub fn expose_json(&self) -> &str {
+        self.json.expose_secret()
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("fields", &self.fields)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'de> Deserialize<'de> for Credentials {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        Credentials::from_map(map).map_err(D::Error::custom)
+    }
+}
+
+/// Encrypted credentials as stored, with the key names kept beside them in the clear.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedCredentials {
+    pub kek_id: String,
+    pub blob: Vec<u8>,
+    pub fields: Vec<String>,
+}
+
+impl fmt::Debug for SealedCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedCredentials")
+            .field("kek_id", &self.kek_id)
+            .field("len", &self.blob.len())
+            .field("fields", &self.fields)
+            .finish()
+    }
+}
+
+/// What a ciphertext is bound to: the record and its tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    pub scope: &'a TenantScope,
+    pub record_id: Uuid,
+}
+
+impl Binding<'_> {
+    fn aad(&self, layer: &str, kek_id: &str) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(96);
+        aad.extend_from_slice(b"modelreg/credentials/v1\0");
+        aad.extend_from_slice(layer.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(self.scope.org.as_str().as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(self.scope.project.as_str().as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(self.record_id.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(kek_id.as_bytes());
+        aad
+    }
+}
+
+/// A key-encryption key. The bytes are zeroized on drop and never printed.
+pub struct Kek {
+    id: String,
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl Kek {
+    /// A KEK with an id derived from its bytes, so the same key always has the same id.
+    pub fn from_bytes(key: [u8; 32]) -> Self {
+        let key = Zeroizing::new(key);
+        let mut h = Sha256::new();
+        h.update(b"modelreg-kek-id\0");
+        h.update(key.as_slice());
+        let d = h.finalize();
+        let id = format!(
+            "k{}",
+            d[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        Kek { id, key }
+    }
+
+    /// Parses a base64-encoded 32-byte key, as in `MODELREG_MASTER_KEY`.
+    pub fn from_base64(text: &str) -> Result<Self, String> {
+        let bytes = Zeroizing::new(
+            STANDARD
+                .decode(text.trim())
+                .map_err(|_| "master key is not valid base64".to_string())?,
+        );
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            format!(
+                "master key must be 32 bytes (base64 of 32 random bytes), got {}",
+                bytes.len()
+            )
+        })?;
+        Ok(Kek::from_bytes(key))
+    }
+
+    /// A new random key.
+    pub fn generate() -> Self {
+        let mut key = [0u8; 32];
+        fill_random(&mut key);
+        let kek = Kek::from_bytes(key);
+        zeroize::Zeroize::zeroize(&mut key);
+        kek
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The key as base64, for writing a key file.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(STANDARD.encode(self.key.as_slice()))
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new_from_slice(self.key.as_slice()).expect("32-byte key")
+    }
+}
+
+impl fmt::Debug for Kek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kek").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// Why a stored ciphertext could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("the credentials were encrypted with key '{0}', which is not configured")]
+    UnknownKey(String),
+    #[error("the stored credentials are malformed")]
+    Malformed,
+    #[error("the stored credentials failed authentication (tampered, or moved from another record)")]
+    Tampered,
+}
+
+/// The configured KEKs. The last one is the newest and wraps every new data key; the others
+/// still open what they wrapped.
+#[derive(Debug)]
+pub struct Keyring {
+    keks: Vec<Kek>,
+}
+
+impl Keyring {
+    pub fn new(keks: Vec<Kek>) -> Result<Self, String> {
+        if keks.is_empty() {
+            return Err("at least one master key is required".into());
+        }
+        for (i, k) in keks.iter().enumerate() {
+            if keks[..i].iter().any(|o| o.id == k.id) {
+                return Err(format!("master key '{}' is configured twice", k.id));
+            }
+        }
+        Ok(Keyring { keks })
+    }
+
+    pub fn current(&self) -> &Kek {
+        self.keks.last().expect("non-empty")
+    }
+
+    pub fn seal(&self, binding: Binding<'_>, credentials: &Credentials) -> SealedCredentials {
+        let kek = self.current();
+        let mut dek = Zeroizing::new([0u8; 32]);
+        fill_random(dek.as_mut_slice());
+        let mut wrap_nonce = [0u8; NONCE_LEN];
+        fill_random(&mut wrap_nonce);
+        let mut data_nonce = [0u8; NONCE_LEN];
+        fill_random(&mut data_nonce);
+
+        let wrapped = kek
+            .cipher()
+            .encrypt(
+                &Nonce::from(wrap_nonce),
+                Payload {
+                    msg: dek.as_slice(),
+                    aad: &binding.aad("dek", &kek.id),
+                },
+            )
+            .expect("AES-GCM encryption of 32 bytes cannot fail");
+        let data_cipher = Aes256Gcm::new_from_slice(dek.as_slice()).expect("32-byte key");
+        let ciphertext = data_cipher
+            .encrypt(
+                &Nonce::from(data_nonce),
+                Payload {
+                    msg: credentials.expose_json().as_bytes(),
+                    aad: &binding.aad("data", &kek.id),
+                },
+            )
+            .expect("AES-GCM encryption of at most 64 KiB cannot fail");
+
+        let id = kek.id.as_bytes();
+        let mut blob =
+            Vec::with_capacity(2 + id.len() + NONCE_LEN * 2 + WRAPPED_DEK_LEN + ciphertext.len());
+        blob.push(BLOB_VERSION);
+        blob.push(u8::try_from(id.len()).expect("kek ids are short"));
+        blob.extend_from_slice(id);
+        blob.extend_from_slice(&wrap_nonce);
+        blob.extend_from_slice(&wrapped);
+        blob.extend_from_slice(&data_nonce);
+        blob.extend_from_slice(&ciphertext);
+        SealedCredentials {
+            kek_id: kek.id.clone(),
+            blob,
+            fields: credentials.fields.clone(),
+        }
+    }
+
+    pub fn open(
+        &self,
+        binding: Binding<'_>,
+        sealed: &SealedCredentials,
+    ) -> Result<Credentials, OpenError> {
+        let b = &sealed.blob;
+        if b.len() < 2 || b[0] != BLOB_VERSION {
+            return Err(OpenError::Malformed);
+        }
+        let id_len = b[1] as usize;
+        let rest = b.get(2..).ok_or(OpenError::Malformed)?;
+        if rest.len() < id_len + NONCE_LEN * 2 + WRAPPED_DEK_LEN + 16 {
+            return Err(OpenError::Malformed);
+        }
+        let (id, rest) = rest.split_at(id_len);
+        let kek_id = std::str::from_utf8(id).map_err(|_| OpenError::Malformed)?;
+        let (wrap_nonce, rest) = rest.split_at(NONCE_LEN);
+        let (wrapped, rest) = rest.split_at(WRAPPED_DEK_LEN);
+        let (data_nonce, ciphertext) = rest.split_at(NONCE_LEN);
+
+        let kek = self
+            .keks
+            .iter()
+            .find(|k| k.id == kek_id)
+            .ok_or_else(|| OpenError::UnknownKey(kek_id.to_owned()))?;
+        let dek = Zeroizing::new(
+            kek.cipher()
+                .decrypt(
+                    &nonce(wrap_nonce)?,
+                    Payload {
+                        msg: wrapped,
+                        aad: &binding.aad("dek", kek_id),
+                    },
+                )
+                .map_err(|_| OpenError::Tampered)?,
+        );
+        let data_cipher = Aes256Gcm::new_from_slice(&dek).map_err(|_| OpenError::Malformed)?;
+        let plain = Zeroizing::new(
+            data_cipher
+                .decrypt(
+                    &nonce(data_nonce)?,
+                    Payload {
+                        msg: ciphertext,
+                        aad: &binding.aad("data", kek_id),
+                    },
+                )
+                .map_err(|_| OpenError::Tampered)?,
+        );
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&plain).map_err(|_| OpenError::Malformed)?;
+        Credentials::from_map(map).map_err(|_| OpenError::Malformed)
+    }
+}
+
+fn nonce(bytes: &[u8]) -> Result<aes_gcm::Nonce<aes_gcm::aead::consts::U12>, OpenError> {
+    Nonce::try_from(bytes).map_err(|_| OpenError::Malformed)
+}
+
+/// Fills `buf` from the operating system's CSPRNG. A machine without one cannot run modelreg
+/// safely, so failure aborts.
+pub fn fill_random(buf: &mut [u8]) {
+    getrandom::fill(buf).expect("the operating system's random number generator failed");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenant::{OrgId, ProjectId};
+
+    fn scope(org: &str, project: &str) -> TenantScope {
+        TenantScope::new(OrgId::parse(org).unwrap(), ProjectId::parse(project).unwrap())
+    }
+
+    fn creds(json: &str) -> Credentials {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn seal_then_open() {
+        let ring = Keyring::new(vec![Kek::generate()]).unwrap();
+        let s = scope("o", "p");
+        let id = Uuid::now_v7();
+        let c = creds(r#"{"api_key":"sk-very-secret-1234","org":"x"}"#);
+        let sealed = ring.seal(Binding { scope: &s, record_id: id }, &c);
+        assert_eq!(sealed.fields, ["api_key", "org"]);
+        assert_eq!(sealed.kek_id, ring.current().id());
+        let hay = String::from_utf8_lossy(&sealed.blob);
+        assert!(!hay.contains("sk-very-secret"));
+        let opened = ring.open(Binding { scope: &s, record_id: id }, &sealed).unwrap();
+        assert_eq!(opened.expose_json(), c.expose_json());
+    }
+
+    #[test]
+    fn a_ciphertext_moved_to_another_row_or_tenant_fails() {
+        let ring = Keyring::new(vec![Kek::generate()]).unwrap();
+        let s = scope("o", "p");
+        let id = Uuid::now_v7();
+        let sealed = ring.seal(Binding { scope: &s, record_id: id }, &creds(r#"{"k":"v"}"#));
+        let other_row = Binding { scope: &s, record_id: Uuid::now_v7() };
+        assert_eq!(ring.open(other_row, &sealed).unwrap_err(), OpenError::Tampered);
+        let other_org = scope("o2", "p");
+        let moved = Binding { scope: &other_org, record_id: id };
+        assert_eq!(ring.open(moved, &sealed).unwrap_err(), OpenError::Tampered);
+        let other_project = scope("o", "p2");
+        let moved = Binding { scope: &other_project, record_id: id };
+        assert_eq!(ring.open(moved, &sealed).unwrap_err(), OpenError::Tampered);
+    }
+
+    #[test]
+    fn tampered_or_unknown_key_fails_loudly() {
+        let ring = Keyring::new(vec![Kek::generate()]).unwrap();
+        let s = scope("o", "p");
+        let b = Binding { scope: &s, record_id: Uuid::now_v7() };
+        let mut sealed = ring.seal(b, &creds(r#"{"k":"v"}"#));
+        let last = sealed.blob.len() - 1;
+        sealed.blob[last] ^= 1;
+        assert_eq!(ring.open(b, &sealed).unwrap_err(), OpenError::Tampered);
+        sealed.blob.truncate(10);
+        assert_eq!(ring.open(b, &sealed).unwrap_err(), OpenError::Malformed);
+
+        let sealed = ring.seal(b, &creds(r#"{"k":"v"}"#));
+        let other = Keyring::new(vec![Kek::generate()]).unwrap();
+        assert!(matches!(other.open(b, &sealed), Err(OpenError::UnknownKey(_))));
+    }
+
+    #[test]
+    fn older_keks_still_open_and_newest_seals() {
+        let old = Kek::generate();
+        let old_b64 = old.to_base64();
+        let ring = Keyring::new(vec![old]).unwrap();
+        let s = scope("o", "p");
+        let b = Binding { scope: &s, record_id: Uuid::now_v7() };
+        let sealed = ring.seal(b, &creds(r#"{"k":"v"}"#));
+        let new = Kek::generate();
+        let new_id = new.id().to_owned();
+        let ring2 = Keyring::new(vec![Kek::from_base64(&old_b64).unwrap(), new]).unwrap();
+        assert!(ring2.open(b, &sealed).is_ok());
+        assert_eq!(ring2.seal(b, &creds(r#"{"k":"v"}"#)).kek_id, new_id);
+    }
+
+    #[test]
+    fn kek_ids_are_stable_and_keys_validated() {
+        let k = Kek::generate();
+        let again = Kek::from_base64(&k.to_base64()).unwrap();
+        assert_eq!(k.id(), again.id());
+        assert!(Kek::from_base64("not base64!").is_err());
+        assert!(Kek::from_base64(&STANDARD.encode([1u8; 16])).is_err());
+        assert!(!format!("{k:?}").contains(k.to_base64().as_str()));
+    }
+
+    #[test]
+    fn credentials_rules_and_no_debug_leak() {
+        for bad in [r#"{}"#, r#"[]"#, r#""x""#, r#"{"":"v"}"#] {
+            assert!(serde_json::from_str::<Credentials>(bad).is_err(), "{bad}");
+        }
+        let big = format!(r#"{{"k":"{}"}}"#, "x".repeat(MAX_CREDENTIALS_BYTES));
+        assert!(serde_json::from_str::<Credentials>(&big).is_err());
+        let c = creds(r#"{"api_key":"sk-leak-me"}"#);
+        assert!(!format!("{c:?}").contains("sk-leak-me"));
+    }
+}

@@ -1,0 +1,263 @@
+//! The operations of the registry: each checks the caller's role, turns input into domain
+//! values, seals credentials and calls the store. Handlers call these and nothing else.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::{
+    auth::{Action, Role},
+    error::{Error, Result},
+    list::{ListPage, ListQuery},
+    model::{Model, ModelCreate, ModelUpdate},
+    resource_uri::{ModelKey, ResourceUri},
+    secrets::{Binding, Keyring},
+    store::{ModelChange, NewModel, Store},
+    tenant::TenantScope,
+    timestamp::Timestamp,
+    validate,
+};
+
+/// The caller of one request: where it acts, with which role, as whom.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub scope: TenantScope,
+    pub role: Role,
+    pub principal: String,
+}
+
+impl Caller {
+    pub fn require(&self, action: Action) -> Result<()> {
+        if self.role.allows(action) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "role '{}' may not {}",
+                self.role,
+                action.describe()
+            )))
+        }
+    }
+}
+
+/// A parsed `If-Match` or `If-None-Match` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EtagCondition {
+    Any,
+    Tags(Vec<String>),
+}
+
+impl EtagCondition {
+    /// Parses a header value: `*` or a comma-separated list of entity tags. Weak tags (`W/…`)
+    /// are kept with their prefix; `matches_strong` never matches them.
+    pub fn parse(value: &str) -> Option<Self> {
+        let v = value.trim();
+        if v == "*" {
+            return Some(EtagCondition::Any);
+        }
+        let tags: Vec<String> = v
+            .split(',')
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let well_formed = |t: &String| {
+            let t = t.strip_prefix("W/").unwrap_or(t);
+            t.len() >= 2 && t.starts_with('"') && t.ends_with('"')
+        };
+        (!tags.is_empty() && tags.iter().all(well_formed)).then_some(EtagCondition::Tags(tags))
+    }
+
+    /// Strong comparison, as `If-Match` requires.
+    pub fn matches_strong(&self, etag: &str) -> bool {
+        match self {
+            EtagCondition::Any => true,
+            EtagCondition::Tags(tags) => tags.iter().any(|t| t == etag),
+        }
+    }
+
+    /// Weak comparison, as `If-None-Match` uses.
+    pub fn matches_weak(&self, etag: &str) -> bool {
+        match self {
+            EtagCondition::Any => true,
+            EtagCondition::Tags(tags) => tags
+                .iter()
+                .any(|t| t.strip_prefix("W/").unwrap_or(t) == etag),
+        }
+    }
+}
+
+const MAX_UPDATE_ATTEMPTS: usize = 8;
+
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+    keyring: Arc<Keyring>,
+}
+
+impl Registry {
+    pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>) -> Self {
+        Self { store, keyring }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub async fn create(&self, caller: &Caller, body: ModelCreate) -> Result<Model> {
+        caller.require(Action::Write)?;
+        let input = validate::create(body)?;
+        let id = Uuid::now_v7();
+        let credentials = self.keyring.seal(
+            Binding {
+                scope: &caller.scope,
+                record_id: id,
+            },
+            &input.credentials,
+        );
+        let (resource_uri, generated) = match input.resource_uri {
+            Some(uri) => (uri, false),
+            None => (ResourceUri::from_name(&input.fields.name), true),
+        };
+        let new = NewModel {
+            id,
+            resource_uri,
+            generated,
+            fields: input.fields,
+            credentials,
+            actor: caller.principal.clone(),
+            now: Timestamp::now(),
+        };
+        self.store.insert_model(&caller.scope, new).await
+    }
+
+    pub async fn get(&self, caller: &Caller, key: &ModelKey) -> Result<Model> {
+        caller.require(Action::Read)?;
+        self.find(&caller.scope, key).await
+    }
+
+    async fn find(&self, scope: &TenantScope, key: &ModelKey) -> Result<Model> {
+        self.store
+            .get_model(scope, key)
+            .await?
+            .ok_or_else(|| Error::model_not_found(&key.to_string()))
+    }
+
+    /// Applies a merge patch. Without `If-Match` a concurrent write is retried on the fresh
+    /// row (the patch only names the fields it changes, so nothing is lost); with `If-Match`
+    /// it is a 412.
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        key: &ModelKey,
+        body: ModelUpdate,
+        if_match: Option<&EtagCondition>,
+    ) -> Result<Model> {
+        caller.require(Action::Write)?;
+        let patch = validate::update(body)?;
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            let current = self.find(&caller.scope, key).await?;
+            check_precondition(if_match, &current)?;
+            if let Some(uri) = &patch.resource_uri
+                && uri != current.resource_uri.as_str()
+            {
+                return Err(Error::field(
+                    &["body", "resource_uri"],
+                    "immutable",
+                    format!(
+                        "is immutable and must equal the model's ('{}') when sent",
+                        current.resource_uri
+                    ),
+                ));
+            }
+            let fields = patch.apply(&current.fields);
+            if fields == current.fields && patch.credentials.is_none() {
+                return Ok(current);
+            }
+            let credentials = patch.credentials.as_ref().map(|c| {
+                self.keyring.seal(
+                    Binding {
+                        scope: &caller.scope,
+                        record_id: current.id,
+                    },
+                    c,
+                )
+            });
+            let change = ModelChange {
+                id: current.id,
+                expected_version: current.version,
+                fields,
+                credentials,
+                actor: caller.principal.clone(),
+                now: Timestamp::now(),
+            };
+            match self.store.update_model(&caller.scope, change).await? {
+                Some(updated) => return Ok(updated),
+                None if if_match.is_some() => return Err(precondition_failed()),
+                None => continue,
+            }
+        }
+        Err(Error::Unavailable(
+            "the model is being changed by many writers at once; retry".into(),
+        ))
+    }
+
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        key: &ModelKey,
+        if_match: Option<&EtagCondition>,
+    ) -> Result<()> {
+        caller.require(Action::Delete)?;
+        let current = self.find(&caller.scope, key).await?;
+        check_precondition(if_match, &current)?;
+        let expected = if_match.map(|_| current.version);
+        if self
+            .store
+            .delete_model(&caller.scope, current.id, expected)
+            .await?
+        {
+            Ok(())
+        } else if if_match.is_some() {
+            Err(precondition_failed())
+        } else {
+            Err(Error::model_not_found(&key.to_string()))
+        }
+    }
+
+    pub async fn list(&self, caller: &Caller, query: &ListQuery) -> Result<ListPage> {
+        caller.require(Action::Read)?;
+        self.store.list_models(&caller.scope, query).await
+    }
+}
+
+fn precondition_failed() -> Error {
+    Error::PreconditionFailed(
+        "the model has changed since it was read; fetch it again and retry with its new ETag"
+            .into(),
+    )
+}
+
+fn check_precondition(cond: Option<&EtagCondition>, current: &Model) -> Result<()> {
+    match cond {
+        Some(c) if !c.matches_strong(&current.etag()) => Err(precondition_failed()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_conditions() {
+        let tag = "\"abc\"";
+        assert!(EtagCondition::parse("*").unwrap().matches_strong(tag));
+        let c = EtagCondition::parse("\"x\", \"abc\"").unwrap();
+        assert!(c.matches_strong(tag));
+        let weak = EtagCondition::parse("W/\"abc\"").unwrap();
+        assert!(!weak.matches_strong(tag));
+        assert!(weak.matches_weak(tag));
+        assert!(EtagCondition::parse("abc").is_none());
+        assert!(EtagCondition::parse("").is_none());
+    }
+}

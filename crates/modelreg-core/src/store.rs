@@ -1,0 +1,104 @@
+//! The storage contract. A backend (SQLite now, PostgreSQL next) implements these traits; the
+//! rest of modelreg sees only `Arc<dyn Store>`. Every model method takes the tenant first.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::{
+    auth::{ProjectGrant, Role},
+    error::Result,
+    list::{ListPage, ListQuery},
+    model::{Model, ModelFields},
+    resource_uri::{ModelKey, ResourceUri},
+    secrets::SealedCredentials,
+    tenant::{OrgId, TenantScope},
+    timestamp::Timestamp,
+};
+
+/// A model to insert. Its id is chosen before insertion because the credentials are bound to
+/// it.
+#[derive(Debug)]
+pub struct NewModel {
+    pub id: Uuid,
+    pub resource_uri: ResourceUri,
+    /// When true, `resource_uri` was generated from the name and a taken one gets `-2`, `-3`,
+    /// …; when false, a taken one is `AlreadyExists`.
+    pub generated: bool,
+    pub fields: ModelFields,
+    pub credentials: SealedCredentials,
+    pub actor: String,
+    pub now: Timestamp,
+}
+
+/// A compare-and-swap write of a model's fields: it applies only while the stored version is
+/// still `expected_version`.
+#[derive(Debug)]
+pub struct ModelChange {
+    pub id: Uuid,
+    pub expected_version: i64,
+    pub fields: ModelFields,
+    /// `Some` replaces the stored credentials.
+    pub credentials: Option<SealedCredentials>,
+    pub actor: String,
+    pub now: Timestamp,
+}
+
+#[async_trait]
+pub trait ModelStore: Send + Sync {
+    async fn insert_model(&self, scope: &TenantScope, new: NewModel) -> Result<Model>;
+    async fn get_model(&self, scope: &TenantScope, key: &ModelKey) -> Result<Option<Model>>;
+    /// `None` when the model is gone or its version moved on.
+    async fn update_model(&self, scope: &TenantScope, change: ModelChange)
+    -> Result<Option<Model>>;
+    /// Deletes the row and its credentials. With `expected_version`, only that version.
+    /// Returns whether a row was deleted.
+    async fn delete_model(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<bool>;
+    async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage>;
+}
+
+/// An API token as stored: only the hash of its secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    pub org: OrgId,
+    pub project: ProjectGrant,
+    pub role: Role,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug)]
+pub struct NewToken {
+    pub name: String,
+    pub org: OrgId,
+    pub project: ProjectGrant,
+    pub role: Role,
+    pub hash: String,
+}
+
+/// API tokens are looked up before the tenant is known, so these methods are not scoped.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// `AlreadyExists` when the name is taken (names are unique across organizations, so
+    /// `token revoke NAME` is unambiguous).
+    async fn insert_token(&self, token: NewToken) -> Result<ApiToken>;
+    /// The active (not revoked) token with this hash.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>>;
+    /// Returns whether an active token of that name was revoked.
+    async fn revoke_token(&self, name: &str) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait Store: ModelStore + TokenStore {
+    /// Storage is reachable and the schema is at the version this binary expects.
+    async fn ready(&self) -> Result<()>;
+    /// Flushes and closes connections.
+    async fn close(&self);
+}

@@ -1,0 +1,611 @@
+//! Turns request bodies into validated domain values (SPEC §1, §2.2). Every broken rule is
+//! collected, so one 422 names every bad field.
+
+use crate::{
+    error::{Error, FieldError},
+    model::{Mode, ModelCreate, ModelFields, ModelUpdate, Patch, Status},
+    resource_uri::ResourceUri,
+    secrets::Credentials,
+};
+
+pub const MAX_TAGS: usize = 50;
+pub const MAX_TAG_LEN: usize = 64;
+const MAX_INT: i64 = i32::MAX as i64;
+
+/// A validated create request.
+#[derive(Debug)]
+pub struct CreateInput {
+    pub resource_uri: Option<ResourceUri>,
+    pub fields: ModelFields,
+    pub credentials: Credentials,
+}
+
+/// A validated update request: `None`/`Absent` leave a field as it is.
+#[derive(Debug, Default)]
+pub struct ModelPatch {
+    pub resource_uri: Option<String>,
+    pub name: Option<String>,
+    pub litellm_model: Option<String>,
+    pub provider: Patch<String>,
+    pub description: Patch<String>,
+    pub tags: Option<Vec<String>>,
+    pub api_base: Patch<String>,
+    pub api_version: Patch<String>,
+    pub mode: Patch<Mode>,
+    pub max_input_tokens: Patch<i64>,
+    pub max_output_tokens: Patch<i64>,
+    pub default_max_tokens: Patch<i64>,
+    pub rpm: Patch<i64>,
+    pub tpm: Patch<i64>,
+    pub default_temperature: Patch<f64>,
+    pub timeout: Patch<f64>,
+    pub status: Option<Status>,
+    pub status_message: Patch<String>,
+    pub credentials: Option<Credentials>,
+}
+
+type Rule<T, U> = fn(T) -> Result<U, (&'static str, String)>;
+
+#[derive(Default)]
+struct Checker {
+    errors: Vec<FieldError>,
+}
+
+impl Checker {
+    fn fail(&mut self, field: &str, kind: &'static str, msg: impl Into<String>) {
+        self.errors.push(FieldError::new(&["body", field], kind, msg));
+    }
+
+    /// A field that may be absent or null (clears it) or a value checked by `rule`.
+    fn optional<T, U>(&mut self, field: &str, p: Patch<T>, rule: Rule<T, U>) -> Patch<U> {
+        match p {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(v) => match rule(v) {
+                Ok(u) => Patch::Value(u),
+                Err((kind, msg)) => {
+                    self.fail(field, kind, msg);
+                    Patch::Absent
+                }
+            },
+        }
+    }
+
+    /// A field that, when present, must not be null.
+    fn non_null<T, U>(&mut self, field: &str, p: Patch<T>, rule: Rule<T, U>) -> Option<U> {
+        match p {
+            Patch::Absent => None,
+            Patch::Null => {
+                self.fail(field, "null_not_allowed", "must not be null");
+                None
+            }
+            Patch::Value(v) => match rule(v) {
+                Ok(u) => Some(u),
+                Err((kind, msg)) => {
+                    self.fail(field, kind, msg);
+                    None
+                }
+            },
+        }
+    }
+
+    /// A field that create requires.
+    fn required<T, U>(&mut self, field: &str, p: Patch<T>, rule: Rule<T, U>) -> Option<U> {
+        if p.is_absent() {
+            self.fail(field, "missing", "field required");
+            return None;
+        }
+        self.non_null(field, p, rule)
+    }
+
+    fn finish<T>(self, value: impl FnOnce() -> T) -> Result<T, Error> {
+        if self.errors.is_empty() {
+            Ok(value())
+        } else {
+            Err(Error::Validation(self.errors))
+        }
+    }
+}
+
+fn text(s: &str, max: usize, multiline: bool) -> Result<(), (&'static str, String)> {
+    if s.contains('\0') {
+        return Err(("string_nul", "must not contain NUL characters".into()));
+    }
+    let bad_control = |c: char| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'));
+    if s.chars().any(bad_control) {
+        return Err((
+            "string_control",
+            if multiline {
+                "must not contain control characters other than newline and tab".into()
+            } else {
+                "must be a single line without control characters".into()
+            },
+        ));
+    }
+    let n = s.chars().count();
+    if n > max {
+        return Err((
+            "string_too_long",
+            format!("must be at most {max} characters (got {n})"),
+        ));
+    }
+    Ok(())
+}
+
+fn non_blank(
+    s: String,
+    max: usize,
+    multiline: bool,
+) -> Result<String, (&'static str, String)> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err((
+            "string_too_short",
+            "must not be empty or blank; send null to clear an optional field".into(),
+        ));
+    }
+    text(t, max, multiline)?;
+    Ok(t.to_owned())
+}
+
+pub fn name(s: String) -> Result<String, (&'static str, String)> {
+    non_blank(s, 255, false)
+}
+
+pub fn litellm_model(s: String) -> Result<String, (&'static str, String)> {
+    non_blank(s, 500, false)
+}
+
+pub fn provider(s: String) -> Result<String, (&'static str, String)> {
+    non_blank(s, 100, false)
+}
+
+pub fn api_version(s: String) -> Result<String, (&'static str, String)> {
+    non_blank(s, 50, false)
+}
+
+pub fn description(s: String) -> Result<String, (&'static str, String)> {
+    text(&s, 1000, true)?;
+    Ok(s)
+}
+
+pub fn status_message(s: String) -> Result<String, (&'static str, String)> {
+    text(&s, 1000, true)?;
+    Ok(s)
+}
+
+pub fn api_base(s: String) -> Result<String, (&'static str, String)> {
+    let s = non_blank(s, 1000, false)?;
+    let url = url::Url::parse(&s)
+        .map_err(|e| ("url_parsing", format!("must be an absolute http(s) URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err((
+            "url_scheme",
+            format!("must use http or https, not {:?}", url.scheme()),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(("url_parsing", "must have a host".into()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // api_base is returned in every response; a secret in it would leak.
+        return Err((
+            "url_userinfo",
+            "must not contain a user name or password; put secrets in credentials".into(),
+        ));
+    }
+    Ok(s)
+}
+
+pub fn positive_int(n: i64) -> Result<i64, (&'static str, String)> {
+    if (1..=MAX_INT).contains(&n) {
+        Ok(n)
+    } else {
+        Err((
+            "int_range",
+            format!("must be between 1 and {MAX_INT} (got {n})"),
+        ))
+    }
+}
+
+pub fn temperature(x: f64) -> Result<f64, (&'static str, String)> {
+    if x.is_finite() && (0.0..=9.99).contains(&x) {
+        Ok(x)
+    } else {
+        Err(("float_range", format!("must be between 0 and 9.99 (got {x})")))
+    }
+}
+
+pub fn timeout(x: f64) -> Result<f64, (&'static str, String)> {
+    if x.is_finite() && x > 0.0 && x <= 86400.0 {
+        Ok(x)
+    } else {
+        Err((
+            "float_range",
+            format!("must be greater than 0 and at most 86400 seconds (got {x})"),
+        ))
+    }
+}
+
+/// At most 50 tags of 1–64 characters without commas; duplicates dropped, order kept.
+pub fn tags(list: Vec<String>) -> Result<Vec<String>, (&'static str, String)> {
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, tag) in list.into_iter().enumerate() {
+        let at = |msg: &str| format!("tag {i}: {msg}");
+        if tag.is_empty() || tag.trim().is_empty() {
+            return Err(("tag_empty", at("must not be empty or blank")));
+        }
+        if tag.trim() != tag {
+            return Err((
+                "tag_whitespace",
+                at("must not start or end with whitespace"),
+            ));
+        }
+        if tag.contains(',') {
+            return Err(("tag_comma", at("must not contain a comma")));
+        }
+        text(&tag, MAX_TAG_LEN, false).map_err(|(k, m)| (k, at(&m)))?;
+        if !out.contains(&tag) {
+            out.push(tag);
+        }
+    }
+    if out.len() > MAX_TAGS {
+        return Err((
+            "too_many_tags",
+            format!("at most {MAX_TAGS} distinct tags (got {})", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
+fn id<T>(v: T) -> Result<T, (&'static str, String)> {
+    Ok(v)
+}
+
+/// The provider a LiteLLM model string implies: the prefix before the first `/`, or, for a bare
+/// model name, the vendor of a few well-known families.
+pub fn infer_provider(litellm_model: &str) -> Option<String> {
+    if let Some((prefix, _)) = litellm_model.split_once('/') {
+        let prefix = prefix.trim();
+        return (!prefix.is_empty() && prefix.chars().count() <= 100).then(|| prefix.to_owned());
+    }
+    let m = litellm_model.to_ascii_lowercase();
+    let family = [
+        ("gpt-", "openai"),
+        ("o1", "openai"),
+        ("o3", "openai"),
+        ("o4", "openai"),
+        ("chatgpt-", "openai"),
+        ("text-embedding-", "openai"),
+        ("dall-e", "openai"),
+        ("whisper-", "openai"),
+        ("claude", "anthropic"),
+        ("gemini", "gemini"),
+        ("mistral", "mistral"),
+        ("command", "cohere"),
+    ];
+    family
+        .iter()
+        .find(|(p, _)| m.starts_with(p))
+        .map(|(_, v)| (*v).to_owned())
+}
+
+fn into_option<T>(p: Patch<T>) -> Option<T> {
+    match p {
+        Patch::Value(v) => Some(v),
+        Patch::Absent | Patch::Null => None,
+    }
+}
+
+/// Validates a create body. `provider`, when absent, is inferred from `litellm_model`.
+pub fn create(body: ModelCreate) -> Result<CreateInput, Error> {
+    let mut c = Checker::default();
+    let resource_uri = c.non_null("resource_uri", body.resource_uri, |s| {
+        ResourceUri::parse(&s).map_err(|m| ("resource_uri", m))
+    });
+    let name = c.required("name", body.name, name);
+    let litellm = c.required("litellm_model", body.litellm_model, litellm_model);
+    let provider_absent = body.provider.is_absent();
+    let provider = c.optional("provider", body.provider, provider);
+    let description = c.optional("description", body.description, description);
+    let tag_list = c.optional("tags", body.tags, tags);
+    let api_base = c.optional("api_base", body.api_base, api_base);
+    let api_version = c.optional("api_version", body.api_version, api_version);
+    let mode = c.optional("mode", body.mode, id);
+    let max_input_tokens = c.optional("max_input_tokens", body.max_input_tokens, positive_int);
+    let max_output_tokens = c.optional("max_output_tokens", body.max_output_tokens, positive_int);
+    let default_max_tokens =
+        c.optional("default_max_tokens", body.default_max_tokens, positive_int);
+    let rpm = c.optional("rpm", body.rpm, positive_int);
+    let tpm = c.optional("tpm", body.tpm, positive_int);
+    let default_temperature =
+        c.optional("default_temperature", body.default_temperature, temperature);
+    let timeout_s = c.optional("timeout", body.timeout, timeout);
+    let credentials = c.required("credentials", body.credentials, id);
+    c.finish(|| {
+        let litellm = litellm.expect("checked");
+        let provider = if provider_absent {
+            infer_provider(&litellm)
+        } else {
+            into_option(provider)
+        };
+        CreateInput {
+            resource_uri,
+            fields: ModelFields {
+                name: name.expect("checked"),
+                litellm_model: litellm,
+                provider,
+                description: into_option(description),
+                tags: into_option(tag_list).unwrap_or_default(),
+                api_base: into_option(api_base),
+                api_version: into_option(api_version),
+                mode: into_option(mode),
+                max_input_tokens: into_option(max_input_tokens),
+                max_output_tokens: into_option(max_output_tokens),
+                default_max_tokens: into_option(default_max_tokens),
+                rpm: into_option(rpm),
+                tpm: into_option(tpm),
+                default_temperature: into_option(default_temperature),
+                timeout: into_option(timeout_s),
+                status: Status::Pending,
+                status_message: None,
+            },
+            credentials: credentials.expect("checked"),
+        }
+    })
+}
+
+/// Validates an update body (JSON merge patch).
+pub fn update(body: ModelUpdate) -> Result<ModelPatch, Error> {
+    let mut c = Checker::default();
+    let resource_uri = c.non_null("resource_uri", body.resource_uri, id);
+    let name = c.non_null("name", body.name, name);
+    let litellm_model = c.non_null("litellm_model", body.litellm_model, litellm_model);
+    let provider = c.optional("provider", body.provider, provider);
+    let description = c.optional("description", body.description, description);
+    // `tags: null` is the merge-patch way of resetting the list to its default, `[]`.
+    let tags = match c.optional("tags", body.tags, tags) {
+        Patch::Absent => None,
+        Patch::Null => Some(Vec::new()),
+        Patch::Value(v) => Some(v),
+    };
+    let api_base = c.optional("api_base", body.api_base, api_base);
+    let api_version = c.optional("api_version", body.api_version, api_version);
+    let mode = c.optional("mode", body.mode, id);
+    let max_input_tokens = c.optional("max_input_tokens", body.max_input_tokens, positive_int);
+    let max_output_tokens = c.optional("max_output_tokens", body.max_output_tokens, positive_int);
+    let default_max_tokens =
+        c.optional("default_max_tokens", body.default_max_tokens, positive_int);
+    let rpm = c.optional("rpm", body.rpm, positive_int);
+    let tpm = c.optional("tpm", body.tpm, positive_int);
+    let default_temperature =
+        c.optional("default_temperature", body.default_temperature, temperature);
+    let timeout = c.optional("timeout", body.timeout, timeout);
+    let status = c.non_null("status", body.status, id);
+    let status_message = c.optional("status_message", body.status_message, status_message);
+    let credentials = c.non_null("credentials", body.credentials, id);
+    c.finish(|| ModelPatch {
+        resource_uri,
+        name,
+        litellm_model,
+        provider,
+        description,
+        tags,
+        api_base,
+        api_version,
+        mode,
+        max_input_tokens,
+        max_output_tokens,
+        default_max_tokens,
+        rpm,
+        tpm,
+        default_temperature,
+        timeout,
+        status,
+        status_message,
+        credentials,
+    })
+}
+
+fn merge<T: Clone>(current: &Option<T>, p: &Patch<T>) -> Option<T> {
+    match p {
+        Patch::Absent => current.clone(),
+        Patch::Null => None,
+        Patch::Value(v) => Some(v.clone()),
+    }
+}
+
+impl ModelPatch {
+    /// The fields after this patch.
+    ///
+    /// When `litellm_model` changes, `provider` is not in the patch, and the stored provider is
+    /// the one the old model string implied, the provider is inferred again from the new model
+    /// string: a provider that was never chosen by a person follows the model.
+    pub fn apply(&self, cur: &ModelFields) -> ModelFields {
+        let litellm_model = self
+            .litellm_model
+            .clone()
+            .unwrap_or_else(|| cur.litellm_model.clone());
+        let provider = match (&self.provider, &self.litellm_model) {
+            (Patch::Absent, Some(new_model))
+                if new_model != &cur.litellm_model
+                    && cur.provider == infer_provider(&cur.litellm_model) =>
+            {
+                infer_provider(new_model)
+            }
+            (p, _) => merge(&cur.provider, p),
+        };
+        ModelFields {
+            name: self.name.clone().unwrap_or_else(|| cur.name.clone()),
+            litellm_model,
+            provider,
+            description: merge(&cur.description, &self.description),
+            tags: self.tags.clone().unwrap_or_else(|| cur.tags.clone()),
+            api_base: merge(&cur.api_base, &self.api_base),
+            api_version: merge(&cur.api_version, &self.api_version),
+            mode: merge(&cur.mode, &self.mode),
+            max_input_tokens: merge(&cur.max_input_tokens, &self.max_input_tokens),
+            max_output_tokens: merge(&cur.max_output_tokens, &self.max_output_tokens),
+            default_max_tokens: merge(&cur.default_max_tokens, &self.default_max_tokens),
+            rpm: merge(&cur.rpm, &self.rpm),
+            tpm: merge(&cur.tpm, &self.tpm),
+            default_temperature: merge(&cur.default_temperature, &self.default_temperature),
+            timeout: merge(&cur.timeout, &self.timeout),
+            status: self.status.unwrap_or(cur.status),
+            status_message: merge(&cur.status_message, &self.status_message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create_json(v: serde_json::Value) -> Result<CreateInput, Error> {
+        create(serde_json::from_value(v).unwrap())
+    }
+
+    fn fields_of(err: Error) -> Vec<String> {
+        match err {
+            Error::Validation(v) => v.iter().map(|e| e.field()).collect(),
+            other => panic!("expected validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_create_infers_provider_and_starts_pending() {
+        let c = create_json(serde_json::json!({
+            "name": "  GPT 4o  ", "litellm_model": "openai/gpt-4o", "credentials": {"api_key": "x"}
+        }))
+        .unwrap();
+        assert_eq!(c.fields.name, "GPT 4o");
+        assert_eq!(c.fields.provider.as_deref(), Some("openai"));
+        assert_eq!(c.fields.status, Status::Pending);
+        assert!(c.fields.tags.is_empty());
+        assert!(c.resource_uri.is_none());
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let err = create_json(serde_json::json!({
+            "resource_uri": "Bad/URI",
+            "description": "x".repeat(1001),
+            "tags": ["ok", ""],
+            "api_base": "not a url",
+            "rpm": 0,
+            "default_temperature": 10.0,
+            "timeout": 0,
+        }))
+        .unwrap_err();
+        let mut got = fields_of(err);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "api_base",
+                "credentials",
+                "default_temperature",
+                "description",
+                "litellm_model",
+                "name",
+                "resource_uri",
+                "rpm",
+                "tags",
+                "timeout"
+            ]
+        );
+    }
+
+    #[test]
+    fn text_rules() {
+        assert!(name("a\0b".into()).is_err());
+        assert!(name("a\nb".into()).is_err());
+        assert!(description("line1\nline2\ttab".into()).is_ok());
+        assert!(description("bell\u{7}".into()).is_err());
+        assert!(name("x".repeat(255)).is_ok());
+        assert!(name("é".repeat(255)).is_ok(), "limits count characters, not bytes");
+        assert!(name("x".repeat(256)).is_err());
+        assert!(name("   ".into()).is_err());
+    }
+
+    #[test]
+    fn url_rules() {
+        assert!(api_base("https://api.openai.com/v1".into()).is_ok());
+        assert!(api_base("http://127.0.0.1:11434".into()).is_ok());
+        for bad in ["ftp://x", "/relative", "https://", "https://user:pw@host", "nope"] {
+            assert!(api_base(bad.into()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn number_rules() {
+        assert!(positive_int(1).is_ok() && positive_int(2147483647).is_ok());
+        assert!(positive_int(0).is_err() && positive_int(2147483648).is_err());
+        assert!(temperature(0.0).is_ok() && temperature(9.99).is_ok());
+        assert!(temperature(-0.1).is_err() && temperature(10.0).is_err());
+        assert!(timeout(0.001).is_ok() && timeout(86400.0).is_ok());
+        assert!(timeout(0.0).is_err() && timeout(86400.5).is_err());
+    }
+
+    #[test]
+    fn tag_rules() {
+        let t = |v: &[&str]| tags(v.iter().map(|s| s.to_string()).collect());
+        assert_eq!(t(&["b", "a", "b"]).unwrap(), ["b", "a"]);
+        assert!(t(&["a,b"]).is_err());
+        assert!(t(&[""]).is_err());
+        assert!(t(&[" a"]).is_err());
+        assert!(t(&[&"x".repeat(65)]).is_err());
+        let fifty: Vec<String> = (0..50).map(|i| i.to_string()).collect();
+        let mut fifty_one = fifty.clone();
+        assert!(tags(fifty).is_ok());
+        fifty_one.push("50".into());
+        assert!(tags(fifty_one).is_err());
+    }
+
+    #[test]
+    fn provider_inference() {
+        assert_eq!(infer_provider("azure/my-deploy").as_deref(), Some("azure"));
+        assert_eq!(infer_provider("ollama/llama3").as_deref(), Some("ollama"));
+        assert_eq!(infer_provider("gpt-4o").as_deref(), Some("openai"));
+        assert_eq!(infer_provider("claude-3-opus").as_deref(), Some("anthropic"));
+        assert_eq!(infer_provider("my-local-thing"), None);
+        assert_eq!(infer_provider("/x"), None);
+    }
+
+    #[test]
+    fn patch_semantics() {
+        let base = create_json(serde_json::json!({
+            "name": "n", "litellm_model": "openai/gpt-4o", "description": "d",
+            "tags": ["a"], "rpm": 5, "credentials": {"k": "v"}
+        }))
+        .unwrap()
+        .fields;
+        let p = update(
+            serde_json::from_value(serde_json::json!({
+                "description": null, "rpm": 7, "litellm_model": "anthropic/claude-3"
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+        let after = p.apply(&base);
+        assert_eq!(after.description, None);
+        assert_eq!(after.rpm, Some(7));
+        assert_eq!(after.tags, ["a"], "absent leaves tags alone");
+        assert_eq!(after.name, "n");
+        assert_eq!(after.provider.as_deref(), Some("anthropic"), "inferred provider follows");
+
+        let mut chosen = base.clone();
+        chosen.provider = Some("my-proxy".into());
+        assert_eq!(p.apply(&chosen).provider.as_deref(), Some("my-proxy"));
+
+        let clear_tags = update(serde_json::from_value(serde_json::json!({"tags": null})).unwrap())
+            .unwrap();
+        assert!(clear_tags.apply(&base).tags.is_empty());
+
+        let err = update(
+            serde_json::from_value(serde_json::json!({"name": null, "status": null})).unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(fields_of(err), ["name", "status"]);
+    }
+}

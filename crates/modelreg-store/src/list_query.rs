@@ -1,0 +1,140 @@
+//! The list query of `GET /assets/models`, built once with sea-query and rendered for the
+//! backend in use.
+
+use modelreg_core::{
+    list::{ListQuery, Paging, SortField},
+    tenant::TenantScope,
+};
+use sea_query::{Cond, Expr, ExprTrait, LikeExpr, Order, Query, SelectStatement};
+
+use crate::rows::MODEL_COLUMNS;
+
+const MODELS: &str = "models";
+
+fn column(field: SortField) -> &'static str {
+    match field {
+        SortField::Name => "name",
+        SortField::ResourceUri => "resource_uri",
+        SortField::LitellmModel => "litellm_model",
+        SortField::Provider => "provider",
+        SortField::Status => "status",
+        SortField::Mode => "mode",
+        SortField::CreatedAt => "created_at",
+        SortField::UpdatedAt => "updated_at",
+    }
+}
+
+/// `%needle%` with LIKE's wildcards in the needle escaped by `\`.
+fn contains_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// The tenant and the filters: the WHERE clause shared by the page and its count.
+fn filter(scope: &TenantScope, q: &ListQuery) -> Cond {
+    let f = &q.filters;
+    let mut cond = Cond::all()
+        .add(Expr::col("organization_id").eq(scope.org.as_str()))
+        .add(Expr::col("project_id").eq(scope.project.as_str()));
+    if let Some(needle) = &f.search {
+        let pattern = contains_pattern(needle);
+        cond = cond.add(
+            Cond::any()
+                .add(Expr::col("name_lc").like(LikeExpr::new(pattern.clone()).escape('\\')))
+                .add(Expr::col("description_lc").like(LikeExpr::new(pattern).escape('\\'))),
+        );
+    }
+    if let Some(s) = f.status {
+        cond = cond.add(Expr::col("status").eq(s.as_str()));
+    }
+    if let Some(m) = f.mode {
+        cond = cond.add(Expr::col("mode").eq(m.as_str()));
+    }
+    if let Some(c) = &f.created_by {
+        cond = cond.add(Expr::col("created_by").eq(c.as_str()));
+    }
+    if let Some(p) = &f.provider {
+        cond = cond.add(Expr::col("provider").eq(p.as_str()));
+    }
+    for tag in &f.tags {
+        let having_tag = Query::select()
+            .column("model_id")
+            .from("model_tags")
+            .and_where(Expr::col("organization_id").eq(scope.org.as_str()))
+            .and_where(Expr::col("project_id").eq(scope.project.as_str()))
+            .and_where(Expr::col("tag").eq(tag.as_str()))
+            .to_owned();
+        cond = cond.add(Expr::col("id").in_subquery(having_tag));
+    }
+    cond
+}
+
+/// Rows strictly after the cursor's row in the sort order: for keys k1..kn and id,
+/// `(k1 ≷ v1) OR (k1 = v1 AND k2 ≷ v2) OR … OR (k1 = v1 AND … AND kn = vn AND id ≷ last_id)`.
+fn after_cursor(q: &ListQuery, values: &[String], last_id: &str) -> Cond {
+    let mut keys: Vec<(&'static str, bool, String)> = q
+        .sort
+        .iter()
+        .zip(values)
+        .map(|(k, v)| (column(k.field), k.desc, v.clone()))
+        .collect();
+    keys.push(("id", q.id_desc(), last_id.to_owned()));
+    let mut any = Cond::any();
+    for i in 0..keys.len() {
+        let mut all = Cond::all();
+        for (col, _, v) in &keys[..i] {
+            all = all.add(Expr::col(*col).eq(v.as_str()));
+        }
+        let (col, desc, v) = &keys[i];
+        all = all.add(if *desc {
+            Expr::col(*col).lt(v.as_str())
+        } else {
+            Expr::col(*col).gt(v.as_str())
+        });
+        any = any.add(all);
+    }
+    any
+}
+
+/// The page: `limit + 1` rows, so the caller learns whether more follow.
+pub(crate) fn page(scope: &TenantScope, q: &ListQuery) -> SelectStatement {
+    let mut cond = filter(scope, q);
+    if let Paging::After(after) = &q.paging {
+        cond = cond.add(after_cursor(q, &after.values, &after.id.to_string()));
+    }
+    let mut sel = Query::select();
+    sel.columns(MODEL_COLUMNS).from(MODELS).cond_where(cond);
+    for k in &q.sort {
+        sel.order_by(column(k.field), if k.desc { Order::Desc } else { Order::Asc });
+    }
+    sel.order_by("id", if q.id_desc() { Order::Desc } else { Order::Asc });
+    sel.limit(u64::from(q.limit) + 1).offset(q.offset());
+    sel
+}
+
+/// The number of rows the filters match, ignoring paging.
+pub(crate) fn count(scope: &TenantScope, q: &ListQuery) -> SelectStatement {
+    Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(MODELS)
+        .cond_where(filter(scope, q))
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(contains_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+}

@@ -1,0 +1,139 @@
+//! Configuration: command-line flags, then `MODELREG_*` environment variables, then an optional
+//! TOML file, then defaults.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Every setting. Keys are the TOML keys; the environment variable of each is `MODELREG_` and
+/// the key in upper case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory of the embedded database and its key file.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH`; defaults to `<data_dir>/modelreg.db`.
+    pub database_url: Option<String>,
+    /// Base64 of a 32-byte key-encryption key. Takes precedence over the key file.
+    pub master_key: Option<String>,
+    /// Key file; defaults to `master.key` beside the SQLite database, created with mode 0600.
+    pub master_key_file: Option<PathBuf>,
+    /// Accept HS256 JWTs signed with this secret.
+    pub jwt_hs256_secret: Option<String>,
+    /// Required `iss` of JWTs, when set.
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of JWTs, when set.
+    pub jwt_audience: Option<String>,
+    /// Clock skew allowed on `exp`/`nbf`, in seconds.
+    pub jwt_leeway_secs: u64,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A tracing filter such as `info` or `modelreg=debug` (`RUST_LOG` wins when set).
+    pub log_level: String,
+    /// Seconds to let requests in flight finish after SIGINT/SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./modelreg-data"),
+            database_url: None,
+            master_key: None,
+            master_key_file: None,
+            jwt_hs256_secret: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway_secs: 30,
+            log_format: "text".into(),
+            log_level: "info".into(),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// Settings given as flags; only those set override the rest.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+}
+
+const STRING_KEYS: [&str; 10] = [
+    "listen",
+    "data_dir",
+    "database_url",
+    "master_key",
+    "master_key_file",
+    "jwt_hs256_secret",
+    "jwt_issuer",
+    "jwt_audience",
+    "log_level",
+    "log_format",
+];
+
+impl Config {
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        // String settings are read verbatim (figment's Env would turn a secret like "123" into
+        // a number); the numeric ones are parsed by figment.
+        let strings: BTreeMap<&str, String> = STRING_KEYS
+            .iter()
+            .filter_map(|k| Some((*k, std::env::var(format!("MODELREG_{}", k.to_uppercase())).ok()?)))
+            .collect();
+        figment = figment
+            .merge(Env::prefixed("MODELREG_").only(&["jwt_leeway_secs", "shutdown_grace_secs"]))
+            .merge(Serialized::defaults(strings))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        anyhow::ensure!(
+            matches!(config.log_format.as_str(), "text" | "json"),
+            "configuration: log_format must be text or json"
+        );
+        Ok(config)
+    }
+
+    /// The database URL in use.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("modelreg.db").display())
+        })
+    }
+
+    /// Where the key file lives: as configured, else beside the SQLite database.
+    pub fn key_file(&self) -> PathBuf {
+        if let Some(f) = &self.master_key_file {
+            return f.clone();
+        }
+        let url = self.database_url();
+        let dir = modelreg_store::sqlite_path(&url)
+            .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| self.data_dir.clone());
+        dir.join("master.key")
+    }
+}

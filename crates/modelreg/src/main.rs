@@ -1,0 +1,170 @@
+//! `modelreg`: the server and its administration commands.
+
+mod config;
+mod keys;
+mod serve;
+mod telemetry;
+mod token;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+
+/// A registry of LLM model configurations.
+///
+/// Settings come from flags, then MODELREG_* environment variables, then the TOML file given
+/// by --config, then defaults. Secrets (MODELREG_MASTER_KEY, MODELREG_JWT_HS256_SECRET) are
+/// read from the environment or the file only, never from flags.
+#[derive(Parser)]
+#[command(name = "modelreg", version, about, long_about)]
+struct Cli {
+    /// TOML configuration file [env: MODELREG_CONFIG]
+    #[arg(long, global = true, env = "MODELREG_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (runs migrations first).
+    Serve(ServeArgs),
+    /// Apply database migrations, then exit.
+    Migrate(StorageArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Args, Clone, Default)]
+struct StorageArgs {
+    /// Data directory of the embedded database [env: MODELREG_DATA_DIR] [default: ./modelreg-data]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Database URL, e.g. sqlite:///var/lib/modelreg/modelreg.db [env: MODELREG_DATABASE_URL]
+    /// [default: sqlite://<data-dir>/modelreg.db]
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Address to listen on [env: MODELREG_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long)]
+    listen: Option<String>,
+    /// Master key file (base64 keys, one per line, newest last) [env: MODELREG_MASTER_KEY_FILE]
+    /// [default: master.key beside the database]
+    #[arg(long)]
+    master_key_file: Option<PathBuf>,
+    /// Log format: text or json [env: MODELREG_LOG_FORMAT] [default: text]
+    #[arg(long)]
+    log_format: Option<String>,
+    /// Log filter, e.g. info or modelreg=debug [env: MODELREG_LOG_LEVEL] [default: info]
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token and print it once. Only its hash is stored.
+    Create {
+        /// Organization the token acts in.
+        #[arg(long)]
+        org: String,
+        /// Project the token is bound to, or '*' for all projects.
+        #[arg(long)]
+        project: String,
+        /// owner, admin, member, developer, operator or viewer.
+        #[arg(long)]
+        role: String,
+        /// Unique name; the token acts as service:<name>.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List API tokens (never their secrets).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Revoke an API token by name. It stops working at once.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+fn overrides(storage: &StorageArgs) -> Overrides {
+    Overrides {
+        data_dir: storage.data_dir.clone(),
+        database_url: storage.database_url.clone(),
+        ..Overrides::default()
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let file = cli.config.as_deref();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::load(
+                file,
+                Overrides {
+                    listen: args.listen,
+                    master_key_file: args.master_key_file,
+                    log_format: args.log_format,
+                    log_level: args.log_level,
+                    ..overrides(&args.storage)
+                },
+            )?;
+            telemetry::init(&config.log_format, &config.log_level);
+            serve::run(config).await
+        }
+        Command::Migrate(storage) => {
+            let config = Config::load(file, overrides(&storage))?;
+            telemetry::init(&config.log_format, &config.log_level);
+            let store = modelreg_store::open(&config.database_url()).await?;
+            store.close().await;
+            println!("migrations applied to {}", config.database_url());
+            Ok(())
+        }
+        Command::Token(cmd) => token::run(file, cmd).await,
+        Command::Openapi => {
+            println!(
+                "{}",
+                modelreg_api::openapi()
+                    .to_pretty_json()
+                    .expect("the OpenAPI document serializes")
+            );
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `modelreg serve`: open storage, mint the bootstrap token if needed, serve until a signal.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use modelreg_api::{Authenticator, JwtConfig};
+use modelreg_core::{
+    auth::{ProjectGrant, Role, generate_token, hash_token},
+    service::Registry,
+    store::{NewToken, Store},
+    tenant::OrgId,
+};
+use tokio::net::TcpListener;
+
+use crate::{config::Config, keys};
+
+pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let url = config.database_url();
+    let store = modelreg_store::open(&url).await?;
+    let keyring = keys::load(&config, true)?;
+    tracing::info!(database = %url, kek = keyring.current().id(), "storage ready");
+
+    let jwt = JwtConfig {
+        hs256_secret: config
+            .jwt_hs256_secret
+            .as_ref()
+            .map(|s| s.as_bytes().to_vec()),
+        issuer: config.jwt_issuer.clone(),
+        audience: config.jwt_audience.clone(),
+        leeway_secs: config.jwt_leeway_secs,
+    };
+    if jwt.hs256_secret.is_none() {
+        bootstrap_token(store.as_ref()).await?;
+    }
+
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let auth = Authenticator::new(store.clone(), &jwt);
+    let app = modelreg_api::router(Registry::new(store.clone(), Arc::new(keyring)), auth);
+    println!("modelreg listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let server = modelreg_api::serve(listener, app, shutdown_signal());
+    // In-flight requests get `grace` to finish once a signal arrives; then we stop anyway.
+    tokio::select! {
+        result = server => result.context("server error")?,
+        _ = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("requests still running after the grace period; stopping");
+        }
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The embedded default has no identity provider: the first start mints one owner token for
+/// organization `default`, all projects, and prints it once. Later starts find it (or any
+/// token created since) and mint nothing.
+async fn bootstrap_token(store: &dyn Store) -> anyhow::Result<()> {
+    if !store.list_tokens().await?.is_empty() {
+        return Ok(());
+    }
+    let token = generate_token();
+    store
+        .insert_token(NewToken {
+            name: BOOTSTRAP_TOKEN_NAME.into(),
+            org: OrgId::parse("default").expect("valid"),
+            project: ProjectGrant::All,
+            role: Role::Owner,
+            hash: hash_token(&token),
+        })
+        .await?;
+    println!(
+        "Created an owner token for organization 'default', all projects. It is shown only once; \
+         only its hash is stored:\n\n    {token}\n"
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
