@@ -140,7 +140,9 @@ impl Authenticator {
             .preferred_username
             .or(claims.sub)
             .filter(|u| !u.is_empty() && u.len() <= 255 && !u.chars().any(char::is_control))
-            .ok_or_else(|| unauthenticated("the token names no user (preferred_username or sub)"))?;
+            .ok_or_else(|| {
+                unauthenticated("the token names no user (preferred_username or sub)")
+            })?;
         let org = match claims.org_id {
             Some(o) => o,
             None => claims
@@ -150,11 +152,14 @@ impl Authenticator {
                 .filter(|realm| !realm.is_empty() && !realm.contains(':'))
                 .map(str::to_owned)
                 .ok_or_else(|| {
-                    unauthenticated("the token names no organization (org_id claim or issuer realm)")
+                    unauthenticated(
+                        "the token names no organization (org_id claim or issuer realm)",
+                    )
                 })?,
         };
-        let org = OrgId::parse(&org)
-            .map_err(|m| Error::Unauthenticated(format!("the token's organization is invalid: {m}")))?;
+        let org = OrgId::parse(&org).map_err(|m| {
+            Error::Unauthenticated(format!("the token's organization is invalid: {m}"))
+        })?;
         let grants = claims
             .roles
             .iter()

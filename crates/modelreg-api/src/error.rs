@@ -54,7 +54,11 @@ impl ApiError {
         } else {
             format!("Validation failed: {summary}")
         };
-        let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR", message);
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_ERROR",
+            message,
+        );
         e.details.insert(
             "fields".into(),
             Value::from(fields.iter().map(|f| f.field()).collect::<Vec<_>>()),
@@ -82,6 +86,10 @@ impl ApiError {
                 "UNSUPPORTED_MEDIA_TYPE",
                 "the request body must be application/json",
             ),
+            StatusCode::URI_TOO_LONG => ("INVALID_REQUEST", "the URL is too long"),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                ("INVALID_REQUEST", "the request headers are too large")
+            }
             StatusCode::REQUEST_TIMEOUT => ("REQUEST_TIMEOUT", "the request took too long"),
             StatusCode::TOO_MANY_REQUESTS => ("RATE_LIMIT_EXCEEDED", "too many requests"),
             StatusCode::SERVICE_UNAVAILABLE => {
@@ -121,7 +129,9 @@ impl From<Error> for ApiError {
         match e {
             Error::Validation(fields) => ApiError::validation(fields),
             Error::InvalidRequest(m) => ApiError::invalid_request(m),
-            Error::Unauthenticated(m) => ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_TOKEN", m),
+            Error::Unauthenticated(m) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_TOKEN", m)
+            }
             Error::Forbidden(m) => {
                 ApiError::new(StatusCode::FORBIDDEN, "INSUFFICIENT_PERMISSIONS", m)
             }

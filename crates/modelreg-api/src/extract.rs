@@ -6,9 +6,7 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Path, Request},
     http::{HeaderMap, header, request::Parts},
 };
-use modelreg_core::{
-    FieldError, resource_uri::ModelKey, service::EtagCondition,
-};
+use modelreg_core::{FieldError, resource_uri::ModelKey, service::EtagCondition};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -29,11 +27,20 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         let is_json = mime == "application/json"
             || (mime.starts_with("application/") && mime.ends_with("+json"));
         if !is_json {
-            let got = if ct.is_empty() { "none".to_owned() } else { format!("{ct:?}") };
+            let got = if ct.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{ct:?}")
+            };
             return Err(ApiError::new(
                 axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UNSUPPORTED_MEDIA_TYPE",
@@ -66,12 +73,18 @@ impl JsonBody {
             ));
         }
         serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
+            use serde_path_to_error::Segment;
             let mut loc = vec!["body".to_owned()];
-            if path != "." {
-                loc.extend(path.split('.').map(str::to_owned));
-            } else if let Some(field) = unknown_field(&inner) {
+            loc.extend(e.path().iter().filter_map(|seg| match seg {
+                Segment::Seq { index } => Some(index.to_string()),
+                Segment::Map { key } => Some(key.clone()),
+                Segment::Enum { variant } => Some(variant.clone()),
+                Segment::Unknown => None,
+            }));
+            let inner = e.into_inner().to_string();
+            if loc.len() == 1
+                && let Some(field) = unknown_field(&inner)
+            {
                 loc.push(field);
             }
             let kind = if inner.starts_with("unknown field") {
@@ -134,7 +147,10 @@ pub struct Preconditions {
     pub if_none_match: Option<EtagCondition>,
 }
 
-fn condition(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<EtagCondition>, ApiError> {
+fn condition(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+) -> Result<Option<EtagCondition>, ApiError> {
     let Some(v) = headers.get(&name) else {
         return Ok(None);
     };

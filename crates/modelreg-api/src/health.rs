@@ -4,7 +4,10 @@ use axum::{Json, extract::State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{AppState, error::{ApiError, ErrorBody}};
+use crate::{
+    AppState,
+    error::{ApiError, ErrorBody},
+};
 
 #[derive(Serialize, ToSchema)]
 pub struct HealthStatus {

@@ -64,7 +64,10 @@ pub fn router(registry: Registry, auth: Authenticator) -> Router {
     let state = AppState {
         registry,
         auth: Arc::new(auth),
-        openapi_json: doc.to_pretty_json().expect("the OpenAPI document serializes").into(),
+        openapi_json: doc
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes")
+            .into(),
     };
     routes
         .fallback(no_route)

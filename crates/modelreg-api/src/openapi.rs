@@ -88,12 +88,18 @@ pub(crate) fn finish(doc: &mut Doc) {
                     .or_insert_with(|| error(description).into());
             };
             if authenticated {
-                add("400", "Malformed request, or X-Project-ID missing or invalid");
+                add(
+                    "400",
+                    "Malformed request, or X-Project-ID missing or invalid",
+                );
                 add("401", "Missing, invalid, expired or revoked credentials");
                 add("403", "The role does not allow this action in this project");
                 add("503", "Storage is unavailable");
             }
-            add("500", "Internal error; the request id identifies it in the log");
+            add(
+                "500",
+                "Internal error; the request id identifies it in the log",
+            );
         }
     }
 }

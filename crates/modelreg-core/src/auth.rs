@@ -171,7 +171,10 @@ mod tests {
             .into(),
         };
         assert_eq!(id.role_in(&p), Some(Role::Admin));
-        assert_eq!(id.role_in(&ProjectId::parse("p2").unwrap()), Some(Role::Viewer));
+        assert_eq!(
+            id.role_in(&ProjectId::parse("p2").unwrap()),
+            Some(Role::Viewer)
+        );
         assert_eq!(id.sole_project(), None);
     }
 }

@@ -257,7 +257,12 @@ impl ListQuery {
                 fail(name, "duplicate", "given more than once".into());
             }
         }
-        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
 
         let mut number = |name: &str, default: u32, max: u32| -> u32 {
             let Some(raw) = get(name) else {
@@ -266,7 +271,11 @@ impl ListQuery {
             match raw.trim().parse::<i64>() {
                 Ok(n) if n >= 1 && n <= i64::from(max) => n as u32,
                 Ok(n) => {
-                    fail(name, "int_range", format!("must be between 1 and {max} (got {n})"));
+                    fail(
+                        name,
+                        "int_range",
+                        format!("must be between 1 and {max} (got {n})"),
+                    );
                     default
                 }
                 Err(_) => {
@@ -289,7 +298,11 @@ impl ListQuery {
         let mut given = Filters::default();
         if let Some(s) = get("search").filter(|s| !s.is_empty()) {
             if s.contains('\0') {
-                fail("search", "string_nul", "must not contain NUL characters".into());
+                fail(
+                    "search",
+                    "string_nul",
+                    "must not contain NUL characters".into(),
+                );
             } else if s.chars().count() > MAX_SEARCH_LEN {
                 fail(
                     "search",
@@ -414,14 +427,20 @@ fn decode_cursor(raw: &str) -> Result<CursorDoc, String> {
     if raw.len() > MAX_CURSOR_LEN {
         return Err(BAD.into());
     }
-    let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| BAD.to_string())?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(raw.trim())
+        .map_err(|_| BAD.to_string())?;
     let doc: CursorDoc = serde_json::from_slice(&bytes).map_err(|_| BAD.to_string())?;
     // The document came from a client: hold it to the same rules as parameters.
     let valid = doc.v == 1
         && !doc.sort.is_empty()
         && doc.sort.len() <= SortField::ALL.len()
         && doc.after.values.len() == doc.sort.len()
-        && doc.after.values.iter().all(|v| v.len() <= 2048 && !v.contains('\0'))
+        && doc
+            .after
+            .values
+            .iter()
+            .all(|v| v.len() <= 2048 && !v.contains('\0'))
         && doc
             .filters
             .search
@@ -429,7 +448,11 @@ fn decode_cursor(raw: &str) -> Result<CursorDoc, String> {
             .is_none_or(|s| s.chars().count() <= MAX_SEARCH_LEN && *s == s.to_lowercase())
         && validate::tags(doc.filters.tags.clone()).is_ok_and(|t| t == doc.filters.tags)
         && {
-            let mut seen = doc.sort.iter().map(|k| k.field.as_str()).collect::<Vec<_>>();
+            let mut seen = doc
+                .sort
+                .iter()
+                .map(|k| k.field.as_str())
+                .collect::<Vec<_>>();
             seen.sort();
             seen.windows(2).all(|w| w[0] != w[1])
         };
@@ -473,7 +496,15 @@ mod tests {
     #[test]
     fn numbers() {
         assert_eq!(q("page=3&limit=100").unwrap().offset(), 200);
-        for bad in ["page=0", "page=abc", "page=-1", "page=2147483648", "limit=0", "limit=101", "limit=1.5"] {
+        for bad in [
+            "page=0",
+            "page=abc",
+            "page=-1",
+            "page=2147483648",
+            "limit=0",
+            "limit=101",
+            "limit=1.5",
+        ] {
             assert_eq!(err_fields(bad).len(), 1, "{bad}");
         }
     }
@@ -484,51 +515,87 @@ mod tests {
         assert_eq!(
             s,
             [
-                SortKey { field: SortField::Name, desc: false },
-                SortKey { field: SortField::CreatedAt, desc: true }
+                SortKey {
+                    field: SortField::Name,
+                    desc: false
+                },
+                SortKey {
+                    field: SortField::CreatedAt,
+                    desc: true
+                }
             ]
         );
         assert_eq!(q("sort=provider").unwrap().sort[0].desc, false);
-        for bad in ["sort=foo:up", "sort=name:up", "sort=foo", "sort=name,,mode", "sort=name,name:desc", "sort=id"] {
+        for bad in [
+            "sort=foo:up",
+            "sort=name:up",
+            "sort=foo",
+            "sort=name,,mode",
+            "sort=name,name:desc",
+            "sort=id",
+        ] {
             assert_eq!(err_fields(bad), ["sort"], "{bad}");
         }
     }
 
     #[test]
     fn filters() {
-        let f = q("search=GPT&status=ACTIVE&mode=chat&tags=a, b&created_by=user:al&provider=openai")
-            .unwrap()
-            .filters;
+        let f =
+            q("search=GPT&status=ACTIVE&mode=chat&tags=a, b&created_by=user:al&provider=openai")
+                .unwrap()
+                .filters;
         assert_eq!(f.search.as_deref(), Some("gpt"));
         assert_eq!(f.status, Some(Status::Active));
         assert_eq!(f.mode, Some(Mode::Chat));
         assert_eq!(f.tags, ["a", "b"]);
         assert_eq!(f.created_by.as_deref(), Some("user:al"));
-        assert_eq!(q("owner_id=user:x").unwrap().filters.created_by.as_deref(), Some("user:x"));
+        assert_eq!(
+            q("owner_id=user:x").unwrap().filters.created_by.as_deref(),
+            Some("user:x")
+        );
         assert_eq!(err_fields("status=active"), ["status"]);
         assert_eq!(err_fields("mode=CHAT"), ["mode"]);
         assert_eq!(err_fields("tags=a,,b"), ["tags"]);
         assert_eq!(err_fields("created_by=a&owner_id=b"), ["owner_id"]);
         assert_eq!(err_fields("page=1&page=2"), ["page"]);
-        assert_eq!(err_fields("limit=0&sort=x&status=y"), ["limit", "status", "sort"]);
+        assert_eq!(
+            err_fields("limit=0&sort=x&status=y"),
+            ["limit", "status", "sort"]
+        );
     }
 
     #[test]
     fn too_many_parameters_is_a_clear_400() {
-        let many = (0..10_000).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&");
+        let many = (0..10_000)
+            .map(|i| format!("p{i}=1"))
+            .collect::<Vec<_>>()
+            .join("&");
         assert!(matches!(q(&many), Err(Error::InvalidRequest(_))));
     }
 
     #[test]
     fn cursor_garbage_is_rejected() {
-        for bad in ["cursor=abc", "cursor=%%%", &format!("cursor={}", URL_SAFE_NO_PAD.encode(b"{}"))] {
+        for bad in [
+            "cursor=abc",
+            "cursor=%%%",
+            &format!("cursor={}", URL_SAFE_NO_PAD.encode(b"{}")),
+        ] {
             assert_eq!(err_fields(bad), ["cursor"], "{bad}");
         }
         let forged = CursorDoc {
             v: 1,
-            sort: vec![SortKey { field: SortField::Name, desc: false }],
-            filters: Filters { search: Some("UPPER".into()), ..Default::default() },
-            after: After { values: vec!["x".into()], id: Uuid::nil() },
+            sort: vec![SortKey {
+                field: SortField::Name,
+                desc: false,
+            }],
+            filters: Filters {
+                search: Some("UPPER".into()),
+                ..Default::default()
+            },
+            after: After {
+                values: vec!["x".into()],
+                id: Uuid::nil(),
+            },
         };
         let raw = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         assert_eq!(err_fields(&format!("cursor={raw}")), ["cursor"]);

@@ -13,9 +13,7 @@ use crate::{
 };
 
 /// Status of a model configuration.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     Pending,
@@ -50,9 +48,7 @@ impl Status {
 }
 
 /// Supported model modes.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Chat,
@@ -222,15 +218,15 @@ with_read_only_fields! {
 #[serde(deny_unknown_fields)]
 pub struct ModelCreate {
     /// `^[a-z0-9-]+$`, 1–100 characters. Generated from `name` when omitted.
-    #[schema(value_type = Option<String>, pattern = "^[a-z0-9-]+$", min_length = 1, max_length = 100)]
+    #[schema(value_type = String, required = false, pattern = "^[a-z0-9-]+$", min_length = 1, max_length = 100)]
     #[serde(default)]
     pub resource_uri: Patch<String>,
     /// Display name, 1–255 characters after trimming.
-    #[schema(value_type = String, min_length = 1, max_length = 255)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 255)]
     #[serde(default)]
     pub name: Patch<String>,
     /// LiteLLM model string, e.g. `openai/gpt-4o`.
-    #[schema(value_type = String, min_length = 1, max_length = 500)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 500)]
     #[serde(default)]
     pub litellm_model: Patch<String>,
     /// Inferred from the `litellm_model` prefix when omitted.
@@ -280,7 +276,7 @@ pub struct ModelCreate {
     pub timeout: Patch<f64>,
     /// Write-only provider credentials: a non-empty JSON object, at most 64 KiB serialized.
     /// Stored encrypted and never returned.
-    #[schema(value_type = Object, write_only)]
+    #[schema(value_type = Object, required = true, write_only)]
     #[serde(default)]
     pub credentials: Patch<Credentials>,
     #[schema(ignore)]
@@ -300,13 +296,13 @@ with_read_only_fields! {
 #[serde(deny_unknown_fields)]
 pub struct ModelUpdate {
     /// Must equal the model's resource_uri when sent (it is immutable).
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, required = false)]
     #[serde(default)]
     pub resource_uri: Patch<String>,
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 255)]
     #[serde(default)]
     pub name: Patch<String>,
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 500)]
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 500)]
     #[serde(default)]
     pub litellm_model: Patch<String>,
     #[schema(value_type = Option<String>, max_length = 100)]
@@ -348,14 +344,14 @@ pub struct ModelUpdate {
     #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 86400)]
     #[serde(default)]
     pub timeout: Patch<f64>,
-    #[schema(value_type = Option<Status>)]
+    #[schema(value_type = Status, required = false)]
     #[serde(default)]
     pub status: Patch<Status>,
     #[schema(value_type = Option<String>, max_length = 1000)]
     #[serde(default)]
     pub status_message: Patch<String>,
     /// Replaces the stored credentials wholesale.
-    #[schema(value_type = Option<Object>, write_only)]
+    #[schema(value_type = Object, required = false, write_only)]
     #[serde(default)]
     pub credentials: Patch<Credentials>,
 }

@@ -81,7 +81,11 @@ impl ResourceUri {
     fn with_suffix_of(base: &str, n: u32) -> Self {
         let suffix = format!("-{n}");
         let keep = MAX_LEN - suffix.len();
-        let base = if base.len() > keep { &base[..keep] } else { base };
+        let base = if base.len() > keep {
+            &base[..keep]
+        } else {
+            base
+        };
         let base = base.trim_end_matches('-');
         ResourceUri(format!("{base}{suffix}"))
     }

@@ -144,7 +144,10 @@ impl Kek {
         let d = h.finalize();
         let id = format!(
             "k{}",
-            d[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
+            d[..6]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
         );
         Kek { id, key }
     }
@@ -190,7 +193,9 @@ impl Kek {
 
 impl fmt::Debug for Kek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Kek").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Kek")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -201,7 +206,9 @@ pub enum OpenError {
     UnknownKey(String),
     #[error("the stored credentials are malformed")]
     Malformed,
-    #[error("the stored credentials failed authentication (tampered, or moved from another record)")]
+    #[error(
+        "the stored credentials failed authentication (tampered, or moved from another record)"
+    )]
     Tampered,
 }
 
@@ -346,7 +353,10 @@ mod tests {
     use crate::tenant::{OrgId, ProjectId};
 
     fn scope(org: &str, project: &str) -> TenantScope {
-        TenantScope::new(OrgId::parse(org).unwrap(), ProjectId::parse(project).unwrap())
+        TenantScope::new(
+            OrgId::parse(org).unwrap(),
+            ProjectId::parse(project).unwrap(),
+        )
     }
 
     fn creds(json: &str) -> Credentials {
@@ -359,12 +369,26 @@ mod tests {
         let s = scope("o", "p");
         let id = Uuid::now_v7();
         let c = creds(r#"{"api_key":"sk-very-secret-1234","org":"x"}"#);
-        let sealed = ring.seal(Binding { scope: &s, record_id: id }, &c);
+        let sealed = ring.seal(
+            Binding {
+                scope: &s,
+                record_id: id,
+            },
+            &c,
+        );
         assert_eq!(sealed.fields, ["api_key", "org"]);
         assert_eq!(sealed.kek_id, ring.current().id());
         let hay = String::from_utf8_lossy(&sealed.blob);
         assert!(!hay.contains("sk-very-secret"));
-        let opened = ring.open(Binding { scope: &s, record_id: id }, &sealed).unwrap();
+        let opened = ring
+            .open(
+                Binding {
+                    scope: &s,
+                    record_id: id,
+                },
+                &sealed,
+            )
+            .unwrap();
         assert_eq!(opened.expose_json(), c.expose_json());
     }
 
@@ -373,14 +397,32 @@ mod tests {
         let ring = Keyring::new(vec![Kek::generate()]).unwrap();
         let s = scope("o", "p");
         let id = Uuid::now_v7();
-        let sealed = ring.seal(Binding { scope: &s, record_id: id }, &creds(r#"{"k":"v"}"#));
-        let other_row = Binding { scope: &s, record_id: Uuid::now_v7() };
-        assert_eq!(ring.open(other_row, &sealed).unwrap_err(), OpenError::Tampered);
+        let sealed = ring.seal(
+            Binding {
+                scope: &s,
+                record_id: id,
+            },
+            &creds(r#"{"k":"v"}"#),
+        );
+        let other_row = Binding {
+            scope: &s,
+            record_id: Uuid::now_v7(),
+        };
+        assert_eq!(
+            ring.open(other_row, &sealed).unwrap_err(),
+            OpenError::Tampered
+        );
         let other_org = scope("o2", "p");
-        let moved = Binding { scope: &other_org, record_id: id };
+        let moved = Binding {
+            scope: &other_org,
+            record_id: id,
+        };
         assert_eq!(ring.open(moved, &sealed).unwrap_err(), OpenError::Tampered);
         let other_project = scope("o", "p2");
-        let moved = Binding { scope: &other_project, record_id: id };
+        let moved = Binding {
+            scope: &other_project,
+            record_id: id,
+        };
         assert_eq!(ring.open(moved, &sealed).unwrap_err(), OpenError::Tampered);
     }
 
@@ -388,7 +430,10 @@ mod tests {
     fn tampered_or_unknown_key_fails_loudly() {
         let ring = Keyring::new(vec![Kek::generate()]).unwrap();
         let s = scope("o", "p");
-        let b = Binding { scope: &s, record_id: Uuid::now_v7() };
+        let b = Binding {
+            scope: &s,
+            record_id: Uuid::now_v7(),
+        };
         let mut sealed = ring.seal(b, &creds(r#"{"k":"v"}"#));
         let last = sealed.blob.len() - 1;
         sealed.blob[last] ^= 1;
@@ -398,7 +443,10 @@ mod tests {
 
         let sealed = ring.seal(b, &creds(r#"{"k":"v"}"#));
         let other = Keyring::new(vec![Kek::generate()]).unwrap();
-        assert!(matches!(other.open(b, &sealed), Err(OpenError::UnknownKey(_))));
+        assert!(matches!(
+            other.open(b, &sealed),
+            Err(OpenError::UnknownKey(_))
+        ));
     }
 
     #[test]
@@ -407,7 +455,10 @@ mod tests {
         let old_b64 = old.to_base64();
         let ring = Keyring::new(vec![old]).unwrap();
         let s = scope("o", "p");
-        let b = Binding { scope: &s, record_id: Uuid::now_v7() };
+        let b = Binding {
+            scope: &s,
+            record_id: Uuid::now_v7(),
+        };
         let sealed = ring.seal(b, &creds(r#"{"k":"v"}"#));
         let new = Kek::generate();
         let new_id = new.id().to_owned();

@@ -53,7 +53,8 @@ struct Checker {
 
 impl Checker {
     fn fail(&mut self, field: &str, kind: &'static str, msg: impl Into<String>) {
-        self.errors.push(FieldError::new(&["body", field], kind, msg));
+        self.errors
+            .push(FieldError::new(&["body", field], kind, msg));
     }
 
     /// A field that may be absent or null (clears it) or a value checked by `rule`.
@@ -132,11 +133,7 @@ fn text(s: &str, max: usize, multiline: bool) -> Result<(), (&'static str, Strin
     Ok(())
 }
 
-fn non_blank(
-    s: String,
-    max: usize,
-    multiline: bool,
-) -> Result<String, (&'static str, String)> {
+fn non_blank(s: String, max: usize, multiline: bool) -> Result<String, (&'static str, String)> {
     let t = s.trim();
     if t.is_empty() {
         return Err((
@@ -176,8 +173,12 @@ pub fn status_message(s: String) -> Result<String, (&'static str, String)> {
 
 pub fn api_base(s: String) -> Result<String, (&'static str, String)> {
     let s = non_blank(s, 1000, false)?;
-    let url = url::Url::parse(&s)
-        .map_err(|e| ("url_parsing", format!("must be an absolute http(s) URL: {e}")))?;
+    let url = url::Url::parse(&s).map_err(|e| {
+        (
+            "url_parsing",
+            format!("must be an absolute http(s) URL: {e}"),
+        )
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err((
             "url_scheme",
@@ -212,7 +213,10 @@ pub fn temperature(x: f64) -> Result<f64, (&'static str, String)> {
     if x.is_finite() && (0.0..=9.99).contains(&x) {
         Ok(x)
     } else {
-        Err(("float_range", format!("must be between 0 and 9.99 (got {x})")))
+        Err((
+            "float_range",
+            format!("must be between 0 and 9.99 (got {x})"),
+        ))
     }
 }
 
@@ -523,7 +527,10 @@ mod tests {
         assert!(description("line1\nline2\ttab".into()).is_ok());
         assert!(description("bell\u{7}".into()).is_err());
         assert!(name("x".repeat(255)).is_ok());
-        assert!(name("é".repeat(255)).is_ok(), "limits count characters, not bytes");
+        assert!(
+            name("é".repeat(255)).is_ok(),
+            "limits count characters, not bytes"
+        );
         assert!(name("x".repeat(256)).is_err());
         assert!(name("   ".into()).is_err());
     }
@@ -532,7 +539,13 @@ mod tests {
     fn url_rules() {
         assert!(api_base("https://api.openai.com/v1".into()).is_ok());
         assert!(api_base("http://127.0.0.1:11434".into()).is_ok());
-        for bad in ["ftp://x", "/relative", "https://", "https://user:pw@host", "nope"] {
+        for bad in [
+            "ftp://x",
+            "/relative",
+            "https://",
+            "https://user:pw@host",
+            "nope",
+        ] {
             assert!(api_base(bad.into()).is_err(), "{bad}");
         }
     }
@@ -567,7 +580,10 @@ mod tests {
         assert_eq!(infer_provider("azure/my-deploy").as_deref(), Some("azure"));
         assert_eq!(infer_provider("ollama/llama3").as_deref(), Some("ollama"));
         assert_eq!(infer_provider("gpt-4o").as_deref(), Some("openai"));
-        assert_eq!(infer_provider("claude-3-opus").as_deref(), Some("anthropic"));
+        assert_eq!(
+            infer_provider("claude-3-opus").as_deref(),
+            Some("anthropic")
+        );
         assert_eq!(infer_provider("my-local-thing"), None);
         assert_eq!(infer_provider("/x"), None);
     }
@@ -592,14 +608,18 @@ mod tests {
         assert_eq!(after.rpm, Some(7));
         assert_eq!(after.tags, ["a"], "absent leaves tags alone");
         assert_eq!(after.name, "n");
-        assert_eq!(after.provider.as_deref(), Some("anthropic"), "inferred provider follows");
+        assert_eq!(
+            after.provider.as_deref(),
+            Some("anthropic"),
+            "inferred provider follows"
+        );
 
         let mut chosen = base.clone();
         chosen.provider = Some("my-proxy".into());
         assert_eq!(p.apply(&chosen).provider.as_deref(), Some("my-proxy"));
 
-        let clear_tags = update(serde_json::from_value(serde_json::json!({"tags": null})).unwrap())
-            .unwrap();
+        let clear_tags =
+            update(serde_json::from_value(serde_json::json!({"tags": null})).unwrap()).unwrap();
         assert!(clear_tags.apply(&base).tags.is_empty());
 
         let err = update(

@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn sqlite_urls() {
         assert_eq!(sqlite_path("sqlite:///tmp/a.db"), Some("/tmp/a.db"));
-        assert_eq!(sqlite_path("sqlite://data/a.db?mode=rwc"), Some("data/a.db"));
+        assert_eq!(
+            sqlite_path("sqlite://data/a.db?mode=rwc"),
+            Some("data/a.db")
+        );
         assert_eq!(sqlite_path("sqlite:a.db"), Some("a.db"));
         assert_eq!(sqlite_path("sqlite://"), None);
         assert_eq!(sqlite_path("postgres://x"), None);

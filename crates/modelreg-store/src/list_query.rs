@@ -113,7 +113,10 @@ pub(crate) fn page(scope: &TenantScope, q: &ListQuery) -> SelectStatement {
     let mut sel = Query::select();
     sel.columns(MODEL_COLUMNS).from(MODELS).cond_where(cond);
     for k in &q.sort {
-        sel.order_by(column(k.field), if k.desc { Order::Desc } else { Order::Asc });
+        sel.order_by(
+            column(k.field),
+            if k.desc { Order::Desc } else { Order::Asc },
+        );
     }
     sel.order_by("id", if q.id_desc() { Order::Desc } else { Order::Asc });
     sel.limit(u64::from(q.limit) + 1).offset(q.offset());

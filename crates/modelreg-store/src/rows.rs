@@ -77,8 +77,7 @@ pub(crate) fn model_from_row(row: &SqliteRow) -> Result<Model> {
     let id = get_s("id")?;
     let id = Uuid::parse_str(&id).map_err(|e| corrupt("id", e))?;
     let org = OrgId::parse(&get_s("organization_id")?).map_err(|e| corrupt("organization", e))?;
-    let project =
-        ProjectId::parse(&get_s("project_id")?).map_err(|e| corrupt("project", e))?;
+    let project = ProjectId::parse(&get_s("project_id")?).map_err(|e| corrupt("project", e))?;
     let uri = get_s("resource_uri")?;
     let resource_uri = ResourceUri::parse(&uri).map_err(|e| corrupt("resource_uri", e))?;
     let status = get_s("status")?;

@@ -97,7 +97,10 @@ impl SqliteStore {
 }
 
 fn open_error(path: &Path, e: sqlx::Error) -> Error {
-    Error::Unavailable(format!("cannot open the database at {}: {e}", path.display()))
+    Error::Unavailable(format!(
+        "cannot open the database at {}: {e}",
+        path.display()
+    ))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -353,6 +356,17 @@ impl ModelStore for SqliteStore {
             .await
             .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
+        if done.rows_affected() > 0 {
+            // secure_delete overwrote the row in the database pages, but the WAL still holds
+            // images of them until a checkpoint. Truncating the WAL now removes the deleted
+            // secret from disk at once. Best effort: a failure leaves it to the next checkpoint.
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.write)
+                .await
+            {
+                tracing::warn!(error = %e, "checkpoint after delete failed");
+            }
+        }
         Ok(done.rows_affected() > 0)
     }
 
@@ -424,13 +438,12 @@ impl TokenStore for SqliteStore {
     }
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
-        let row = sqlx::query(
-            "SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL",
-        )
-        .bind(hash)
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_error)?;
+        let row =
+            sqlx::query("SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL")
+                .bind(hash)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(db_error)?;
         row.as_ref().map(token_from_row).transpose()
     }
 
@@ -473,7 +486,9 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        self.write.close().await;
+        // Readers first: the last connection to close checkpoints and removes the WAL, and
+        // only the writer can.
         self.read.close().await;
+        self.write.close().await;
     }
 }

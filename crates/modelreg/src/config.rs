@@ -96,20 +96,31 @@ impl Config {
     pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
-            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
             figment = figment.merge(Toml::file(file));
         }
         // String settings are read verbatim (figment's Env would turn a secret like "123" into
         // a number); the numeric ones are parsed by figment.
         let strings: BTreeMap<&str, String> = STRING_KEYS
             .iter()
-            .filter_map(|k| Some((*k, std::env::var(format!("MODELREG_{}", k.to_uppercase())).ok()?)))
+            .filter_map(|k| {
+                Some((
+                    *k,
+                    std::env::var(format!("MODELREG_{}", k.to_uppercase())).ok()?,
+                ))
+            })
             .collect();
         figment = figment
             .merge(Env::prefixed("MODELREG_").only(&["jwt_leeway_secs", "shutdown_grace_secs"]))
             .merge(Serialized::defaults(strings))
             .merge(Serialized::defaults(overrides));
-        let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
         anyhow::ensure!(
             matches!(config.log_format.as_str(), "text" | "json"),
             "configuration: log_format must be text or json"
@@ -119,9 +130,9 @@ impl Config {
 
     /// The database URL in use.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("modelreg.db").display())
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("modelreg.db").display()))
     }
 
     /// Where the key file lives: as configured, else beside the SQLite database.

@@ -22,7 +22,12 @@ pub async fn run(file: Option<&Path>, cmd: TokenCommand) -> anyhow::Result<()> {
         | TokenCommand::List { storage, .. }
         | TokenCommand::Revoke { storage, .. } => storage.clone(),
     };
-    let config = Config::load(file, Overrides { ..overrides(&storage) })?;
+    let config = Config::load(
+        file,
+        Overrides {
+            ..overrides(&storage)
+        },
+    )?;
     crate::telemetry::init(&config.log_format, "warn");
     let store = modelreg_store::open(&config.database_url()).await?;
     let result = async {

@@ -5,11 +5,7 @@ use axum::{
     extract::State,
     http::{HeaderMap, StatusCode, header},
 };
-use modelreg_core::{
-    auth::Action,
-    model::ModelCreate,
-    service::Caller,
-};
+use modelreg_core::{auth::Action, model::ModelCreate, service::Caller};
 
 use crate::{
     AppState,
@@ -52,7 +48,9 @@ pub async fn create_model(
     let location = format!("/assets/models/{}", model.resource_uri);
     headers.insert(
         header::LOCATION,
-        location.parse().expect("resource_uri is a valid header value"),
+        location
+            .parse()
+            .expect("resource_uri is a valid header value"),
     );
     Ok((StatusCode::CREATED, headers, Json(ModelView::from(&model))))
 }

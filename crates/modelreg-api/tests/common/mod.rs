@@ -1,0 +1,289 @@
+//! Test harness: the real router over a real SQLite file in a fresh directory, driven with
+//! `oneshot`. Each test makes its own organizations and projects.
+#![allow(dead_code)]
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderMap, Method, Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use modelreg_api::{Authenticator, JwtConfig};
+use modelreg_core::{
+    auth::{ProjectGrant, Role, generate_token, hash_token},
+    secrets::{Kek, Keyring},
+    service::Registry,
+    store::{NewToken, Store},
+    tenant::OrgId,
+};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub const JWT_SECRET: &str = "test-hs256-secret-that-is-long-enough";
+
+pub struct TestApp {
+    pub router: Router,
+    pub store: Arc<dyn Store>,
+    pub dir: tempfile::TempDir,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name unique within the test process, for tokens and tenants.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("modelreg.db").display());
+        let store = modelreg_store::open(&url).await.expect("open store");
+        let keyring = Arc::new(Keyring::new(vec![Kek::generate()]).unwrap());
+        let auth = Authenticator::new(
+            store.clone(),
+            &JwtConfig {
+                hs256_secret: Some(JWT_SECRET.as_bytes().to_vec()),
+                leeway_secs: 0,
+                ..JwtConfig::default()
+            },
+        );
+        let router = modelreg_api::router(Registry::new(store.clone(), keyring), auth);
+        TestApp { router, store, dir }
+    }
+
+    /// A new API token for `org`, bound to `project` (`*` for all), with `role`.
+    pub async fn token(&self, org: &str, project: &str, role: Role) -> String {
+        let token = generate_token();
+        self.store
+            .insert_token(NewToken {
+                name: unique("t"),
+                org: OrgId::parse(org).unwrap(),
+                project: ProjectGrant::parse(project).unwrap(),
+                role,
+                hash: hash_token(&token),
+            })
+            .await
+            .expect("insert token");
+        token
+    }
+
+    /// An owner token for a fresh organization, and a fresh project id.
+    pub async fn tenant(&self) -> Tenant {
+        let org = unique("org");
+        let project = unique("proj");
+        let token = self.token(&org, "*", Role::Owner).await;
+        Tenant {
+            org,
+            project,
+            token,
+        }
+    }
+
+    pub async fn send(&self, req: Req) -> Resp {
+        let mut builder = Request::builder().method(req.method).uri(&req.uri);
+        for (k, v) in &req.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let request = builder.body(Body::from(req.body)).expect("request");
+        let res = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Tenant {
+    pub org: String,
+    pub project: String,
+    pub token: String,
+}
+
+impl Tenant {
+    pub fn get(&self, uri: &str) -> Req {
+        Req::new(Method::GET, uri)
+            .auth(&self.token)
+            .project(&self.project)
+    }
+    pub fn post(&self, uri: &str, body: Value) -> Req {
+        Req::new(Method::POST, uri)
+            .auth(&self.token)
+            .project(&self.project)
+            .json(body)
+    }
+    pub fn put(&self, uri: &str, body: Value) -> Req {
+        Req::new(Method::PUT, uri)
+            .auth(&self.token)
+            .project(&self.project)
+            .json(body)
+    }
+    pub fn patch(&self, uri: &str, body: Value) -> Req {
+        Req::new(Method::PATCH, uri)
+            .auth(&self.token)
+            .project(&self.project)
+            .json(body)
+    }
+    pub fn delete(&self, uri: &str) -> Req {
+        Req::new(Method::DELETE, uri)
+            .auth(&self.token)
+            .project(&self.project)
+    }
+}
+
+pub struct Req {
+    pub method: Method,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Req {
+    pub fn new(method: Method, uri: &str) -> Req {
+        Req {
+            method,
+            uri: uri.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Req {
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+        self.headers.push((k.to_owned(), v.to_owned()));
+        self
+    }
+    pub fn without(mut self, k: &str) -> Req {
+        self.headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+        self
+    }
+    pub fn auth(self, token: &str) -> Req {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+    pub fn project(self, p: &str) -> Req {
+        self.header("x-project-id", p)
+    }
+    pub fn json(mut self, body: Value) -> Req {
+        self.body = serde_json::to_vec(&body).unwrap();
+        self.header("content-type", "application/json")
+    }
+    pub fn raw(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Req {
+        self.body = body.into();
+        self.header("content-type", content_type)
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status and returns self, printing the body on failure.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Resp {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        self
+    }
+
+    /// Asserts an error in the shape of SPEC §4 with this status and code.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Resp {
+        let s = self.expect(status);
+        assert_eq!(
+            s.header("content-type"),
+            Some("application/json"),
+            "{}",
+            s.text
+        );
+        let e = &s.json["error"];
+        assert_eq!(e["code"], code, "{}", s.text);
+        assert_eq!(e["status"], status, "{}", s.text);
+        assert!(
+            e["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            s.text
+        );
+        assert!(e["details"].is_object(), "{}", s.text);
+        let rid = e["request_id"].as_str().expect("request_id");
+        assert_eq!(Some(rid), s.header("x-request-id"));
+        if status == 422 {
+            let detail = s.json["detail"].as_array().expect("422 has detail");
+            assert!(!detail.is_empty());
+            for d in detail {
+                assert!(d["loc"].is_array() && d["msg"].is_string() && d["type"].is_string());
+            }
+        }
+        if status == 401 {
+            assert!(
+                s.header("www-authenticate")
+                    .is_some_and(|v| v.starts_with("Bearer"))
+            );
+        }
+        s
+    }
+
+    /// The `loc` of each 422 detail, joined with dots.
+    pub fn error_locs(&self) -> Vec<String> {
+        self.json["detail"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|e| {
+                        e["loc"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|p| p.as_str().unwrap_or_default().to_owned())
+                            .collect::<Vec<_>>()
+                            .join(".")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A minimal valid create body.
+pub fn model(name: &str) -> Value {
+    json!({
+        "name": name,
+        "litellm_model": "openai/gpt-4o",
+        "credentials": {"api_key": "sk-test"}
+    })
+}
+
+pub fn content_type_json(h: &HeaderMap) -> bool {
+    h.get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+}
