@@ -405,7 +405,7 @@ async fn organizations_and_projects_never_see_each_other() {
         let own = app.send(t.post("/assets/models", b)).await.expect(201).json;
         made.push((t, shared, own));
     }
-    for (i, (t, shared, own)) in made.iter().enumerate() {
+    for (i, (t, shared, _)) in made.iter().enumerate() {
         let list = app
             .send(t.get("/assets/models?tags=common&search=shared"))
             .await

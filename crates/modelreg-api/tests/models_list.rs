@@ -294,6 +294,9 @@ async fn every_sort_field_in_both_directions() {
     );
 }
 
+/// A query-string filter and the predicate it must be equivalent to.
+type Filter = Box<dyn Fn(&Value) -> bool>;
+
 #[tokio::test]
 async fn sort_combined_with_every_filter() {
     let app = TestApp::new().await;
@@ -311,7 +314,7 @@ async fn sort_combined_with_every_filter() {
         let hay = |f: &str| m[f].as_str().unwrap_or("").to_lowercase();
         hay("name").contains(needle) || hay("description").contains(needle)
     };
-    let filters: Vec<(String, Box<dyn Fn(&Value) -> bool>)> = vec![
+    let filters: Vec<(String, Filter)> = vec![
         ("search=ALPHA".into(), Box::new(move |m| search(m, "alpha"))),
         ("search=model".into(), Box::new(move |m| search(m, "model"))),
         (

@@ -295,7 +295,6 @@ impl ListQuery {
         let limit = number("limit", DEFAULT_LIMIT, MAX_LIMIT);
 
         let mut filters = Filters::default();
-        let mut given = Filters::default();
         if let Some(s) = get("search").filter(|s| !s.is_empty()) {
             if s.contains('\0') {
                 fail(
@@ -376,7 +375,6 @@ impl ListQuery {
                 );
             }
         }
-        std::mem::swap(&mut given, &mut filters);
 
         let sort_param = get("sort").filter(|s| !s.trim().is_empty());
         let sort = match sort_param.map(parse_sort) {
@@ -391,16 +389,16 @@ impl ListQuery {
         let mut query = ListQuery {
             paging: Paging::Page(page),
             limit,
-            filters: given.clone(),
+            filters: filters.clone(),
             sort,
         };
         if let Some(raw) = get("cursor").filter(|s| !s.is_empty()) {
             match decode_cursor(raw) {
                 Err(msg) => fail("cursor", "cursor", msg),
                 Ok(doc) => {
-                    let filters_sent = given != Filters::default();
+                    let filters_sent = filters != Filters::default();
                     if (sort_param.is_some() && doc.sort != query.sort)
-                        || (filters_sent && doc.filters != given)
+                        || (filters_sent && doc.filters != filters)
                     {
                         fail(
                             "cursor",
@@ -525,7 +523,7 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(q("sort=provider").unwrap().sort[0].desc, false);
+        assert!(!q("sort=provider").unwrap().sort[0].desc);
         for bad in [
             "sort=foo:up",
             "sort=name:up",

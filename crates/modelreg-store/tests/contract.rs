@@ -1,0 +1,222 @@
+//! The storage contract, written once against `Arc<dyn Store>`. Every backend runs it: today
+//! SQLite; the PostgreSQL backend adds itself to `backends()`.
+
+use std::sync::Arc;
+
+use modelreg_core::{
+    Error,
+    auth::{ProjectGrant, Role},
+    list::{ListQuery, Paging},
+    model::{ModelFields, Status},
+    resource_uri::{ModelKey, ResourceUri},
+    secrets::SealedCredentials,
+    store::{ModelChange, NewModel, NewToken, Store},
+    tenant::{OrgId, ProjectId, TenantScope},
+    timestamp::Timestamp,
+};
+use uuid::Uuid;
+
+struct Backend {
+    name: &'static str,
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn backends() -> Vec<Backend> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    vec![Backend {
+        name: "sqlite",
+        store: modelreg_store::open(&url).await.unwrap(),
+        _dir: Some(dir),
+    }]
+}
+
+fn scope(org: &str, project: &str) -> TenantScope {
+    TenantScope::new(OrgId::parse(org).unwrap(), ProjectId::parse(project).unwrap())
+}
+
+fn fields(name: &str) -> ModelFields {
+    ModelFields {
+        name: name.into(),
+        litellm_model: "openai/gpt-4o".into(),
+        provider: Some("openai".into()),
+        description: None,
+        tags: vec!["a".into()],
+        api_base: None,
+        api_version: None,
+        mode: None,
+        max_input_tokens: None,
+        max_output_tokens: None,
+        default_max_tokens: None,
+        rpm: None,
+        tpm: None,
+        default_temperature: None,
+        timeout: None,
+        status: Status::Pending,
+        status_message: None,
+    }
+}
+
+fn sealed() -> SealedCredentials {
+    SealedCredentials {
+        kek_id: "ktest".into(),
+        blob: vec![1, 2, 3],
+        fields: vec!["api_key".into()],
+    }
+}
+
+fn new_model(uri: &str, generated: bool) -> NewModel {
+    NewModel {
+        id: Uuid::now_v7(),
+        resource_uri: ResourceUri::parse(uri).unwrap(),
+        generated,
+        fields: fields(uri),
+        credentials: sealed(),
+        actor: "user:test".into(),
+        now: Timestamp::now(),
+    }
+}
+
+#[tokio::test]
+async fn insert_get_and_tenant_scoping() {
+    for b in backends().await {
+        let s = &b.store;
+        let a = scope("org-a", "p");
+        let m = s.insert_model(&a, new_model("m", false)).await.unwrap();
+        assert_eq!(m.version, 1, "{}", b.name);
+        assert_eq!(m.credential_fields, ["api_key"]);
+        assert_eq!(m.fields, fields("m"));
+        let by_uri = s.get_model(&a, &ModelKey::Uri(m.resource_uri.clone())).await.unwrap();
+        let by_id = s.get_model(&a, &ModelKey::Id(m.id)).await.unwrap();
+        assert_eq!(by_uri.as_ref(), Some(&m));
+        assert_eq!(by_id.as_ref(), Some(&m));
+        for other in [scope("org-b", "p"), scope("org-a", "q")] {
+            assert!(s.get_model(&other, &ModelKey::Id(m.id)).await.unwrap().is_none(), "{}", b.name);
+            let list = s.list_models(&other, &ListQuery::default()).await.unwrap();
+            assert_eq!(list.total_items, 0);
+            let change = ModelChange {
+                id: m.id,
+                expected_version: 1,
+                fields: fields("hijack"),
+                credentials: None,
+                actor: "user:x".into(),
+                now: Timestamp::now(),
+            };
+            assert!(s.update_model(&other, change).await.unwrap().is_none());
+            assert!(!s.delete_model(&other, m.id, None).await.unwrap());
+        }
+        assert_eq!(s.get_model(&a, &ModelKey::Id(m.id)).await.unwrap().unwrap().fields.name, "m");
+    }
+}
+
+#[tokio::test]
+async fn given_uris_conflict_and_generated_ones_are_numbered() {
+    for b in backends().await {
+        let s = &b.store;
+        let t = scope("o", "p");
+        s.insert_model(&t, new_model("x", false)).await.unwrap();
+        let dup = s.insert_model(&t, new_model("x", false)).await;
+        assert!(matches!(dup, Err(Error::AlreadyExists(_))), "{}", b.name);
+        let g2 = s.insert_model(&t, new_model("x", true)).await.unwrap();
+        let g3 = s.insert_model(&t, new_model("x", true)).await.unwrap();
+        assert_eq!((g2.resource_uri.as_str(), g3.resource_uri.as_str()), ("x-2", "x-3"));
+        // The same uri in another project is fine.
+        s.insert_model(&scope("o", "p2"), new_model("x", false)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn updates_are_compare_and_swap() {
+    for b in backends().await {
+        let s = &b.store;
+        let t = scope("o", "p");
+        let m = s.insert_model(&t, new_model("cas", false)).await.unwrap();
+        let change = |version: i64, name: &str, creds: Option<SealedCredentials>| ModelChange {
+            id: m.id,
+            expected_version: version,
+            fields: fields(name),
+            credentials: creds,
+            actor: "user:u2".into(),
+            now: Timestamp::now(),
+        };
+        let v2 = s.update_model(&t, change(1, "two", None)).await.unwrap().unwrap();
+        assert_eq!((v2.version, v2.fields.name.as_str()), (2, "two"));
+        assert_eq!(v2.updated_by, "user:u2");
+        assert_eq!(v2.created_by, "user:test");
+        assert!(s.update_model(&t, change(1, "stale", None)).await.unwrap().is_none(), "{}", b.name);
+        let new_creds = SealedCredentials {
+            kek_id: "k2".into(),
+            blob: vec![9],
+            fields: vec!["token".into()],
+        };
+        let v3 = s.update_model(&t, change(2, "three", Some(new_creds))).await.unwrap().unwrap();
+        assert_eq!(v3.credential_fields, ["token"]);
+        assert_eq!(s.get_model(&t, &ModelKey::Id(m.id)).await.unwrap().unwrap().fields.name, "three");
+    }
+}
+
+#[tokio::test]
+async fn deletes_honour_the_expected_version() {
+    for b in backends().await {
+        let s = &b.store;
+        let t = scope("o", "p");
+        let m = s.insert_model(&t, new_model("d", false)).await.unwrap();
+        assert!(!s.delete_model(&t, m.id, Some(7)).await.unwrap(), "{}", b.name);
+        assert!(s.delete_model(&t, m.id, Some(1)).await.unwrap());
+        assert!(!s.delete_model(&t, m.id, None).await.unwrap());
+        assert!(s.get_model(&t, &ModelKey::Id(m.id)).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn list_counts_and_pages() {
+    for b in backends().await {
+        let s = &b.store;
+        let t = scope("o", "p");
+        for i in 0..7 {
+            s.insert_model(&t, new_model(&format!("l{i}"), false)).await.unwrap();
+        }
+        let q = ListQuery {
+            limit: 3,
+            paging: Paging::Page(3),
+            ..ListQuery::default()
+        };
+        let page = s.list_models(&t, &q).await.unwrap();
+        assert_eq!((page.total_items, page.items.len(), page.has_more), (7, 1, false), "{}", b.name);
+        let q = ListQuery { limit: 3, ..ListQuery::default() };
+        let page = s.list_models(&t, &q).await.unwrap();
+        assert_eq!((page.items.len(), page.has_more), (3, true));
+        assert_eq!(page.items[0].fields.name, "l6", "newest first");
+    }
+}
+
+#[tokio::test]
+async fn tokens() {
+    for b in backends().await {
+        let s = &b.store;
+        let t = NewToken {
+            name: "svc".into(),
+            org: OrgId::parse("o").unwrap(),
+            project: ProjectGrant::All,
+            role: Role::Admin,
+            hash: "h1".into(),
+        };
+        let created = s.insert_token(t).await.unwrap();
+        let found = s.token_by_hash("h1").await.unwrap().unwrap();
+        assert_eq!(found, created, "{}", b.name);
+        let dup = NewToken {
+            name: "svc".into(),
+            org: OrgId::parse("o2").unwrap(),
+            project: ProjectGrant::One(ProjectId::parse("p").unwrap()),
+            role: Role::Viewer,
+            hash: "h2".into(),
+        };
+        assert!(matches!(s.insert_token(dup).await, Err(Error::AlreadyExists(_))));
+        assert!(s.revoke_token("svc").await.unwrap());
+        assert!(s.token_by_hash("h1").await.unwrap().is_none());
+        assert!(s.list_tokens().await.unwrap()[0].revoked_at.is_some());
+        assert!(!s.revoke_token("svc").await.unwrap());
+        s.ready().await.unwrap();
+    }
+}

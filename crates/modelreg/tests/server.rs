@@ -1,0 +1,482 @@
+//! The real `modelreg` binary: start-up, the token CLI against a running server, durability
+//! across SIGKILL, graceful shutdown and configuration.
+
+use std::{os::unix::fs::PermissionsExt, path::Path, process::Stdio, time::Duration};
+
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    process::{Child, Command},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_modelreg");
+
+/// A running server process.
+struct Server {
+    child: Child,
+    base: String,
+    /// The bootstrap token, when this start printed one.
+    token: Option<String>,
+}
+
+fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    c
+}
+
+impl Server {
+    async fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
+        let mut child = command(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                dir.to_str().unwrap(),
+            ],
+            envs,
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn modelreg");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut token = None;
+        let base = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let line = line.trim();
+                if line.starts_with("mr_") {
+                    token = Some(line.to_owned());
+                }
+                if let Some(addr) = line.strip_prefix("modelreg listening on ") {
+                    return addr.to_owned();
+                }
+            }
+            panic!("modelreg exited before listening");
+        })
+        .await
+        .expect("modelreg did not start in time");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Server { child, base, token }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    async fn kill9(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+}
+
+async fn output(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
+    let out = command(args, envs).output().await.expect("run modelreg");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    fn new(base: &str, token: &str) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+            token: token.to_owned(),
+        }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("x-project-id", "demo");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn bootstrap_token_is_printed_once_and_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let token = server.token.clone().expect("first start prints a token");
+    let c = Client::new(&server.base, &token);
+    let (s, m) = c
+        .send(reqwest::Method::POST, "/assets/models", Some(json!({
+            "name": "GPT-4o", "litellm_model": "openai/gpt-4o", "credentials": {"api_key": "sk-x"}
+        })))
+        .await;
+    assert_eq!(s, 201, "{m}");
+    assert_eq!(m["organization_id"], "default");
+    assert_eq!(m["created_by"], "service:bootstrap");
+    server.kill9().await;
+
+    let server = Server::start(dir.path(), &[]).await;
+    assert!(
+        server.token.is_none(),
+        "a second start must not mint another token"
+    );
+    let c = Client::new(&server.base, &token);
+    let (s, list) = c.send(reqwest::Method::GET, "/assets/models", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(list["pagination"]["total_items"], 1);
+
+    // The key file and the data directory are private.
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("master.key")), 0o600);
+}
+
+#[tokio::test]
+async fn token_cli_works_against_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let (ok, stdout, stderr) = output(
+        &[
+            "token",
+            "create",
+            "--org",
+            "default",
+            "--project",
+            "*",
+            "--role",
+            "viewer",
+            "--name",
+            "ci-reader",
+            "--data-dir",
+            d,
+        ],
+        &[],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let token = stdout.trim().to_owned();
+    assert!(
+        token.starts_with("mr_"),
+        "stdout is the token alone: {stdout:?}"
+    );
+    assert!(stderr.contains("ci-reader"));
+
+    let c = Client::new(&server.base, &token);
+    assert_eq!(
+        c.send(reqwest::Method::GET, "/assets/models", None).await.0,
+        200
+    );
+    let (s, e) = c
+        .send(
+            reqwest::Method::POST,
+            "/assets/models",
+            Some(json!({"name": "x", "litellm_model": "y", "credentials": {"k": "v"}})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (403, Some("INSUFFICIENT_PERMISSIONS"))
+    );
+
+    let (ok, stdout, _) = output(&["token", "list", "--data-dir", d], &[]).await;
+    assert!(ok);
+    assert!(
+        stdout.contains("ci-reader") && stdout.contains("viewer") && stdout.contains("bootstrap")
+    );
+    assert!(!stdout.contains(&token), "token list must not show secrets");
+    let (ok, stdout, _) = output(&["token", "list", "--json", "--data-dir", d], &[]).await;
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    // Duplicate names and bad roles are refused with a message and a non-zero exit.
+    let (ok, _, stderr) = output(
+        &[
+            "token",
+            "create",
+            "--org",
+            "default",
+            "--project",
+            "*",
+            "--role",
+            "viewer",
+            "--name",
+            "ci-reader",
+            "--data-dir",
+            d,
+        ],
+        &[],
+    )
+    .await;
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+    let (ok, _, stderr) = output(
+        &[
+            "token",
+            "create",
+            "--org",
+            "default",
+            "--project",
+            "*",
+            "--role",
+            "god",
+            "--name",
+            "x",
+            "--data-dir",
+            d,
+        ],
+        &[],
+    )
+    .await;
+    assert!(!ok && stderr.contains("--role"), "{stderr}");
+
+    let (ok, _, stderr) = output(&["token", "revoke", "ci-reader", "--data-dir", d], &[]).await;
+    assert!(ok, "{stderr}");
+    let (s, e) = c.send(reqwest::Method::GET, "/assets/models", None).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (401, Some("INVALID_TOKEN"))
+    );
+    let (ok, _, stderr) = output(&["token", "revoke", "ci-reader", "--data-dir", d], &[]).await;
+    assert!(!ok && stderr.contains("no active token"));
+    server.kill9().await;
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut token = None;
+    let mut expected: Vec<(String, i64)> = Vec::new();
+    for round in 0..4 {
+        let server = Server::start(dir.path(), &[]).await;
+        let token = token
+            .get_or_insert_with(|| server.token.clone().unwrap())
+            .clone();
+        let c = Client::new(&server.base, &token);
+        // Everything acknowledged before is there, with its last acknowledged value.
+        for (uri, rpm) in &expected {
+            let (s, m) = c
+                .send(reqwest::Method::GET, &format!("/assets/models/{uri}"), None)
+                .await;
+            assert_eq!(s, 200, "round {round}: {uri} lost");
+            assert_eq!(m["rpm"], *rpm, "round {round}: update of {uri} lost");
+        }
+        let (_, list) = c
+            .send(reqwest::Method::GET, "/assets/models?limit=1", None)
+            .await;
+        assert_eq!(list["pagination"]["total_items"], expected.len());
+        // New creates and updates, each acknowledged, then SIGKILL with no warning.
+        for i in 0..15 {
+            let uri = format!("r{round}-m{i}");
+            let (s, _) = c
+                .send(
+                    reqwest::Method::POST,
+                    "/assets/models",
+                    Some(json!({
+                        "resource_uri": uri, "name": uri, "litellm_model": "openai/gpt-4o",
+                        "rpm": 1, "credentials": {"api_key": "k"}
+                    })),
+                )
+                .await;
+            assert_eq!(s, 201);
+            expected.push((uri, 1));
+        }
+        for (uri, rpm) in expected.iter_mut().step_by(3) {
+            *rpm += 1;
+            let (s, _) = c
+                .send(
+                    reqwest::Method::PATCH,
+                    &format!("/assets/models/{uri}"),
+                    Some(json!({"rpm": *rpm})),
+                )
+                .await;
+            assert_eq!(s, 200);
+        }
+        server.kill9().await;
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]).await;
+    let token = server.token.clone().unwrap();
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let body = serde_json::to_vec(&json!({
+        "name": "In Flight", "litellm_model": "openai/gpt-4o", "credentials": {"api_key": "k"}
+    }))
+    .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /assets/models HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         X-Project-ID: demo\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..5]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server is draining: the request already started still completes.
+    stream.write_all(&body[5..]).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .expect("response in time")
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    let status = tokio::time::timeout(Duration::from_secs(10), server.child.wait())
+        .await
+        .expect("exits after draining")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+
+    // And what it acknowledged is there after a restart.
+    let server = Server::start(dir.path(), &[]).await;
+    let c = Client::new(&server.base, &token);
+    assert_eq!(
+        c.send(reqwest::Method::GET, "/assets/models/in-flight", None)
+            .await
+            .0,
+        200
+    );
+    server.kill9().await;
+}
+
+#[tokio::test]
+async fn many_query_parameters_over_real_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let c = Client::new(&server.base, server.token.as_deref().unwrap());
+    let many = vec!["a=1"; 10_000].join("&");
+    let (s, e) = c
+        .send(
+            reqwest::Method::GET,
+            &format!("/assets/models?{many}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (400, Some("INVALID_REQUEST"))
+    );
+    server.kill9().await;
+}
+
+#[tokio::test]
+async fn configuration_precedence_is_flag_then_env_then_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let toml = dir.path().join("modelreg.toml");
+    std::fs::write(&toml, format!("data_dir = {:?}\n", p("from-file"))).unwrap();
+    let toml = toml.to_str().unwrap();
+    let applied_to = |stdout: &str| stdout.trim().rsplit('/').nth(1).unwrap().to_owned();
+
+    let (ok, out, err) = output(&["--config", toml, "migrate"], &[]).await;
+    assert!(ok, "{err}");
+    assert_eq!(applied_to(&out), "from-file");
+    let env_dir = p("from-env");
+    let (ok, out, _) = output(
+        &["--config", toml, "migrate"],
+        &[("MODELREG_DATA_DIR", &env_dir)],
+    )
+    .await;
+    assert!(ok);
+    assert_eq!(applied_to(&out), "from-env");
+    let (ok, out, _) = output(
+        &["--config", toml, "migrate", "--data-dir", &p("from-flag")],
+        &[("MODELREG_DATA_DIR", &env_dir)],
+    )
+    .await;
+    assert!(ok);
+    assert_eq!(applied_to(&out), "from-flag");
+    // An explicit database URL wins over the data directory.
+    let url = format!("sqlite://{}", p("elsewhere/x.db"));
+    let (ok, out, _) = output(
+        &["migrate", "--data-dir", &p("ignored")],
+        &[("MODELREG_DATABASE_URL", &url)],
+    )
+    .await;
+    assert!(ok);
+    assert!(out.contains("elsewhere/x.db"));
+
+    let (ok, _, err) = output(&["migrate", "--database-url", "postgres://u:pw@h/db"], &[]).await;
+    assert!(!ok && err.contains("PostgreSQL"), "{err}");
+    assert!(!err.contains("pw"), "the password was printed: {err}");
+    let (ok, _, err) = output(&["--config", &p("missing.toml"), "migrate"], &[]).await;
+    assert!(!ok && err.contains("does not exist"), "{err}");
+}
+
+#[tokio::test]
+async fn master_key_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // A bad MODELREG_MASTER_KEY stops start-up with a clear message.
+    let (ok, _, err) = output(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", d],
+        &[("MODELREG_MASTER_KEY", "too-short")],
+    )
+    .await;
+    assert!(!ok && err.contains("MODELREG_MASTER_KEY"), "{err}");
+    // A good one is used, and no key file is created.
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let server = Server::start(dir.path(), &[("MODELREG_MASTER_KEY", key)]).await;
+    assert!(!dir.path().join("master.key").exists());
+    server.kill9().await;
+
+    // A key file that others can read is refused.
+    let dir2 = tempfile::tempdir().unwrap();
+    let server = Server::start(dir2.path(), &[]).await;
+    server.kill9().await;
+    let key_file = dir2.path().join("master.key");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, _, err) = output(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir2.path().to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(!ok && err.contains("chmod 600"), "{err}");
+}
+
+#[tokio::test]
+async fn openapi_command_prints_the_document() {
+    let (ok, out, _) = output(&["openapi"], &[]).await;
+    assert!(ok);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert!(doc["paths"]["/assets/models"].is_object());
+    let (ok, out, _) = output(&["--help"], &[]).await;
+    assert!(ok && out.contains("serve") && out.contains("token"));
+    let (ok, out, _) = output(&["serve", "--help"], &[]).await;
+    assert!(ok && out.contains("MODELREG_LISTEN") && out.contains("MODELREG_DATA_DIR"));
+}
