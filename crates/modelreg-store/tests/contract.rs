@@ -33,7 +33,10 @@ async fn backends() -> Vec<Backend> {
 }
 
 fn scope(org: &str, project: &str) -> TenantScope {
-    TenantScope::new(OrgId::parse(org).unwrap(), ProjectId::parse(project).unwrap())
+    TenantScope::new(
+        OrgId::parse(org).unwrap(),
+        ProjectId::parse(project).unwrap(),
+    )
 }
 
 fn fields(name: &str) -> ModelFields {
@@ -87,12 +90,22 @@ async fn insert_get_and_tenant_scoping() {
         assert_eq!(m.version, 1, "{}", b.name);
         assert_eq!(m.credential_fields, ["api_key"]);
         assert_eq!(m.fields, fields("m"));
-        let by_uri = s.get_model(&a, &ModelKey::Uri(m.resource_uri.clone())).await.unwrap();
+        let by_uri = s
+            .get_model(&a, &ModelKey::Uri(m.resource_uri.clone()))
+            .await
+            .unwrap();
         let by_id = s.get_model(&a, &ModelKey::Id(m.id)).await.unwrap();
         assert_eq!(by_uri.as_ref(), Some(&m));
         assert_eq!(by_id.as_ref(), Some(&m));
         for other in [scope("org-b", "p"), scope("org-a", "q")] {
-            assert!(s.get_model(&other, &ModelKey::Id(m.id)).await.unwrap().is_none(), "{}", b.name);
+            assert!(
+                s.get_model(&other, &ModelKey::Id(m.id))
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "{}",
+                b.name
+            );
             let list = s.list_models(&other, &ListQuery::default()).await.unwrap();
             assert_eq!(list.total_items, 0);
             let change = ModelChange {
@@ -106,7 +119,15 @@ async fn insert_get_and_tenant_scoping() {
             assert!(s.update_model(&other, change).await.unwrap().is_none());
             assert!(!s.delete_model(&other, m.id, None).await.unwrap());
         }
-        assert_eq!(s.get_model(&a, &ModelKey::Id(m.id)).await.unwrap().unwrap().fields.name, "m");
+        assert_eq!(
+            s.get_model(&a, &ModelKey::Id(m.id))
+                .await
+                .unwrap()
+                .unwrap()
+                .fields
+                .name,
+            "m"
+        );
     }
 }
 
@@ -120,9 +141,14 @@ async fn given_uris_conflict_and_generated_ones_are_numbered() {
         assert!(matches!(dup, Err(Error::AlreadyExists(_))), "{}", b.name);
         let g2 = s.insert_model(&t, new_model("x", true)).await.unwrap();
         let g3 = s.insert_model(&t, new_model("x", true)).await.unwrap();
-        assert_eq!((g2.resource_uri.as_str(), g3.resource_uri.as_str()), ("x-2", "x-3"));
+        assert_eq!(
+            (g2.resource_uri.as_str(), g3.resource_uri.as_str()),
+            ("x-2", "x-3")
+        );
         // The same uri in another project is fine.
-        s.insert_model(&scope("o", "p2"), new_model("x", false)).await.unwrap();
+        s.insert_model(&scope("o", "p2"), new_model("x", false))
+            .await
+            .unwrap();
     }
 }
 
@@ -140,19 +166,42 @@ async fn updates_are_compare_and_swap() {
             actor: "user:u2".into(),
             now: Timestamp::now(),
         };
-        let v2 = s.update_model(&t, change(1, "two", None)).await.unwrap().unwrap();
+        let v2 = s
+            .update_model(&t, change(1, "two", None))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!((v2.version, v2.fields.name.as_str()), (2, "two"));
         assert_eq!(v2.updated_by, "user:u2");
         assert_eq!(v2.created_by, "user:test");
-        assert!(s.update_model(&t, change(1, "stale", None)).await.unwrap().is_none(), "{}", b.name);
+        assert!(
+            s.update_model(&t, change(1, "stale", None))
+                .await
+                .unwrap()
+                .is_none(),
+            "{}",
+            b.name
+        );
         let new_creds = SealedCredentials {
             kek_id: "k2".into(),
             blob: vec![9],
             fields: vec!["token".into()],
         };
-        let v3 = s.update_model(&t, change(2, "three", Some(new_creds))).await.unwrap().unwrap();
+        let v3 = s
+            .update_model(&t, change(2, "three", Some(new_creds)))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(v3.credential_fields, ["token"]);
-        assert_eq!(s.get_model(&t, &ModelKey::Id(m.id)).await.unwrap().unwrap().fields.name, "three");
+        assert_eq!(
+            s.get_model(&t, &ModelKey::Id(m.id))
+                .await
+                .unwrap()
+                .unwrap()
+                .fields
+                .name,
+            "three"
+        );
     }
 }
 
@@ -162,10 +211,19 @@ async fn deletes_honour_the_expected_version() {
         let s = &b.store;
         let t = scope("o", "p");
         let m = s.insert_model(&t, new_model("d", false)).await.unwrap();
-        assert!(!s.delete_model(&t, m.id, Some(7)).await.unwrap(), "{}", b.name);
+        assert!(
+            !s.delete_model(&t, m.id, Some(7)).await.unwrap(),
+            "{}",
+            b.name
+        );
         assert!(s.delete_model(&t, m.id, Some(1)).await.unwrap());
         assert!(!s.delete_model(&t, m.id, None).await.unwrap());
-        assert!(s.get_model(&t, &ModelKey::Id(m.id)).await.unwrap().is_none());
+        assert!(
+            s.get_model(&t, &ModelKey::Id(m.id))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }
 
@@ -175,7 +233,9 @@ async fn list_counts_and_pages() {
         let s = &b.store;
         let t = scope("o", "p");
         for i in 0..7 {
-            s.insert_model(&t, new_model(&format!("l{i}"), false)).await.unwrap();
+            s.insert_model(&t, new_model(&format!("l{i}"), false))
+                .await
+                .unwrap();
         }
         let q = ListQuery {
             limit: 3,
@@ -183,8 +243,16 @@ async fn list_counts_and_pages() {
             ..ListQuery::default()
         };
         let page = s.list_models(&t, &q).await.unwrap();
-        assert_eq!((page.total_items, page.items.len(), page.has_more), (7, 1, false), "{}", b.name);
-        let q = ListQuery { limit: 3, ..ListQuery::default() };
+        assert_eq!(
+            (page.total_items, page.items.len(), page.has_more),
+            (7, 1, false),
+            "{}",
+            b.name
+        );
+        let q = ListQuery {
+            limit: 3,
+            ..ListQuery::default()
+        };
         let page = s.list_models(&t, &q).await.unwrap();
         assert_eq!((page.items.len(), page.has_more), (3, true));
         assert_eq!(page.items[0].fields.name, "l6", "newest first");
@@ -212,7 +280,10 @@ async fn tokens() {
             role: Role::Viewer,
             hash: "h2".into(),
         };
-        assert!(matches!(s.insert_token(dup).await, Err(Error::AlreadyExists(_))));
+        assert!(matches!(
+            s.insert_token(dup).await,
+            Err(Error::AlreadyExists(_))
+        ));
         assert!(s.revoke_token("svc").await.unwrap());
         assert!(s.token_by_hash("h1").await.unwrap().is_none());
         assert!(s.list_tokens().await.unwrap()[0].revoked_at.is_some());

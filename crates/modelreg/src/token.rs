@@ -10,11 +10,7 @@ use modelreg_core::{
     tenant::OrgId,
 };
 
-use crate::{
-    TokenCommand,
-    config::{Config, Overrides},
-    overrides,
-};
+use crate::{TokenCommand, config::Config, overrides};
 
 pub async fn run(file: Option<&Path>, cmd: TokenCommand) -> anyhow::Result<()> {
     let storage = match &cmd {
@@ -22,12 +18,7 @@ pub async fn run(file: Option<&Path>, cmd: TokenCommand) -> anyhow::Result<()> {
         | TokenCommand::List { storage, .. }
         | TokenCommand::Revoke { storage, .. } => storage.clone(),
     };
-    let config = Config::load(
-        file,
-        Overrides {
-            ..overrides(&storage)
-        },
-    )?;
+    let config = Config::load(file, overrides(&storage))?;
     crate::telemetry::init(&config.log_format, "warn");
     let store = modelreg_store::open(&config.database_url()).await?;
     let result = async {

@@ -86,6 +86,28 @@ async fn output(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) 
     )
 }
 
+/// `modelreg token create` for organization `default`, all projects.
+async fn token_create(data_dir: &str, role: &str, name: &str) -> (bool, String, String) {
+    output(
+        &[
+            "token",
+            "create",
+            "--org",
+            "default",
+            "--project",
+            "*",
+            "--role",
+            role,
+            "--name",
+            name,
+            "--data-dir",
+            data_dir,
+        ],
+        &[],
+    )
+    .await
+}
+
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -153,24 +175,7 @@ async fn token_cli_works_against_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let server = Server::start(dir.path(), &[]).await;
-    let (ok, stdout, stderr) = output(
-        &[
-            "token",
-            "create",
-            "--org",
-            "default",
-            "--project",
-            "*",
-            "--role",
-            "viewer",
-            "--name",
-            "ci-reader",
-            "--data-dir",
-            d,
-        ],
-        &[],
-    )
-    .await;
+    let (ok, stdout, stderr) = token_create(d, "viewer", "ci-reader").await;
     assert!(ok, "{stderr}");
     let token = stdout.trim().to_owned();
     assert!(
@@ -208,43 +213,9 @@ async fn token_cli_works_against_a_running_server() {
     assert_eq!(listed.as_array().unwrap().len(), 2);
 
     // Duplicate names and bad roles are refused with a message and a non-zero exit.
-    let (ok, _, stderr) = output(
-        &[
-            "token",
-            "create",
-            "--org",
-            "default",
-            "--project",
-            "*",
-            "--role",
-            "viewer",
-            "--name",
-            "ci-reader",
-            "--data-dir",
-            d,
-        ],
-        &[],
-    )
-    .await;
+    let (ok, _, stderr) = token_create(d, "viewer", "ci-reader").await;
     assert!(!ok && stderr.contains("already exists"), "{stderr}");
-    let (ok, _, stderr) = output(
-        &[
-            "token",
-            "create",
-            "--org",
-            "default",
-            "--project",
-            "*",
-            "--role",
-            "god",
-            "--name",
-            "x",
-            "--data-dir",
-            d,
-        ],
-        &[],
-    )
-    .await;
+    let (ok, _, stderr) = token_create(d, "god", "x").await;
     assert!(!ok && stderr.contains("--role"), "{stderr}");
 
     let (ok, _, stderr) = output(&["token", "revoke", "ci-reader", "--data-dir", d], &[]).await;
