@@ -22,9 +22,7 @@ async fn assert_unchanged(app: &TestApp, t: &Tenant, before: &Value) {
     assert_eq!(list.json["pagination"]["total_items"], 1);
 }
 
-#[tokio::test]
-async fn malformed_bodies() {
-    let app = TestApp::new().await;
+async fn malformed_bodies(app: TestApp) {
     let (t, before) = with_stored_model(&app).await;
     let post = |body: &str| {
         t.post("/assets/models", json!({}))
@@ -79,9 +77,7 @@ async fn malformed_bodies() {
     assert_unchanged(&app, &t, &before).await;
 }
 
-#[tokio::test]
-async fn wrong_types_name_the_field() {
-    let app = TestApp::new().await;
+async fn wrong_types_name_the_field(app: TestApp) {
     let (t, before) = with_stored_model(&app).await;
     let cases = [
         (json!({"name": 5}), "body.name"),
@@ -115,9 +111,7 @@ async fn wrong_types_name_the_field() {
     assert_unchanged(&app, &t, &before).await;
 }
 
-#[tokio::test]
-async fn rule_violations_name_every_field() {
-    let app = TestApp::new().await;
+async fn rule_violations_name_every_field(app: TestApp) {
     let (t, before) = with_stored_model(&app).await;
     let cases = [
         (json!({"name": "x".repeat(256)}), "body.name"),
@@ -193,9 +187,7 @@ async fn rule_violations_name_every_field() {
     assert_unchanged(&app, &t, &before).await;
 }
 
-#[tokio::test]
-async fn resource_uri_rules_in_body_and_path() {
-    let app = TestApp::new().await;
+async fn resource_uri_rules_in_body_and_path(app: TestApp) {
     let (t, before) = with_stored_model(&app).await;
     for bad in [
         "../etc/passwd",
@@ -233,9 +225,7 @@ async fn resource_uri_rules_in_body_and_path() {
     assert_unchanged(&app, &t, &before).await;
 }
 
-#[tokio::test]
-async fn bad_query_parameters() {
-    let app = TestApp::new().await;
+async fn bad_query_parameters(app: TestApp) {
     let (t, _) = with_stored_model(&app).await;
     let cases = [
         ("page=abc", "query.page"),
@@ -288,9 +278,7 @@ async fn bad_query_parameters() {
     assert!(started.elapsed().as_secs() < 5);
 }
 
-#[tokio::test]
-async fn media_type_and_size_limits() {
-    let app = TestApp::new().await;
+async fn media_type_and_size_limits(app: TestApp) {
     let (t, before) = with_stored_model(&app).await;
     let body = serde_json::to_vec(&model("y")).unwrap();
     for ct in [
@@ -327,9 +315,7 @@ async fn media_type_and_size_limits() {
     assert_eq!(app.send(t.get("/assets/models/keep-me")).await.json, before);
 }
 
-#[tokio::test]
-async fn unknown_routes_and_methods_answer_json() {
-    let app = TestApp::new().await;
+async fn unknown_routes_and_methods_answer_json(app: TestApp) {
     let t = app.tenant().await;
     let r = app
         .send(t.get("/nowhere"))
@@ -358,9 +344,7 @@ async fn unknown_routes_and_methods_answer_json() {
         .expect_error(405, "METHOD_NOT_ALLOWED");
 }
 
-#[tokio::test]
-async fn request_ids_are_echoed_or_generated() {
-    let app = TestApp::new().await;
+async fn request_ids_are_echoed_or_generated(app: TestApp) {
     let t = app.tenant().await;
     let r = app
         .send(
@@ -392,9 +376,7 @@ async fn request_ids_are_echoed_or_generated() {
     assert_ne!(r.header("x-request-id"), Some(long.as_str()));
 }
 
-#[tokio::test]
-async fn health_readiness_and_documents() {
-    let app = TestApp::new().await;
+async fn health_readiness_and_documents(app: TestApp) {
     let r = app
         .send(Req::new(Method::GET, "/healthz"))
         .await
@@ -422,3 +404,15 @@ async fn health_readiness_and_documents() {
         .await
         .expect_error(503, "SERVICE_UNAVAILABLE");
 }
+
+on_both_backends!(
+    malformed_bodies,
+    wrong_types_name_the_field,
+    rule_violations_name_every_field,
+    resource_uri_rules_in_body_and_path,
+    bad_query_parameters,
+    media_type_and_size_limits,
+    unknown_routes_and_methods_answer_json,
+    request_ids_are_echoed_or_generated,
+    health_readiness_and_documents,
+);

@@ -6,9 +6,7 @@ use common::*;
 use futures::future::join_all;
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn create_returns_the_full_model_with_location_and_etag() {
-    let app = TestApp::new().await;
+async fn create_returns_the_full_model_with_location_and_etag(app: TestApp) {
     let t = app.tenant().await;
     let body = json!({
         "name": "GPT-4o (prod)",
@@ -61,9 +59,7 @@ async fn create_returns_the_full_model_with_location_and_etag() {
     assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
 }
 
-#[tokio::test]
-async fn get_by_resource_uri_or_id_and_if_none_match() {
-    let app = TestApp::new().await;
+async fn get_by_resource_uri_or_id_and_if_none_match(app: TestApp) {
     let t = app.tenant().await;
     let created = app
         .send(t.post("/assets/models", model("Claude")))
@@ -108,9 +104,7 @@ async fn get_by_resource_uri_or_id_and_if_none_match() {
         .expect_error(404, "RESOURCE_NOT_FOUND");
 }
 
-#[tokio::test]
-async fn generated_resource_uris_get_numbered_and_given_ones_conflict() {
-    let app = TestApp::new().await;
+async fn generated_resource_uris_get_numbered_and_given_ones_conflict(app: TestApp) {
     let t = app.tenant().await;
     let mut uris = Vec::new();
     for _ in 0..4 {
@@ -159,9 +153,7 @@ async fn generated_resource_uris_get_numbered_and_given_ones_conflict() {
     assert!(second.ends_with("-2"), "{second}");
 }
 
-#[tokio::test]
-async fn concurrent_creates_of_one_name_all_get_distinct_uris() {
-    let app = TestApp::new().await;
+async fn concurrent_creates_of_one_name_all_get_distinct_uris(app: TestApp) {
     let t = app.tenant().await;
     let futures = (0..20).map(|_| app.send(t.post("/assets/models", model("Same Name"))));
     let results = join_all(futures).await;
@@ -179,9 +171,7 @@ async fn concurrent_creates_of_one_name_all_get_distinct_uris() {
     assert_eq!(uris.len(), 20);
 }
 
-#[tokio::test]
-async fn update_is_a_merge_patch() {
-    let app = TestApp::new().await;
+async fn update_is_a_merge_patch(app: TestApp) {
     let t = app.tenant().await;
     let mut body = model("Patch Me");
     body["description"] = json!("old");
@@ -230,9 +220,7 @@ async fn update_is_a_merge_patch() {
     assert_eq!(r.json["tags"], json!([]));
 }
 
-#[tokio::test]
-async fn an_empty_patch_changes_nothing() {
-    let app = TestApp::new().await;
+async fn an_empty_patch_changes_nothing(app: TestApp) {
     let t = app.tenant().await;
     let created = app
         .send(t.post("/assets/models", model("Same")))
@@ -246,9 +234,7 @@ async fn an_empty_patch_changes_nothing() {
     assert_eq!(r.header("etag"), created.header("etag"));
 }
 
-#[tokio::test]
-async fn credentials_are_replaced_wholesale_and_never_returned() {
-    let app = TestApp::new().await;
+async fn credentials_are_replaced_wholesale_and_never_returned(app: TestApp) {
     let t = app.tenant().await;
     let mut body = model("Creds");
     body["credentials"] = json!({"api_key": "sk-one", "org": "o"});
@@ -277,9 +263,7 @@ async fn credentials_are_replaced_wholesale_and_never_returned() {
     }
 }
 
-#[tokio::test]
-async fn get_edit_put_round_trip_works() {
-    let app = TestApp::new().await;
+async fn get_edit_put_round_trip_works(app: TestApp) {
     let t = app.tenant().await;
     app.send(t.post("/assets/models", model("Round Trip")))
         .await
@@ -318,9 +302,7 @@ async fn get_edit_put_round_trip_works() {
     assert_eq!(r.json["status"], "PENDING");
 }
 
-#[tokio::test]
-async fn resource_uri_in_update_must_match_and_unknown_fields_are_rejected() {
-    let app = TestApp::new().await;
+async fn resource_uri_in_update_must_match_and_unknown_fields_are_rejected(app: TestApp) {
     let t = app.tenant().await;
     let created = app
         .send(t.post("/assets/models", model("Fixed")))
@@ -364,9 +346,7 @@ async fn resource_uri_in_update_must_match_and_unknown_fields_are_rejected() {
     assert_eq!(now.json["rpm"], 3);
 }
 
-#[tokio::test]
-async fn if_match_guards_updates_and_deletes() {
-    let app = TestApp::new().await;
+async fn if_match_guards_updates_and_deletes(app: TestApp) {
     let t = app.tenant().await;
     let created = app
         .send(t.post("/assets/models", model("Guarded")))
@@ -441,9 +421,7 @@ async fn if_match_guards_updates_and_deletes() {
         .expect(204);
 }
 
-#[tokio::test]
-async fn concurrent_updates_with_one_etag_let_exactly_one_win() {
-    let app = TestApp::new().await;
+async fn concurrent_updates_with_one_etag_let_exactly_one_win(app: TestApp) {
     let t = app.tenant().await;
     let created = app
         .send(t.post("/assets/models", model("Race")))
@@ -462,9 +440,7 @@ async fn concurrent_updates_with_one_etag_let_exactly_one_win() {
     assert_eq!((ok, failed), (1, 9));
 }
 
-#[tokio::test]
-async fn concurrent_updates_without_etag_lose_no_field() {
-    let app = TestApp::new().await;
+async fn concurrent_updates_without_etag_lose_no_field(app: TestApp) {
     let t = app.tenant().await;
     app.send(t.post("/assets/models", model("Many Writers")))
         .await
@@ -488,9 +464,7 @@ async fn concurrent_updates_without_etag_lose_no_field() {
     }
 }
 
-#[tokio::test]
-async fn delete_removes_and_a_second_delete_is_404() {
-    let app = TestApp::new().await;
+async fn delete_removes_and_a_second_delete_is_404(app: TestApp) {
     let t = app.tenant().await;
     let created = app
         .send(t.post("/assets/models", model("Gone")))
@@ -521,37 +495,36 @@ async fn delete_removes_and_a_second_delete_is_404() {
         .expect(204);
 }
 
-#[tokio::test]
-async fn credentials_are_encrypted_and_deleted_rows_are_overwritten() {
-    let app = TestApp::new().await;
+async fn credentials_are_encrypted_and_deleted_rows_are_overwritten(app: TestApp) {
     let t = app.tenant().await;
     let mut body = model("Secret Holder");
     body["credentials"] = json!({"api_key": "sk-UNIQUE-MARKER-4242"});
     body["description"] = json!("DESCRIPTION-MARKER-4242");
     app.send(t.post("/assets/models", body)).await.expect(201);
+    let stored = app.stored_text().await;
+    assert!(
+        stored.to_lowercase().contains("description-marker-4242"),
+        "the check must see stored rows"
+    );
+    assert!(
+        !stored.contains("sk-UNIQUE-MARKER"),
+        "plaintext secret in storage"
+    );
+
     app.send(t.delete("/assets/models/secret-holder"))
         .await
         .expect(204);
-    // While the server still runs (no close), and the WAL included.
-    for file in ["modelreg.db", "modelreg.db-wal"] {
-        let path = app.dir.path().join(file);
-        let bytes = std::fs::read(&path).unwrap_or_default();
-        let hay = String::from_utf8_lossy(&bytes);
-        assert!(
-            !hay.contains("sk-UNIQUE-MARKER"),
-            "plaintext secret in {file}"
-        );
-        // secure_delete: even the plain-text columns of a deleted row are overwritten.
-        assert!(
-            !hay.to_lowercase().contains("description-marker-4242"),
-            "deleted row still readable in {file}"
-        );
-    }
+    // While the server still runs (no close), the WAL included: secure_delete and the
+    // checkpoint after a delete leave nothing of the row readable.
+    let stored = app.stored_text().await;
+    assert!(!stored.contains("sk-UNIQUE-MARKER"));
+    assert!(
+        !stored.to_lowercase().contains("description-marker-4242"),
+        "deleted row still readable"
+    );
 }
 
-#[tokio::test]
-async fn provider_rules() {
-    let app = TestApp::new().await;
+async fn provider_rules(app: TestApp) {
     let t = app.tenant().await;
     let mut b = model("p1");
     b["litellm_model"] = json!("azure/my-deploy");
@@ -596,9 +569,7 @@ async fn provider_rules() {
     assert_eq!(r.json["provider"], "my-gateway");
 }
 
-#[tokio::test]
-async fn status_starts_pending_and_people_can_set_it() {
-    let app = TestApp::new().await;
+async fn status_starts_pending_and_people_can_set_it(app: TestApp) {
     let t = app.tenant().await;
     let mut b = model("Stat");
     b["status"] = json!("ACTIVE");
@@ -620,3 +591,22 @@ async fn status_starts_pending_and_people_can_set_it() {
         .await
         .expect_error(422, "VALIDATION_ERROR");
 }
+
+on_both_backends!(
+    create_returns_the_full_model_with_location_and_etag,
+    get_by_resource_uri_or_id_and_if_none_match,
+    generated_resource_uris_get_numbered_and_given_ones_conflict,
+    concurrent_creates_of_one_name_all_get_distinct_uris,
+    update_is_a_merge_patch,
+    an_empty_patch_changes_nothing,
+    credentials_are_replaced_wholesale_and_never_returned,
+    get_edit_put_round_trip_works,
+    resource_uri_in_update_must_match_and_unknown_fields_are_rejected,
+    if_match_guards_updates_and_deletes,
+    concurrent_updates_with_one_etag_let_exactly_one_win,
+    concurrent_updates_without_etag_lose_no_field,
+    delete_removes_and_a_second_delete_is_404,
+    credentials_are_encrypted_and_deleted_rows_are_overwritten,
+    provider_rules,
+    status_starts_pending_and_people_can_set_it,
+);

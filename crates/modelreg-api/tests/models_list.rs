@@ -157,9 +157,7 @@ async fn seed(app: &TestApp, t: &Tenant) -> Vec<Value> {
     all_pages(app, t, "").await
 }
 
-#[tokio::test]
-async fn empty_list() {
-    let app = TestApp::new().await;
+async fn empty_list(app: TestApp) {
     let t = app.tenant().await;
     let r = app.send(t.get("/assets/models")).await.expect(200);
     assert_eq!(
@@ -172,9 +170,7 @@ async fn empty_list() {
     assert_eq!(r.json["pagination"]["next_page"], Value::Null);
 }
 
-#[tokio::test]
-async fn page_arithmetic_at_the_edges() {
-    let app = TestApp::new().await;
+async fn page_arithmetic_at_the_edges(app: TestApp) {
     let t = app.tenant().await;
     for i in 0..40 {
         app.send(t.post("/assets/models", model(&format!("m{i}"))))
@@ -247,9 +243,7 @@ async fn page_arithmetic_at_the_edges() {
     assert_eq!((seen.len(), unique.len()), (40, 40));
 }
 
-#[tokio::test]
-async fn default_order_is_newest_first() {
-    let app = TestApp::new().await;
+async fn default_order_is_newest_first(app: TestApp) {
     let t = app.tenant().await;
     let mut created = Vec::new();
     for i in 0..5 {
@@ -264,9 +258,7 @@ async fn default_order_is_newest_first() {
     assert_eq!(ids(r.json["data"].as_array().unwrap()), created);
 }
 
-#[tokio::test]
-async fn every_sort_field_in_both_directions() {
-    let app = TestApp::new().await;
+async fn every_sort_field_in_both_directions(app: TestApp) {
     let t = app.tenant().await;
     let all = seed(&app, &t).await;
     for field in SORT_FIELDS {
@@ -297,9 +289,7 @@ async fn every_sort_field_in_both_directions() {
 /// A query-string filter and the predicate it must be equivalent to.
 type Filter = Box<dyn Fn(&Value) -> bool>;
 
-#[tokio::test]
-async fn sort_combined_with_every_filter() {
-    let app = TestApp::new().await;
+async fn sort_combined_with_every_filter(app: TestApp) {
     let t = app.tenant().await;
     let all = seed(&app, &t).await;
     let member = all.iter().find(|m| m["name"] == "alpha").unwrap()["created_by"]
@@ -378,9 +368,7 @@ async fn sort_combined_with_every_filter() {
     );
 }
 
-#[tokio::test]
-async fn search_is_a_case_insensitive_substring_of_name_or_description() {
-    let app = TestApp::new().await;
+async fn search_is_a_case_insensitive_substring_of_name_or_description(app: TestApp) {
     let t = app.tenant().await;
     let mk = |name: &str, desc: &str| {
         let mut b = model(name);
@@ -431,9 +419,7 @@ async fn search_is_a_case_insensitive_substring_of_name_or_description() {
     );
 }
 
-#[tokio::test]
-async fn cursor_pages_through_250_models_without_duplicate_or_gap() {
-    let app = TestApp::new().await;
+async fn cursor_pages_through_250_models_without_duplicate_or_gap(app: TestApp) {
     let t = app.tenant().await;
     for i in 0..250 {
         // Ties on name, so the id tiebreaker matters.
@@ -468,9 +454,7 @@ async fn cursor_pages_through_250_models_without_duplicate_or_gap() {
     }
 }
 
-#[tokio::test]
-async fn cursor_paging_while_models_are_created_misses_and_repeats_nothing() {
-    let app = TestApp::new().await;
+async fn cursor_paging_while_models_are_created_misses_and_repeats_nothing(app: TestApp) {
     let t = app.tenant().await;
     let mut originals = HashSet::new();
     for i in 0..250 {
@@ -515,9 +499,7 @@ async fn cursor_paging_while_models_are_created_misses_and_repeats_nothing() {
     }
 }
 
-#[tokio::test]
-async fn cursor_rules() {
-    let app = TestApp::new().await;
+async fn cursor_rules(app: TestApp) {
     let t = app.tenant().await;
     for i in 0..5 {
         let mut b = model(&format!("c{i}"));
@@ -560,3 +542,15 @@ async fn cursor_rules() {
             .expect_error(422, "VALIDATION_ERROR");
     }
 }
+
+on_both_backends!(
+    empty_list,
+    page_arithmetic_at_the_edges,
+    default_order_is_newest_first,
+    every_sort_field_in_both_directions,
+    sort_combined_with_every_filter,
+    search_is_a_case_insensitive_substring_of_name_or_description,
+    cursor_pages_through_250_models_without_duplicate_or_gap,
+    cursor_paging_while_models_are_created_misses_and_repeats_nothing,
+    cursor_rules,
+);

@@ -46,9 +46,7 @@ fn every_operation_documents_its_errors_and_the_error_schema() {
 
 /// Every documented operation is served, and a route missing from the document would be
 /// caught by `routes!` registration; this checks the other direction over HTTP.
-#[tokio::test]
-async fn every_documented_operation_is_routed() {
-    let app = TestApp::new().await;
+async fn every_documented_operation_is_routed(app: TestApp) {
     let doc = serde_json::to_value(modelreg_api::openapi()).unwrap();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -66,3 +64,5 @@ async fn every_documented_operation_is_routed() {
         }
     }
 }
+
+on_both_backends!(every_documented_operation_is_routed,);

@@ -13,18 +13,21 @@ pub struct Timestamp(OffsetDateTime);
 
 impl Timestamp {
     pub fn now() -> Self {
-        let now = OffsetDateTime::now_utc();
-        // Truncate to microseconds so that a value read back equals the value written.
-        let micros = now.microsecond();
-        Timestamp(now.replace_microsecond(micros).expect("valid microsecond"))
+        // Microseconds, so that a value read back equals the value written on every backend.
+        Timestamp::from_offset_date_time(OffsetDateTime::now_utc())
     }
 
     /// Parses any RFC 3339 timestamp and normalises it to UTC.
     pub fn parse(s: &str) -> Option<Self> {
         let t = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+        Some(Timestamp::from_offset_date_time(t))
+    }
+
+    /// A timestamp from a date-time, normalised to UTC and cut to microseconds.
+    pub fn from_offset_date_time(t: OffsetDateTime) -> Self {
         let t = t.to_offset(UtcOffset::UTC);
         let micros = t.microsecond();
-        Some(Timestamp(t.replace_microsecond(micros).ok()?))
+        Timestamp(t.replace_microsecond(micros).expect("valid microsecond"))
     }
 
     pub fn as_offset_date_time(&self) -> OffsetDateTime {

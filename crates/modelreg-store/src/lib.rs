@@ -1,31 +1,71 @@
-//! Storage backends of modelreg. `open` picks one from a database URL.
+//! Storage backends of modelreg: SQLite (embedded default) and PostgreSQL (scale-out).
+//! `open` picks one from a database URL.
 
 mod list_query;
+pub mod postgres;
 mod rows;
+mod sql;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-use std::{path::Path, sync::Arc};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use modelreg_core::{Error, Result, store::Store};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-/// Opens the store a URL names and brings its schema up to date. `sqlite://PATH` (or
-/// `sqlite:PATH`) is the embedded backend; PostgreSQL is not built yet.
-pub async fn open(database_url: &str) -> Result<Arc<dyn Store>> {
+/// Connection pool settings of the PostgreSQL backend.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Connections per replica. Budget: replicas × this ≤ the server's max_connections, less
+    /// what other clients need.
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it fails with 503.
+    pub acquire_timeout: Duration,
+    /// Server-side limit on one statement.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Opens the store a URL names and brings its schema up to date: `sqlite://PATH` (or
+/// `sqlite:PATH`) for the embedded backend, `postgres://…` (or `postgresql://…`) for
+/// PostgreSQL.
+pub async fn open(database_url: &str, settings: &PoolSettings) -> Result<Arc<dyn Store>> {
     if let Some(path) = sqlite_path(database_url) {
         let store = SqliteStore::open(Path::new(path)).await?;
         return Ok(Arc::new(store));
     }
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        return Err(Error::InvalidRequest(
-            "the PostgreSQL backend is not available in this version; use sqlite://PATH".into(),
-        ));
+    if is_postgres(database_url) {
+        let store = PostgresStore::open(database_url, settings)
+            .await
+            .map_err(|e| match e {
+                Error::Unavailable(m) => {
+                    Error::Unavailable(m.replace(database_url, &redact_url(database_url)))
+                }
+                other => other,
+            })?;
+        return Ok(Arc::new(store));
     }
     Err(Error::InvalidRequest(format!(
-        "unsupported database URL {:?}; expected sqlite://PATH",
+        "unsupported database URL {:?}; expected sqlite://PATH or postgres://…",
         redact_url(database_url)
     )))
+}
+
+/// Whether a URL names a PostgreSQL database.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// The file path of a `sqlite:` URL, if it is one.
@@ -37,8 +77,8 @@ pub fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty()).then_some(path)
 }
 
-/// A URL with any password replaced, for messages.
-fn redact_url(url: &str) -> String {
+/// A URL with any user and password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         _ => url.to_owned(),
@@ -59,6 +99,18 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
             // SQLITE_BUSY, SQLITE_LOCKED and their extended codes; SQLITE_FULL.
             Error::Unavailable(format!("the database is busy or full: {}", d.message()))
         }
+        sqlx::Error::Database(d)
+            if d.code().is_some_and(|c| {
+                // PostgreSQL: connection exceptions (08), insufficient resources (53),
+                // operator intervention such as shutdown and statement timeout (57),
+                // serialization failure and deadlock (40).
+                ["08", "53", "57", "40"]
+                    .iter()
+                    .any(|class| c.starts_with(class))
+            }) =>
+        {
+            Error::Unavailable(format!("the database is unavailable: {}", d.message()))
+        }
         _ => Error::Internal(format!("database error: {e}")),
     }
 }
@@ -78,5 +130,6 @@ mod tests {
         assert_eq!(sqlite_path("sqlite://"), None);
         assert_eq!(sqlite_path("postgres://x"), None);
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://***@h/db");
+        assert!(is_postgres("postgresql://h/db") && !is_postgres("sqlite://x"));
     }
 }

@@ -11,6 +11,24 @@ use crate::rows::MODEL_COLUMNS;
 
 const MODELS: &str = "models";
 
+/// The backend a query is rendered for. Only the cursor's values differ: PostgreSQL compares
+/// `id` as uuid and the timestamps as timestamptz, so the text values are cast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A cursor value for `col`, typed as the backend stores the column.
+fn typed(col: &str, value: &str, dialect: Dialect) -> Expr {
+    let v = Expr::val(value.to_owned());
+    match (dialect, col) {
+        (Dialect::Postgres, "id") => v.cast_as("uuid"),
+        (Dialect::Postgres, "created_at" | "updated_at") => v.cast_as("timestamptz"),
+        _ => v,
+    }
+}
+
 fn column(field: SortField) -> &'static str {
     match field {
         SortField::Name => "name",
@@ -79,7 +97,7 @@ fn filter(scope: &TenantScope, q: &ListQuery) -> Cond {
 
 /// Rows strictly after the cursor's row in the sort order: for keys k1..kn and id,
 /// `(k1 ≷ v1) OR (k1 = v1 AND k2 ≷ v2) OR … OR (k1 = v1 AND … AND kn = vn AND id ≷ last_id)`.
-fn after_cursor(q: &ListQuery, values: &[String], last_id: &str) -> Cond {
+fn after_cursor(q: &ListQuery, values: &[String], last_id: &str, dialect: Dialect) -> Cond {
     let mut keys: Vec<(&'static str, bool, String)> = q
         .sort
         .iter()
@@ -91,13 +109,14 @@ fn after_cursor(q: &ListQuery, values: &[String], last_id: &str) -> Cond {
     for i in 0..keys.len() {
         let mut all = Cond::all();
         for (col, _, v) in &keys[..i] {
-            all = all.add(Expr::col(*col).eq(v.as_str()));
+            all = all.add(Expr::col(*col).eq(typed(col, v, dialect)));
         }
         let (col, desc, v) = &keys[i];
+        let v = typed(col, v, dialect);
         all = all.add(if *desc {
-            Expr::col(*col).lt(v.as_str())
+            Expr::col(*col).lt(v)
         } else {
-            Expr::col(*col).gt(v.as_str())
+            Expr::col(*col).gt(v)
         });
         any = any.add(all);
     }
@@ -105,10 +124,15 @@ fn after_cursor(q: &ListQuery, values: &[String], last_id: &str) -> Cond {
 }
 
 /// The page: `limit + 1` rows, so the caller learns whether more follow.
-pub(crate) fn page(scope: &TenantScope, q: &ListQuery) -> SelectStatement {
+pub(crate) fn page(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> SelectStatement {
     let mut cond = filter(scope, q);
     if let Paging::After(after) = &q.paging {
-        cond = cond.add(after_cursor(q, &after.values, &after.id.to_string()));
+        cond = cond.add(after_cursor(
+            q,
+            &after.values,
+            &after.id.to_string(),
+            dialect,
+        ));
     }
     let mut sel = Query::select();
     sel.columns(MODEL_COLUMNS).from(MODELS).cond_where(cond);

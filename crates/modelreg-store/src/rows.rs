@@ -1,4 +1,6 @@
-//! Mapping between the `models`/`api_tokens` rows and domain values.
+//! Mapping between rows and domain values, written once for both backends: each backend's row
+//! type implements `RowAccess` in its own column types (SQLite text, PostgreSQL uuid and
+//! timestamptz).
 
 use modelreg_core::{
     Error, Result,
@@ -9,7 +11,7 @@ use modelreg_core::{
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
-use sqlx::{Row, sqlite::SqliteRow};
+use sqlx::{Row, postgres::PgRow, sqlite::SqliteRow};
 use uuid::Uuid;
 
 /// The columns a model is read from. The credentials ciphertext is not among them: reads
@@ -50,17 +52,121 @@ pub(crate) fn model_columns_sql() -> String {
     MODEL_COLUMNS.join(", ")
 }
 
+/// Binds the writable fields of a model, in the order of the column lists of the INSERT and
+/// UPDATE statements. A macro, because each backend's query type is different.
+macro_rules! bind_fields {
+    ($q:expr, $f:expr) => {{
+        let f = $f;
+        $q.bind(f.name.clone())
+            .bind(f.name.to_lowercase())
+            .bind(f.litellm_model.clone())
+            .bind(f.provider.clone().unwrap_or_default())
+            .bind(f.description.clone())
+            .bind(f.description.as_deref().unwrap_or("").to_lowercase())
+            .bind($crate::rows::json(&f.tags))
+            .bind(f.api_base.clone())
+            .bind(f.api_version.clone())
+            .bind(f.mode.map(|m| m.as_str()).unwrap_or(""))
+            .bind(f.max_input_tokens)
+            .bind(f.max_output_tokens)
+            .bind(f.default_max_tokens)
+            .bind(f.rpm)
+            .bind(f.tpm)
+            .bind(f.default_temperature)
+            .bind(f.timeout)
+            .bind(f.status.as_str())
+            .bind(f.status_message.clone())
+    }};
+}
+pub(crate) use bind_fields;
+
+/// The column list `bind_fields!` binds, for INSERT.
+pub(crate) const FIELD_COLUMNS: &str = "name, name_lc, litellm_model, provider, description, \
+     description_lc, tags, api_base, api_version, mode, max_input_tokens, max_output_tokens, \
+     default_max_tokens, rpm, tpm, default_temperature, timeout, status, status_message";
+
+/// `col = ?` for each column `bind_fields!` binds, for UPDATE.
+pub(crate) fn field_assignments() -> String {
+    FIELD_COLUMNS
+        .split(',')
+        .map(|c| format!("{} = ?", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(crate) fn json(list: &[String]) -> String {
+    serde_json::to_string(list).expect("a list of strings serializes")
+}
+
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
-    Error::Internal(format!("stored model has an invalid {what}: {detail}"))
+    Error::Internal(format!("stored row has an invalid {what}: {detail}"))
 }
 
-fn timestamp(row: &SqliteRow, col: &str) -> Result<Timestamp> {
-    let s: String = row.try_get(col).map_err(crate::db_error)?;
-    Timestamp::parse(&s).ok_or_else(|| corrupt(col, s))
+/// Typed column access over a backend's row.
+pub(crate) trait RowAccess {
+    fn text(&self, col: &str) -> Result<String>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<i64>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>>;
+    fn opt_real(&self, col: &str) -> Result<Option<f64>>;
+    fn uuid(&self, col: &str) -> Result<Uuid>;
+    fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>>;
+
+    fn timestamp(&self, col: &str) -> Result<Timestamp> {
+        self.opt_timestamp(col)?.ok_or_else(|| corrupt(col, "null"))
+    }
 }
 
-fn json_list(row: &SqliteRow, col: &str) -> Result<Vec<String>> {
-    let s: String = row.try_get(col).map_err(crate::db_error)?;
+macro_rules! plain_access {
+    () => {
+        fn text(&self, col: &str) -> Result<String> {
+            self.try_get(col).map_err(crate::db_error)
+        }
+        fn opt_text(&self, col: &str) -> Result<Option<String>> {
+            self.try_get(col).map_err(crate::db_error)
+        }
+        fn int(&self, col: &str) -> Result<i64> {
+            self.try_get(col).map_err(crate::db_error)
+        }
+        fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+            self.try_get(col).map_err(crate::db_error)
+        }
+        fn opt_real(&self, col: &str) -> Result<Option<f64>> {
+            self.try_get(col).map_err(crate::db_error)
+        }
+    };
+}
+
+impl RowAccess for SqliteRow {
+    plain_access!();
+
+    fn uuid(&self, col: &str) -> Result<Uuid> {
+        let s = self.text(col)?;
+        Uuid::parse_str(&s).map_err(|e| corrupt(col, e))
+    }
+
+    fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>> {
+        self.opt_text(col)?
+            .map(|s| Timestamp::parse(&s).ok_or_else(|| corrupt(col, s)))
+            .transpose()
+    }
+}
+
+impl RowAccess for PgRow {
+    plain_access!();
+
+    fn uuid(&self, col: &str) -> Result<Uuid> {
+        self.try_get(col).map_err(crate::db_error)
+    }
+
+    fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>> {
+        let t: Option<time::OffsetDateTime> = self.try_get(col).map_err(crate::db_error)?;
+        Ok(t.map(Timestamp::from_offset_date_time))
+    }
+}
+
+fn json_list(row: &impl RowAccess, col: &str) -> Result<Vec<String>> {
+    let s = row.text(col)?;
     serde_json::from_str(&s).map_err(|e| corrupt(col, e))
 }
 
@@ -68,75 +174,87 @@ fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-pub(crate) fn model_from_row(row: &SqliteRow) -> Result<Model> {
-    let get_s = |c: &str| -> Result<String> { row.try_get(c).map_err(crate::db_error) };
-    let get_os = |c: &str| -> Result<Option<String>> { row.try_get(c).map_err(crate::db_error) };
-    let get_oi = |c: &str| -> Result<Option<i64>> { row.try_get(c).map_err(crate::db_error) };
-    let get_of = |c: &str| -> Result<Option<f64>> { row.try_get(c).map_err(crate::db_error) };
-
-    let id = get_s("id")?;
-    let id = Uuid::parse_str(&id).map_err(|e| corrupt("id", e))?;
-    let org = OrgId::parse(&get_s("organization_id")?).map_err(|e| corrupt("organization", e))?;
-    let project = ProjectId::parse(&get_s("project_id")?).map_err(|e| corrupt("project", e))?;
-    let uri = get_s("resource_uri")?;
+pub(crate) fn model_from_row(row: &impl RowAccess) -> Result<Model> {
+    let org =
+        OrgId::parse(&row.text("organization_id")?).map_err(|e| corrupt("organization", e))?;
+    let project = ProjectId::parse(&row.text("project_id")?).map_err(|e| corrupt("project", e))?;
+    let uri = row.text("resource_uri")?;
     let resource_uri = ResourceUri::parse(&uri).map_err(|e| corrupt("resource_uri", e))?;
-    let status = get_s("status")?;
+    let status = row.text("status")?;
     let status = Status::parse(&status).ok_or_else(|| corrupt("status", &status))?;
-    let mode = match get_s("mode")?.as_str() {
+    let mode = match row.text("mode")?.as_str() {
         "" => None,
         m => Some(Mode::parse(m).ok_or_else(|| corrupt("mode", m))?),
     };
     Ok(Model {
-        id,
+        id: row.uuid("id")?,
         resource_uri,
         scope: TenantScope::new(org, project),
         fields: ModelFields {
-            name: get_s("name")?,
-            litellm_model: get_s("litellm_model")?,
-            provider: non_empty(get_s("provider")?),
-            description: get_os("description")?,
+            name: row.text("name")?,
+            litellm_model: row.text("litellm_model")?,
+            provider: non_empty(row.text("provider")?),
+            description: row.opt_text("description")?,
             tags: json_list(row, "tags")?,
-            api_base: get_os("api_base")?,
-            api_version: get_os("api_version")?,
+            api_base: row.opt_text("api_base")?,
+            api_version: row.opt_text("api_version")?,
             mode,
-            max_input_tokens: get_oi("max_input_tokens")?,
-            max_output_tokens: get_oi("max_output_tokens")?,
-            default_max_tokens: get_oi("default_max_tokens")?,
-            rpm: get_oi("rpm")?,
-            tpm: get_oi("tpm")?,
-            default_temperature: get_of("default_temperature")?,
-            timeout: get_of("timeout")?,
+            max_input_tokens: row.opt_int("max_input_tokens")?,
+            max_output_tokens: row.opt_int("max_output_tokens")?,
+            default_max_tokens: row.opt_int("default_max_tokens")?,
+            rpm: row.opt_int("rpm")?,
+            tpm: row.opt_int("tpm")?,
+            default_temperature: row.opt_real("default_temperature")?,
+            timeout: row.opt_real("timeout")?,
             status,
-            status_message: get_os("status_message")?,
+            status_message: row.opt_text("status_message")?,
         },
-        created_at: timestamp(row, "created_at")?,
-        updated_at: timestamp(row, "updated_at")?,
-        created_by: get_s("created_by")?,
-        updated_by: get_s("updated_by")?,
+        created_at: row.timestamp("created_at")?,
+        updated_at: row.timestamp("updated_at")?,
+        created_by: row.text("created_by")?,
+        updated_by: row.text("updated_by")?,
         credential_fields: json_list(row, "credential_fields")?,
-        last_verified_at: get_os("last_verified_at")?
-            .map(|s| Timestamp::parse(&s).ok_or_else(|| corrupt("last_verified_at", s)))
-            .transpose()?,
-        version: row.try_get("version").map_err(crate::db_error)?,
+        last_verified_at: row.opt_timestamp("last_verified_at")?,
+        version: row.int("version")?,
     })
 }
 
-pub(crate) fn token_from_row(row: &SqliteRow) -> Result<ApiToken> {
-    let get_s = |c: &str| -> Result<String> { row.try_get(c).map_err(crate::db_error) };
-    let id = get_s("id")?;
-    let role = get_s("role")?;
+pub(crate) fn token_from_row(row: &impl RowAccess) -> Result<ApiToken> {
+    let role = row.text("role")?;
     Ok(ApiToken {
-        id: Uuid::parse_str(&id).map_err(|e| corrupt("token id", e))?,
-        name: get_s("name")?,
-        org: OrgId::parse(&get_s("organization_id")?).map_err(|e| corrupt("token org", e))?,
-        project: ProjectGrant::parse(&get_s("project_id")?)
+        id: row.uuid("id")?,
+        name: row.text("name")?,
+        org: OrgId::parse(&row.text("organization_id")?).map_err(|e| corrupt("token org", e))?,
+        project: ProjectGrant::parse(&row.text("project_id")?)
             .map_err(|e| corrupt("token project", e))?,
         role: Role::parse(&role).ok_or_else(|| corrupt("token role", role))?,
-        created_at: timestamp(row, "created_at")?,
-        revoked_at: row
-            .try_get::<Option<String>, _>("revoked_at")
-            .map_err(crate::db_error)?
-            .map(|s| Timestamp::parse(&s).ok_or_else(|| corrupt("revoked_at", s)))
-            .transpose()?,
+        created_at: row.timestamp("created_at")?,
+        revoked_at: row.opt_timestamp("revoked_at")?,
     })
+}
+
+/// Rewrites `?` placeholders as PostgreSQL's `$1`, `$2`, …, so each statement is written once.
+/// The statements this is used on have no `?` inside literals.
+pub(crate) fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_numbered() {
+        assert_eq!(super::numbered("a = ? AND b = ?"), "a = $1 AND b = $2");
+        assert!(super::field_assignments().starts_with("name = ?, name_lc = ?"));
+    }
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use modelreg_core::{
     Error, Result,
     list::{ListPage, ListQuery},
-    model::{Model, ModelFields},
+    model::Model,
     resource_uri::{ModelKey, ResourceUri},
     store::{ApiToken, ModelChange, ModelStore, NewModel, NewToken, Store, TokenStore},
     tenant::TenantScope,
@@ -28,8 +28,10 @@ use sqlx::{
 use uuid::Uuid;
 
 use crate::{
-    db_error, list_query,
-    rows::{model_columns_sql, model_from_row, token_from_row},
+    db_error,
+    list_query::{self, Dialect},
+    rows::{bind_fields, json, model_from_row, token_from_row},
+    sql::{self, first_free, uri_range},
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -107,8 +109,26 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-fn json(list: &[String]) -> String {
-    serde_json::to_string(list).expect("a list of strings serializes")
+/// Ends a transaction explicitly: commits when `commit` says so, else rolls back. (A dropped
+/// transaction would only be rolled back lazily, holding its locks until the connection is
+/// next used.)
+async fn settle<T>(
+    tx: Transaction<'static, Sqlite>,
+    result: Result<T>,
+    commit: impl FnOnce(&T) -> bool,
+) -> Result<T> {
+    match result {
+        Ok(value) if commit(&value) => {
+            tx.commit().await.map_err(db_error)?;
+            Ok(value)
+        }
+        other => {
+            if let Err(e) = tx.rollback().await {
+                tracing::warn!(error = %e, "rollback failed");
+            }
+            other
+        }
+    }
 }
 
 async fn fetch_model(
@@ -116,11 +136,7 @@ async fn fetch_model(
     scope: &TenantScope,
     id: Uuid,
 ) -> Result<Model> {
-    let sql = format!(
-        "SELECT {} FROM models WHERE organization_id = ? AND project_id = ? AND id = ?",
-        model_columns_sql()
-    );
-    let row = sqlx::query(AssertSqlSafe(sql))
+    let row = sqlx::query(AssertSqlSafe(sql::MODEL_BY_ID.sqlite.as_str()))
         .bind(scope.org.as_str())
         .bind(scope.project.as_str())
         .bind(id.to_string())
@@ -136,143 +152,131 @@ async fn replace_tags(
     id: Uuid,
     tags: &[String],
 ) -> Result<()> {
-    sqlx::query("DELETE FROM model_tags WHERE model_id = ?")
+    sqlx::query(AssertSqlSafe(sql::DELETE_TAGS.sqlite.as_str()))
         .bind(id.to_string())
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
     for tag in tags {
-        sqlx::query(
-            "INSERT INTO model_tags (model_id, organization_id, project_id, tag) VALUES (?, ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(scope.org.as_str())
-        .bind(scope.project.as_str())
-        .bind(tag)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
+        sqlx::query(AssertSqlSafe(sql::INSERT_TAG.sqlite.as_str()))
+            .bind(id.to_string())
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind(tag)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
     }
     Ok(())
 }
 
-/// The smallest free `base`, `base-2`, `base-3`, … among the project's resource_uris.
+/// The smallest free generated uri. The caller holds the write lock, so nobody else can
+/// take it before the insert.
 async fn free_generated_uri(
     tx: &mut Transaction<'static, Sqlite>,
     scope: &TenantScope,
     base: &ResourceUri,
 ) -> Result<ResourceUri> {
-    // Every candidate starts with the first 89 characters of the base (a suffix is at most
-    // 11 characters), so one range query finds all the taken ones.
-    let prefix: String = base.as_str().chars().take(89).collect();
-    let taken: Vec<String> = sqlx::query_scalar(
-        "SELECT resource_uri FROM models WHERE organization_id = ? AND project_id = ? \
-         AND resource_uri >= ? AND resource_uri < ?",
-    )
-    .bind(scope.org.as_str())
-    .bind(scope.project.as_str())
-    .bind(&prefix)
-    .bind(format!("{prefix}\u{10FFFF}"))
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(db_error)?;
-    if !taken.iter().any(|t| t == base.as_str()) {
-        return Ok(base.clone());
-    }
-    let mut n = 2u32;
-    loop {
-        let candidate = base.with_suffix(n);
-        if !taken.iter().any(|t| t == candidate.as_str()) {
-            return Ok(candidate);
-        }
-        n += 1;
-    }
+    let (from, to) = uri_range(base.as_str());
+    let taken: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql::URIS_IN_RANGE.sqlite.as_str()))
+        .bind(scope.org.as_str())
+        .bind(scope.project.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(first_free(base, &taken))
 }
 
-fn write_fields<'q>(
-    q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    f: &'q ModelFields,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-    q.bind(&f.name)
-        .bind(f.name.to_lowercase())
-        .bind(&f.litellm_model)
-        .bind(f.provider.clone().unwrap_or_default())
-        .bind(&f.description)
-        .bind(f.description.as_deref().unwrap_or("").to_lowercase())
-        .bind(json(&f.tags))
-        .bind(&f.api_base)
-        .bind(&f.api_version)
-        .bind(f.mode.map(|m| m.as_str()).unwrap_or(""))
-        .bind(f.max_input_tokens)
-        .bind(f.max_output_tokens)
-        .bind(f.default_max_tokens)
-        .bind(f.rpm)
-        .bind(f.tpm)
-        .bind(f.default_temperature)
-        .bind(f.timeout)
-        .bind(f.status.as_str())
-        .bind(&f.status_message)
+async fn insert_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    scope: &TenantScope,
+    new: &NewModel,
+) -> Result<Model> {
+    let uri = if new.generated {
+        free_generated_uri(tx, scope, &new.resource_uri).await?
+    } else {
+        new.resource_uri.clone()
+    };
+    let now = new.now.to_string();
+    let q = sqlx::query(AssertSqlSafe(sql::INSERT_MODEL.sqlite.as_str()));
+    let result = bind_fields!(q, &new.fields)
+        .bind(new.id.to_string())
+        .bind(scope.org.as_str())
+        .bind(scope.project.as_str())
+        .bind(uri.as_str())
+        .bind(&now)
+        .bind(&now)
+        .bind(&new.actor)
+        .bind(&new.actor)
+        .bind(json(&new.credentials.fields))
+        .bind(&new.credentials.kek_id)
+        .bind(&new.credentials.blob)
+        .execute(&mut **tx)
+        .await;
+    match result {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            return Err(Error::AlreadyExists(format!(
+                "a model with resource_uri '{uri}' already exists in this project"
+            )));
+        }
+        Err(e) => return Err(db_error(e)),
+    }
+    replace_tags(tx, scope, new.id, &new.fields.tags).await?;
+    fetch_model(tx, scope, new.id).await
+}
+
+async fn update_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    scope: &TenantScope,
+    change: &ModelChange,
+) -> Result<Option<Model>> {
+    let q = sqlx::query(AssertSqlSafe(sql::UPDATE_MODEL.sqlite.as_str()));
+    let done = bind_fields!(q, &change.fields)
+        .bind(change.now.to_string())
+        .bind(&change.actor)
+        .bind(scope.org.as_str())
+        .bind(scope.project.as_str())
+        .bind(change.id.to_string())
+        .bind(change.expected_version)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    if let Some(c) = &change.credentials {
+        sqlx::query(AssertSqlSafe(sql::UPDATE_CREDENTIALS.sqlite.as_str()))
+            .bind(json(&c.fields))
+            .bind(&c.kek_id)
+            .bind(&c.blob)
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind(change.id.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
+    replace_tags(tx, scope, change.id, &change.fields.tags).await?;
+    fetch_model(tx, scope, change.id).await.map(Some)
 }
 
 #[async_trait]
 impl ModelStore for SqliteStore {
     async fn insert_model(&self, scope: &TenantScope, new: NewModel) -> Result<Model> {
         let mut tx = self.begin_write().await?;
-        let uri = if new.generated {
-            free_generated_uri(&mut tx, scope, &new.resource_uri).await?
-        } else {
-            new.resource_uri.clone()
-        };
-        let now = new.now.to_string();
-        let q = sqlx::query(
-            "INSERT INTO models (name, name_lc, litellm_model, provider, description, \
-             description_lc, tags, api_base, api_version, mode, max_input_tokens, \
-             max_output_tokens, default_max_tokens, rpm, tpm, default_temperature, timeout, \
-             status, status_message, id, organization_id, project_id, resource_uri, \
-             created_at, updated_at, created_by, updated_by, credential_fields, \
-             credentials_kek_id, credentials, version) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \
-                     ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-        );
-        let result = write_fields(q, &new.fields)
-            .bind(new.id.to_string())
-            .bind(scope.org.as_str())
-            .bind(scope.project.as_str())
-            .bind(uri.as_str())
-            .bind(&now)
-            .bind(&now)
-            .bind(&new.actor)
-            .bind(&new.actor)
-            .bind(json(&new.credentials.fields))
-            .bind(&new.credentials.kek_id)
-            .bind(&new.credentials.blob)
-            .execute(&mut *tx)
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::AlreadyExists(format!(
-                    "a model with resource_uri '{uri}' already exists in this project"
-                )));
-            }
-            Err(e) => return Err(db_error(e)),
-        }
-        replace_tags(&mut tx, scope, new.id, &new.fields.tags).await?;
-        let model = fetch_model(&mut tx, scope, new.id).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(model)
+        let result = insert_in(&mut tx, scope, &new).await;
+        settle(tx, result, |_| true).await
     }
 
     async fn get_model(&self, scope: &TenantScope, key: &ModelKey) -> Result<Option<Model>> {
-        let (column, value) = match key {
-            ModelKey::Uri(u) => ("resource_uri", u.as_str().to_owned()),
-            ModelKey::Id(id) => ("id", id.to_string()),
+        let (statement, value) = match key {
+            ModelKey::Uri(u) => (&sql::MODEL_BY_URI, u.as_str().to_owned()),
+            ModelKey::Id(id) => (&sql::MODEL_BY_ID, id.to_string()),
         };
-        let sql = format!(
-            "SELECT {} FROM models WHERE organization_id = ? AND project_id = ? AND {column} = ?",
-            model_columns_sql()
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
+        let row = sqlx::query(AssertSqlSafe(statement.sqlite.as_str()))
             .bind(scope.org.as_str())
             .bind(scope.project.as_str())
             .bind(value)
@@ -288,46 +292,9 @@ impl ModelStore for SqliteStore {
         change: ModelChange,
     ) -> Result<Option<Model>> {
         let mut tx = self.begin_write().await?;
-        let q = sqlx::query(
-            "UPDATE models SET name = ?, name_lc = ?, litellm_model = ?, provider = ?, \
-             description = ?, description_lc = ?, tags = ?, api_base = ?, api_version = ?, \
-             mode = ?, max_input_tokens = ?, max_output_tokens = ?, default_max_tokens = ?, \
-             rpm = ?, tpm = ?, default_temperature = ?, timeout = ?, status = ?, \
-             status_message = ?, updated_at = ?, updated_by = ?, version = version + 1 \
-             WHERE organization_id = ? AND project_id = ? AND id = ? AND version = ?",
-        );
-        let done = write_fields(q, &change.fields)
-            .bind(change.now.to_string())
-            .bind(&change.actor)
-            .bind(scope.org.as_str())
-            .bind(scope.project.as_str())
-            .bind(change.id.to_string())
-            .bind(change.expected_version)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        if let Some(c) = &change.credentials {
-            sqlx::query(
-                "UPDATE models SET credential_fields = ?, credentials_kek_id = ?, credentials = ? \
-                 WHERE organization_id = ? AND project_id = ? AND id = ?",
-            )
-            .bind(json(&c.fields))
-            .bind(&c.kek_id)
-            .bind(&c.blob)
-            .bind(scope.org.as_str())
-            .bind(scope.project.as_str())
-            .bind(change.id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        }
-        replace_tags(&mut tx, scope, change.id, &change.fields.tags).await?;
-        let model = fetch_model(&mut tx, scope, change.id).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(Some(model))
+        let result = update_in(&mut tx, scope, &change).await;
+        // A version that moved on wrote nothing: roll back rather than commit.
+        settle(tx, result, Option::is_some).await
     }
 
     async fn delete_model(
@@ -337,26 +304,27 @@ impl ModelStore for SqliteStore {
         expected_version: Option<i64>,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "DELETE FROM models WHERE organization_id = ? AND project_id = ? AND id = ? \
-             AND (? IS NULL OR version = ?)",
-        )
-        .bind(scope.org.as_str())
-        .bind(scope.project.as_str())
-        .bind(id.to_string())
-        .bind(expected_version)
-        .bind(expected_version)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        // ON DELETE CASCADE removes the tags; this keeps the intent explicit.
-        sqlx::query("DELETE FROM model_tags WHERE model_id = ?")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        if done.rows_affected() > 0 {
+        let result = async {
+            let done = sqlx::query(AssertSqlSafe(sql::DELETE_MODEL.sqlite.as_str()))
+                .bind(scope.org.as_str())
+                .bind(scope.project.as_str())
+                .bind(id.to_string())
+                .bind(expected_version)
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            // ON DELETE CASCADE removes the tags; this keeps the intent explicit.
+            sqlx::query(AssertSqlSafe(sql::DELETE_TAGS.sqlite.as_str()))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            Ok(done.rows_affected() > 0)
+        }
+        .await;
+        let deleted = settle(tx, result, |_| true).await?;
+        if deleted {
             // secure_delete overwrote the row in the database pages, but the WAL still holds
             // images of them until a checkpoint. Truncating the WAL now removes the deleted
             // secret from disk at once. Best effort: a failure leaves it to the next checkpoint.
@@ -367,26 +335,31 @@ impl ModelStore for SqliteStore {
                 tracing::warn!(error = %e, "checkpoint after delete failed");
             }
         }
-        Ok(done.rows_affected() > 0)
+        Ok(deleted)
     }
 
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage> {
-        let (page_sql, page_values) = list_query::page(scope, query).build_sqlx(SqliteQueryBuilder);
+        let (page_sql, page_values) =
+            list_query::page(scope, query, Dialect::Sqlite).build_sqlx(SqliteQueryBuilder);
         let (count_sql, count_values) =
             list_query::count(scope, query).build_sqlx(SqliteQueryBuilder);
         // One read transaction, so the page and its count see the same snapshot.
         let mut tx = self.read.begin().await.map_err(db_error)?;
-        let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let total: i64 = sqlx::query_with(AssertSqlSafe(count_sql), count_values)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .try_get(0)
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
+        let result = async {
+            let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let total: i64 = sqlx::query_with(AssertSqlSafe(count_sql), count_values)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .try_get(0)
+                .map_err(db_error)?;
+            Ok((rows, total))
+        }
+        .await;
+        let (rows, total) = settle(tx, result, |_| true).await?;
         let has_more = rows.len() > query.limit as usize;
         let items = rows
             .iter()
@@ -406,19 +379,16 @@ impl TokenStore for SqliteStore {
     async fn insert_token(&self, token: NewToken) -> Result<ApiToken> {
         let id = Uuid::now_v7();
         let now = Timestamp::now();
-        let result = sqlx::query(
-            "INSERT INTO api_tokens (id, name, token_hash, organization_id, project_id, role, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(&token.name)
-        .bind(&token.hash)
-        .bind(token.org.as_str())
-        .bind(token.project.to_string())
-        .bind(token.role.as_str())
-        .bind(now.to_string())
-        .execute(&self.write)
-        .await;
+        let result = sqlx::query(AssertSqlSafe(sql::INSERT_TOKEN.sqlite.as_str()))
+            .bind(id.to_string())
+            .bind(&token.name)
+            .bind(&token.hash)
+            .bind(token.org.as_str())
+            .bind(token.project.to_string())
+            .bind(token.role.as_str())
+            .bind(now.to_string())
+            .execute(&self.write)
+            .await;
         match result {
             Ok(_) => Ok(ApiToken {
                 id,
@@ -438,17 +408,16 @@ impl TokenStore for SqliteStore {
     }
 
     async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
-        let row =
-            sqlx::query("SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL")
-                .bind(hash)
-                .fetch_optional(&self.read)
-                .await
-                .map_err(db_error)?;
+        let row = sqlx::query(AssertSqlSafe(sql::TOKEN_BY_HASH.sqlite.as_str()))
+            .bind(hash)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)?;
         row.as_ref().map(token_from_row).transpose()
     }
 
     async fn list_tokens(&self) -> Result<Vec<ApiToken>> {
-        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY created_at, id")
+        let rows = sqlx::query(AssertSqlSafe(sql::LIST_TOKENS.sqlite.as_str()))
             .fetch_all(&self.read)
             .await
             .map_err(db_error)?;
@@ -456,14 +425,12 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_token(&self, name: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-        )
-        .bind(Timestamp::now().to_string())
-        .bind(name)
-        .execute(&self.write)
-        .await
-        .map_err(db_error)?;
+        let done = sqlx::query(AssertSqlSafe(sql::REVOKE_TOKEN.sqlite.as_str()))
+            .bind(Timestamp::now().to_string())
+            .bind(name)
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
     }
 }
@@ -472,7 +439,7 @@ impl TokenStore for SqliteStore {
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<()> {
         let applied: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
+            sqlx::query_scalar(AssertSqlSafe(sql::APPLIED_MIGRATIONS.sqlite.as_str()))
                 .fetch_one(&self.read)
                 .await
                 .map_err(db_error)?;

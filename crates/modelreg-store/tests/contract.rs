@@ -1,5 +1,4 @@
-//! The storage contract, written once against `Arc<dyn Store>`. Every backend runs it: today
-//! SQLite; the PostgreSQL backend adds itself to `backends()`.
+//! The storage contract, written once against `Arc<dyn Store>` and run on every backend.
 
 use std::sync::Arc;
 
@@ -14,22 +13,36 @@ use modelreg_core::{
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
+use modelreg_store::{PoolSettings, testing::PgSchema};
 use uuid::Uuid;
 
 struct Backend {
     name: &'static str,
     store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
+    _schema: Option<PgSchema>,
 }
 
+/// A fresh SQLite file and a fresh PostgreSQL schema.
 async fn backends() -> Vec<Backend> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("c.db").display());
-    vec![Backend {
-        name: "sqlite",
-        store: modelreg_store::open(&url).await.unwrap(),
-        _dir: Some(dir),
-    }]
+    let schema = PgSchema::create().await;
+    let settings = PoolSettings::default();
+    vec![
+        Backend {
+            name: "sqlite",
+            store: modelreg_store::open(&url, &settings).await.unwrap(),
+            _dir: Some(dir),
+            _schema: None,
+        },
+        Backend {
+            name: "postgres",
+            store: modelreg_store::open(&schema.url, &settings).await.unwrap(),
+            _dir: None,
+            _schema: Some(schema),
+        },
+    ]
 }
 
 fn scope(org: &str, project: &str) -> TenantScope {

@@ -41,6 +41,12 @@ pub struct Config {
     pub log_level: String,
     /// Seconds to let requests in flight finish after SIGINT/SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// PostgreSQL: connections per replica.
+    pub db_pool_size: u32,
+    /// PostgreSQL: seconds a request waits for a connection before it fails with 503.
+    pub db_acquire_timeout_secs: u64,
+    /// PostgreSQL: server-side limit on one statement, in seconds.
+    pub db_statement_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -58,6 +64,9 @@ impl Default for Config {
             log_format: "text".into(),
             log_level: "info".into(),
             shutdown_grace_secs: 30,
+            db_pool_size: 10,
+            db_acquire_timeout_secs: 3,
+            db_statement_timeout_secs: 10,
         }
     }
 }
@@ -115,7 +124,13 @@ impl Config {
             })
             .collect();
         figment = figment
-            .merge(Env::prefixed("MODELREG_").only(&["jwt_leeway_secs", "shutdown_grace_secs"]))
+            .merge(Env::prefixed("MODELREG_").only(&[
+                "jwt_leeway_secs",
+                "shutdown_grace_secs",
+                "db_pool_size",
+                "db_acquire_timeout_secs",
+                "db_statement_timeout_secs",
+            ]))
             .merge(Serialized::defaults(strings))
             .merge(Serialized::defaults(overrides));
         let config: Config = figment
@@ -133,6 +148,29 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("modelreg.db").display()))
+    }
+
+    /// Pool settings of the PostgreSQL backend.
+    pub fn pool(&self) -> modelreg_store::PoolSettings {
+        modelreg_store::PoolSettings {
+            max_connections: self.db_pool_size.max(1),
+            acquire_timeout: std::time::Duration::from_secs(self.db_acquire_timeout_secs.max(1)),
+            statement_timeout: std::time::Duration::from_secs(
+                self.db_statement_timeout_secs.max(1),
+            ),
+        }
+    }
+
+    /// Opens the configured store, migrating it.
+    pub async fn open_store(
+        &self,
+    ) -> anyhow::Result<std::sync::Arc<dyn modelreg_core::store::Store>> {
+        Ok(modelreg_store::open(&self.database_url(), &self.pool()).await?)
+    }
+
+    /// The database URL without credentials, for messages and logs.
+    pub fn database_url_redacted(&self) -> String {
+        modelreg_store::redact_url(&self.database_url())
     }
 
     /// Where the key file lives: as configured, else beside the SQLite database.

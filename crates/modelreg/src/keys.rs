@@ -22,6 +22,14 @@ pub fn load(config: &Config, create: bool) -> anyhow::Result<Keyring> {
     }
     let path = config.key_file();
     if !path.exists() {
+        if modelreg_store::is_postgres(&config.database_url()) {
+            // Replicas must share one key: a key file made by one of them would leave the
+            // others unable to read what it stores.
+            bail!(
+                "no master key: with PostgreSQL, set MODELREG_MASTER_KEY (or --master-key-file) \
+                 to the same key on every replica"
+            );
+        }
         if !create {
             bail!(
                 "no master key: set MODELREG_MASTER_KEY or create the key file {}",
@@ -35,8 +43,15 @@ pub fn load(config: &Config, create: bool) -> anyhow::Result<Keyring> {
 }
 
 fn create_key_file(path: &Path) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
     }
     let kek = Kek::generate();
     let mut f = fs::OpenOptions::new()

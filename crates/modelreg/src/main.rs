@@ -45,8 +45,8 @@ struct StorageArgs {
     /// Data directory of the embedded database [env: MODELREG_DATA_DIR] [default: ./modelreg-data]
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Database URL, e.g. sqlite:///var/lib/modelreg/modelreg.db [env: MODELREG_DATABASE_URL]
-    /// [default: sqlite://<data-dir>/modelreg.db]
+    /// Database URL: sqlite:///var/lib/modelreg/modelreg.db or postgres://user@host/db
+    /// [env: MODELREG_DATABASE_URL] [default: sqlite://<data-dir>/modelreg.db]
     #[arg(long)]
     database_url: Option<String>,
 }
@@ -133,9 +133,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(storage) => {
             let config = Config::load(file, overrides(&storage))?;
             telemetry::init(&config.log_format, &config.log_level);
-            let store = modelreg_store::open(&config.database_url()).await?;
+            let store = config.open_store().await?;
             store.close().await;
-            println!("migrations applied to {}", config.database_url());
+            println!("migrations applied to {}", config.database_url_redacted());
             Ok(())
         }
         Command::Token(cmd) => token::run(file, cmd).await,

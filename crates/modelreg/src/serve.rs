@@ -17,10 +17,13 @@ use crate::{config::Config, keys};
 pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let url = config.database_url();
-    let store = modelreg_store::open(&url).await?;
     let keyring = keys::load(&config, true)?;
-    tracing::info!(database = %url, kek = keyring.current().id(), "storage ready");
+    let store = config.open_store().await?;
+    tracing::info!(
+        database = %config.database_url_redacted(),
+        kek = keyring.current().id(),
+        "storage ready"
+    );
 
     let jwt = JwtConfig {
         hs256_secret: config
@@ -66,7 +69,7 @@ async fn bootstrap_token(store: &dyn Store) -> anyhow::Result<()> {
         return Ok(());
     }
     let token = generate_token();
-    store
+    let minted = store
         .insert_token(NewToken {
             name: BOOTSTRAP_TOKEN_NAME.into(),
             org: OrgId::parse("default").expect("valid"),
@@ -74,7 +77,13 @@ async fn bootstrap_token(store: &dyn Store) -> anyhow::Result<()> {
             role: Role::Owner,
             hash: hash_token(&token),
         })
-        .await?;
+        .await;
+    match minted {
+        Ok(_) => {}
+        // Another replica starting at the same moment minted it and printed it.
+        Err(modelreg_core::Error::AlreadyExists(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
     println!(
         "Created an owner token for organization 'default', all projects. It is shown only once; \
          only its hash is stored:\n\n    {token}\n"

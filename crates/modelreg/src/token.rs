@@ -20,7 +20,7 @@ pub async fn run(file: Option<&Path>, cmd: TokenCommand) -> anyhow::Result<()> {
     };
     let config = Config::load(file, overrides(&storage))?;
     crate::telemetry::init(&config.log_format, "warn");
-    let store = modelreg_store::open(&config.database_url()).await?;
+    let store = config.open_store().await?;
     let result = async {
         match cmd {
             TokenCommand::Create {

@@ -21,6 +21,7 @@ use modelreg_core::{
     store::{NewToken, Store},
     tenant::OrgId,
 };
+use modelreg_store::{PoolSettings, testing::PgSchema};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -29,7 +30,33 @@ pub const JWT_SECRET: &str = "test-hs256-secret-that-is-long-enough";
 pub struct TestApp {
     pub router: Router,
     pub store: Arc<dyn Store>,
-    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+}
+
+/// Where a test's data lives: a fresh SQLite file, or a fresh PostgreSQL schema.
+pub enum Backend {
+    Sqlite(tempfile::TempDir),
+    Postgres(PgSchema),
+}
+
+/// Runs each listed `async fn name(app: TestApp)` twice, as `name::sqlite` and
+/// `name::postgres`, so every API test covers both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(super::common::TestApp::sqlite().await).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name(super::common::TestApp::postgres().await).await
+                }
+            }
+        )*
+    };
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -44,10 +71,22 @@ pub fn unique(prefix: &str) -> String {
 }
 
 impl TestApp {
-    pub async fn new() -> TestApp {
+    pub async fn sqlite() -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("modelreg.db").display());
-        let store = modelreg_store::open(&url).await.expect("open store");
+        TestApp::with(&url, Backend::Sqlite(dir)).await
+    }
+
+    pub async fn postgres() -> TestApp {
+        let schema = PgSchema::create().await;
+        let url = schema.url.clone();
+        TestApp::with(&url, Backend::Postgres(schema)).await
+    }
+
+    async fn with(url: &str, backend: Backend) -> TestApp {
+        let store = modelreg_store::open(url, &PoolSettings::default())
+            .await
+            .expect("open store");
         let keyring = Arc::new(Keyring::new(vec![Kek::generate()]).unwrap());
         let auth = Authenticator::new(
             store.clone(),
@@ -58,7 +97,42 @@ impl TestApp {
             },
         );
         let router = modelreg_api::router(Registry::new(store.clone(), keyring), auth);
-        TestApp { router, store, dir }
+        TestApp {
+            router,
+            store,
+            backend,
+        }
+    }
+
+    /// Everything the backend has written, as text: the SQLite files' bytes, or every row of
+    /// every table of the PostgreSQL schema (bytea as hex). For checks that a value never
+    /// reached storage in the clear.
+    pub async fn stored_text(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(dir) => ["modelreg.db", "modelreg.db-wal"]
+                .iter()
+                .map(|f| {
+                    String::from_utf8_lossy(&std::fs::read(dir.path().join(f)).unwrap_or_default())
+                        .into_owned()
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Backend::Postgres(schema) => {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+                let mut out = String::new();
+                for table in ["models", "model_tags", "api_tokens"] {
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT t::text FROM {table} t"
+                    )))
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap();
+                    out.push_str(&rows.join("\n"));
+                }
+                out
+            }
+        }
     }
 
     /// A new API token for `org`, bound to `project` (`*` for all), with `role`.

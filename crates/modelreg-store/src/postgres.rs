@@ -1,0 +1,420 @@
+//! The scale-out backend: PostgreSQL (and Postgres-compatible databases), shared by any
+//! number of stateless modelreg replicas.
+//!
+//! Nothing is cached in the process: every request reads the database, so a write
+//! acknowledged by one replica is what the next request on any replica sees. Writes are
+//! compare-and-swap on a version column. Generated resource_uris are serialized per base
+//! name with a transaction-scoped advisory lock, so concurrent creates of one name get
+//! distinct uris without retries. Migrations run under sqlx's advisory lock, so replicas that
+//! start together do not race.
+
+use std::{str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use modelreg_core::{
+    Error, Result,
+    list::{ListPage, ListQuery},
+    model::Model,
+    resource_uri::{ModelKey, ResourceUri},
+    store::{ApiToken, ModelChange, ModelStore, NewModel, NewToken, Store, TokenStore},
+    tenant::TenantScope,
+    timestamp::Timestamp,
+};
+use sea_query::PostgresQueryBuilder;
+use sea_query_sqlx::SqlxBinder;
+use sqlx::{
+    AssertSqlSafe, PgPool, Postgres, Row, Transaction,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use uuid::Uuid;
+
+use crate::{
+    PoolSettings, db_error,
+    list_query::{self, Dialect},
+    rows::{bind_fields, json, model_from_row, token_from_row},
+    sql::{self, first_free, uri_range},
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects and applies pending migrations (under an advisory lock).
+    pub async fn open(url: &str, settings: &PoolSettings) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| Error::InvalidRequest(format!("invalid PostgreSQL URL: {e}")))?
+            .application_name("modelreg")
+            .options([(
+                "statement_timeout",
+                format!("{}ms", settings.statement_timeout.as_millis()),
+            )]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            // Connections are checked when taken from the pool, so a database that went away
+            // and came back is noticed and the pool heals by itself.
+            .test_before_acquire(true)
+            .idle_timeout(Duration::from_secs(300))
+            .connect_lazy_with(options);
+        MIGRATOR.run(&pool).await.map_err(|e| {
+            Error::Unavailable(format!("cannot migrate the PostgreSQL database: {e}"))
+        })?;
+        Ok(PostgresStore { pool })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(db_error)
+    }
+}
+
+fn q(statement: &sql::Statement) -> AssertSqlSafe<&str> {
+    AssertSqlSafe(statement.postgres.as_str())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+/// Ends a transaction explicitly: commits when `commit` says so, else rolls back. (A dropped
+/// transaction would only be rolled back lazily, holding its locks until the connection is
+/// next used.)
+async fn settle<T>(
+    tx: Transaction<'static, Postgres>,
+    result: Result<T>,
+    commit: impl FnOnce(&T) -> bool,
+) -> Result<T> {
+    match result {
+        Ok(value) if commit(&value) => {
+            tx.commit().await.map_err(db_error)?;
+            Ok(value)
+        }
+        other => {
+            if let Err(e) = tx.rollback().await {
+                tracing::warn!(error = %e, "rollback failed");
+            }
+            other
+        }
+    }
+}
+
+fn ts(t: Timestamp) -> time::OffsetDateTime {
+    t.as_offset_date_time()
+}
+
+async fn fetch_model(
+    tx: &mut Transaction<'static, Postgres>,
+    scope: &TenantScope,
+    id: Uuid,
+) -> Result<Model> {
+    let row = sqlx::query(q(&sql::MODEL_BY_ID))
+        .bind(scope.org.as_str())
+        .bind(scope.project.as_str())
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    model_from_row(&row)
+}
+
+async fn replace_tags(
+    tx: &mut Transaction<'static, Postgres>,
+    scope: &TenantScope,
+    id: Uuid,
+    tags: &[String],
+) -> Result<()> {
+    sqlx::query(q(&sql::DELETE_TAGS))
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    for tag in tags {
+        sqlx::query(q(&sql::INSERT_TAG))
+            .bind(id)
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind(tag)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// The smallest free generated uri. Creates of the same base in the same project wait for
+/// each other on an advisory lock held until the transaction ends.
+async fn free_generated_uri(
+    tx: &mut Transaction<'static, Postgres>,
+    scope: &TenantScope,
+    base: &ResourceUri,
+) -> Result<ResourceUri> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!(
+            "modelreg/uri/{}/{}/{}",
+            scope.org,
+            scope.project,
+            base.as_str()
+        ))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    let (from, to) = uri_range(base.as_str());
+    let taken: Vec<String> = sqlx::query_scalar(q(&sql::URIS_IN_RANGE))
+        .bind(scope.org.as_str())
+        .bind(scope.project.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(first_free(base, &taken))
+}
+
+async fn insert_in(
+    tx: &mut Transaction<'static, Postgres>,
+    scope: &TenantScope,
+    new: &NewModel,
+) -> Result<Model> {
+    let uri = if new.generated {
+        free_generated_uri(tx, scope, &new.resource_uri).await?
+    } else {
+        new.resource_uri.clone()
+    };
+    let result = bind_fields!(sqlx::query(q(&sql::INSERT_MODEL)), &new.fields)
+        .bind(new.id)
+        .bind(scope.org.as_str())
+        .bind(scope.project.as_str())
+        .bind(uri.as_str())
+        .bind(ts(new.now))
+        .bind(ts(new.now))
+        .bind(&new.actor)
+        .bind(&new.actor)
+        .bind(json(&new.credentials.fields))
+        .bind(&new.credentials.kek_id)
+        .bind(&new.credentials.blob)
+        .execute(&mut **tx)
+        .await;
+    match result {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => {
+            return Err(Error::AlreadyExists(format!(
+                "a model with resource_uri '{uri}' already exists in this project"
+            )));
+        }
+        Err(e) => return Err(db_error(e)),
+    }
+    replace_tags(tx, scope, new.id, &new.fields.tags).await?;
+    fetch_model(tx, scope, new.id).await
+}
+
+async fn update_in(
+    tx: &mut Transaction<'static, Postgres>,
+    scope: &TenantScope,
+    change: &ModelChange,
+) -> Result<Option<Model>> {
+    let done = bind_fields!(sqlx::query(q(&sql::UPDATE_MODEL)), &change.fields)
+        .bind(ts(change.now))
+        .bind(&change.actor)
+        .bind(scope.org.as_str())
+        .bind(scope.project.as_str())
+        .bind(change.id)
+        .bind(change.expected_version)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    if let Some(c) = &change.credentials {
+        sqlx::query(q(&sql::UPDATE_CREDENTIALS))
+            .bind(json(&c.fields))
+            .bind(&c.kek_id)
+            .bind(&c.blob)
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind(change.id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
+    replace_tags(tx, scope, change.id, &change.fields.tags).await?;
+    fetch_model(tx, scope, change.id).await.map(Some)
+}
+
+#[async_trait]
+impl ModelStore for PostgresStore {
+    async fn insert_model(&self, scope: &TenantScope, new: NewModel) -> Result<Model> {
+        let mut tx = self.begin().await?;
+        let result = insert_in(&mut tx, scope, &new).await;
+        settle(tx, result, |_| true).await
+    }
+
+    async fn get_model(&self, scope: &TenantScope, key: &ModelKey) -> Result<Option<Model>> {
+        let query = match key {
+            ModelKey::Uri(u) => sqlx::query(q(&sql::MODEL_BY_URI))
+                .bind(scope.org.as_str())
+                .bind(scope.project.as_str())
+                .bind(u.as_str().to_owned()),
+            ModelKey::Id(id) => sqlx::query(q(&sql::MODEL_BY_ID))
+                .bind(scope.org.as_str())
+                .bind(scope.project.as_str())
+                .bind(*id),
+        };
+        let row = query.fetch_optional(&self.pool).await.map_err(db_error)?;
+        row.as_ref().map(model_from_row).transpose()
+    }
+
+    async fn update_model(
+        &self,
+        scope: &TenantScope,
+        change: ModelChange,
+    ) -> Result<Option<Model>> {
+        let mut tx = self.begin().await?;
+        let result = update_in(&mut tx, scope, &change).await;
+        // A version that moved on wrote nothing: roll back rather than commit.
+        settle(tx, result, Option::is_some).await
+    }
+
+    async fn delete_model(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        expected_version: Option<i64>,
+    ) -> Result<bool> {
+        // The tags go with the row (ON DELETE CASCADE).
+        let done = sqlx::query(q(&sql::DELETE_MODEL))
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind(id)
+            .bind(expected_version)
+            .bind(expected_version)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage> {
+        let (page_sql, page_values) =
+            list_query::page(scope, query, Dialect::Postgres).build_sqlx(PostgresQueryBuilder);
+        let (count_sql, count_values) =
+            list_query::count(scope, query).build_sqlx(PostgresQueryBuilder);
+        // One snapshot for the page and its count.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(db_error)?;
+        let result = async {
+            let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let total: i64 = sqlx::query_with(AssertSqlSafe(count_sql), count_values)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .try_get(0)
+                .map_err(db_error)?;
+            Ok((rows, total))
+        }
+        .await;
+        let (rows, total) = settle(tx, result, |_| true).await?;
+        let has_more = rows.len() > query.limit as usize;
+        let items = rows
+            .iter()
+            .take(query.limit as usize)
+            .map(model_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ListPage {
+            items,
+            total_items: u64::try_from(total).unwrap_or(0),
+            has_more,
+        })
+    }
+}
+
+#[async_trait]
+impl TokenStore for PostgresStore {
+    async fn insert_token(&self, token: NewToken) -> Result<ApiToken> {
+        let id = Uuid::now_v7();
+        let now = Timestamp::now();
+        let result = sqlx::query(q(&sql::INSERT_TOKEN))
+            .bind(id)
+            .bind(&token.name)
+            .bind(&token.hash)
+            .bind(token.org.as_str())
+            .bind(token.project.to_string())
+            .bind(token.role.as_str())
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await;
+        match result {
+            Ok(_) => Ok(ApiToken {
+                id,
+                name: token.name,
+                org: token.org,
+                project: token.project,
+                role: token.role,
+                created_at: now,
+                revoked_at: None,
+            }),
+            Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists(format!(
+                "a token named '{}' already exists",
+                token.name
+            ))),
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+        let row = sqlx::query(q(&sql::TOKEN_BY_HASH))
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query(q(&sql::LIST_TOKENS))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query(q(&sql::REVOKE_TOKEN))
+            .bind(ts(Timestamp::now()))
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ready(&self) -> Result<()> {
+        let applied: i64 = sqlx::query_scalar(q(&sql::APPLIED_MIGRATIONS))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let expected = MIGRATOR.iter().count() as i64;
+        if applied < expected {
+            return Err(Error::Unavailable(format!(
+                "database schema is behind: {applied} of {expected} migrations applied"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

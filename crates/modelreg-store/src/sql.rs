@@ -1,0 +1,132 @@
+//! The hand-written statements, each written once with `?` placeholders. SQLite runs them as
+//! they are; PostgreSQL runs the `numbered` form. (The dynamic list query is in
+//! `list_query.rs`.)
+
+use std::sync::LazyLock;
+
+use crate::rows::{FIELD_COLUMNS, field_assignments, model_columns_sql, numbered};
+
+/// A statement in both placeholder styles.
+pub(crate) struct Statement {
+    pub sqlite: String,
+    pub postgres: String,
+}
+
+impl Statement {
+    fn new(sql: String) -> Statement {
+        Statement {
+            postgres: numbered(&sql),
+            sqlite: sql,
+        }
+    }
+}
+
+macro_rules! statement {
+    ($name:ident, $sql:expr) => {
+        pub(crate) static $name: LazyLock<Statement> = LazyLock::new(|| Statement::new($sql));
+    };
+}
+
+statement!(
+    INSERT_MODEL,
+    format!(
+        "INSERT INTO models ({FIELD_COLUMNS}, id, organization_id, project_id, resource_uri, \
+         created_at, updated_at, created_by, updated_by, credential_fields, \
+         credentials_kek_id, credentials, version) \
+         VALUES ({}, 1)",
+        vec!["?"; 30].join(", ")
+    )
+);
+statement!(
+    MODEL_BY_ID,
+    format!(
+        "SELECT {} FROM models WHERE organization_id = ? AND project_id = ? AND id = ?",
+        model_columns_sql()
+    )
+);
+statement!(
+    MODEL_BY_URI,
+    format!(
+        "SELECT {} FROM models WHERE organization_id = ? AND project_id = ? AND resource_uri = ?",
+        model_columns_sql()
+    )
+);
+statement!(
+    UPDATE_MODEL,
+    format!(
+        "UPDATE models SET {}, updated_at = ?, updated_by = ?, version = version + 1 \
+         WHERE organization_id = ? AND project_id = ? AND id = ? AND version = ?",
+        field_assignments()
+    )
+);
+statement!(
+    UPDATE_CREDENTIALS,
+    "UPDATE models SET credential_fields = ?, credentials_kek_id = ?, credentials = ? \
+     WHERE organization_id = ? AND project_id = ? AND id = ?"
+        .to_owned()
+);
+statement!(
+    DELETE_MODEL,
+    "DELETE FROM models WHERE organization_id = ? AND project_id = ? AND id = ? \
+     AND (? IS NULL OR version = ?)"
+        .to_owned()
+);
+statement!(
+    DELETE_TAGS,
+    "DELETE FROM model_tags WHERE model_id = ?".to_owned()
+);
+statement!(
+    INSERT_TAG,
+    "INSERT INTO model_tags (model_id, organization_id, project_id, tag) VALUES (?, ?, ?, ?)"
+        .to_owned()
+);
+statement!(
+    URIS_IN_RANGE,
+    "SELECT resource_uri FROM models WHERE organization_id = ? AND project_id = ? \
+     AND resource_uri >= ? AND resource_uri < ?"
+        .to_owned()
+);
+statement!(
+    INSERT_TOKEN,
+    "INSERT INTO api_tokens (id, name, token_hash, organization_id, project_id, role, created_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?)"
+        .to_owned()
+);
+statement!(
+    TOKEN_BY_HASH,
+    "SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL".to_owned()
+);
+statement!(
+    LIST_TOKENS,
+    "SELECT * FROM api_tokens ORDER BY created_at, id".to_owned()
+);
+statement!(
+    REVOKE_TOKEN,
+    "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL".to_owned()
+);
+statement!(
+    APPLIED_MIGRATIONS,
+    "SELECT COUNT(*) FROM _sqlx_migrations WHERE success".to_owned()
+);
+
+/// Every candidate generated from `base` starts with its first 89 characters (a suffix is at
+/// most 11), so one range query finds all the taken ones: `[prefix, prefix + U+10FFFF)`.
+pub(crate) fn uri_range(base: &str) -> (String, String) {
+    let prefix: String = base.chars().take(89).collect();
+    let end = format!("{prefix}\u{10FFFF}");
+    (prefix, end)
+}
+
+/// The smallest free `base`, `base-2`, `base-3`, … given the taken uris.
+pub(crate) fn first_free(
+    base: &modelreg_core::resource_uri::ResourceUri,
+    taken: &[String],
+) -> modelreg_core::resource_uri::ResourceUri {
+    if !taken.iter().any(|t| t == base.as_str()) {
+        return base.clone();
+    }
+    (2u32..)
+        .map(|n| base.with_suffix(n))
+        .find(|c| !taken.iter().any(|t| t == c.as_str()))
+        .expect("a free suffix exists")
+}
