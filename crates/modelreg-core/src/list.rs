@@ -147,6 +147,13 @@ pub struct Filters {
     pub provider: Option<String>,
 }
 
+impl Filters {
+    /// No filter at all: every model of the project matches.
+    pub fn is_empty(&self) -> bool {
+        *self == Filters::default()
+    }
+}
+
 /// Where a keyset page starts: after the row with these sort values and this id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct After {

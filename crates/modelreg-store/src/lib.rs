@@ -89,10 +89,16 @@ pub fn redact_url(url: &str) -> String {
 /// rest is `Internal`, with the detail kept for the log.
 pub(crate) fn db_error(e: sqlx::Error) -> Error {
     match &e {
+        // A database that is gone, unreachable, or cut off mid-conversation (which shows as a
+        // protocol or TLS error on the next read) is unavailable, not a bug of ours.
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
-        | sqlx::Error::WorkerCrashed => Error::Unavailable("the database is unavailable".into()),
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => {
+            Error::Unavailable(format!("the database is unavailable: {e}"))
+        }
         sqlx::Error::Database(d)
             if matches!(d.code().as_deref(), Some("5" | "6" | "261" | "517" | "13")) =>
         {

@@ -66,6 +66,35 @@ impl PostgresStore {
         Ok(PostgresStore { pool })
     }
 
+    /// `EXPLAIN (ANALYZE, BUFFERS)` of the two statements a list request runs (the page and
+    /// its count), for checking that filters use indexes.
+    pub async fn explain_list(&self, scope: &TenantScope, query: &ListQuery) -> Result<String> {
+        let (page_sql, page_values) =
+            list_query::page(scope, query, Dialect::Postgres).build_sqlx(PostgresQueryBuilder);
+        let (count_sql, count_values) =
+            list_query::count(scope, query).build_sqlx(PostgresQueryBuilder);
+        let mut out = String::new();
+        let mut statements = vec![(page_sql, page_values)];
+        if !query.filters.is_empty() {
+            statements.push((count_sql, count_values));
+        }
+        for (sql, values) in statements {
+            let plan: Vec<String> = sqlx::query_scalar_with(
+                AssertSqlSafe(format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}")),
+                values,
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+            out.push_str(&plan.join("\n"));
+            out.push_str("\n\n");
+        }
+        if query.filters.is_empty() {
+            out.push_str("Count: one row of model_counts, read by primary key.\n");
+        }
+        Ok(out)
+    }
+
     async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(db_error)
     }
@@ -144,6 +173,22 @@ async fn replace_tags(
     Ok(())
 }
 
+/// Keeps `model_counts` in step with an insert (+1) or a delete (-1), in the same transaction.
+async fn add_to_count(
+    tx: &mut Transaction<'static, Postgres>,
+    scope: &TenantScope,
+    delta: i64,
+) -> Result<()> {
+    sqlx::query(q(&sql::COUNT_ADD))
+        .bind(scope.org.as_str())
+        .bind(scope.project.as_str())
+        .bind(delta)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 /// The smallest free generated uri. Creates of the same base in the same project wait for
 /// each other on an advisory lock held until the transaction ends.
 async fn free_generated_uri(
@@ -207,6 +252,7 @@ async fn insert_in(
         Err(e) => return Err(db_error(e)),
     }
     replace_tags(tx, scope, new.id, &new.fields.tags).await?;
+    add_to_count(tx, scope, 1).await?;
     fetch_model(tx, scope, new.id).await
 }
 
@@ -284,17 +330,26 @@ impl ModelStore for PostgresStore {
         id: Uuid,
         expected_version: Option<i64>,
     ) -> Result<bool> {
-        // The tags go with the row (ON DELETE CASCADE).
-        let done = sqlx::query(q(&sql::DELETE_MODEL))
-            .bind(scope.org.as_str())
-            .bind(scope.project.as_str())
-            .bind(id)
-            .bind(expected_version)
-            .bind(expected_version)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
+        let mut tx = self.begin().await?;
+        let result = async {
+            // The tags go with the row (ON DELETE CASCADE).
+            let done = sqlx::query(q(&sql::DELETE_MODEL))
+                .bind(scope.org.as_str())
+                .bind(scope.project.as_str())
+                .bind(id)
+                .bind(expected_version)
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let deleted = done.rows_affected() > 0;
+            if deleted {
+                add_to_count(&mut tx, scope, -1).await?;
+            }
+            Ok(deleted)
+        }
+        .await;
+        settle(tx, result, |_| true).await
     }
 
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage> {
@@ -313,12 +368,22 @@ impl ModelStore for PostgresStore {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_error)?;
-            let total: i64 = sqlx::query_with(AssertSqlSafe(count_sql), count_values)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_error)?
-                .try_get(0)
-                .map_err(db_error)?;
+            let total: i64 = if query.filters.is_empty() {
+                sqlx::query_scalar(q(&sql::COUNT_GET))
+                    .bind(scope.org.as_str())
+                    .bind(scope.project.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .unwrap_or(0)
+            } else {
+                sqlx::query_with(AssertSqlSafe(count_sql), count_values)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .try_get(0)
+                    .map_err(db_error)?
+            };
             Ok((rows, total))
         }
         .await;

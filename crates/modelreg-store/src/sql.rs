@@ -87,6 +87,16 @@ statement!(
         .to_owned()
 );
 statement!(
+    COUNT_ADD,
+    "INSERT INTO model_counts (organization_id, project_id, models) VALUES (?, ?, ?) \
+     ON CONFLICT (organization_id, project_id) DO UPDATE SET models = model_counts.models + excluded.models"
+        .to_owned()
+);
+statement!(
+    COUNT_GET,
+    "SELECT models FROM model_counts WHERE organization_id = ? AND project_id = ?".to_owned()
+);
+statement!(
     INSERT_TOKEN,
     "INSERT INTO api_tokens (id, name, token_hash, organization_id, project_id, role, created_at) \
      VALUES (?, ?, ?, ?, ?, ?, ?)"

@@ -170,6 +170,22 @@ async fn replace_tags(
     Ok(())
 }
 
+/// Keeps `model_counts` in step with an insert (+1) or a delete (-1), in the same transaction.
+async fn add_to_count(
+    tx: &mut Transaction<'static, Sqlite>,
+    scope: &TenantScope,
+    delta: i64,
+) -> Result<()> {
+    sqlx::query(AssertSqlSafe(sql::COUNT_ADD.sqlite.as_str()))
+        .bind(scope.org.as_str())
+        .bind(scope.project.as_str())
+        .bind(delta)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 /// The smallest free generated uri. The caller holds the write lock, so nobody else can
 /// take it before the insert.
 async fn free_generated_uri(
@@ -225,6 +241,7 @@ async fn insert_in(
         Err(e) => return Err(db_error(e)),
     }
     replace_tags(tx, scope, new.id, &new.fields.tags).await?;
+    add_to_count(tx, scope, 1).await?;
     fetch_model(tx, scope, new.id).await
 }
 
@@ -320,7 +337,11 @@ impl ModelStore for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
-            Ok(done.rows_affected() > 0)
+            let deleted = done.rows_affected() > 0;
+            if deleted {
+                add_to_count(&mut tx, scope, -1).await?;
+            }
+            Ok(deleted)
         }
         .await;
         let deleted = settle(tx, result, |_| true).await?;
@@ -350,12 +371,22 @@ impl ModelStore for SqliteStore {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_error)?;
-            let total: i64 = sqlx::query_with(AssertSqlSafe(count_sql), count_values)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_error)?
-                .try_get(0)
-                .map_err(db_error)?;
+            let total: i64 = if query.filters.is_empty() {
+                sqlx::query_scalar(AssertSqlSafe(sql::COUNT_GET.sqlite.as_str()))
+                    .bind(scope.org.as_str())
+                    .bind(scope.project.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .unwrap_or(0)
+            } else {
+                sqlx::query_with(AssertSqlSafe(count_sql), count_values)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .try_get(0)
+                    .map_err(db_error)?
+            };
             Ok((rows, total))
         }
         .await;

@@ -273,6 +273,52 @@ async fn list_counts_and_pages() {
 }
 
 #[tokio::test]
+async fn the_maintained_count_stays_exact() {
+    for b in backends().await {
+        let s = &b.store;
+        let t = scope("o", "counted");
+        let other = scope("o", "elsewhere");
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(
+                s.insert_model(&t, new_model(&format!("c{i}"), false))
+                    .await
+                    .unwrap()
+                    .id,
+            );
+        }
+        s.insert_model(&other, new_model("x", false)).await.unwrap();
+        // A failed insert (taken uri) counts nothing.
+        assert!(s.insert_model(&t, new_model("c0", false)).await.is_err());
+        s.delete_model(&t, ids[0], None).await.unwrap();
+        // A delete that deletes nothing counts nothing.
+        assert!(!s.delete_model(&t, ids[0], None).await.unwrap());
+        assert!(!s.delete_model(&t, ids[1], Some(99)).await.unwrap());
+        let unfiltered = s.list_models(&t, &ListQuery::default()).await.unwrap();
+        let filtered = ListQuery::parse(&[("status".into(), "PENDING".into())]).unwrap();
+        let counted = s.list_models(&t, &filtered).await.unwrap();
+        assert_eq!(
+            (unfiltered.total_items, counted.total_items),
+            (4, 4),
+            "{}",
+            b.name
+        );
+        let empty = s
+            .list_models(&scope("o", "never"), &ListQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(empty.total_items, 0);
+        assert_eq!(
+            s.list_models(&other, &ListQuery::default())
+                .await
+                .unwrap()
+                .total_items,
+            1
+        );
+    }
+}
+
+#[tokio::test]
 async fn tokens() {
     for b in backends().await {
         let s = &b.store;

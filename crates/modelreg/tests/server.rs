@@ -1,143 +1,14 @@
 //! The real `modelreg` binary: start-up, the token CLI against a running server, durability
 //! across SIGKILL, graceful shutdown and configuration.
 
-use std::{os::unix::fs::PermissionsExt, path::Path, process::Stdio, time::Duration};
+mod common;
 
+use std::{os::unix::fs::PermissionsExt, path::Path, time::Duration};
+
+use common::*;
+use modelreg_store::testing::PgSchema;
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
-    process::{Child, Command},
-};
-
-const BIN: &str = env!("CARGO_BIN_EXE_modelreg");
-
-/// A running server process.
-struct Server {
-    child: Child,
-    base: String,
-    /// The bootstrap token, when this start printed one.
-    token: Option<String>,
-}
-
-fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    c
-}
-
-impl Server {
-    async fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
-        let mut child = command(
-            &[
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-                dir.to_str().unwrap(),
-            ],
-            envs,
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn modelreg");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut token = None;
-        let base = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                let line = line.trim();
-                if line.starts_with("mr_") {
-                    token = Some(line.to_owned());
-                }
-                if let Some(addr) = line.strip_prefix("modelreg listening on ") {
-                    return addr.to_owned();
-                }
-            }
-            panic!("modelreg exited before listening");
-        })
-        .await
-        .expect("modelreg did not start in time");
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server { child, base, token }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("running")
-    }
-
-    async fn kill9(mut self) {
-        self.child.start_kill().unwrap();
-        self.child.wait().await.unwrap();
-    }
-}
-
-async fn output(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
-    let out = command(args, envs).output().await.expect("run modelreg");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// `modelreg token create` for organization `default`, all projects.
-async fn token_create(data_dir: &str, role: &str, name: &str) -> (bool, String, String) {
-    output(
-        &[
-            "token",
-            "create",
-            "--org",
-            "default",
-            "--project",
-            "*",
-            "--role",
-            role,
-            "--name",
-            name,
-            "--data-dir",
-            data_dir,
-        ],
-        &[],
-    )
-    .await
-}
-
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Client {
-    fn new(base: &str, token: &str) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: base.to_owned(),
-            token: token.to_owned(),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .header("x-project-id", "demo");
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-}
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn bootstrap_token_is_printed_once_and_survives_restart() {
@@ -231,12 +102,26 @@ async fn token_cli_works_against_a_running_server() {
 }
 
 #[tokio::test]
-async fn acknowledged_writes_survive_sigkill() {
+async fn acknowledged_writes_survive_sigkill_on_sqlite() {
+    acknowledged_writes_survive_sigkill(&[]).await;
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill_on_postgres() {
+    let schema = PgSchema::create().await;
+    acknowledged_writes_survive_sigkill(&[
+        ("MODELREG_DATABASE_URL", &schema.url),
+        ("MODELREG_MASTER_KEY", MASTER_KEY),
+    ])
+    .await;
+}
+
+async fn acknowledged_writes_survive_sigkill(envs: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     let mut token = None;
     let mut expected: Vec<(String, i64)> = Vec::new();
     for round in 0..4 {
-        let server = Server::start(dir.path(), &[]).await;
+        let server = Server::start(dir.path(), envs).await;
         let token = token
             .get_or_insert_with(|| server.token.clone().unwrap())
             .clone();

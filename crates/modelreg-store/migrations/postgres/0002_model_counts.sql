@@ -1,0 +1,11 @@
+-- The number of models per project, kept in the same transaction as every insert and
+-- delete, so an unfiltered list answers total_items without counting rows.
+CREATE TABLE model_counts (
+    organization_id text COLLATE "C" NOT NULL,
+    project_id      text COLLATE "C" NOT NULL,
+    models          bigint           NOT NULL,
+    PRIMARY KEY (organization_id, project_id)
+);
+
+INSERT INTO model_counts (organization_id, project_id, models)
+SELECT organization_id, project_id, COUNT(*) FROM models GROUP BY organization_id, project_id;

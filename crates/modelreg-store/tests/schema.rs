@@ -1,0 +1,145 @@
+//! Both backends' migrations produce the same logical schema: the same tables, columns,
+//! nullability, type classes, unique constraints and indexes. PostgreSQL has two more indexes,
+//! the trigram indexes for substring search, which SQLite has no equivalent of.
+
+use std::collections::BTreeSet;
+
+use modelreg_store::{PoolSettings, testing::PgSchema};
+use sqlx::{Connection, PgConnection, SqliteConnection};
+
+const POSTGRES_ONLY_INDEXES: [&str; 2] = ["models_name_trgm", "models_description_trgm"];
+
+/// text, integer, real, blob, timestamp or uuid. SQLite has no timestamp or uuid type: there
+/// such columns are text, and the table below names which ones are which.
+fn class_sqlite(table: &str, column: &str, declared: &str) -> String {
+    let timestamp = column.ends_with("_at");
+    let uuid = column == "id" || (table == "model_tags" && column == "model_id");
+    match declared.to_ascii_uppercase().as_str() {
+        "TEXT" if timestamp => "timestamp",
+        "TEXT" if uuid => "uuid",
+        "TEXT" => "text",
+        "INTEGER" => "integer",
+        "REAL" => "real",
+        "BLOB" => "blob",
+        other => panic!("unexpected SQLite type {other} of {table}.{column}"),
+    }
+    .to_owned()
+}
+
+fn class_postgres(data_type: &str) -> String {
+    match data_type {
+        "text" => "text",
+        "bigint" | "integer" => "integer",
+        "double precision" => "real",
+        "bytea" => "blob",
+        "timestamp with time zone" => "timestamp",
+        "uuid" => "uuid",
+        other => panic!("unexpected PostgreSQL type {other}"),
+    }
+    .to_owned()
+}
+
+#[tokio::test]
+async fn migrations_agree_on_the_logical_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let sqlite_url = format!("sqlite://{}", path.display());
+    let settings = PoolSettings::default();
+    modelreg_store::open(&sqlite_url, &settings)
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let schema = PgSchema::create().await;
+    modelreg_store::open(&schema.url, &settings)
+        .await
+        .unwrap()
+        .close()
+        .await;
+
+    let mut lite = SqliteConnection::connect(&sqlite_url).await.unwrap();
+    let rows: Vec<(String, String, String, bool)> = sqlx::query_as(
+        "SELECT m.name, p.name, p.type, p.\"notnull\" OR p.pk > 0 FROM sqlite_master m \
+         JOIN pragma_table_info(m.name) p WHERE m.type = 'table' \
+         AND m.name NOT LIKE 'sqlite_%' AND m.name != '_sqlx_migrations'",
+    )
+    .fetch_all(&mut lite)
+    .await
+    .unwrap();
+    let sqlite_columns: BTreeSet<(String, String, String, bool)> = rows
+        .into_iter()
+        .map(|(t, c, ty, not_null)| {
+            let class = class_sqlite(&t, &c, &ty);
+            (t, c, class, not_null)
+        })
+        .collect();
+    let sqlite_indexes: BTreeSet<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_autoindex%'",
+    )
+    .fetch_all(&mut lite)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let table_sql: Vec<String> =
+        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut lite)
+            .await
+            .unwrap();
+    let sqlite_constraints: BTreeSet<String> = table_sql
+        .iter()
+        .flat_map(|sql| {
+            sql.split("CONSTRAINT ")
+                .skip(1)
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+
+    let mut pg = PgConnection::connect(&schema.url).await.unwrap();
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text \
+         FROM information_schema.columns WHERE table_schema = $1 AND table_name != '_sqlx_migrations'",
+    )
+    .bind(&schema.name)
+    .fetch_all(&mut pg)
+    .await
+    .unwrap();
+    let pg_columns: BTreeSet<(String, String, String, bool)> = rows
+        .into_iter()
+        .map(|(t, c, ty, nullable)| (t, c, class_postgres(&ty), nullable == "NO"))
+        .collect();
+    let pg_constraints: BTreeSet<String> = sqlx::query_scalar(
+        "SELECT conname::text FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+         WHERE n.nspname = $1 AND c.contype = 'u'",
+    )
+    .bind(&schema.name)
+    .fetch_all(&mut pg)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    let pg_indexes: BTreeSet<String> =
+        sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE schemaname = $1")
+            .bind(&schema.name)
+            .fetch_all(&mut pg)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|name: &String| {
+                !name.ends_with("_pkey")
+                    && !pg_constraints.contains(name)
+                    && !POSTGRES_ONLY_INDEXES.contains(&name.as_str())
+            })
+            .collect();
+
+    assert!(sqlite_columns.len() > 40, "the SQLite schema was read");
+    let only_sqlite: Vec<_> = sqlite_columns.difference(&pg_columns).collect();
+    let only_pg: Vec<_> = pg_columns.difference(&sqlite_columns).collect();
+    assert!(
+        only_sqlite.is_empty() && only_pg.is_empty(),
+        "columns differ:\n only SQLite: {only_sqlite:?}\n only PostgreSQL: {only_pg:?}"
+    );
+    assert_eq!(sqlite_indexes, pg_indexes);
+    assert_eq!(sqlite_constraints, pg_constraints);
+}

@@ -1,0 +1,148 @@
+//! Helpers for tests that run the real `modelreg` binary.
+#![allow(dead_code)]
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// A fixed master key for tests whose replicas must share one.
+pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_modelreg");
+
+/// A running server process.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    /// The bootstrap token, when this start printed one.
+    pub token: Option<String>,
+}
+
+pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_clear()
+        .env("RUST_LOG", "warn")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    c
+}
+
+impl Server {
+    pub async fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
+        let mut child = command(
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                dir.to_str().unwrap(),
+            ],
+            envs,
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn modelreg");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut token = None;
+        let base = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let line = line.trim();
+                if line.starts_with("mr_") {
+                    token = Some(line.to_owned());
+                }
+                if let Some(addr) = line.strip_prefix("modelreg listening on ") {
+                    return addr.to_owned();
+                }
+            }
+            panic!("modelreg exited before listening");
+        })
+        .await
+        .expect("modelreg did not start in time");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Server { child, base, token }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    pub async fn kill9(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+}
+
+pub async fn output(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
+    let out = command(args, envs).output().await.expect("run modelreg");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `modelreg token create` for organization `default`, all projects.
+pub async fn token_create(data_dir: &str, role: &str, name: &str) -> (bool, String, String) {
+    output(
+        &[
+            "token",
+            "create",
+            "--org",
+            "default",
+            "--project",
+            "*",
+            "--role",
+            role,
+            "--name",
+            name,
+            "--data-dir",
+            data_dir,
+        ],
+        &[],
+    )
+    .await
+}
+
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+}
+
+impl Client {
+    pub fn new(base: &str, token: &str) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+            token: token.to_owned(),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("x-project-id", "demo");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
