@@ -81,7 +81,7 @@ impl JsonBody {
                 Segment::Enum { variant } => Some(variant.clone()),
                 Segment::Unknown => None,
             }));
-            let inner = e.into_inner().to_string();
+            let inner = without_literals(&e.into_inner().to_string());
             if loc.len() == 1
                 && let Some(field) = unknown_field(&inner)
             {
@@ -101,6 +101,24 @@ impl JsonBody {
             }])
         })
     }
+}
+
+/// serde's message without the literal it quotes: `invalid type: string "sk-…", expected i64`
+/// becomes `invalid type: string, expected i64`. A client that sends a secret in the wrong
+/// field must not get it echoed back (or logged).
+fn without_literals(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("unknown variant `") {
+        let expected = rest.find(", expected").map(|i| &rest[i..]).unwrap_or("");
+        return format!("unknown variant{expected}");
+    }
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            let kind = rest.split([' ', ',']).next().unwrap_or("");
+            let expected = rest.rfind(", expected ").map(|i| &rest[i..]).unwrap_or("");
+            return format!("{prefix}{kind}{expected}");
+        }
+    }
+    msg.to_owned()
 }
 
 /// The field name in serde's "unknown field `x`, expected …" message.

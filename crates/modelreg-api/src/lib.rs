@@ -44,6 +44,7 @@ fn api_router() -> OpenApiRouter<AppState> {
             models::update::patch_model,
             models::delete::delete_model
         ))
+        .routes(routes!(models::credentials::patch_credentials))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi::openapi_json))

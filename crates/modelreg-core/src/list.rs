@@ -97,18 +97,16 @@ pub fn parse_sort(s: &str) -> Result<Vec<SortKey>, String> {
             .find(|f| f.as_str() == field.trim())
             .ok_or_else(|| {
                 format!(
-                    "unknown sort field {:?}; allowed: {}",
-                    field.chars().take(50).collect::<String>(),
+                    "has an unknown field; allowed: {}",
                     SortField::ALL.map(|f| f.as_str()).join(", ")
                 )
             })?;
         let desc = match order.trim() {
             "asc" => false,
             "desc" => true,
-            other => {
+            _ => {
                 return Err(format!(
-                    "unknown sort order {:?} for {}; use asc or desc",
-                    other.chars().take(20).collect::<String>(),
+                    "has an unknown order for {}; use asc or desc",
                     field.as_str()
                 ));
             }
@@ -286,14 +284,7 @@ impl ListQuery {
                     default
                 }
                 Err(_) => {
-                    fail(
-                        name,
-                        "int_parsing",
-                        format!(
-                            "must be an integer (got {:?})",
-                            raw.chars().take(40).collect::<String>()
-                        ),
-                    );
+                    fail(name, "int_parsing", "must be an integer".into());
                     default
                 }
             }
@@ -326,9 +317,8 @@ impl ListQuery {
                     "status",
                     "enum",
                     format!(
-                        "must be one of {} (got {:?})",
-                        Status::ALL.map(|s| s.as_str()).join(", "),
-                        s.chars().take(40).collect::<String>()
+                        "must be one of {}",
+                        Status::ALL.map(|s| s.as_str()).join(", ")
                     ),
                 ),
             }
@@ -340,9 +330,8 @@ impl ListQuery {
                     "mode",
                     "enum",
                     format!(
-                        "must be one of {} (got {:?})",
-                        Mode::ALL.map(|m| m.as_str()).join(", "),
-                        s.chars().take(40).collect::<String>()
+                        "must be one of {}",
+                        Mode::ALL.map(|m| m.as_str()).join(", ")
                     ),
                 ),
             }

@@ -9,7 +9,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    resource_uri::ResourceUri, secrets::Credentials, tenant::TenantScope, timestamp::Timestamp,
+    resource_uri::ResourceUri,
+    secrets::{Credentials, SealedCredentials},
+    tenant::TenantScope,
+    timestamp::Timestamp,
 };
 
 /// Status of a model configuration.
@@ -116,8 +119,8 @@ pub struct ModelFields {
     pub status_message: Option<String>,
 }
 
-/// A stored model configuration, as the store returns it. Credentials stay in the store;
-/// only their key names travel with the record.
+/// A stored model configuration, as the store returns it. The credentials travel sealed; only
+/// the service opens them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     pub id: Uuid,
@@ -128,7 +131,7 @@ pub struct Model {
     pub updated_at: Timestamp,
     pub created_by: String,
     pub updated_by: String,
-    pub credential_fields: Vec<String>,
+    pub credentials: SealedCredentials,
     pub last_verified_at: Option<Timestamp>,
     /// Incremented by every write; the ETag is derived from it.
     pub version: i64,

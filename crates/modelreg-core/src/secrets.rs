@@ -2,7 +2,9 @@
 //!
 //! Each record gets a fresh random data key (DEK). The DEK encrypts the credentials; the newest
 //! key-encryption key (KEK) wraps the DEK. The organization, project and record id are bound in
-//! as associated data of both layers, so a ciphertext copied to another row does not open.
+//! as associated data of both layers, so a ciphertext copied to another row does not open; the
+//! KEK's id is bound into the wrapping too. Rotation re-wraps the DEK under a new KEK and leaves
+//! the encrypted credentials as they are.
 //!
 //! Blob layout, version 1:
 //! `0x01 | kek_id_len (u8) | kek_id | wrap_nonce (12) | wrapped_dek (48) | data_nonce (12) | ciphertext+tag`
@@ -82,7 +84,197 @@ impl fmt::Debug for Credentials {
 impl<'de> Deserialize<'de> for Credentials {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        for (key, value) in &map {
+            check_incoming(key, value).map_err(D::Error::custom)?;
+        }
         Credentials::from_map(map).map_err(D::Error::custom)
+    }
+}
+
+/// Strings that are what a client shows in place of a secret, not a secret. Storing one would
+/// silently replace a working key with garbage.
+fn looks_masked(v: &str) -> bool {
+    let t = v.trim();
+    let all_mask = t.chars().count() >= 3
+        && t.chars()
+            .all(|c| matches!(c, '*' | '•' | '●' | '·' | '…' | 'x' | 'X' | '#'));
+    let has_mask_run = ["***", "•••", "●●●", "…", "...****"]
+        .iter()
+        .any(|m| t.contains(m));
+    let words = [
+        "redacted",
+        "<redacted>",
+        "[redacted]",
+        "(redacted)",
+        "hidden",
+        "<hidden>",
+        "masked",
+        "<masked>",
+        "[masked]",
+        "<secret>",
+        "[secret]",
+    ];
+    all_mask || has_mask_run || words.iter().any(|w| t.eq_ignore_ascii_case(w))
+}
+
+/// A credential value that names where the secret is instead of holding it: `os.environ/NAME`
+/// (the LiteLLM convention) or `file:/absolute/path`. Resolved only when modelreg itself needs
+/// the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference<'a> {
+    Env(&'a str),
+    File(&'a str),
+}
+
+impl<'a> Reference<'a> {
+    pub fn parse(value: &'a str) -> Option<Reference<'a>> {
+        if let Some(name) = value.strip_prefix("os.environ/") {
+            Some(Reference::Env(name))
+        } else {
+            value.strip_prefix("file:").map(Reference::File)
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match self {
+            Reference::Env(name) => {
+                let ok = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if ok {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "os.environ/ must be followed by a variable name of letters, digits and _ (got {name:?})"
+                    ))
+                }
+            }
+            Reference::File(path) => {
+                if path.starts_with('/') && !path.contains('\0') {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "file: must be followed by an absolute path (got {path:?})"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// The rules for a value a client sends. Messages name the key, never the value.
+fn check_incoming(key: &str, value: &serde_json::Value) -> Result<(), String> {
+    let key_shown: String = key.chars().take(40).collect();
+    match value {
+        serde_json::Value::String(v) => {
+            if v.trim().is_empty() {
+                return Err(format!("value of {key_shown:?} must not be empty"));
+            }
+            if let Some(r) = Reference::parse(v) {
+                return r
+                    .check()
+                    .map_err(|m| format!("value of {key_shown:?}: {m}"));
+            }
+            if looks_masked(v) {
+                return Err(format!(
+                    "value of {key_shown:?} looks like a masked placeholder, not a secret; \
+                     send the real value, or leave the key out to keep what is stored"
+                ));
+            }
+            Ok(())
+        }
+        serde_json::Value::Null => Err(format!("value of {key_shown:?} must not be null")),
+        _ => Ok(()),
+    }
+}
+
+/// A key-by-key change to stored credentials: a value sets the key, `null` removes it.
+pub struct CredentialsPatch(serde_json::Map<String, serde_json::Value>);
+
+impl fmt::Debug for CredentialsPatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialsPatch")
+            .field("keys", &self.0.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'de> Deserialize<'de> for CredentialsPatch {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        if map.is_empty() {
+            return Err(D::Error::custom("must name at least one key"));
+        }
+        for (key, value) in &map {
+            if key.trim().is_empty() || key.len() > 256 {
+                return Err(D::Error::custom(
+                    "keys must be 1-256 characters and not blank",
+                ));
+            }
+            if !value.is_null() {
+                check_incoming(key, value).map_err(D::Error::custom)?;
+            }
+        }
+        Ok(CredentialsPatch(map))
+    }
+}
+
+impl Credentials {
+    /// These credentials with `patch` applied.
+    pub fn merged(&self, patch: &CredentialsPatch) -> Result<Credentials, String> {
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(self.expose_json()).map_err(|e| e.to_string())?;
+        for (key, value) in &patch.0 {
+            if value.is_null() {
+                map.remove(key);
+            } else {
+                map.insert(key.clone(), value.clone());
+            }
+        }
+        if map.is_empty() {
+            return Err("the change would remove every key; credentials must not be empty".into());
+        }
+        Credentials::from_map(map)
+    }
+
+    /// These credentials with every reference replaced by what it names, for the moment
+    /// modelreg itself needs the values (verification, export with values). `env` looks up an
+    /// environment variable.
+    pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Credentials, String> {
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(self.expose_json()).map_err(|e| e.to_string())?;
+        for (key, value) in map.iter_mut() {
+            let Some(text) = value.as_str() else { continue };
+            let resolved = match Reference::parse(text) {
+                None => continue,
+                Some(Reference::Env(name)) => env(name).ok_or_else(|| {
+                    format!(
+                        "credential {key:?} refers to environment variable {name}, which is not set"
+                    )
+                })?,
+                Some(Reference::File(path)) => std::fs::read_to_string(path)
+                    .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
+                    .map_err(|e| {
+                        format!(
+                            "credential {key:?} refers to file {path}, which cannot be read: {e}"
+                        )
+                    })?,
+            };
+            *value = serde_json::Value::String(resolved);
+        }
+        Credentials::from_map(map)
+    }
+
+    /// The keys whose values are references, not secrets.
+    pub fn references(&self) -> Vec<String> {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(self.expose_json()).unwrap_or_default();
+        map.iter()
+            .filter(|(_, v)| v.as_str().and_then(Reference::parse).is_some())
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 }
 
@@ -261,21 +453,12 @@ impl Keyring {
                 &Nonce::from(data_nonce),
                 Payload {
                     msg: credentials.expose_json().as_bytes(),
-                    aad: &binding.aad("data", &kek.id),
+                    aad: &binding.aad("data", ""),
                 },
             )
             .expect("AES-GCM encryption of at most 64 KiB cannot fail");
 
-        let id = kek.id.as_bytes();
-        let mut blob =
-            Vec::with_capacity(2 + id.len() + NONCE_LEN * 2 + WRAPPED_DEK_LEN + ciphertext.len());
-        blob.push(BLOB_VERSION);
-        blob.push(u8::try_from(id.len()).expect("kek ids are short"));
-        blob.extend_from_slice(id);
-        blob.extend_from_slice(&wrap_nonce);
-        blob.extend_from_slice(&wrapped);
-        blob.extend_from_slice(&data_nonce);
-        blob.extend_from_slice(&ciphertext);
+        let blob = encode_blob(&kek.id, &wrap_nonce, &wrapped, &data_nonce, &ciphertext);
         SealedCredentials {
             kek_id: kek.id.clone(),
             blob,
@@ -288,45 +471,17 @@ impl Keyring {
         binding: Binding<'_>,
         sealed: &SealedCredentials,
     ) -> Result<Credentials, OpenError> {
-        let b = &sealed.blob;
-        if b.len() < 2 || b[0] != BLOB_VERSION {
-            return Err(OpenError::Malformed);
-        }
-        let id_len = b[1] as usize;
-        let rest = b.get(2..).ok_or(OpenError::Malformed)?;
-        if rest.len() < id_len + NONCE_LEN * 2 + WRAPPED_DEK_LEN + 16 {
-            return Err(OpenError::Malformed);
-        }
-        let (id, rest) = rest.split_at(id_len);
-        let kek_id = std::str::from_utf8(id).map_err(|_| OpenError::Malformed)?;
-        let (wrap_nonce, rest) = rest.split_at(NONCE_LEN);
-        let (wrapped, rest) = rest.split_at(WRAPPED_DEK_LEN);
-        let (data_nonce, ciphertext) = rest.split_at(NONCE_LEN);
-
-        let kek = self
-            .keks
-            .iter()
-            .find(|k| k.id == kek_id)
-            .ok_or_else(|| OpenError::UnknownKey(kek_id.to_owned()))?;
-        let dek = Zeroizing::new(
-            kek.cipher()
-                .decrypt(
-                    &nonce(wrap_nonce)?,
-                    Payload {
-                        msg: wrapped,
-                        aad: &binding.aad("dek", kek_id),
-                    },
-                )
-                .map_err(|_| OpenError::Tampered)?,
-        );
-        let data_cipher = Aes256Gcm::new_from_slice(&dek).map_err(|_| OpenError::Malformed)?;
+        let blob = Blob::parse(&sealed.blob)?;
+        let dek = self.unwrap_dek(binding, &blob)?;
+        let data_cipher =
+            Aes256Gcm::new_from_slice(dek.as_slice()).map_err(|_| OpenError::Malformed)?;
         let plain = Zeroizing::new(
             data_cipher
                 .decrypt(
-                    &nonce(data_nonce)?,
+                    &nonce(blob.data_nonce)?,
                     Payload {
-                        msg: ciphertext,
-                        aad: &binding.aad("data", kek_id),
+                        msg: blob.ciphertext,
+                        aad: &binding.aad("data", ""),
                     },
                 )
                 .map_err(|_| OpenError::Tampered)?,
@@ -335,6 +490,125 @@ impl Keyring {
             serde_json::from_slice(&plain).map_err(|_| OpenError::Malformed)?;
         Credentials::from_map(map).map_err(|_| OpenError::Malformed)
     }
+
+    /// Re-wraps the data key under the newest KEK. The encrypted credentials are untouched,
+    /// and checked: a record that does not open is not re-wrapped.
+    pub fn rewrap(
+        &self,
+        binding: Binding<'_>,
+        sealed: &SealedCredentials,
+    ) -> Result<SealedCredentials, OpenError> {
+        self.open(binding, sealed)?;
+        let blob = Blob::parse(&sealed.blob)?;
+        let dek = self.unwrap_dek(binding, &blob)?;
+        let kek = self.current();
+        let mut wrap_nonce = [0u8; NONCE_LEN];
+        fill_random(&mut wrap_nonce);
+        let wrapped = kek
+            .cipher()
+            .encrypt(
+                &Nonce::from(wrap_nonce),
+                Payload {
+                    msg: dek.as_slice(),
+                    aad: &binding.aad("dek", &kek.id),
+                },
+            )
+            .expect("AES-GCM encryption of 32 bytes cannot fail");
+        Ok(SealedCredentials {
+            kek_id: kek.id.clone(),
+            blob: encode_blob(
+                &kek.id,
+                &wrap_nonce,
+                &wrapped,
+                blob.data_nonce,
+                blob.ciphertext,
+            ),
+            fields: sealed.fields.clone(),
+        })
+    }
+
+    /// The ids of the configured KEKs, oldest first.
+    pub fn ids(&self) -> Vec<&str> {
+        self.keks.iter().map(|k| k.id.as_str()).collect()
+    }
+
+    fn unwrap_dek(
+        &self,
+        binding: Binding<'_>,
+        blob: &Blob<'_>,
+    ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+        let kek = self
+            .keks
+            .iter()
+            .find(|k| k.id == blob.kek_id)
+            .ok_or_else(|| OpenError::UnknownKey(blob.kek_id.to_owned()))?;
+        let dek = kek
+            .cipher()
+            .decrypt(
+                &nonce(blob.wrap_nonce)?,
+                Payload {
+                    msg: blob.wrapped,
+                    aad: &binding.aad("dek", blob.kek_id),
+                },
+            )
+            .map_err(|_| OpenError::Tampered)?;
+        Ok(Zeroizing::new(dek))
+    }
+}
+
+/// The parts of a version-1 blob.
+struct Blob<'a> {
+    kek_id: &'a str,
+    wrap_nonce: &'a [u8],
+    wrapped: &'a [u8],
+    data_nonce: &'a [u8],
+    ciphertext: &'a [u8],
+}
+
+impl<'a> Blob<'a> {
+    fn parse(b: &'a [u8]) -> Result<Blob<'a>, OpenError> {
+        if b.len() < 2 || b[0] != BLOB_VERSION {
+            return Err(OpenError::Malformed);
+        }
+        let id_len = b[1] as usize;
+        let rest = &b[2..];
+        if rest.len() < id_len + NONCE_LEN * 2 + WRAPPED_DEK_LEN + 16 {
+            return Err(OpenError::Malformed);
+        }
+        let (id, rest) = rest.split_at(id_len);
+        let kek_id = std::str::from_utf8(id).map_err(|_| OpenError::Malformed)?;
+        let (wrap_nonce, rest) = rest.split_at(NONCE_LEN);
+        let (wrapped, rest) = rest.split_at(WRAPPED_DEK_LEN);
+        let (data_nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        Ok(Blob {
+            kek_id,
+            wrap_nonce,
+            wrapped,
+            data_nonce,
+            ciphertext,
+        })
+    }
+}
+
+fn encode_blob(
+    kek_id: &str,
+    wrap_nonce: &[u8],
+    wrapped: &[u8],
+    data_nonce: &[u8],
+    ciphertext: &[u8],
+) -> Vec<u8> {
+    let id = kek_id.as_bytes();
+    let mut blob = Vec::with_capacity(
+        2 + id.len() + wrap_nonce.len() + wrapped.len() + data_nonce.len() + ciphertext.len(),
+    );
+    blob.push(BLOB_VERSION);
+    blob.push(u8::try_from(id.len()).expect("kek ids are short"));
+    blob.extend_from_slice(id);
+    blob.extend_from_slice(wrap_nonce);
+    blob.extend_from_slice(wrapped);
+    blob.extend_from_slice(data_nonce);
+    blob.extend_from_slice(ciphertext);
+    blob
 }
 
 fn nonce(bytes: &[u8]) -> Result<aes_gcm::Nonce<aes_gcm::aead::consts::U12>, OpenError> {
@@ -475,6 +749,136 @@ mod tests {
         assert!(Kek::from_base64("not base64!").is_err());
         assert!(Kek::from_base64(&STANDARD.encode([1u8; 16])).is_err());
         assert!(!format!("{k:?}").contains(k.to_base64().as_str()));
+    }
+
+    #[test]
+    fn rotation_rewraps_the_data_key_only() {
+        let old = Kek::generate();
+        let old_b64 = old.to_base64();
+        let ring = Keyring::new(vec![old]).unwrap();
+        let s = scope("o", "p");
+        let b = Binding {
+            scope: &s,
+            record_id: Uuid::now_v7(),
+        };
+        let sealed = ring.seal(b, &creds(r#"{"k":"v"}"#));
+        let new = Kek::generate();
+        let new_id = new.id().to_owned();
+        let ring2 = Keyring::new(vec![Kek::from_base64(&old_b64).unwrap(), new]).unwrap();
+        let rewrapped = ring2.rewrap(b, &sealed).unwrap();
+        assert_eq!(rewrapped.kek_id, new_id);
+        // The data nonce and the encrypted credentials (the blob's last 12 + 9 + 16 bytes) are
+        // unchanged; the wrapping is new.
+        let tail = |blob: &[u8]| blob[blob.len() - 37..].to_vec();
+        assert_eq!(tail(&rewrapped.blob), tail(&sealed.blob));
+        assert_ne!(rewrapped.blob, sealed.blob);
+        // The new key alone opens it now.
+        let only_new = Keyring::new(vec![
+            Kek::from_base64(&ring2.current().to_base64()).unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(
+            only_new.open(b, &rewrapped).unwrap().expose_json(),
+            r#"{"k":"v"}"#
+        );
+        assert!(matches!(
+            only_new.open(b, &sealed),
+            Err(OpenError::UnknownKey(_))
+        ));
+        // A record that does not open is not re-wrapped.
+        let other = Binding {
+            scope: &s,
+            record_id: Uuid::now_v7(),
+        };
+        assert_eq!(
+            ring2.rewrap(other, &sealed).unwrap_err(),
+            OpenError::Tampered
+        );
+    }
+
+    #[test]
+    fn masked_placeholders_and_bad_references_are_refused_without_echo() {
+        for masked in [
+            "****",
+            "sk-...****abcd",
+            "••••••••",
+            "xxxxxxxx",
+            "<redacted>",
+            "REDACTED",
+            "sk-ab…yz",
+            "   ",
+        ] {
+            let json = serde_json::json!({ "api_key": masked }).to_string();
+            let err = serde_json::from_str::<Credentials>(&json)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("api_key"), "{masked}: {err}");
+            if masked.trim().len() > 3 {
+                assert!(!err.contains(masked), "the value was echoed: {err}");
+            }
+        }
+        for ok in [
+            "sk-proj-abc123",
+            "os.environ/OPENAI_API_KEY",
+            "file:/run/secrets/key",
+            "x",
+        ] {
+            let json = serde_json::json!({ "api_key": ok }).to_string();
+            assert!(serde_json::from_str::<Credentials>(&json).is_ok(), "{ok}");
+        }
+        for bad in [
+            "os.environ/",
+            "os.environ/1ABC",
+            "os.environ/A-B",
+            "file:relative/path",
+        ] {
+            let json = serde_json::json!({ "api_key": bad }).to_string();
+            assert!(serde_json::from_str::<Credentials>(&json).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn merge_sets_and_removes_keys() {
+        let c = creds(r#"{"a":"1","b":"2"}"#);
+        let p: CredentialsPatch = serde_json::from_str(r#"{"b":null,"c":"3"}"#).unwrap();
+        let m = c.merged(&p).unwrap();
+        assert_eq!(m.fields(), ["a", "c"]);
+        assert_eq!(m.expose_json(), r#"{"a":"1","c":"3"}"#);
+        let all: CredentialsPatch = serde_json::from_str(r#"{"a":null,"b":null}"#).unwrap();
+        assert!(c.merged(&all).is_err());
+        assert!(serde_json::from_str::<CredentialsPatch>("{}").is_err());
+        assert!(serde_json::from_str::<CredentialsPatch>(r#"{"a":"****"}"#).is_err());
+    }
+
+    #[test]
+    fn references_resolve_only_when_asked() {
+        let dir = std::env::temp_dir().join(format!("mr-ref-{}", Uuid::now_v7()));
+        std::fs::write(&dir, "from-file\n").unwrap();
+        let json = serde_json::json!({
+            "api_key": "os.environ/MR_TEST_KEY",
+            "token": format!("file:{}", dir.display()),
+            "plain": "v"
+        });
+        let c: Credentials = serde_json::from_value(json).unwrap();
+        assert_eq!(c.references(), ["api_key", "token"]);
+        assert!(
+            c.expose_json().contains("os.environ/MR_TEST_KEY"),
+            "stored as a reference"
+        );
+        let env = |n: &str| (n == "MR_TEST_KEY").then(|| "from-env".to_owned());
+        let r = c.resolve(env).unwrap();
+        assert_eq!(
+            r.expose_json(),
+            r#"{"api_key":"from-env","plain":"v","token":"from-file"}"#
+        );
+        let err = c.resolve(|_| None).unwrap_err();
+        assert!(
+            err.contains("MR_TEST_KEY") && err.contains("not set"),
+            "{err}"
+        );
+        std::fs::remove_file(&dir).unwrap();
+        let err = c.resolve(env).unwrap_err();
+        assert!(err.contains("cannot be read"), "{err}");
     }
 
     #[test]

@@ -9,9 +9,9 @@ use crate::{
     auth::{Action, Role},
     error::{Error, Result},
     list::{ListPage, ListQuery},
-    model::{Model, ModelCreate, ModelUpdate},
+    model::{Model, ModelCreate, ModelUpdate, Status},
     resource_uri::{ModelKey, ResourceUri},
-    secrets::{Binding, Keyring},
+    secrets::{Binding, CredentialsPatch, Keyring, OpenError},
     store::{ModelChange, NewModel, Store},
     tenant::TenantScope,
     timestamp::Timestamp,
@@ -103,6 +103,31 @@ impl Registry {
         &self.store
     }
 
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// The model as a reader must see it: when its credentials do not open (a missing key,
+    /// tampered bytes, a ciphertext moved from another row) it is reported as `ERROR` with the
+    /// reason, whatever status is stored, so it never passes as healthy.
+    pub fn checked(&self, mut model: Model) -> Model {
+        let binding = Binding {
+            scope: &model.scope,
+            record_id: model.id,
+        };
+        if let Err(e) = self.keyring.open(binding, &model.credentials) {
+            model.fields.status = Status::Error;
+            model.fields.status_message = Some(format!(
+                "stored credentials cannot be decrypted: {e}; replace them with PUT {{\"credentials\": …}}{}",
+                match e {
+                    OpenError::UnknownKey(_) => " or configure the missing master key",
+                    _ => "",
+                }
+            ));
+        }
+        model
+    }
+
     pub async fn create(&self, caller: &Caller, body: ModelCreate) -> Result<Model> {
         caller.require(Action::Write)?;
         let input = validate::create(body)?;
@@ -132,7 +157,7 @@ impl Registry {
 
     pub async fn get(&self, caller: &Caller, key: &ModelKey) -> Result<Model> {
         caller.require(Action::Read)?;
-        self.find(&caller.scope, key).await
+        Ok(self.checked(self.find(&caller.scope, key).await?))
     }
 
     async fn find(&self, scope: &TenantScope, key: &ModelKey) -> Result<Model> {
@@ -191,14 +216,58 @@ impl Registry {
                 now: Timestamp::now(),
             };
             match self.store.update_model(&caller.scope, change).await? {
-                Some(updated) => return Ok(updated),
+                Some(updated) => return Ok(self.checked(updated)),
                 None if if_match.is_some() => return Err(precondition_failed()),
                 None => continue,
             }
         }
-        Err(Error::Unavailable(
-            "the model is being changed by many writers at once; retry".into(),
-        ))
+        Err(too_much_contention())
+    }
+
+    /// Changes the stored credentials key by key: a value sets a key, `null` removes it. The
+    /// stored credentials must open; if they do not, replace them whole with PUT.
+    pub async fn update_credentials(
+        &self,
+        caller: &Caller,
+        key: &ModelKey,
+        patch: &CredentialsPatch,
+        if_match: Option<&EtagCondition>,
+    ) -> Result<Model> {
+        caller.require(Action::Write)?;
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            let current = self.find(&caller.scope, key).await?;
+            check_precondition(if_match, &current)?;
+            let binding = Binding {
+                scope: &caller.scope,
+                record_id: current.id,
+            };
+            let stored = self.keyring.open(binding, &current.credentials).map_err(|e| {
+                Error::field(
+                    &["body"],
+                    "credentials_unreadable",
+                    format!(
+                        "the stored credentials cannot be decrypted ({e}); replace them whole with PUT"
+                    ),
+                )
+            })?;
+            let merged = stored
+                .merged(patch)
+                .map_err(|m| Error::field(&["body"], "credentials", m))?;
+            let change = ModelChange {
+                id: current.id,
+                expected_version: current.version,
+                fields: current.fields.clone(),
+                credentials: Some(self.keyring.seal(binding, &merged)),
+                actor: caller.principal.clone(),
+                now: Timestamp::now(),
+            };
+            match self.store.update_model(&caller.scope, change).await? {
+                Some(updated) => return Ok(self.checked(updated)),
+                None if if_match.is_some() => return Err(precondition_failed()),
+                None => continue,
+            }
+        }
+        Err(too_much_contention())
     }
 
     pub async fn delete(
@@ -226,8 +295,14 @@ impl Registry {
 
     pub async fn list(&self, caller: &Caller, query: &ListQuery) -> Result<ListPage> {
         caller.require(Action::Read)?;
-        self.store.list_models(&caller.scope, query).await
+        let mut page = self.store.list_models(&caller.scope, query).await?;
+        page.items = page.items.into_iter().map(|m| self.checked(m)).collect();
+        Ok(page)
     }
+}
+
+fn too_much_contention() -> Error {
+    Error::Unavailable("the model is being changed by many writers at once; retry".into())
 }
 
 fn precondition_failed() -> Error {

@@ -95,8 +95,35 @@ pub trait TokenStore: Send + Sync {
     async fn revoke_token(&self, name: &str) -> Result<bool>;
 }
 
+/// A record's sealed credentials with its tenant, for maintenance.
+#[derive(Debug, Clone)]
+pub struct SealedRecord {
+    pub id: Uuid,
+    pub scope: TenantScope,
+    pub credentials: SealedCredentials,
+}
+
+/// Maintenance of the stored credentials across every tenant: key rotation, key status and
+/// the start-up check. Used by administration commands and start-up only, never by a request.
 #[async_trait]
-pub trait Store: ModelStore + TokenStore {
+pub trait MaintenanceStore: Send + Sync {
+    /// Up to `limit` records with id greater than `after`, in id order; with `not_kek`, only
+    /// those sealed under another key.
+    async fn sealed_batch(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        not_kek: Option<&str>,
+    ) -> Result<Vec<SealedRecord>>;
+    /// Replaces a record's sealed credentials if they are still `old` (a concurrent change
+    /// wins). Does not change the model's version: its representation is the same.
+    async fn replace_sealed(&self, record: &SealedRecord, new: &SealedCredentials) -> Result<bool>;
+    /// How many records each key id protects.
+    async fn count_by_kek(&self) -> Result<Vec<(String, u64)>>;
+}
+
+#[async_trait]
+pub trait Store: ModelStore + TokenStore + MaintenanceStore {
     /// Storage is reachable and the schema is at the version this binary expects.
     async fn ready(&self) -> Result<()>;
     /// Flushes and closes connections.

@@ -16,7 +16,11 @@ use modelreg_core::{
     list::{ListPage, ListQuery},
     model::Model,
     resource_uri::{ModelKey, ResourceUri},
-    store::{ApiToken, ModelChange, ModelStore, NewModel, NewToken, Store, TokenStore},
+    secrets::SealedCredentials,
+    store::{
+        ApiToken, MaintenanceStore, ModelChange, ModelStore, NewModel, NewToken, SealedRecord,
+        Store, TokenStore,
+    },
     tenant::TenantScope,
     timestamp::Timestamp,
 };
@@ -32,7 +36,7 @@ use uuid::Uuid;
 use crate::{
     PoolSettings, db_error,
     list_query::{self, Dialect},
-    rows::{bind_fields, json, model_from_row, token_from_row},
+    rows::{bind_fields, json, model_from_row, sealed_record_from_row, token_from_row},
     sql::{self, first_free, uri_range},
 };
 
@@ -460,6 +464,53 @@ impl TokenStore for PostgresStore {
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl MaintenanceStore for PostgresStore {
+    async fn sealed_batch(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        not_kek: Option<&str>,
+    ) -> Result<Vec<SealedRecord>> {
+        let rows = sqlx::query(q(&sql::SEALED_AFTER))
+            .bind(after)
+            .bind(after)
+            .bind(not_kek)
+            .bind(not_kek)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(sealed_record_from_row).collect()
+    }
+
+    async fn replace_sealed(&self, record: &SealedRecord, new: &SealedCredentials) -> Result<bool> {
+        let done = sqlx::query(q(&sql::REPLACE_SEALED))
+            .bind(&new.kek_id)
+            .bind(&new.blob)
+            .bind(record.scope.org.as_str())
+            .bind(record.scope.project.as_str())
+            .bind(record.id)
+            .bind(&record.credentials.kek_id)
+            .bind(&record.credentials.blob)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn count_by_kek(&self) -> Result<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(q(&sql::COUNT_BY_KEK))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
+            .collect())
     }
 }
 

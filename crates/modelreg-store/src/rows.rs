@@ -7,16 +7,17 @@ use modelreg_core::{
     auth::{ProjectGrant, Role},
     model::{Mode, Model, ModelFields, Status},
     resource_uri::ResourceUri,
-    store::ApiToken,
+    secrets::SealedCredentials,
+    store::{ApiToken, SealedRecord},
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
 use sqlx::{Row, postgres::PgRow, sqlite::SqliteRow};
 use uuid::Uuid;
 
-/// The columns a model is read from. The credentials ciphertext is not among them: reads
-/// never need it.
-pub(crate) const MODEL_COLUMNS: [&str; 28] = [
+/// The columns a model is read from, its sealed credentials included: the service checks on
+/// every read that they still open.
+pub(crate) const MODEL_COLUMNS: [&str; 30] = [
     "id",
     "organization_id",
     "project_id",
@@ -43,6 +44,8 @@ pub(crate) const MODEL_COLUMNS: [&str; 28] = [
     "created_by",
     "updated_by",
     "credential_fields",
+    "credentials_kek_id",
+    "credentials",
     "last_verified_at",
     "version",
 ];
@@ -110,6 +113,7 @@ pub(crate) trait RowAccess {
     fn opt_int(&self, col: &str) -> Result<Option<i64>>;
     fn opt_real(&self, col: &str) -> Result<Option<f64>>;
     fn uuid(&self, col: &str) -> Result<Uuid>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>>;
     fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>>;
 
     fn timestamp(&self, col: &str) -> Result<Timestamp> {
@@ -132,6 +136,9 @@ macro_rules! plain_access {
             self.try_get(col).map_err(crate::db_error)
         }
         fn opt_real(&self, col: &str) -> Result<Option<f64>> {
+            self.try_get(col).map_err(crate::db_error)
+        }
+        fn bytes(&self, col: &str) -> Result<Vec<u8>> {
             self.try_get(col).map_err(crate::db_error)
         }
     };
@@ -213,9 +220,29 @@ pub(crate) fn model_from_row(row: &impl RowAccess) -> Result<Model> {
         updated_at: row.timestamp("updated_at")?,
         created_by: row.text("created_by")?,
         updated_by: row.text("updated_by")?,
-        credential_fields: json_list(row, "credential_fields")?,
+        credentials: sealed_from_row(row)?,
         last_verified_at: row.opt_timestamp("last_verified_at")?,
         version: row.int("version")?,
+    })
+}
+
+pub(crate) fn sealed_from_row(row: &impl RowAccess) -> Result<SealedCredentials> {
+    Ok(SealedCredentials {
+        kek_id: row.text("credentials_kek_id")?,
+        blob: row.bytes("credentials")?,
+        fields: json_list(row, "credential_fields")?,
+    })
+}
+
+/// A sealed record with its tenant, for maintenance across tenants.
+pub(crate) fn sealed_record_from_row(row: &impl RowAccess) -> Result<SealedRecord> {
+    let org =
+        OrgId::parse(&row.text("organization_id")?).map_err(|e| corrupt("organization", e))?;
+    let project = ProjectId::parse(&row.text("project_id")?).map_err(|e| corrupt("project", e))?;
+    Ok(SealedRecord {
+        id: row.uuid("id")?,
+        scope: TenantScope::new(org, project),
+        credentials: sealed_from_row(row)?,
     })
 }
 

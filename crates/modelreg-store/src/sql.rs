@@ -97,6 +97,25 @@ statement!(
     "SELECT models FROM model_counts WHERE organization_id = ? AND project_id = ?".to_owned()
 );
 statement!(
+    SEALED_AFTER,
+    "SELECT id, organization_id, project_id, credential_fields, credentials_kek_id, credentials \
+     FROM models WHERE (? IS NULL OR id > ?) AND (? IS NULL OR credentials_kek_id <> ?) \
+     ORDER BY id LIMIT ?"
+        .to_owned()
+);
+statement!(
+    REPLACE_SEALED,
+    "UPDATE models SET credentials_kek_id = ?, credentials = ? \
+     WHERE organization_id = ? AND project_id = ? AND id = ? \
+     AND credentials_kek_id = ? AND credentials = ?"
+        .to_owned()
+);
+statement!(
+    COUNT_BY_KEK,
+    "SELECT credentials_kek_id, COUNT(*) FROM models GROUP BY credentials_kek_id ORDER BY 1"
+        .to_owned()
+);
+statement!(
     INSERT_TOKEN,
     "INSERT INTO api_tokens (id, name, token_hash, organization_id, project_id, role, created_at) \
      VALUES (?, ?, ?, ?, ?, ?, ?)"

@@ -14,7 +14,11 @@ use modelreg_core::{
     list::{ListPage, ListQuery},
     model::Model,
     resource_uri::{ModelKey, ResourceUri},
-    store::{ApiToken, ModelChange, ModelStore, NewModel, NewToken, Store, TokenStore},
+    secrets::SealedCredentials,
+    store::{
+        ApiToken, MaintenanceStore, ModelChange, ModelStore, NewModel, NewToken, SealedRecord,
+        Store, TokenStore,
+    },
     tenant::TenantScope,
     timestamp::Timestamp,
 };
@@ -30,7 +34,7 @@ use uuid::Uuid;
 use crate::{
     db_error,
     list_query::{self, Dialect},
-    rows::{bind_fields, json, model_from_row, token_from_row},
+    rows::{bind_fields, json, model_from_row, sealed_record_from_row, token_from_row},
     sql::{self, first_free, uri_range},
 };
 
@@ -463,6 +467,55 @@ impl TokenStore for SqliteStore {
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl MaintenanceStore for SqliteStore {
+    async fn sealed_batch(
+        &self,
+        after: Option<Uuid>,
+        limit: u32,
+        not_kek: Option<&str>,
+    ) -> Result<Vec<SealedRecord>> {
+        let after = after.map(|a| a.to_string());
+        let rows = sqlx::query(AssertSqlSafe(sql::SEALED_AFTER.sqlite.as_str()))
+            .bind(after.clone())
+            .bind(after)
+            .bind(not_kek)
+            .bind(not_kek)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(sealed_record_from_row).collect()
+    }
+
+    async fn replace_sealed(&self, record: &SealedRecord, new: &SealedCredentials) -> Result<bool> {
+        let done = sqlx::query(AssertSqlSafe(sql::REPLACE_SEALED.sqlite.as_str()))
+            .bind(&new.kek_id)
+            .bind(&new.blob)
+            .bind(record.scope.org.as_str())
+            .bind(record.scope.project.as_str())
+            .bind(record.id.to_string())
+            .bind(&record.credentials.kek_id)
+            .bind(&record.credentials.blob)
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn count_by_kek(&self) -> Result<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as(AssertSqlSafe(sql::COUNT_BY_KEK.sqlite.as_str()))
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
+            .collect())
     }
 }
 

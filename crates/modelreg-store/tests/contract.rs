@@ -9,7 +9,7 @@ use modelreg_core::{
     model::{ModelFields, Status},
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
-    store::{ModelChange, NewModel, NewToken, Store},
+    store::{ModelChange, NewModel, NewToken, SealedRecord, Store},
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
@@ -101,7 +101,7 @@ async fn insert_get_and_tenant_scoping() {
         let a = scope("org-a", "p");
         let m = s.insert_model(&a, new_model("m", false)).await.unwrap();
         assert_eq!(m.version, 1, "{}", b.name);
-        assert_eq!(m.credential_fields, ["api_key"]);
+        assert_eq!(m.credentials, sealed(), "sealed credentials round-trip");
         assert_eq!(m.fields, fields("m"));
         let by_uri = s
             .get_model(&a, &ModelKey::Uri(m.resource_uri.clone()))
@@ -205,7 +205,8 @@ async fn updates_are_compare_and_swap() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(v3.credential_fields, ["token"]);
+        assert_eq!(v3.credentials.fields, ["token"]);
+        assert_eq!(v3.credentials.blob, [9]);
         assert_eq!(
             s.get_model(&t, &ModelKey::Id(m.id))
                 .await
@@ -315,6 +316,69 @@ async fn the_maintained_count_stays_exact() {
                 .total_items,
             1
         );
+    }
+}
+
+#[tokio::test]
+async fn maintenance_batches_and_compare_and_swap() {
+    for b in backends().await {
+        let s = &b.store;
+        let mut ids = Vec::new();
+        for (i, project) in ["p1", "p2", "p1", "p3"].iter().enumerate() {
+            let mut m = new_model(&format!("k{i}"), false);
+            if i % 2 == 1 {
+                m.credentials.kek_id = "knew".into();
+            }
+            ids.push(s.insert_model(&scope("o", project), m).await.unwrap().id);
+        }
+        ids.sort();
+        let all = s.sealed_batch(None, 10, None).await.unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.id).collect::<Vec<_>>(),
+            ids,
+            "{}",
+            b.name
+        );
+        let first = s.sealed_batch(None, 2, None).await.unwrap();
+        let rest = s.sealed_batch(Some(first[1].id), 10, None).await.unwrap();
+        assert_eq!((first.len(), rest.len()), (2, 2));
+        let old = s.sealed_batch(None, 10, Some("knew")).await.unwrap();
+        assert_eq!(old.len(), 2);
+        assert!(old.iter().all(|r| r.credentials.kek_id == "ktest"));
+        let mut counts = s.count_by_kek().await.unwrap();
+        counts.sort();
+        assert_eq!(counts, [("knew".to_owned(), 2), ("ktest".to_owned(), 2)]);
+
+        let record = &old[0];
+        let before = s
+            .get_model(&record.scope, &ModelKey::Id(record.id))
+            .await
+            .unwrap()
+            .unwrap();
+        let new = SealedCredentials {
+            kek_id: "knew".into(),
+            blob: vec![7, 7],
+            fields: record.credentials.fields.clone(),
+        };
+        assert!(s.replace_sealed(record, &new).await.unwrap());
+        // The stale record no longer matches: a second replace changes nothing.
+        assert!(!s.replace_sealed(record, &new).await.unwrap());
+        let after = s
+            .get_model(&record.scope, &ModelKey::Id(record.id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(after.credentials, new);
+        assert_eq!(
+            after.version, before.version,
+            "rotation does not change the model"
+        );
+        // A record of another tenant with the same id is never touched.
+        let moved = SealedRecord {
+            scope: scope("other", "p1"),
+            ..old[1].clone()
+        };
+        assert!(!s.replace_sealed(&moved, &new).await.unwrap());
     }
 }
 

@@ -1,5 +1,5 @@
-//! Loading the key-encryption keys: `MODELREG_MASTER_KEY`, or a key file that the embedded
-//! default creates with mode 0600.
+//! The key-encryption keys: loading them (`MODELREG_MASTER_KEY`, or a key file that the
+//! embedded default creates with mode 0600), and `modelreg keys generate|status|rotate|retire`.
 
 use std::{
     fs,
@@ -9,16 +9,29 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use modelreg_core::secrets::{Kek, Keyring};
+use modelreg_core::{
+    secrets::{Binding, Kek, Keyring},
+    store::Store,
+};
 
 use crate::config::Config;
 
 /// The keyring the configuration names. With no `master_key` and no key file, a new key file
 /// is created when `create` is true.
 pub fn load(config: &Config, create: bool) -> anyhow::Result<Keyring> {
-    if let Some(key) = &config.master_key {
-        let kek = Kek::from_base64(key).map_err(|e| anyhow::anyhow!("MODELREG_MASTER_KEY: {e}"))?;
-        return Keyring::new(vec![kek]).map_err(anyhow::Error::msg);
+    if let Some(keys) = &config.master_key {
+        // Several keys, comma-separated, the newest last.
+        let keks = keys
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .enumerate()
+            .map(|(i, k)| {
+                Kek::from_base64(k)
+                    .map_err(|e| anyhow::anyhow!("MODELREG_MASTER_KEY, key {}: {e}", i + 1))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return Keyring::new(keks).map_err(|e| anyhow::anyhow!("MODELREG_MASTER_KEY: {e}"));
     }
     let path = config.key_file();
     if !path.exists() {
@@ -40,6 +53,22 @@ pub fn load(config: &Config, create: bool) -> anyhow::Result<Keyring> {
         tracing::info!(path = %path.display(), "created a new master key file");
     }
     read_key_file(&path)
+}
+
+/// Writes `text` to the key file atomically, mode 0600.
+fn write_key_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
 }
 
 fn create_key_file(path: &Path) -> anyhow::Result<()> {
@@ -95,4 +124,216 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<Keyring> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Keyring::new(keks).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// `modelreg keys generate`: a new key, added as the newest to the key file, or printed for
+/// `MODELREG_MASTER_KEY`.
+pub fn generate(config: &Config) -> anyhow::Result<()> {
+    let kek = Kek::generate();
+    if config.master_key.is_some() {
+        println!("{}", kek.to_base64().as_str());
+        eprintln!(
+            "new key {}: append it to MODELREG_MASTER_KEY after a comma (the last key is the newest) \
+             on every replica, restart them, then run `modelreg keys rotate`",
+            kek.id()
+        );
+        return Ok(());
+    }
+    let path = config.key_file();
+    let ring = read_key_file(&path)?;
+    let text = zeroize::Zeroizing::new(fs::read_to_string(&path)?);
+    let mut new_text = zeroize::Zeroizing::new(text.trim_end().to_owned());
+    new_text.push('\n');
+    new_text.push_str(kek.to_base64().as_str());
+    new_text.push('\n');
+    write_key_file(&path, &new_text)?;
+    println!("{}", kek.id());
+    eprintln!(
+        "added key {} to {} as the newest (previous newest: {}). Restart the server so new \
+         credentials use it, then run `modelreg keys rotate`.",
+        kek.id(),
+        path.display(),
+        ring.current().id()
+    );
+    Ok(())
+}
+
+/// `modelreg keys status`: how many records each key id protects.
+pub async fn status(config: &Config, store: &dyn Store, json: bool) -> anyhow::Result<()> {
+    let ring = load(config, false)?;
+    let counts = store.count_by_kek().await?;
+    let configured = ring.ids();
+    let mut ids: Vec<String> = configured.iter().map(|s| s.to_string()).collect();
+    for (id, _) in &counts {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    let rows: Vec<(String, u64, &str)> = ids
+        .iter()
+        .map(|id| {
+            let n = counts
+                .iter()
+                .find(|(k, _)| k == id)
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+            let state = if id == ring.current().id() {
+                "current"
+            } else if configured.contains(&id.as_str()) {
+                if n == 0 { "retirable" } else { "configured" }
+            } else {
+                "MISSING"
+            };
+            (id.clone(), n, state)
+        })
+        .collect();
+    if json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(id, n, state)| serde_json::json!({"key_id": id, "records": n, "state": state}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{:<16} {:>10}  STATE", "KEY", "RECORDS");
+        for (id, n, state) in &rows {
+            println!("{id:<16} {n:>10}  {state}");
+        }
+    }
+    if rows.iter().any(|(_, n, s)| *s == "MISSING" && *n > 0) {
+        bail!("some records are sealed under a key that is not configured: they cannot be read");
+    }
+    Ok(())
+}
+
+/// What a rotation did.
+#[derive(Debug, Default)]
+pub struct RotateReport {
+    pub rotated: u64,
+    pub changed_meanwhile: u64,
+    pub failed: u64,
+}
+
+/// `modelreg keys rotate`: re-wraps every data key not under the newest key, in batches. Safe
+/// while servers run: each record is replaced only if it is unchanged since it was read (a
+/// concurrent write already used the newest key). Resumable: a second run picks up whatever
+/// is not yet under the newest key. `limit` stops after that many records (for a gradual
+/// rotation, and for tests of resumption).
+pub async fn rotate(
+    config: &Config,
+    store: &dyn Store,
+    batch_size: u32,
+    limit: Option<u64>,
+) -> anyhow::Result<RotateReport> {
+    let ring = load(config, false)?;
+    let current = ring.current().id().to_owned();
+    let total_before: u64 = store
+        .count_by_kek()
+        .await?
+        .iter()
+        .filter(|(k, _)| *k != current)
+        .map(|(_, n)| n)
+        .sum();
+    eprintln!("rotating {total_before} record(s) to key {current}");
+    let mut report = RotateReport::default();
+    let mut after = None;
+    'batches: loop {
+        let batch = store
+            .sealed_batch(after, batch_size.max(1), Some(&current))
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        for record in &batch {
+            after = Some(record.id);
+            if limit.is_some_and(|l| report.rotated + report.failed >= l) {
+                break 'batches;
+            }
+            let binding = Binding {
+                scope: &record.scope,
+                record_id: record.id,
+            };
+            match ring.rewrap(binding, &record.credentials) {
+                Ok(new) => {
+                    if store.replace_sealed(record, &new).await? {
+                        report.rotated += 1;
+                    } else {
+                        report.changed_meanwhile += 1;
+                    }
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(id = %record.id, org = %record.scope.org, project = %record.scope.project, error = %e, "cannot re-wrap");
+                }
+            }
+        }
+        eprintln!(
+            "  {} rotated, {} changed meanwhile, {} failed (of {total_before})",
+            report.rotated, report.changed_meanwhile, report.failed
+        );
+    }
+    Ok(report)
+}
+
+/// `modelreg keys retire KEY_ID`: removes a key that no record uses any more.
+pub async fn retire(config: &Config, store: &dyn Store, id: &str) -> anyhow::Result<()> {
+    let ring = load(config, false)?;
+    if ring.current().id() == id {
+        bail!("{id} is the newest key: generate a new one and rotate before retiring it");
+    }
+    if !ring.ids().contains(&id) {
+        bail!("{id} is not a configured key");
+    }
+    let in_use = store
+        .count_by_kek()
+        .await?
+        .into_iter()
+        .find(|(k, _)| k == id)
+        .map(|(_, n)| n)
+        .unwrap_or(0);
+    if in_use > 0 {
+        bail!("{in_use} record(s) still use {id}: run `modelreg keys rotate` first");
+    }
+    if config.master_key.is_some() {
+        println!(
+            "no record uses {id}: remove it from MODELREG_MASTER_KEY on every replica and restart them"
+        );
+        return Ok(());
+    }
+    let path = config.key_file();
+    let text = zeroize::Zeroizing::new(fs::read_to_string(&path)?);
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            let t = l.trim();
+            t.is_empty()
+                || t.starts_with('#')
+                || Kek::from_base64(t).map(|k| k.id() != id).unwrap_or(true)
+        })
+        .collect();
+    write_key_file(&path, &zeroize::Zeroizing::new(kept.join("\n") + "\n"))?;
+    println!("retired {id}: removed from {}", path.display());
+    Ok(())
+}
+
+/// The start-up check: every stored credential opens with the configured keys. Failures are
+/// logged with their count; they are also reported as ERROR on every read of those models.
+pub async fn check_all(store: &dyn Store, ring: &Keyring) -> anyhow::Result<(u64, u64)> {
+    let (mut total, mut failed) = (0u64, 0u64);
+    let mut after = None;
+    loop {
+        let batch = store.sealed_batch(after, 1000, None).await?;
+        let Some(last) = batch.last() else { break };
+        after = Some(last.id);
+        for record in &batch {
+            total += 1;
+            let binding = Binding {
+                scope: &record.scope,
+                record_id: record.id,
+            };
+            if ring.open(binding, &record.credentials).is_err() {
+                failed += 1;
+            }
+        }
+    }
+    Ok((total, failed))
 }

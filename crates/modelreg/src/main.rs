@@ -36,6 +36,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the master keys that protect stored credentials (see docs/secrets.md).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -105,6 +108,50 @@ enum TokenCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new master key as the newest (key file), or print one for MODELREG_MASTER_KEY.
+    Generate {
+        #[command(flatten)]
+        storage: KeyArgs,
+    },
+    /// How many records each key protects, and which keys can be retired.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        storage: KeyArgs,
+    },
+    /// Re-wrap every data key under the newest master key. Safe while servers run; resumable.
+    Rotate {
+        /// Records per batch.
+        #[arg(long, default_value_t = 500)]
+        batch_size: u32,
+        /// Stop after this many records (run again to continue).
+        #[arg(long)]
+        limit: Option<u64>,
+        #[command(flatten)]
+        storage: KeyArgs,
+    },
+    /// Remove a master key that no record uses any more.
+    Retire {
+        /// The key id, as `keys status` shows it.
+        key_id: String,
+        #[command(flatten)]
+        storage: KeyArgs,
+    },
+}
+
+#[derive(Args, Clone, Default)]
+struct KeyArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Master key file [env: MODELREG_MASTER_KEY_FILE] [default: master.key beside the database]
+    #[arg(long)]
+    master_key_file: Option<PathBuf>,
+}
+
 fn overrides(storage: &StorageArgs) -> Overrides {
     Overrides {
         data_dir: storage.data_dir.clone(),
@@ -139,6 +186,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(cmd) => token::run(file, cmd).await,
+        Command::Keys(cmd) => {
+            let args = match &cmd {
+                KeysCommand::Generate { storage }
+                | KeysCommand::Status { storage, .. }
+                | KeysCommand::Rotate { storage, .. }
+                | KeysCommand::Retire { storage, .. } => storage.clone(),
+            };
+            let config = Config::load(
+                file,
+                Overrides {
+                    master_key_file: args.master_key_file.clone(),
+                    ..overrides(&args.storage)
+                },
+            )?;
+            telemetry::init(&config.log_format, "warn");
+            if let KeysCommand::Generate { .. } = cmd {
+                return keys::generate(&config);
+            }
+            let store = config.open_store().await?;
+            let result = match cmd {
+                KeysCommand::Generate { .. } => unreachable!("handled above"),
+                KeysCommand::Status { json, .. } => keys::status(&config, store.as_ref(), json).await,
+                KeysCommand::Rotate {
+                    batch_size, limit, ..
+                } => keys::rotate(&config, store.as_ref(), batch_size, limit)
+                    .await
+                    .and_then(|r| {
+                        println!(
+                            "rotated {}, changed meanwhile {}, failed {}",
+                            r.rotated, r.changed_meanwhile, r.failed
+                        );
+                        anyhow::ensure!(
+                            r.failed == 0,
+                            "{} record(s) could not be re-wrapped: their credentials do not open (see the log)",
+                            r.failed
+                        );
+                        Ok(())
+                    }),
+                KeysCommand::Retire { key_id, .. } => keys::retire(&config, store.as_ref(), &key_id).await,
+            };
+            store.close().await;
+            result
+        }
         Command::Openapi => {
             println!(
                 "{}",

@@ -37,13 +37,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if jwt.hs256_secret.is_none() {
         bootstrap_token(store.as_ref()).await?;
     }
+    let keyring = Arc::new(keyring);
+    // Check every stored credential in the background: a large registry starts at once, and
+    // what does not open is reported with its count.
+    {
+        let (store, keyring) = (store.clone(), keyring.clone());
+        tokio::spawn(async move {
+            match keys::check_all(store.as_ref(), &keyring).await {
+                Ok((total, 0)) => tracing::info!(total, "every stored credential opens"),
+                Ok((total, failed)) => tracing::warn!(
+                    total,
+                    failed,
+                    "{failed} stored credential(s) cannot be decrypted (missing master key, tampering, or a ciphertext moved between rows); those models read as ERROR. See `modelreg keys status`."
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not check the stored credentials"),
+            }
+        });
+    }
 
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let auth = Authenticator::new(store.clone(), &jwt);
-    let app = modelreg_api::router(Registry::new(store.clone(), Arc::new(keyring)), auth);
+    let app = modelreg_api::router(Registry::new(store.clone(), keyring), auth);
     println!("modelreg listening on http://{addr}");
     tracing::info!(%addr, "listening");
 

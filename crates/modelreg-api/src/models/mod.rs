@@ -1,6 +1,7 @@
 //! The `/assets/models` resource, one file per operation.
 
 pub mod create;
+pub mod credentials;
 pub mod delete;
 pub mod get;
 pub mod list;

@@ -81,7 +81,7 @@ impl From<&Model> for ModelView {
             created_by: m.created_by.clone(),
             updated_by: m.updated_by.clone(),
             owner_id: m.created_by.clone(),
-            credential_fields: m.credential_fields.clone(),
+            credential_fields: m.credentials.fields.clone(),
             last_verified_at: m.last_verified_at.map(|t| t.to_string()),
         }
     }

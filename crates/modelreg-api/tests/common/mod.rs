@@ -37,6 +37,8 @@ pub struct TestApp {
 pub enum Backend {
     Sqlite(tempfile::TempDir),
     Postgres(PgSchema),
+    /// Storage owned by another TestApp.
+    Shared,
 }
 
 /// Runs each listed `async fn name(app: TestApp)` twice, as `name::sqlite` and
@@ -88,6 +90,24 @@ impl TestApp {
             .await
             .expect("open store");
         let keyring = Arc::new(Keyring::new(vec![Kek::generate()]).unwrap());
+        let router = TestApp::router_for(store.clone(), keyring);
+        TestApp {
+            router,
+            store,
+            backend,
+        }
+    }
+
+    /// Another router over the same storage, with other master keys.
+    pub fn with_keyring(&self, keyring: Keyring) -> TestApp {
+        TestApp {
+            router: TestApp::router_for(self.store.clone(), Arc::new(keyring)),
+            store: self.store.clone(),
+            backend: Backend::Shared,
+        }
+    }
+
+    fn router_for(store: Arc<dyn Store>, keyring: Arc<Keyring>) -> Router {
         let auth = Authenticator::new(
             store.clone(),
             &JwtConfig {
@@ -96,11 +116,29 @@ impl TestApp {
                 ..JwtConfig::default()
             },
         );
-        let router = modelreg_api::router(Registry::new(store.clone(), keyring), auth);
-        TestApp {
-            router,
-            store,
-            backend,
+        modelreg_api::router(Registry::new(store, keyring), auth)
+    }
+
+    /// Runs SQL straight on the storage, bypassing modelreg: `sqlite` or `postgres` by backend.
+    pub async fn raw_sql(&self, sqlite: &str, postgres: &str) {
+        use sqlx::Connection;
+        match &self.backend {
+            Backend::Sqlite(dir) => {
+                let url = format!("sqlite://{}", dir.path().join("modelreg.db").display());
+                let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(sqlite.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+            Backend::Postgres(schema) => {
+                let mut c = sqlx::PgConnection::connect(&schema.url).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(postgres.to_owned()))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+            Backend::Shared => panic!("raw SQL on the TestApp that owns the storage"),
         }
     }
 
@@ -132,6 +170,7 @@ impl TestApp {
                 }
                 out
             }
+            Backend::Shared => panic!("stored_text on the TestApp that owns the storage"),
         }
     }
 
