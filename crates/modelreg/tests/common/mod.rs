@@ -35,6 +35,15 @@ pub fn command(args: &[&str], envs: &[(&str, &str)]) -> Command {
 
 impl Server {
     pub async fn start(dir: &Path, envs: &[(&str, &str)]) -> Server {
+        Server::start_with_log(dir, envs, None).await
+    }
+
+    /// Starts a server whose log (stderr) goes to `log` when given.
+    pub async fn start_with_log(dir: &Path, envs: &[(&str, &str)], log: Option<&Path>) -> Server {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => Stdio::inherit(),
+        };
         let mut child = command(
             &[
                 "serve",
@@ -46,7 +55,7 @@ impl Server {
             envs,
         )
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("spawn modelreg");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
