@@ -7,6 +7,7 @@ pub mod extract;
 mod health;
 mod middleware;
 pub mod models;
+pub mod openai;
 pub mod openapi;
 
 use std::{future::Future, sync::Arc};
@@ -45,6 +46,9 @@ fn api_router() -> OpenApiRouter<AppState> {
             models::delete::delete_model
         ))
         .routes(routes!(models::credentials::patch_credentials))
+        .routes(routes!(models::verify::verify_unsaved))
+        .routes(routes!(models::verify::verify_stored))
+        .routes(routes!(openai::list_models))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi::openapi_json))

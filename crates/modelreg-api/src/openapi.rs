@@ -28,6 +28,7 @@ use crate::{AppState, error::ErrorBody};
     security(("bearer" = [])),
     tags(
         (name = "models", description = "Model configurations"),
+        (name = "openai", description = "OpenAI-compatible endpoints"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document"),
     ),
@@ -72,7 +73,7 @@ pub(crate) fn finish(doc: &mut Doc) {
             .build()
     };
     for (path, item) in doc.paths.paths.iter_mut() {
-        let authenticated = path.starts_with("/assets/");
+        let authenticated = path.starts_with("/assets/") || path.starts_with("/v1/");
         let ops = [
             &mut item.get,
             &mut item.put,

@@ -14,5 +14,6 @@ pub mod store;
 pub mod tenant;
 pub mod timestamp;
 pub mod validate;
+pub mod verify;
 
 pub use error::{Error, FieldError, Result};

@@ -143,6 +143,9 @@ pub struct Filters {
     pub created_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// Leave out DISABLED models (the usable ones, as `/v1/models` lists them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usable_only: bool,
 }
 
 impl Filters {

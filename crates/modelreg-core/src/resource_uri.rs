@@ -6,6 +6,9 @@ use uuid::Uuid;
 
 pub const MAX_LEN: usize = 100;
 
+/// Path segments under `/assets/models/` that are endpoints, not models.
+const RESERVED: [&str; 1] = ["verify"];
+
 /// A valid `resource_uri`.
 ///
 /// A value that has the form of a UUID is refused, because the path segment
@@ -32,6 +35,11 @@ impl ResourceUri {
         }
         if looks_like_uuid(s) {
             return Err("must not have the form of a UUID; UUIDs are model ids".into());
+        }
+        if RESERVED.contains(&s) {
+            return Err(format!(
+                "{s:?} is reserved: /assets/models/{s} is an endpoint"
+            ));
         }
         Ok(ResourceUri(s.to_owned()))
     }
@@ -65,8 +73,8 @@ impl ResourceUri {
         if slug.is_empty() {
             return ResourceUri("model".into());
         }
-        if looks_like_uuid(slug) {
-            // A name that is itself a UUID: keep it distinguishable from ids.
+        if looks_like_uuid(slug) || RESERVED.contains(&slug) {
+            // A name that is itself a UUID, or an endpoint's name: keep it distinguishable.
             return ResourceUri::with_suffix_of(slug, 2);
         }
         ResourceUri(slug.to_owned())
@@ -152,6 +160,7 @@ mod tests {
             "a.b",
             &"x".repeat(101),
             "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            "verify",
         ] {
             assert!(ResourceUri::parse(bad).is_err(), "{bad:?}");
         }
@@ -167,6 +176,7 @@ mod tests {
             ("", "model"),
             ("日本語", "model"),
             ("a__b", "a-b"),
+            ("Verify", "verify-2"),
         ];
         for (name, want) in cases {
             assert_eq!(ResourceUri::from_name(name).as_str(), want, "{name:?}");

@@ -67,6 +67,15 @@ impl Credentials {
         &self.fields
     }
 
+    /// The string value of `key`, for a probe's authentication.
+    pub fn get(&self, key: &str) -> Option<SecretString> {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(self.expose_json()).ok()?;
+        map.get(key)
+            .and_then(|v| v.as_str())
+            .map(|s| SecretString::from(s.to_owned()))
+    }
+
     /// The serialized JSON object. Call only where the value is needed (encryption, probes).
     pub fn expose_json(&self) -> &str {
         self.json.expose_secret()

@@ -9,13 +9,14 @@ use crate::{
     auth::{Action, Role},
     error::{Error, Result},
     list::{ListPage, ListQuery},
-    model::{Model, ModelCreate, ModelUpdate, Status},
+    model::{Model, ModelCreate, ModelFields, ModelUpdate, Status},
     resource_uri::{ModelKey, ResourceUri},
-    secrets::{Binding, CredentialsPatch, Keyring, OpenError},
+    secrets::{Binding, Credentials, CredentialsPatch, Keyring, OpenError},
     store::{ModelChange, NewModel, Store},
     tenant::TenantScope,
     timestamp::Timestamp,
     validate,
+    verify::{DEFAULT_PROBE_TIMEOUT, ProbeOutcome, ProbeTarget, Prober},
 };
 
 /// The caller of one request: where it acts, with which role, as whom.
@@ -92,11 +93,107 @@ const MAX_UPDATE_ATTEMPTS: usize = 8;
 pub struct Registry {
     store: Arc<dyn Store>,
     keyring: Arc<Keyring>,
+    prober: Arc<dyn Prober>,
+}
+
+/// The prober of a registry built without one: every verification says so.
+struct NoProber;
+
+#[async_trait::async_trait]
+impl Prober for NoProber {
+    async fn probe(&self, _: &ProbeTarget) -> ProbeOutcome {
+        ProbeOutcome::failed("verification is not configured on this server")
+    }
+}
+
+/// The outcome of verifying a stored model, and the model after it.
+#[derive(Debug)]
+pub struct Verified {
+    pub outcome: ProbeOutcome,
+    pub model: Model,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>) -> Self {
-        Self { store, keyring }
+        Self {
+            store,
+            keyring,
+            prober: Arc::new(NoProber),
+        }
+    }
+
+    /// The same registry, verifying with `prober`.
+    pub fn with_prober(mut self, prober: Arc<dyn Prober>) -> Self {
+        self.prober = prober;
+        self
+    }
+
+    /// Probes a model's provider with `credentials`: references are resolved first, and one
+    /// that cannot be is a failed verification naming it.
+    async fn probe(&self, fields: &ModelFields, credentials: &Credentials) -> ProbeOutcome {
+        let resolved = match credentials.resolve(|name| std::env::var(name).ok()) {
+            Ok(c) => c,
+            Err(message) => return ProbeOutcome::failed(message),
+        };
+        let target = ProbeTarget {
+            provider: fields.provider.clone(),
+            litellm_model: fields.litellm_model.clone(),
+            api_base: fields.api_base.clone(),
+            api_version: fields.api_version.clone(),
+            timeout: fields
+                .timeout
+                .map(std::time::Duration::from_secs_f64)
+                .unwrap_or(DEFAULT_PROBE_TIMEOUT),
+            credentials: resolved,
+        };
+        self.prober.probe(&target).await
+    }
+
+    /// Verifies a model before it is saved: its credentials are tested, nothing is stored.
+    pub async fn verify_unsaved(&self, caller: &Caller, body: ModelCreate) -> Result<ProbeOutcome> {
+        caller.require(Action::Verify)?;
+        let input = validate::create(body)?;
+        Ok(self.probe(&input.fields, &input.credentials).await)
+    }
+
+    /// Verifies a stored model with its stored credentials, and records the result: status
+    /// ACTIVE or ERROR (DEPRECATED and DISABLED stay), `status_message`, `last_verified_at`.
+    pub async fn verify_stored(&self, caller: &Caller, key: &ModelKey) -> Result<Verified> {
+        caller.require(Action::Verify)?;
+        let current = self.find(&caller.scope, key).await?;
+        self.verify_model(current).await
+    }
+
+    /// Verifies and records, for a request or the background checker.
+    pub async fn verify_model(&self, current: Model) -> Result<Verified> {
+        let binding = Binding {
+            scope: &current.scope,
+            record_id: current.id,
+        };
+        let outcome = match self.keyring.open(binding, &current.credentials) {
+            Ok(credentials) => self.probe(&current.fields, &credentials).await,
+            Err(e) => ProbeOutcome::failed(format!("stored credentials cannot be decrypted: {e}")),
+        };
+        let status = if outcome.verified {
+            Status::Active
+        } else {
+            Status::Error
+        };
+        let model = self
+            .store
+            .record_verification(
+                &current.scope,
+                current.id,
+                status,
+                &outcome.message,
+                Timestamp::now(),
+            )
+            .await?
+            .ok_or_else(|| Error::model_not_found(current.resource_uri.as_str()))?;
+        Ok(Verified {
+            outcome,
+            model: self.checked(model),
+        })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

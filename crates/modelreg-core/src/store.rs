@@ -8,7 +8,7 @@ use crate::{
     auth::{ProjectGrant, Role},
     error::Result,
     list::{ListPage, ListQuery},
-    model::{Model, ModelFields},
+    model::{Model, ModelFields, Status},
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
     tenant::{OrgId, TenantScope},
@@ -59,6 +59,17 @@ pub trait ModelStore: Send + Sync {
         expected_version: Option<i64>,
     ) -> Result<bool>;
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage>;
+    /// Records a verification: `last_verified_at` always; `status` and `status_message` unless
+    /// the stored status is DEPRECATED or DISABLED, which only people set. `None` when the
+    /// model is gone.
+    async fn record_verification(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        status: Status,
+        message: &str,
+        at: Timestamp,
+    ) -> Result<Option<Model>>;
 }
 
 /// An API token as stored: only the hash of its secret is kept.

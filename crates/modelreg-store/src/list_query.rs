@@ -73,6 +73,9 @@ fn filter(scope: &TenantScope, q: &ListQuery) -> Cond {
     if let Some(s) = f.status {
         cond = cond.add(Expr::col("status").eq(s.as_str()));
     }
+    if f.usable_only {
+        cond = cond.add(Expr::col("status").ne("DISABLED"));
+    }
     if let Some(m) = f.mode {
         cond = cond.add(Expr::col("mode").eq(m.as_str()));
     }

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use modelreg_core::{
     Error, Result,
     list::{ListPage, ListQuery},
-    model::Model,
+    model::{Model, Status},
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
     store::{
@@ -403,6 +403,34 @@ impl ModelStore for PostgresStore {
             total_items: u64::try_from(total).unwrap_or(0),
             has_more,
         })
+    }
+    async fn record_verification(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        status: Status,
+        message: &str,
+        at: Timestamp,
+    ) -> Result<Option<Model>> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            let done = sqlx::query(q(&sql::RECORD_VERIFICATION))
+                .bind(status.as_str())
+                .bind(message)
+                .bind(ts(at))
+                .bind(scope.org.as_str())
+                .bind(scope.project.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            if done.rows_affected() == 0 {
+                return Ok(None);
+            }
+            fetch_model(&mut tx, scope, id).await.map(Some)
+        }
+        .await;
+        settle(tx, result, Option::is_some).await
     }
 }
 

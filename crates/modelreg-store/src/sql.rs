@@ -116,6 +116,15 @@ statement!(
         .to_owned()
 );
 statement!(
+    RECORD_VERIFICATION,
+    "UPDATE models SET \
+     status = CASE WHEN status IN ('DEPRECATED', 'DISABLED') THEN status ELSE ? END, \
+     status_message = CASE WHEN status IN ('DEPRECATED', 'DISABLED') THEN status_message ELSE ? END, \
+     last_verified_at = ?, version = version + 1 \
+     WHERE organization_id = ? AND project_id = ? AND id = ?"
+        .to_owned()
+);
+statement!(
     INSERT_TOKEN,
     "INSERT INTO api_tokens (id, name, token_hash, organization_id, project_id, role, created_at) \
      VALUES (?, ?, ?, ?, ?, ?, ?)"

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use modelreg_core::{
     Error, Result,
     list::{ListPage, ListQuery},
-    model::Model,
+    model::{Model, Status},
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
     store::{
@@ -406,6 +406,34 @@ impl ModelStore for SqliteStore {
             total_items: u64::try_from(total).unwrap_or(0),
             has_more,
         })
+    }
+    async fn record_verification(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        status: Status,
+        message: &str,
+        at: Timestamp,
+    ) -> Result<Option<Model>> {
+        let mut tx = self.begin_write().await?;
+        let result = async {
+            let done = sqlx::query(AssertSqlSafe(sql::RECORD_VERIFICATION.sqlite.as_str()))
+                .bind(status.as_str())
+                .bind(message)
+                .bind(at.to_string())
+                .bind(scope.org.as_str())
+                .bind(scope.project.as_str())
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            if done.rows_affected() == 0 {
+                return Ok(None);
+            }
+            fetch_model(&mut tx, scope, id).await.map(Some)
+        }
+        .await;
+        settle(tx, result, Option::is_some).await
     }
 }
 

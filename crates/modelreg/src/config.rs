@@ -47,6 +47,9 @@ pub struct Config {
     pub db_acquire_timeout_secs: u64,
     /// PostgreSQL: server-side limit on one statement, in seconds.
     pub db_statement_timeout_secs: u64,
+    /// Networks and addresses probes may never reach, comma-separated CIDRs; replaces the
+    /// default (link-local and cloud metadata addresses).
+    pub probe_deny: Option<String>,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             db_pool_size: 10,
             db_acquire_timeout_secs: 3,
             db_statement_timeout_secs: 10,
+            probe_deny: None,
         }
     }
 }
@@ -88,7 +92,7 @@ pub struct Overrides {
     pub log_level: Option<String>,
 }
 
-const STRING_KEYS: [&str; 10] = [
+const STRING_KEYS: [&str; 11] = [
     "listen",
     "data_dir",
     "database_url",
@@ -99,6 +103,7 @@ const STRING_KEYS: [&str; 10] = [
     "jwt_audience",
     "log_level",
     "log_format",
+    "probe_deny",
 ];
 
 impl Config {
@@ -166,6 +171,23 @@ impl Config {
         &self,
     ) -> anyhow::Result<std::sync::Arc<dyn modelreg_core::store::Store>> {
         Ok(modelreg_store::open(&self.database_url(), &self.pool()).await?)
+    }
+
+    /// The prober, with the configured deny list.
+    pub fn prober(&self) -> anyhow::Result<modelreg_probe::HttpProber> {
+        let deny = match &self.probe_deny {
+            Some(list) => {
+                let cidrs: Vec<&str> = list.split(',').filter(|c| !c.trim().is_empty()).collect();
+                modelreg_probe::DenyList::parse(&cidrs)
+                    .map_err(|e| anyhow::anyhow!("MODELREG_PROBE_DENY: {e}"))?
+            }
+            None => modelreg_probe::DenyList::default(),
+        };
+        modelreg_probe::HttpProber::new(modelreg_probe::ProbeConfig {
+            deny,
+            ..Default::default()
+        })
+        .map_err(|e| anyhow::anyhow!("cannot build the HTTP client for probes: {e}"))
     }
 
     /// The database URL without credentials, for messages and logs.

@@ -60,7 +60,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let auth = Authenticator::new(store.clone(), &jwt);
-    let app = modelreg_api::router(Registry::new(store.clone(), keyring), auth);
+    let registry = Registry::new(store.clone(), keyring).with_prober(Arc::new(config.prober()?));
+    let app = modelreg_api::router(registry, auth);
     println!("modelreg listening on http://{addr}");
     tracing::info!(%addr, "listening");
 

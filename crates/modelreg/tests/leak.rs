@@ -117,7 +117,13 @@ impl Recorder {
 }
 
 /// A request made to fail on purpose: method, path, body, extra headers, expected status.
-type ErrorCase<'a> = (reqwest::Method, &'a str, String, Vec<(&'a str, &'a str)>, u16);
+type ErrorCase<'a> = (
+    reqwest::Method,
+    &'a str,
+    String,
+    Vec<(&'a str, &'a str)>,
+    u16,
+);
 
 async fn lifecycle(envs: &[(&str, &str)], dir: &tempfile::TempDir) -> (String, String) {
     let log = dir.path().join("serve.log");
@@ -345,7 +351,10 @@ fn the_detector_finds_every_form() {
             format!("a {secret} b"),
             format!("q={}&x", url_encode(secret)),
             serde_json::json!({ "k": secret }).to_string(),
-            secret.bytes().map(|b| format!("{b:02x}")).collect::<String>(),
+            secret
+                .bytes()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
         ];
         for pad in 0..3 {
             let mut data = b"prefix".to_vec();

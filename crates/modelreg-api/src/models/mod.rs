@@ -6,6 +6,7 @@ pub mod delete;
 pub mod get;
 pub mod list;
 pub mod update;
+pub mod verify;
 pub mod view;
 
 use axum::http::{HeaderMap, HeaderValue, header};

@@ -116,7 +116,12 @@ impl TestApp {
                 ..JwtConfig::default()
             },
         );
-        modelreg_api::router(Registry::new(store, keyring), auth)
+        let prober = modelreg_probe::HttpProber::new(modelreg_probe::ProbeConfig::default())
+            .expect("prober");
+        modelreg_api::router(
+            Registry::new(store, keyring).with_prober(Arc::new(prober)),
+            auth,
+        )
     }
 
     /// Runs SQL straight on the storage, bypassing modelreg: `sqlite` or `postgres` by backend.

@@ -1,0 +1,136 @@
+//! A fake provider for tests: a real HTTP server on 127.0.0.1 that emulates each provider's
+//! model-list endpoint and its authentication, plus misbehaving endpoints. The only key it
+//! accepts is `GOOD_KEY`.
+//!
+//! | api_base (after `http://127.0.0.1:PORT`) | behaves like |
+//! |---|---|
+//! | `/openai/v1` | OpenAI and compatibles: `GET /models`, `Authorization: Bearer` |
+//! | `/azure` | Azure OpenAI: `GET /openai/models?api-version=`, `api-key` |
+//! | `/anthropic` | Anthropic: `GET /v1/models`, `x-api-key`, `anthropic-version` |
+//! | `/gemini` | Gemini: `GET /v1beta/models`, `x-goog-api-key` |
+//! | `/ollama` | Ollama: `GET /api/tags`, no authentication |
+//! | `/slow`, `/fail`, `/garbage`, `/huge`, `/to-metadata`, `/hop` | OpenAI-shaped, but: 10 s late, HTTP 500, not JSON, 8 MiB, a redirect to 169.254.169.254, a redirect to `/openai/v1/models` |
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::Query,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::get,
+};
+use serde_json::{Value, json};
+
+pub const GOOD_KEY: &str = "good-key-123";
+
+fn models(ids: &[&str]) -> Value {
+    json!({"object": "list", "data": ids.iter().map(|id| json!({"id": id, "object": "model"})).collect::<Vec<_>>()})
+}
+
+fn header_is(h: &HeaderMap, name: &str, want: &str) -> bool {
+    h.get(name).and_then(|v| v.to_str().ok()) == Some(want)
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": {"message": "Incorrect API key provided"}})),
+    )
+        .into_response()
+}
+
+async fn openai(h: HeaderMap) -> Response {
+    if !header_is(&h, "authorization", &format!("Bearer {GOOD_KEY}")) {
+        return unauthorized();
+    }
+    Json(models(&["gpt-4o", "gpt-4o-mini", "llama3-70b"])).into_response()
+}
+
+async fn azure(
+    h: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if !header_is(&h, "api-key", GOOD_KEY) {
+        return unauthorized();
+    }
+    if !q.contains_key("api-version") {
+        return (StatusCode::BAD_REQUEST, "api-version missing").into_response();
+    }
+    Json(models(&["gpt-4o"])).into_response()
+}
+
+async fn anthropic(h: HeaderMap) -> Response {
+    if !header_is(&h, "x-api-key", GOOD_KEY) {
+        return unauthorized();
+    }
+    if h.get("anthropic-version").is_none() {
+        return (StatusCode::BAD_REQUEST, "anthropic-version missing").into_response();
+    }
+    Json(models(&[
+        "claude-3-5-sonnet-20240620",
+        "claude-3-opus-20240229",
+    ]))
+    .into_response()
+}
+
+async fn gemini(h: HeaderMap) -> Response {
+    if !header_is(&h, "x-goog-api-key", GOOD_KEY) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": {"status": "PERMISSION_DENIED"}})),
+        )
+            .into_response();
+    }
+    Json(
+        json!({"models": [{"name": "models/gemini-1.5-pro"}, {"name": "models/gemini-1.5-flash"}]}),
+    )
+    .into_response()
+}
+
+async fn ollama() -> Response {
+    Json(json!({"models": [{"name": "llama3:latest", "model": "llama3:latest"}]})).into_response()
+}
+
+/// Starts the fake provider; it runs until the test process ends.
+pub async fn start() -> SocketAddr {
+    let app = Router::new()
+        .route("/openai/v1/models", get(openai))
+        .route("/azure/openai/models", get(azure))
+        .route("/anthropic/v1/models", get(anthropic))
+        .route("/gemini/v1beta/models", get(gemini))
+        .route("/ollama/api/tags", get(ollama))
+        .route(
+            "/slow/models",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                Json(models(&["gpt-4o"]))
+            }),
+        )
+        .route(
+            "/fail/models",
+            get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+        )
+        .route(
+            "/garbage/models",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], "{not json") }),
+        )
+        .route(
+            "/huge/models",
+            get(|| async { "x".repeat(8 * 1024 * 1024) }),
+        )
+        .route(
+            "/to-metadata/models",
+            get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
+        )
+        .route(
+            "/hop/models",
+            get(|| async { Redirect::temporary("/openai/v1/models") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}

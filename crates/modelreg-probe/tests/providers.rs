@@ -1,0 +1,195 @@
+//! Every probe against a real HTTP server on 127.0.0.1 that emulates the provider, and every
+//! way a probe fails.
+
+use std::time::Duration;
+
+use modelreg_core::verify::{DEFAULT_PROBE_TIMEOUT, ProbeOutcome, ProbeTarget, Prober};
+use modelreg_probe::{DenyList, HttpProber, ProbeConfig, testing};
+
+fn target(provider: &str, model: &str, base: Option<String>, key: &str) -> ProbeTarget {
+    ProbeTarget {
+        provider: Some(provider.into()),
+        litellm_model: model.into(),
+        api_base: base,
+        api_version: None,
+        timeout: DEFAULT_PROBE_TIMEOUT,
+        credentials: serde_json::from_value(serde_json::json!({ "api_key": key })).unwrap(),
+    }
+}
+
+async fn probe(t: &ProbeTarget) -> ProbeOutcome {
+    HttpProber::new(ProbeConfig::default())
+        .unwrap()
+        .probe(t)
+        .await
+}
+
+#[tokio::test]
+async fn each_provider_accepts_a_good_key_and_rejects_a_bad_one() {
+    let addr = testing::start().await;
+    let base = |p: &str| Some(format!("http://{addr}/{p}"));
+    let cases = [
+        ("openai", "openai/gpt-4o", base("openai/v1")),
+        ("groq", "groq/llama3-70b", base("openai/v1")),
+        ("hosted_vllm", "hosted_vllm/gpt-4o-mini", base("openai/v1")),
+        ("my-gateway", "my-gateway/gpt-4o", base("openai/v1")),
+        ("azure", "azure/my-deployment", base("azure")),
+        (
+            "anthropic",
+            "anthropic/claude-3-5-sonnet",
+            base("anthropic"),
+        ),
+        ("gemini", "gemini/gemini-1.5-pro", base("gemini")),
+        ("ollama", "ollama/llama3", base("ollama")),
+    ];
+    for (provider, model, api_base) in cases {
+        let good = probe(&target(
+            provider,
+            model,
+            api_base.clone(),
+            testing::GOOD_KEY,
+        ))
+        .await;
+        assert!(good.verified, "{provider}: {}", good.message);
+        assert!(!good.message.contains(testing::GOOD_KEY));
+        if provider != "ollama" {
+            let bad = probe(&target(provider, model, api_base, "wrong-key")).await;
+            assert!(!bad.verified, "{provider}");
+            assert!(
+                bad.message.contains("rejected the credentials"),
+                "{provider}: {}",
+                bad.message
+            );
+            assert!(!bad.message.contains("wrong-key"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_model_the_provider_does_not_list_is_reported() {
+    let addr = testing::start().await;
+    let o = probe(&target(
+        "openai",
+        "openai/gpt-9",
+        Some(format!("http://{addr}/openai/v1")),
+        testing::GOOD_KEY,
+    ))
+    .await;
+    assert!(!o.verified);
+    assert!(
+        o.message.contains("gpt-9 is not among the 3 models"),
+        "{}",
+        o.message
+    );
+}
+
+#[tokio::test]
+async fn every_failure_says_what_it_is() {
+    let addr = testing::start().await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let cases = [
+        (format!("http://{addr}/fail"), "failed with HTTP 500"),
+        (format!("http://{addr}/garbage"), "not JSON"),
+        (format!("http://{addr}/huge"), "larger than"),
+        (format!("http://{addr}/to-metadata"), "denied"),
+        (format!("http://{addr}/nothing-here"), "HTTP 404"),
+        (format!("http://{closed}"), "connection refused"),
+        (
+            "http://nonexistent-host.invalid".to_owned(),
+            "DNS lookup of nonexistent-host.invalid failed",
+        ),
+        (format!("https://{addr}/openai/v1"), "TLS handshake"),
+        ("http://169.254.169.254/latest".to_owned(), "denied"),
+        ("http://[fd00:ec2::254]/v1".to_owned(), "denied"),
+    ];
+    for (base, want) in cases {
+        let o = probe(&target(
+            "openai",
+            "openai/gpt-4o",
+            Some(base.clone()),
+            testing::GOOD_KEY,
+        ))
+        .await;
+        assert!(!o.verified, "{base}");
+        assert!(
+            o.message.contains(want),
+            "{base}: {:?} lacks {want:?}",
+            o.message
+        );
+    }
+    // A redirect within the allowed set is followed.
+    let o = probe(&target(
+        "openai",
+        "openai/gpt-4o",
+        Some(format!("http://{addr}/hop")),
+        testing::GOOD_KEY,
+    ))
+    .await;
+    assert!(o.verified, "{}", o.message);
+}
+
+#[tokio::test]
+async fn a_slow_provider_times_out_at_the_models_timeout() {
+    let addr = testing::start().await;
+    let mut t = target(
+        "openai",
+        "openai/gpt-4o",
+        Some(format!("http://{addr}/slow")),
+        testing::GOOD_KEY,
+    );
+    t.timeout = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let o = probe(&t).await;
+    assert!(!o.verified);
+    assert!(
+        o.message.contains("timeout") && o.message.contains("0.3 s"),
+        "{}",
+        o.message
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn the_deny_list_is_configurable() {
+    let addr = testing::start().await;
+    let prober = HttpProber::new(ProbeConfig {
+        deny: DenyList::parse(&["127.0.0.0/8"]).unwrap(),
+        ..ProbeConfig::default()
+    })
+    .unwrap();
+    let t = target(
+        "openai",
+        "openai/gpt-4o",
+        Some(format!("http://localhost:{}/openai/v1", addr.port())),
+        testing::GOOD_KEY,
+    );
+    let o = prober.probe(&t).await;
+    assert!(!o.verified && o.message.contains("denied"), "{}", o.message);
+}
+
+#[tokio::test]
+async fn providers_without_a_probe_or_a_key_say_so() {
+    let o = probe(&target("bedrock", "bedrock/anthropic.claude-v2", None, "k")).await;
+    assert!(
+        !o.verified && o.message.contains("no probe for provider \"bedrock\""),
+        "{}",
+        o.message
+    );
+    let o = probe(&target("hosted_vllm", "hosted_vllm/x", None, "k")).await;
+    assert!(
+        !o.verified && o.message.contains("needs an api_base"),
+        "{}",
+        o.message
+    );
+    let mut t = target("openai", "openai/gpt-4o", None, "k");
+    t.credentials = serde_json::from_str(r#"{"organization": "o"}"#).unwrap();
+    let o = probe(&t).await;
+    assert!(
+        !o.verified && o.message.contains("no api_key"),
+        "{}",
+        o.message
+    );
+}
