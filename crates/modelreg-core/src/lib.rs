@@ -4,6 +4,7 @@
 //! Nothing here knows about HTTP or SQL.
 
 pub mod auth;
+pub mod checker;
 pub mod error;
 pub mod list;
 pub mod model;

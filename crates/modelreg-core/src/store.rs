@@ -131,6 +131,33 @@ pub trait MaintenanceStore: Send + Sync {
     async fn replace_sealed(&self, record: &SealedRecord, new: &SealedCredentials) -> Result<bool>;
     /// How many records each key id protects.
     async fn count_by_kek(&self) -> Result<Vec<(String, u64)>>;
+    /// Leases up to `limit` models due for a health check (status PENDING, ACTIVE or ERROR,
+    /// `next_check_at` passed or unset, no live lease) to `owner` until `lease_until`.
+    /// Concurrent callers never get the same model.
+    async fn claim_checks(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedCheck>>;
+    /// Ends `owner`'s lease on a model and schedules its next check; counts a failure in a row
+    /// or resets the count.
+    async fn finish_check(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        owner: &str,
+        succeeded: bool,
+        next_check_at: Timestamp,
+    ) -> Result<()>;
+}
+
+/// A model leased for a health check, with its failures in a row.
+#[derive(Debug, Clone)]
+pub struct ClaimedCheck {
+    pub model: Model,
+    pub failures: i64,
 }
 
 #[async_trait]

@@ -30,6 +30,11 @@ impl Timestamp {
         Timestamp(t.replace_microsecond(micros).expect("valid microsecond"))
     }
 
+    /// This time plus `d`.
+    pub fn plus(&self, d: std::time::Duration) -> Timestamp {
+        Timestamp::from_offset_date_time(self.0 + d)
+    }
+
     pub fn as_offset_date_time(&self) -> OffsetDateTime {
         self.0
     }

@@ -18,8 +18,8 @@ use modelreg_core::{
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
     store::{
-        ApiToken, MaintenanceStore, ModelChange, ModelStore, NewModel, NewToken, SealedRecord,
-        Store, TokenStore,
+        ApiToken, ClaimedCheck, MaintenanceStore, ModelChange, ModelStore, NewModel, NewToken,
+        SealedRecord, Store, TokenStore,
     },
     tenant::TenantScope,
     timestamp::Timestamp,
@@ -539,6 +539,52 @@ impl MaintenanceStore for PostgresStore {
             .into_iter()
             .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
             .collect())
+    }
+    async fn claim_checks(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedCheck>> {
+        let rows = sqlx::query(q(&sql::CLAIM_CHECKS_POSTGRES))
+            .bind(owner)
+            .bind(ts(lease_until))
+            .bind(ts(now))
+            .bind(ts(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ClaimedCheck {
+                    model: model_from_row(row)?,
+                    failures: row.try_get("check_failures").map_err(db_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn finish_check(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        owner: &str,
+        succeeded: bool,
+        next_check_at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(q(&sql::FINISH_CHECK))
+            .bind(ts(next_check_at))
+            .bind(succeeded)
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 }
 

@@ -125,6 +125,37 @@ statement!(
         .to_owned()
 );
 statement!(
+    CLAIM_CHECKS_SQLITE,
+    format!(
+        "UPDATE models SET check_lease_owner = ?, check_lease_until = ? WHERE id IN ( \
+         SELECT id FROM models WHERE status IN ('PENDING', 'ACTIVE', 'ERROR') \
+         AND (next_check_at IS NULL OR next_check_at <= ?) \
+         AND (check_lease_until IS NULL OR check_lease_until < ?) \
+         ORDER BY next_check_at IS NOT NULL, next_check_at LIMIT ?) \
+         RETURNING {}, check_failures",
+        model_columns_sql()
+    )
+);
+statement!(
+    CLAIM_CHECKS_POSTGRES,
+    format!(
+        "UPDATE models SET check_lease_owner = ?, check_lease_until = ? WHERE id IN ( \
+         SELECT id FROM models WHERE status IN ('PENDING', 'ACTIVE', 'ERROR') \
+         AND (next_check_at IS NULL OR next_check_at <= ?) \
+         AND (check_lease_until IS NULL OR check_lease_until < ?) \
+         ORDER BY next_check_at NULLS FIRST LIMIT ? FOR UPDATE SKIP LOCKED) \
+         RETURNING {}, check_failures",
+        model_columns_sql()
+    )
+);
+statement!(
+    FINISH_CHECK,
+    "UPDATE models SET check_lease_owner = NULL, check_lease_until = NULL, next_check_at = ?, \
+     check_failures = CASE WHEN ? THEN 0 ELSE check_failures + 1 END \
+     WHERE organization_id = ? AND project_id = ? AND id = ? AND check_lease_owner = ?"
+        .to_owned()
+);
+statement!(
     INSERT_TOKEN,
     "INSERT INTO api_tokens (id, name, token_hash, organization_id, project_id, role, created_at) \
      VALUES (?, ?, ?, ?, ?, ?, ?)"

@@ -16,8 +16,8 @@ use modelreg_core::{
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
     store::{
-        ApiToken, MaintenanceStore, ModelChange, ModelStore, NewModel, NewToken, SealedRecord,
-        Store, TokenStore,
+        ApiToken, ClaimedCheck, MaintenanceStore, ModelChange, ModelStore, NewModel, NewToken,
+        SealedRecord, Store, TokenStore,
     },
     tenant::TenantScope,
     timestamp::Timestamp,
@@ -544,6 +544,52 @@ impl MaintenanceStore for SqliteStore {
             .into_iter()
             .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
             .collect())
+    }
+    async fn claim_checks(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedCheck>> {
+        let rows = sqlx::query(AssertSqlSafe(sql::CLAIM_CHECKS_SQLITE.sqlite.as_str()))
+            .bind(owner)
+            .bind(lease_until.to_string())
+            .bind(now.to_string())
+            .bind(now.to_string())
+            .bind(i64::from(limit))
+            .fetch_all(&self.write)
+            .await
+            .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ClaimedCheck {
+                    model: model_from_row(row)?,
+                    failures: row.try_get("check_failures").map_err(db_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn finish_check(
+        &self,
+        scope: &TenantScope,
+        id: Uuid,
+        owner: &str,
+        succeeded: bool,
+        next_check_at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(AssertSqlSafe(sql::FINISH_CHECK.sqlite.as_str()))
+            .bind(next_check_at.to_string())
+            .bind(succeeded)
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind(id.to_string())
+            .bind(owner)
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 }
 

@@ -50,6 +50,12 @@ pub struct Config {
     /// Networks and addresses probes may never reach, comma-separated CIDRs; replaces the
     /// default (link-local and cloud metadata addresses).
     pub probe_deny: Option<String>,
+    /// Background health checks: seconds between checks of a healthy model; 0 turns them off.
+    pub check_interval_secs: u64,
+    /// Background health checks in flight at once, per replica.
+    pub check_concurrency: u32,
+    /// Up to this many seconds are added at random to each next check.
+    pub check_jitter_secs: u64,
 }
 
 impl Default for Config {
@@ -71,6 +77,9 @@ impl Default for Config {
             db_acquire_timeout_secs: 3,
             db_statement_timeout_secs: 10,
             probe_deny: None,
+            check_interval_secs: 0,
+            check_concurrency: 4,
+            check_jitter_secs: 30,
         }
     }
 }
@@ -135,6 +144,9 @@ impl Config {
                 "db_pool_size",
                 "db_acquire_timeout_secs",
                 "db_statement_timeout_secs",
+                "check_interval_secs",
+                "check_concurrency",
+                "check_jitter_secs",
             ]))
             .merge(Serialized::defaults(strings))
             .merge(Serialized::defaults(overrides));

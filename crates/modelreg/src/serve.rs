@@ -6,6 +6,7 @@ use anyhow::Context;
 use modelreg_api::{Authenticator, JwtConfig};
 use modelreg_core::{
     auth::{ProjectGrant, Role, generate_token, hash_token},
+    checker::{CheckerConfig, HealthChecker},
     service::Registry,
     store::{NewToken, Store},
     tenant::OrgId,
@@ -61,6 +62,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let auth = Authenticator::new(store.clone(), &jwt);
     let registry = Registry::new(store.clone(), keyring).with_prober(Arc::new(config.prober()?));
+    if config.check_interval_secs > 0 {
+        spawn_checker(registry.clone(), &config);
+    }
     let app = modelreg_api::router(registry, auth);
     println!("modelreg listening on http://{addr}");
     tracing::info!(%addr, "listening");
@@ -77,6 +81,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs the background health checker until the process ends.
+fn spawn_checker(registry: Registry, config: &Config) {
+    let interval = Duration::from_secs(config.check_interval_secs);
+    let checker = HealthChecker::new(
+        registry,
+        CheckerConfig {
+            interval,
+            concurrency: config.check_concurrency.max(1) as usize,
+            jitter: Duration::from_secs(config.check_jitter_secs),
+            ..CheckerConfig::default()
+        },
+        format!("replica-{}", uuid::Uuid::now_v7()),
+    );
+    // Due models are looked for at least every 30 s, so a new model is checked soon.
+    let poll = interval.min(Duration::from_secs(30));
+    tracing::info!(
+        interval_secs = interval.as_secs(),
+        "background health checks on"
+    );
+    tokio::spawn(async move {
+        loop {
+            match checker.run_once().await {
+                Ok(r) if r.checked > 0 => tracing::info!(
+                    checked = r.checked,
+                    verified = r.verified,
+                    failed = r.failed,
+                    "health checks"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "health check round failed"),
+            }
+            tokio::time::sleep(poll).await;
+        }
+    });
 }
 
 /// The embedded default has no identity provider: the first start mints one owner token for

@@ -4,8 +4,8 @@
 //! for each secret in raw, base64 (standard and URL-safe, every alignment), URL-encoded, JSON-
 //! escaped and hex forms.
 //!
-//! Endpoints that do not exist yet (verify, history, audit, export) join the lifecycle when
-//! they land.
+//! Both verify endpoints run for real against a fake provider. Endpoints that do not exist
+//! yet (history, audit, export) join the lifecycle when they land.
 
 mod common;
 
@@ -130,6 +130,7 @@ async fn lifecycle(envs: &[(&str, &str)], dir: &tempfile::TempDir) -> (String, S
     let mut all_envs = envs.to_vec();
     all_envs.push(("RUST_LOG", "trace"));
     let server = Server::start_with_log(dir.path(), &all_envs, Some(&log)).await;
+    install_tls_provider();
     let mut r = Recorder {
         http: reqwest::Client::new(),
         base: server.base.clone(),

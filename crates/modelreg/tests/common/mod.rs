@@ -120,6 +120,12 @@ pub async fn token_create(data_dir: &str, role: &str, name: &str) -> (bool, Stri
     .await
 }
 
+/// reqwest is built without a default TLS crypto provider (the workspace picks ring): install
+/// it once per test process before any client is made.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
@@ -128,6 +134,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str, token: &str) -> Client {
+        install_tls_provider();
         Client {
             http: reqwest::Client::new(),
             base: base.to_owned(),
