@@ -19,6 +19,8 @@ enum Kind {
     Gemini,
     /// `GET {base}/api/tags`, no authentication unless a key is given.
     Ollama,
+    /// `GET https://bedrock.{region}.amazonaws.com/foundation-models`, signed with SigV4.
+    Bedrock,
 }
 
 fn kind(provider: &str) -> Option<Kind> {
@@ -37,6 +39,7 @@ fn kind(provider: &str) -> Option<Kind> {
         "anthropic" => Kind::Anthropic,
         "gemini" | "google_ai_studio" => Kind::Gemini,
         "ollama" | "ollama_chat" => Kind::Ollama,
+        "bedrock" | "bedrock_converse" => Kind::Bedrock,
         _ => return None,
     })
 }
@@ -137,6 +140,18 @@ pub(crate) async fn probe(p: &HttpProber, target: &ProbeTarget) -> Result<String
             }
             (url, r)
         }
+        Kind::Bedrock => {
+            let region = key(target, &["aws_region_name", "aws_region"])
+                .unwrap_or_else(|| "us-east-1".to_owned());
+            let default = format!("https://bedrock.{region}.amazonaws.com");
+            let url = join(&base_or(Some(&default))?, "foundation-models")?;
+            let signed = sigv4_headers(target, &url, &region)?;
+            let mut r = p.client.get(url.clone());
+            for (name, value) in signed {
+                r = r.header(name, value);
+            }
+            (url, r)
+        }
     };
     let host = url.host_str().unwrap_or("?").to_owned();
     let answer = p.send(request, &url, target.timeout).await?;
@@ -152,6 +167,53 @@ pub(crate) async fn probe(p: &HttpProber, target: &ProbeTarget) -> Result<String
         Some(model)
     };
     judge(who, &host, check, answer)
+}
+
+/// The SigV4 headers of `GET url` for Bedrock, from the standard credential fields.
+fn sigv4_headers(
+    target: &ProbeTarget,
+    url: &url::Url,
+    region: &str,
+) -> Result<Vec<(String, String)>, String> {
+    use aws_sigv4::{
+        http_request::{SignableBody, SignableRequest, SigningSettings, sign},
+        sign::v4,
+    };
+    let access_key =
+        key(target, &["aws_access_key_id"]).ok_or("the credentials have no aws_access_key_id")?;
+    let secret = key(target, &["aws_secret_access_key"])
+        .ok_or("the credentials have no aws_secret_access_key")?;
+    let token = key(target, &["aws_session_token"]);
+    let identity =
+        aws_credential_types::Credentials::new(access_key, secret, token, None, "modelreg").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("bedrock")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| format!("cannot sign the request: {e}"))?
+        .into();
+    let host = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or("")),
+        None => url.host_str().unwrap_or("").to_owned(),
+    };
+    let request = SignableRequest::new(
+        "GET",
+        url.as_str(),
+        std::iter::once(("host", host.as_str())),
+        SignableBody::Bytes(&[]),
+    )
+    .map_err(|e| format!("cannot sign the request: {e}"))?;
+    let (instructions, _) = sign(request, &params)
+        .map_err(|e| format!("cannot sign the request: {e}"))?
+        .into_parts();
+    let (headers, _) = instructions.into_parts();
+    Ok(headers
+        .into_iter()
+        .map(|h| (h.name().to_owned(), h.value().to_owned()))
+        .collect())
 }
 
 /// Reads an answer: the status, then the list of models, then whether the model is in it.
@@ -179,13 +241,13 @@ fn judge(provider: &str, host: &str, model: Option<&str>, a: Answer) -> Result<S
     }
     let body: Value = serde_json::from_slice(&a.body)
         .map_err(|_| format!("{provider} answered with a body that is not JSON"))?;
-    let names: Vec<String> = ["data", "models"]
+    let names: Vec<String> = ["data", "models", "modelSummaries"]
         .iter()
         .find_map(|k| body.get(k).and_then(Value::as_array))
         .ok_or_else(|| format!("{provider} answered without a model list"))?
         .iter()
         .filter_map(|m| {
-            ["id", "name", "model"]
+            ["id", "name", "model", "modelId"]
                 .iter()
                 .find_map(|k| m.get(k).and_then(Value::as_str))
         })

@@ -9,6 +9,7 @@
 //! | `/anthropic` | Anthropic: `GET /v1/models`, `x-api-key`, `anthropic-version` |
 //! | `/gemini` | Gemini: `GET /v1beta/models`, `x-goog-api-key` |
 //! | `/ollama` | Ollama: `GET /api/tags`, no authentication |
+//! | `/bedrock` | AWS Bedrock: `GET /foundation-models`, SigV4 checked by recomputing it with `BEDROCK_SECRET` |
 //! | `/slow`, `/fail`, `/garbage`, `/huge`, `/to-metadata`, `/hop` | OpenAI-shaped, but: 10 s late, HTTP 500, not JSON, 8 MiB, a redirect to 169.254.169.254, a redirect to `/openai/v1/models` |
 
 use std::{net::SocketAddr, time::Duration};
@@ -23,6 +24,8 @@ use axum::{
 use serde_json::{Value, json};
 
 pub const GOOD_KEY: &str = "good-key-123";
+pub const BEDROCK_ACCESS_KEY: &str = "AKIDMODELREGTEST";
+pub const BEDROCK_SECRET: &str = "bedrock-secret-for-tests";
 
 fn models(ids: &[&str]) -> Value {
     json!({"object": "list", "data": ids.iter().map(|id| json!({"id": id, "object": "model"})).collect::<Vec<_>>()})
@@ -92,6 +95,68 @@ async fn ollama() -> Response {
     Json(json!({"models": [{"name": "llama3:latest", "model": "llama3:latest"}]})).into_response()
 }
 
+/// Bedrock's check: the request's SigV4 signature, recomputed from the secret at the request's
+/// own `x-amz-date`, must be the one sent.
+async fn bedrock(h: HeaderMap, uri: axum::http::Uri) -> Response {
+    use aws_sigv4::{
+        http_request::{SignableBody, SignableRequest, SigningSettings, sign},
+        sign::v4,
+    };
+    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let sent = get("authorization");
+    let Some(region) = sent
+        .split("Credential=")
+        .nth(1)
+        .and_then(|c| c.split('/').nth(2))
+    else {
+        return unauthorized();
+    };
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let Ok(at) = time::PrimitiveDateTime::parse(get("x-amz-date"), &format) else {
+        return unauthorized();
+    };
+    let identity = aws_credential_types::Credentials::new(
+        BEDROCK_ACCESS_KEY,
+        BEDROCK_SECRET,
+        (!get("x-amz-security-token").is_empty()).then(|| get("x-amz-security-token").to_owned()),
+        None,
+        "fake",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("bedrock")
+        .time(at.assume_utc().into())
+        .settings(SigningSettings::default())
+        .build()
+        .expect("params")
+        .into();
+    let url = format!("http://{}{}", get("host"), uri);
+    let request = SignableRequest::new(
+        "GET",
+        &url,
+        std::iter::once(("host", get("host"))),
+        SignableBody::Bytes(&[]),
+    )
+    .expect("signable");
+    let (instructions, _) = sign(request, &params).expect("sign").into_parts();
+    let expected = instructions
+        .headers()
+        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
+    if expected != sent {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"message": "The request signature we calculated does not match"})),
+        )
+            .into_response();
+    }
+    Json(json!({"modelSummaries": [{"modelId": "anthropic.claude-3-sonnet-20240229-v1:0"}]}))
+        .into_response()
+}
+
 /// Starts the fake provider; it runs until the test process ends.
 pub async fn start() -> SocketAddr {
     let app = Router::new()
@@ -100,6 +165,7 @@ pub async fn start() -> SocketAddr {
         .route("/anthropic/v1/models", get(anthropic))
         .route("/gemini/v1beta/models", get(gemini))
         .route("/ollama/api/tags", get(ollama))
+        .route("/bedrock/foundation-models", get(bedrock))
         .route(
             "/slow/models",
             get(|| async {

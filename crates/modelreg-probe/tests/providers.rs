@@ -171,10 +171,49 @@ async fn the_deny_list_is_configurable() {
 }
 
 #[tokio::test]
-async fn providers_without_a_probe_or_a_key_say_so() {
-    let o = probe(&target("bedrock", "bedrock/anthropic.claude-v2", None, "k")).await;
+async fn bedrock_requests_are_signed_with_sigv4() {
+    let addr = testing::start().await;
+    let bedrock = |secret: &str, region: Option<&str>| {
+        let mut creds = serde_json::json!({
+            "aws_access_key_id": testing::BEDROCK_ACCESS_KEY,
+            "aws_secret_access_key": secret,
+        });
+        if let Some(r) = region {
+            creds["aws_region_name"] = serde_json::json!(r);
+        }
+        ProbeTarget {
+            provider: Some("bedrock".into()),
+            litellm_model: "bedrock/anthropic.claude-3-sonnet-20240229-v1:0".into(),
+            api_base: Some(format!("http://{addr}/bedrock")),
+            api_version: None,
+            timeout: DEFAULT_PROBE_TIMEOUT,
+            credentials: serde_json::from_value(creds).unwrap(),
+        }
+    };
+    let good = probe(&bedrock(testing::BEDROCK_SECRET, Some("eu-west-1"))).await;
+    assert!(good.verified, "{}", good.message);
+    let bad = probe(&bedrock("wrong-secret", None)).await;
     assert!(
-        !o.verified && o.message.contains("no probe for provider \"bedrock\""),
+        !bad.verified && bad.message.contains("rejected the credentials"),
+        "{}",
+        bad.message
+    );
+    assert!(!bad.message.contains("wrong-secret"));
+    let mut missing = bedrock(testing::BEDROCK_SECRET, None);
+    missing.credentials = serde_json::from_str(r#"{"aws_access_key_id": "x"}"#).unwrap();
+    let o = probe(&missing).await;
+    assert!(
+        !o.verified && o.message.contains("aws_secret_access_key"),
+        "{}",
+        o.message
+    );
+}
+
+#[tokio::test]
+async fn providers_without_a_probe_or_a_key_say_so() {
+    let o = probe(&target("sagemaker", "sagemaker/endpoint", None, "k")).await;
+    assert!(
+        !o.verified && o.message.contains("no probe for provider \"sagemaker\""),
         "{}",
         o.message
     );
