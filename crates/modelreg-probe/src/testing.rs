@@ -10,7 +10,8 @@
 //! | `/gemini` | Gemini: `GET /v1beta/models`, `x-goog-api-key` |
 //! | `/ollama` | Ollama: `GET /api/tags`, no authentication |
 //! | `/bedrock` | AWS Bedrock: `GET /foundation-models`, SigV4 checked by recomputing it with `BEDROCK_SECRET` |
-//! | `/slow`, `/fail`, `/garbage`, `/huge`, `/to-metadata`, `/hop` | OpenAI-shaped, but: 10 s late, HTTP 500, not JSON, 8 MiB, a redirect to 169.254.169.254, a redirect to `/openai/v1/models` |
+//! | `/slow`, `/fail`, `/garbage`, `/huge`, `/to-metadata` | any path below: 10 s late, HTTP 500, not JSON, 8 MiB, a redirect to 169.254.169.254 |
+//! | `/hop` | `GET /models` redirects to `/openai/v1/models` |
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -166,27 +167,29 @@ pub async fn start() -> SocketAddr {
         .route("/gemini/v1beta/models", get(gemini))
         .route("/ollama/api/tags", get(ollama))
         .route("/bedrock/foundation-models", get(bedrock))
+        // The misbehaving endpoints answer any path below them, so every provider's probe can
+        // be pointed at each.
         .route(
-            "/slow/models",
+            "/slow/{*rest}",
             get(|| async {
                 tokio::time::sleep(Duration::from_secs(10)).await;
                 Json(models(&["gpt-4o"]))
             }),
         )
         .route(
-            "/fail/models",
+            "/fail/{*rest}",
             get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
         )
         .route(
-            "/garbage/models",
+            "/garbage/{*rest}",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], "{not json") }),
         )
         .route(
-            "/huge/models",
+            "/huge/{*rest}",
             get(|| async { "x".repeat(8 * 1024 * 1024) }),
         )
         .route(
-            "/to-metadata/models",
+            "/to-metadata/{*rest}",
             get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
         )
         .route(

@@ -131,6 +131,55 @@ async fn every_failure_says_what_it_is() {
     assert!(o.verified, "{}", o.message);
 }
 
+/// Every provider's probe meets every misbehaviour, and says which.
+#[tokio::test]
+async fn every_provider_reports_every_failure() {
+    let addr = testing::start().await;
+    let providers = [
+        ("openai", "openai/gpt-4o"),
+        ("azure", "azure/deploy"),
+        ("anthropic", "anthropic/claude-3-5-sonnet"),
+        ("gemini", "gemini/gemini-1.5-pro"),
+        ("ollama", "ollama/llama3"),
+        ("bedrock", "bedrock/anthropic.claude-3-sonnet-20240229-v1:0"),
+    ];
+    let failures = [
+        ("slow", "timeout"),
+        ("fail", "failed with HTTP 500"),
+        ("garbage", "not JSON"),
+        ("huge", "larger than"),
+        ("to-metadata", "denied"),
+    ];
+    for (provider, model) in providers {
+        for (path, want) in failures {
+            let mut t = target(
+                provider,
+                model,
+                Some(format!("http://{addr}/{path}")),
+                testing::GOOD_KEY,
+            );
+            t.credentials = serde_json::from_value(serde_json::json!({
+                "api_key": testing::GOOD_KEY,
+                "aws_access_key_id": testing::BEDROCK_ACCESS_KEY,
+                "aws_secret_access_key": testing::BEDROCK_SECRET,
+            }))
+            .unwrap();
+            t.timeout = Duration::from_millis(300);
+            let o = probe(&t).await;
+            assert!(!o.verified, "{provider} {path}");
+            assert!(
+                o.message.contains(want),
+                "{provider} {path}: {:?} lacks {want:?}",
+                o.message
+            );
+            assert!(
+                !o.message.contains(testing::GOOD_KEY)
+                    && !o.message.contains(testing::BEDROCK_SECRET)
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_slow_provider_times_out_at_the_models_timeout() {
     let addr = testing::start().await;
