@@ -175,6 +175,22 @@ impl Authenticator {
     }
 }
 
+/// `X-On-Behalf-Of`: the user a service acts for, recorded in the audit trail.
+pub fn on_behalf_of(parts: &Parts) -> std::result::Result<Option<String>, ApiError> {
+    let Some(v) = parts.headers.get("x-on-behalf-of") else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 255 && !v.chars().any(char::is_control))
+        .ok_or_else(|| {
+            ApiError::invalid_request("X-On-Behalf-Of must be 1-255 visible characters")
+        })?;
+    Ok(Some(v.to_owned()))
+}
+
 /// The project header.
 pub const X_PROJECT_ID: &str = "x-project-id";
 
@@ -213,6 +229,11 @@ impl FromRequestParts<AppState> for Caller {
             scope: TenantScope::new(identity.org, project),
             role,
             principal: identity.principal,
+            on_behalf_of: on_behalf_of(parts)?,
+            request_id: parts
+                .extensions
+                .get::<crate::middleware::RequestId>()
+                .map(|r| r.0.clone()),
         })
     }
 }

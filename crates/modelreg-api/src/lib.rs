@@ -1,6 +1,7 @@
 //! The HTTP API of modelreg: the router, its extractors and handlers, and the OpenAPI
 //! document generated from them.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -49,6 +50,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(models::verify::verify_unsaved))
         .routes(routes!(models::verify::verify_stored))
         .routes(routes!(openai::list_models))
+        .routes(routes!(audit::history))
+        .routes(routes!(audit::audit_log))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi::openapi_json))

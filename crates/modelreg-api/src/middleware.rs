@@ -16,6 +16,11 @@ use crate::error::ApiError;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The id of the current request, as sent by the client or generated; the audit trail records
+/// it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// A client-sent request id is echoed when it is 1–128 visible ASCII characters; otherwise a
 /// new one is made.
 fn request_id(req: &Request) -> String {
@@ -27,9 +32,10 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| format!("req-{}", uuid::Uuid::now_v7().simple()))
 }
 
-pub async fn request_context(req: Request, next: Next) -> Response {
+pub async fn request_context(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let route = req
         .extensions()

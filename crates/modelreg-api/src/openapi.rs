@@ -29,6 +29,7 @@ use crate::{AppState, error::ErrorBody};
     tags(
         (name = "models", description = "Model configurations"),
         (name = "openai", description = "OpenAI-compatible endpoints"),
+        (name = "audit", description = "The audit trail"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document"),
     ),

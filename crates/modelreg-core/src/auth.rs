@@ -48,7 +48,7 @@ impl Role {
             Action::Read => true,
             Action::Verify => !matches!(self, Viewer),
             Action::Write => matches!(self, Owner | Admin | Member | Developer),
-            Action::Delete => matches!(self, Owner | Admin),
+            Action::Delete | Action::Audit => matches!(self, Owner | Admin),
         }
     }
 }
@@ -68,6 +68,8 @@ pub enum Action {
     /// create, update (including credentials and status)
     Write,
     Delete,
+    /// the organization's audit log
+    Audit,
 }
 
 impl Action {
@@ -77,6 +79,7 @@ impl Action {
             Action::Verify => "verify models",
             Action::Write => "create or update models",
             Action::Delete => "delete models",
+            Action::Audit => "read the organization's audit log",
         }
     }
 }

@@ -7,7 +7,12 @@ use std::time::Duration;
 
 use futures::{StreamExt, stream};
 
-use crate::{error::Result, secrets::fill_random, service::Registry, timestamp::Timestamp};
+use crate::{
+    error::Result,
+    secrets::fill_random,
+    service::{Actor, Registry},
+    timestamp::Timestamp,
+};
 
 #[derive(Debug, Clone)]
 pub struct CheckerConfig {
@@ -101,7 +106,8 @@ impl HealthChecker {
             .map(|claim| async move {
                 let scope = claim.model.scope.clone();
                 let id = claim.model.id;
-                let verified = match self.registry.verify_model(claim.model).await {
+                let actor = Actor::system("health-checker");
+                let verified = match self.registry.verify_model(claim.model, &actor).await {
                     Ok(v) => v.outcome.verified,
                     // Deleted meanwhile: nothing to schedule.
                     Err(_) => return None,

@@ -3,6 +3,7 @@
 //!
 //! Nothing here knows about HTTP or SQL.
 
+pub mod audit;
 pub mod auth;
 pub mod checker;
 pub mod error;

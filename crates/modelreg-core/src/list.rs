@@ -419,6 +419,48 @@ impl ListQuery {
     }
 }
 
+/// `page` and `limit` alone, with the rules of the model list, for the other paginated lists
+/// (history, audit).
+pub fn page_and_limit(pairs: &[(String, String)]) -> Result<(u32, u32), Error> {
+    let mut errors = Vec::new();
+    let mut number = |name: &str, default: u32, max: u32| -> u32 {
+        let values: Vec<&str> = pairs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        match values.as_slice() {
+            [] => default,
+            [one] => match one.trim().parse::<i64>() {
+                Ok(n) if n >= 1 && n <= i64::from(max) => n as u32,
+                _ => {
+                    errors.push(FieldError::new(
+                        &["query", name],
+                        "int_range",
+                        format!("must be an integer between 1 and {max}"),
+                    ));
+                    default
+                }
+            },
+            _ => {
+                errors.push(FieldError::new(
+                    &["query", name],
+                    "duplicate",
+                    "given more than once",
+                ));
+                default
+            }
+        }
+    };
+    let page = number("page", 1, MAX_PAGE);
+    let limit = number("limit", DEFAULT_LIMIT, MAX_LIMIT);
+    if errors.is_empty() {
+        Ok((page, limit))
+    } else {
+        Err(Error::Validation(errors))
+    }
+}
+
 fn decode_cursor(raw: &str) -> Result<CursorDoc, String> {
     const BAD: &str = "is not a cursor issued by this server";
     if raw.len() > MAX_CURSOR_LEN {

@@ -6,14 +6,15 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::{
+    audit::{AuditAction, AuditEntry, AuditEvent, diff},
     auth::{Action, Role},
     error::{Error, Result},
     list::{ListPage, ListQuery},
     model::{Model, ModelCreate, ModelFields, ModelUpdate, Status},
     resource_uri::{ModelKey, ResourceUri},
     secrets::{Binding, Credentials, CredentialsPatch, Keyring, OpenError},
-    store::{ModelChange, NewModel, Store},
-    tenant::TenantScope,
+    store::{AuditFilter, ModelChange, NewModel, Store},
+    tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
     validate,
     verify::{DEFAULT_PROBE_TIMEOUT, ProbeOutcome, ProbeTarget, Prober},
@@ -25,9 +26,49 @@ pub struct Caller {
     pub scope: TenantScope,
     pub role: Role,
     pub principal: String,
+    /// The user a service acts for (`X-On-Behalf-Of`), recorded in the audit trail.
+    pub on_behalf_of: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// Who a change is recorded as made by.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub principal: String,
+    pub on_behalf_of: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// The background health checker.
+    pub fn system(name: &str) -> Actor {
+        Actor {
+            principal: format!("system:{name}"),
+            on_behalf_of: None,
+            request_id: None,
+        }
+    }
+
+    fn entry(&self, action: AuditAction, changes: serde_json::Value) -> AuditEntry {
+        AuditEntry {
+            action,
+            principal: self.principal.clone(),
+            on_behalf_of: self.on_behalf_of.clone(),
+            request_id: self.request_id.clone(),
+            changes,
+        }
+    }
 }
 
 impl Caller {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            principal: self.principal.clone(),
+            on_behalf_of: self.on_behalf_of.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
     pub fn require(&self, action: Action) -> Result<()> {
         if self.role.allows(action) {
             Ok(())
@@ -161,11 +202,11 @@ impl Registry {
     pub async fn verify_stored(&self, caller: &Caller, key: &ModelKey) -> Result<Verified> {
         caller.require(Action::Verify)?;
         let current = self.find(&caller.scope, key).await?;
-        self.verify_model(current).await
+        self.verify_model(current, &caller.actor()).await
     }
 
     /// Verifies and records, for a request or the background checker.
-    pub async fn verify_model(&self, current: Model) -> Result<Verified> {
+    pub async fn verify_model(&self, current: Model, actor: &Actor) -> Result<Verified> {
         let binding = Binding {
             scope: &current.scope,
             record_id: current.id,
@@ -179,6 +220,20 @@ impl Registry {
         } else {
             Status::Error
         };
+        let at = Timestamp::now();
+        // What the store will change: DEPRECATED and DISABLED keep their status and message.
+        let mut after = current.fields.clone();
+        if !matches!(current.fields.status, Status::Deprecated | Status::Disabled) {
+            after.status = status;
+            after.status_message = Some(outcome.message.clone());
+        }
+        let mut changes = diff(Some(&current.fields), Some(&after), false);
+        changes["last_verified_at"] = serde_json::json!({
+            "from": current.last_verified_at.map(|t| t.to_string()),
+            "to": at.to_string(),
+        });
+        changes["verified"] = serde_json::json!(outcome.verified);
+        let audit = actor.entry(AuditAction::Verify, changes);
         let model = self
             .store
             .record_verification(
@@ -186,7 +241,8 @@ impl Registry {
                 current.id,
                 status,
                 &outcome.message,
-                Timestamp::now(),
+                at,
+                &audit,
             )
             .await?
             .ok_or_else(|| Error::model_not_found(current.resource_uri.as_str()))?;
@@ -240,6 +296,9 @@ impl Registry {
             Some(uri) => (uri, false),
             None => (ResourceUri::from_name(&input.fields.name), true),
         };
+        let audit = caller
+            .actor()
+            .entry(AuditAction::Create, diff(None, Some(&input.fields), true));
         let new = NewModel {
             id,
             resource_uri,
@@ -249,7 +308,7 @@ impl Registry {
             actor: caller.principal.clone(),
             now: Timestamp::now(),
         };
-        self.store.insert_model(&caller.scope, new).await
+        self.store.insert_model(&caller.scope, new, &audit).await
     }
 
     pub async fn get(&self, caller: &Caller, key: &ModelKey) -> Result<Model> {
@@ -304,6 +363,10 @@ impl Registry {
                     c,
                 )
             });
+            let audit = caller.actor().entry(
+                AuditAction::Update,
+                diff(Some(&current.fields), Some(&fields), credentials.is_some()),
+            );
             let change = ModelChange {
                 id: current.id,
                 expected_version: current.version,
@@ -312,7 +375,11 @@ impl Registry {
                 actor: caller.principal.clone(),
                 now: Timestamp::now(),
             };
-            match self.store.update_model(&caller.scope, change).await? {
+            match self
+                .store
+                .update_model(&caller.scope, change, &audit)
+                .await?
+            {
                 Some(updated) => return Ok(self.checked(updated)),
                 None if if_match.is_some() => return Err(precondition_failed()),
                 None => continue,
@@ -350,6 +417,10 @@ impl Registry {
             let merged = stored
                 .merged(patch)
                 .map_err(|m| Error::field(&["body"], "credentials", m))?;
+            let audit = caller.actor().entry(
+                AuditAction::Credentials,
+                diff(Some(&current.fields), Some(&current.fields), true),
+            );
             let change = ModelChange {
                 id: current.id,
                 expected_version: current.version,
@@ -358,7 +429,11 @@ impl Registry {
                 actor: caller.principal.clone(),
                 now: Timestamp::now(),
             };
-            match self.store.update_model(&caller.scope, change).await? {
+            match self
+                .store
+                .update_model(&caller.scope, change, &audit)
+                .await?
+            {
                 Some(updated) => return Ok(self.checked(updated)),
                 None if if_match.is_some() => return Err(precondition_failed()),
                 None => continue,
@@ -377,9 +452,13 @@ impl Registry {
         let current = self.find(&caller.scope, key).await?;
         check_precondition(if_match, &current)?;
         let expected = if_match.map(|_| current.version);
+        let audit = caller.actor().entry(
+            AuditAction::Delete,
+            diff(Some(&current.fields), None, false),
+        );
         if self
             .store
-            .delete_model(&caller.scope, current.id, expected)
+            .delete_model(&caller.scope, current.id, expected, &audit)
             .await?
         {
             Ok(())
@@ -395,6 +474,45 @@ impl Registry {
         let mut page = self.store.list_models(&caller.scope, query).await?;
         page.items = page.items.into_iter().map(|m| self.checked(m)).collect();
         Ok(page)
+    }
+}
+
+impl Registry {
+    /// A model's audit events, newest first; they outlive the model.
+    pub async fn history(
+        &self,
+        caller: &Caller,
+        key: &ModelKey,
+        page: u32,
+        limit: u32,
+    ) -> Result<(Vec<AuditEvent>, u64)> {
+        caller.require(Action::Read)?;
+        let offset = u64::from(page - 1) * u64::from(limit);
+        self.store
+            .model_history(&caller.scope, key, offset, limit)
+            .await
+    }
+
+    /// The organization's audit events, newest first. Owners and admins of the whole
+    /// organization only.
+    pub async fn audit_log(
+        &self,
+        org: &OrgId,
+        role: Option<Role>,
+        filter: &AuditFilter,
+        page: u32,
+        limit: u32,
+    ) -> Result<(Vec<AuditEvent>, u64)> {
+        match role {
+            Some(r) if r.allows(Action::Audit) => {}
+            _ => {
+                return Err(Error::Forbidden(
+                    "reading the audit log needs the owner or admin role for all projects".into(),
+                ));
+            }
+        }
+        let offset = u64::from(page - 1) * u64::from(limit);
+        self.store.audit_events(org, filter, offset, limit).await
     }
 }
 

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::{
+    audit::{AuditEntry, AuditEvent},
     auth::{ProjectGrant, Role},
     error::Result,
     list::{ListPage, ListQuery},
@@ -45,11 +46,20 @@ pub struct ModelChange {
 
 #[async_trait]
 pub trait ModelStore: Send + Sync {
-    async fn insert_model(&self, scope: &TenantScope, new: NewModel) -> Result<Model>;
+    async fn insert_model(
+        &self,
+        scope: &TenantScope,
+        new: NewModel,
+        audit: &AuditEntry,
+    ) -> Result<Model>;
     async fn get_model(&self, scope: &TenantScope, key: &ModelKey) -> Result<Option<Model>>;
     /// `None` when the model is gone or its version moved on.
-    async fn update_model(&self, scope: &TenantScope, change: ModelChange)
-    -> Result<Option<Model>>;
+    async fn update_model(
+        &self,
+        scope: &TenantScope,
+        change: ModelChange,
+        audit: &AuditEntry,
+    ) -> Result<Option<Model>>;
     /// Deletes the row and its credentials. With `expected_version`, only that version.
     /// Returns whether a row was deleted.
     async fn delete_model(
@@ -57,6 +67,7 @@ pub trait ModelStore: Send + Sync {
         scope: &TenantScope,
         id: Uuid,
         expected_version: Option<i64>,
+        audit: &AuditEntry,
     ) -> Result<bool>;
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage>;
     /// Records a verification: `last_verified_at` always; `status` and `status_message` unless
@@ -69,7 +80,34 @@ pub trait ModelStore: Send + Sync {
         status: Status,
         message: &str,
         at: Timestamp,
+        audit: &AuditEntry,
     ) -> Result<Option<Model>>;
+    /// A model's audit events, newest first, by resource_uri or id; they outlive the model.
+    async fn model_history(
+        &self,
+        scope: &TenantScope,
+        key: &ModelKey,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<AuditEvent>, u64)>;
+    /// An organization's audit events, newest first, filtered.
+    async fn audit_events(
+        &self,
+        org: &OrgId,
+        filter: &AuditFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<AuditEvent>, u64)>;
+}
+
+/// Filters of the organization's audit log. All combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub resource_uri: Option<String>,
+    pub actor: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
 }
 
 /// An API token as stored: only the hash of its secret is kept.
@@ -129,6 +167,10 @@ pub trait MaintenanceStore: Send + Sync {
     /// Replaces a record's sealed credentials if they are still `old` (a concurrent change
     /// wins). Does not change the model's version: its representation is the same.
     async fn replace_sealed(&self, record: &SealedRecord, new: &SealedCredentials) -> Result<bool>;
+    /// The organizations that have audit events.
+    async fn audit_organizations(&self) -> Result<Vec<String>>;
+    /// Up to `limit` audit events of `org` with a sequence number above `after_seq`, in order.
+    async fn audit_chain(&self, org: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
     /// How many records each key id protects.
     async fn count_by_kek(&self) -> Result<Vec<(String, u64)>>;
     /// Leases up to `limit` models due for a health check (status PENDING, ACTIVE or ERROR,

@@ -13,15 +13,16 @@ use std::{str::FromStr, time::Duration};
 use async_trait::async_trait;
 use modelreg_core::{
     Error, Result,
+    audit::{AuditEntry, AuditEvent, GENESIS},
     list::{ListPage, ListQuery},
     model::{Model, Status},
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
     store::{
-        ApiToken, ClaimedCheck, MaintenanceStore, ModelChange, ModelStore, NewModel, NewToken,
-        SealedRecord, Store, TokenStore,
+        ApiToken, AuditFilter, ClaimedCheck, MaintenanceStore, ModelChange, ModelStore, NewModel,
+        NewToken, SealedRecord, Store, TokenStore,
     },
-    tenant::TenantScope,
+    tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
 };
 use sea_query::PostgresQueryBuilder;
@@ -36,7 +37,9 @@ use uuid::Uuid;
 use crate::{
     PoolSettings, db_error,
     list_query::{self, Dialect},
-    rows::{bind_fields, json, model_from_row, sealed_record_from_row, token_from_row},
+    rows::{
+        audit_from_row, bind_fields, json, model_from_row, sealed_record_from_row, token_from_row,
+    },
     sql::{self, first_free, uri_range},
 };
 
@@ -222,10 +225,72 @@ async fn free_generated_uri(
     Ok(first_free(base, &taken))
 }
 
+/// Appends an audit event to the organization's chain, in the caller's transaction.
+async fn append_audit(
+    tx: &mut Transaction<'static, Postgres>,
+    scope: &TenantScope,
+    model_id: Uuid,
+    resource_uri: &str,
+    entry: &AuditEntry,
+    at: Timestamp,
+) -> Result<()> {
+    // One writer per organization's chain at a time; SQLite has one writer anyway.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("modelreg/audit/{}", scope.org))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    let last: Option<(i64, String)> = sqlx::query_as(q(&sql::AUDIT_LAST))
+        .bind(scope.org.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    let (seq, prev_hash) = last
+        .map(|(seq, hash)| (seq + 1, hash))
+        .unwrap_or((1, GENESIS.to_owned()));
+    let mut event = AuditEvent {
+        id: Uuid::now_v7(),
+        organization_id: scope.org.to_string(),
+        seq,
+        at,
+        principal: entry.principal.clone(),
+        on_behalf_of: entry.on_behalf_of.clone(),
+        action: entry.action.as_str().to_owned(),
+        project_id: scope.project.to_string(),
+        model_id,
+        resource_uri: resource_uri.to_owned(),
+        request_id: entry.request_id.clone(),
+        changes: entry.changes.clone(),
+        prev_hash,
+        hash: String::new(),
+    };
+    event.hash = event.compute_hash();
+    sqlx::query(q(&sql::AUDIT_INSERT))
+        .bind(event.id)
+        .bind(&event.organization_id)
+        .bind(event.seq)
+        .bind(ts(event.at))
+        .bind(&event.principal)
+        .bind(&event.on_behalf_of)
+        .bind(&event.action)
+        .bind(&event.project_id)
+        .bind(event.model_id)
+        .bind(&event.resource_uri)
+        .bind(&event.request_id)
+        .bind(event.changes.to_string())
+        .bind(&event.prev_hash)
+        .bind(&event.hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 async fn insert_in(
     tx: &mut Transaction<'static, Postgres>,
     scope: &TenantScope,
     new: &NewModel,
+    audit: &AuditEntry,
 ) -> Result<Model> {
     let uri = if new.generated {
         free_generated_uri(tx, scope, &new.resource_uri).await?
@@ -257,6 +322,7 @@ async fn insert_in(
     }
     replace_tags(tx, scope, new.id, &new.fields.tags).await?;
     add_to_count(tx, scope, 1).await?;
+    append_audit(tx, scope, new.id, uri.as_str(), audit, new.now).await?;
     fetch_model(tx, scope, new.id).await
 }
 
@@ -264,6 +330,7 @@ async fn update_in(
     tx: &mut Transaction<'static, Postgres>,
     scope: &TenantScope,
     change: &ModelChange,
+    audit: &AuditEntry,
 ) -> Result<Option<Model>> {
     let done = bind_fields!(sqlx::query(q(&sql::UPDATE_MODEL)), &change.fields)
         .bind(ts(change.now))
@@ -291,14 +358,29 @@ async fn update_in(
             .map_err(db_error)?;
     }
     replace_tags(tx, scope, change.id, &change.fields.tags).await?;
-    fetch_model(tx, scope, change.id).await.map(Some)
+    let model = fetch_model(tx, scope, change.id).await?;
+    append_audit(
+        tx,
+        scope,
+        model.id,
+        model.resource_uri.as_str(),
+        audit,
+        change.now,
+    )
+    .await?;
+    Ok(Some(model))
 }
 
 #[async_trait]
 impl ModelStore for PostgresStore {
-    async fn insert_model(&self, scope: &TenantScope, new: NewModel) -> Result<Model> {
+    async fn insert_model(
+        &self,
+        scope: &TenantScope,
+        new: NewModel,
+        audit: &AuditEntry,
+    ) -> Result<Model> {
         let mut tx = self.begin().await?;
-        let result = insert_in(&mut tx, scope, &new).await;
+        let result = insert_in(&mut tx, scope, &new, audit).await;
         settle(tx, result, |_| true).await
     }
 
@@ -321,9 +403,10 @@ impl ModelStore for PostgresStore {
         &self,
         scope: &TenantScope,
         change: ModelChange,
+        audit: &AuditEntry,
     ) -> Result<Option<Model>> {
         let mut tx = self.begin().await?;
-        let result = update_in(&mut tx, scope, &change).await;
+        let result = update_in(&mut tx, scope, &change, audit).await;
         // A version that moved on wrote nothing: roll back rather than commit.
         settle(tx, result, Option::is_some).await
     }
@@ -333,22 +416,24 @@ impl ModelStore for PostgresStore {
         scope: &TenantScope,
         id: Uuid,
         expected_version: Option<i64>,
+        audit: &AuditEntry,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let result = async {
             // The tags go with the row (ON DELETE CASCADE).
-            let done = sqlx::query(q(&sql::DELETE_MODEL))
+            let deleted_uri: Option<String> = sqlx::query_scalar(q(&sql::DELETE_MODEL))
                 .bind(scope.org.as_str())
                 .bind(scope.project.as_str())
                 .bind(id)
                 .bind(expected_version)
                 .bind(expected_version)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_error)?;
-            let deleted = done.rows_affected() > 0;
-            if deleted {
+            let deleted = deleted_uri.is_some();
+            if let Some(uri) = &deleted_uri {
                 add_to_count(&mut tx, scope, -1).await?;
+                append_audit(&mut tx, scope, id, uri, audit, Timestamp::now()).await?;
             }
             Ok(deleted)
         }
@@ -411,6 +496,7 @@ impl ModelStore for PostgresStore {
         status: Status,
         message: &str,
         at: Timestamp,
+        audit: &AuditEntry,
     ) -> Result<Option<Model>> {
         let mut tx = self.begin().await?;
         let result = async {
@@ -427,10 +513,90 @@ impl ModelStore for PostgresStore {
             if done.rows_affected() == 0 {
                 return Ok(None);
             }
-            fetch_model(&mut tx, scope, id).await.map(Some)
+            let model = fetch_model(&mut tx, scope, id).await?;
+            append_audit(&mut tx, scope, id, model.resource_uri.as_str(), audit, at).await?;
+            Ok(Some(model))
         }
         .await;
         settle(tx, result, Option::is_some).await
+    }
+    async fn model_history(
+        &self,
+        scope: &TenantScope,
+        key: &ModelKey,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<AuditEvent>, u64)> {
+        // A key matches by resource_uri or by id; the other column gets a value no row has.
+        let (uri, id) = match key {
+            ModelKey::Uri(u) => (u.as_str().to_owned(), Uuid::nil()),
+            ModelKey::Id(id) => (String::new(), *id),
+        };
+        let rows = sqlx::query(q(&sql::HISTORY_PAGE))
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind(&uri)
+            .bind(id)
+            .bind(i64::from(limit))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let total: i64 = sqlx::query_scalar(q(&sql::HISTORY_COUNT))
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind(&uri)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let events = rows
+            .iter()
+            .map(audit_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((events, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn audit_events(
+        &self,
+        org: &OrgId,
+        filter: &AuditFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<AuditEvent>, u64)> {
+        let since = filter.since.map(|t| t.as_offset_date_time());
+        let until = filter.until.map(|t| t.as_offset_date_time());
+        macro_rules! filtered {
+            ($q:expr) => {
+                $q.bind(org.as_str())
+                    .bind(&filter.action)
+                    .bind(&filter.action)
+                    .bind(&filter.resource_uri)
+                    .bind(&filter.resource_uri)
+                    .bind(&filter.actor)
+                    .bind(&filter.actor)
+                    .bind(&filter.actor)
+                    .bind(since.clone())
+                    .bind(since.clone())
+                    .bind(until.clone())
+                    .bind(until.clone())
+            };
+        }
+        let rows = filtered!(sqlx::query(q(&sql::AUDIT_PAGE)))
+            .bind(i64::from(limit))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let total: i64 = filtered!(sqlx::query_scalar(q(&sql::AUDIT_COUNT)))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let events = rows
+            .iter()
+            .map(audit_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((events, u64::try_from(total).unwrap_or(0)))
     }
 }
 
@@ -528,6 +694,24 @@ impl MaintenanceStore for PostgresStore {
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn audit_organizations(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar(q(&sql::AUDIT_ORGS))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn audit_chain(&self, org: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+        let rows = sqlx::query(q(&sql::AUDIT_CHAIN))
+            .bind(org)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(audit_from_row).collect()
     }
 
     async fn count_by_kek(&self) -> Result<Vec<(String, u64)>> {

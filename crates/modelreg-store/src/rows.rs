@@ -4,6 +4,7 @@
 
 use modelreg_core::{
     Error, Result,
+    audit::AuditEvent,
     auth::{ProjectGrant, Role},
     model::{Mode, Model, ModelFields, Status},
     resource_uri::ResourceUri,
@@ -243,6 +244,26 @@ pub(crate) fn sealed_record_from_row(row: &impl RowAccess) -> Result<SealedRecor
         id: row.uuid("id")?,
         scope: TenantScope::new(org, project),
         credentials: sealed_from_row(row)?,
+    })
+}
+
+pub(crate) fn audit_from_row(row: &impl RowAccess) -> Result<AuditEvent> {
+    let changes = row.text("changes")?;
+    Ok(AuditEvent {
+        id: row.uuid("id")?,
+        organization_id: row.text("organization_id")?,
+        seq: row.int("seq")?,
+        at: row.timestamp("at")?,
+        principal: row.text("principal")?,
+        on_behalf_of: row.opt_text("on_behalf_of")?,
+        action: row.text("action")?,
+        project_id: row.text("project_id")?,
+        model_id: row.uuid("model_id")?,
+        resource_uri: row.text("resource_uri")?,
+        request_id: row.opt_text("request_id")?,
+        changes: serde_json::from_str(&changes).map_err(|e| corrupt("audit changes", e))?,
+        prev_hash: row.text("prev_hash")?,
+        hash: row.text("hash")?,
     })
 }
 

@@ -68,7 +68,7 @@ statement!(
 statement!(
     DELETE_MODEL,
     "DELETE FROM models WHERE organization_id = ? AND project_id = ? AND id = ? \
-     AND (? IS NULL OR version = ?)"
+     AND (? IS NULL OR version = ?) RETURNING resource_uri"
         .to_owned()
 );
 statement!(
@@ -153,6 +153,54 @@ statement!(
     "UPDATE models SET check_lease_owner = NULL, check_lease_until = NULL, next_check_at = ?, \
      check_failures = CASE WHEN ? THEN 0 ELSE check_failures + 1 END \
      WHERE organization_id = ? AND project_id = ? AND id = ? AND check_lease_owner = ?"
+        .to_owned()
+);
+statement!(
+    AUDIT_LAST,
+    "SELECT seq, hash FROM audit_events WHERE organization_id = ? ORDER BY seq DESC LIMIT 1"
+        .to_owned()
+);
+statement!(
+    AUDIT_INSERT,
+    "INSERT INTO audit_events (id, organization_id, seq, at, principal, on_behalf_of, action, \
+     project_id, model_id, resource_uri, request_id, changes, prev_hash, hash) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        .to_owned()
+);
+/// Filters shared by the history and audit queries: `(? IS NULL OR col = ?)` pairs.
+const AUDIT_FILTER: &str = "(? IS NULL OR action = ?) AND (? IS NULL OR resource_uri = ?) \
+     AND (? IS NULL OR principal = ? OR on_behalf_of = ?) AND (? IS NULL OR at >= ?) \
+     AND (? IS NULL OR at <= ?)";
+statement!(
+    AUDIT_PAGE,
+    format!(
+        "SELECT * FROM audit_events WHERE organization_id = ? AND {AUDIT_FILTER} \
+         ORDER BY seq DESC LIMIT ? OFFSET ?"
+    )
+);
+statement!(
+    AUDIT_COUNT,
+    format!("SELECT COUNT(*) FROM audit_events WHERE organization_id = ? AND {AUDIT_FILTER}")
+);
+statement!(
+    HISTORY_PAGE,
+    "SELECT * FROM audit_events WHERE organization_id = ? AND project_id = ? \
+     AND (resource_uri = ? OR model_id = ?) ORDER BY seq DESC LIMIT ? OFFSET ?"
+        .to_owned()
+);
+statement!(
+    HISTORY_COUNT,
+    "SELECT COUNT(*) FROM audit_events WHERE organization_id = ? AND project_id = ? \
+     AND (resource_uri = ? OR model_id = ?)"
+        .to_owned()
+);
+statement!(
+    AUDIT_ORGS,
+    "SELECT DISTINCT organization_id FROM audit_events ORDER BY 1".to_owned()
+);
+statement!(
+    AUDIT_CHAIN,
+    "SELECT * FROM audit_events WHERE organization_id = ? AND seq > ? ORDER BY seq LIMIT ?"
         .to_owned()
 );
 statement!(

@@ -11,15 +11,16 @@ use std::{path::Path, str::FromStr, time::Duration};
 use async_trait::async_trait;
 use modelreg_core::{
     Error, Result,
+    audit::{AuditEntry, AuditEvent, GENESIS},
     list::{ListPage, ListQuery},
     model::{Model, Status},
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
     store::{
-        ApiToken, ClaimedCheck, MaintenanceStore, ModelChange, ModelStore, NewModel, NewToken,
-        SealedRecord, Store, TokenStore,
+        ApiToken, AuditFilter, ClaimedCheck, MaintenanceStore, ModelChange, ModelStore, NewModel,
+        NewToken, SealedRecord, Store, TokenStore,
     },
-    tenant::TenantScope,
+    tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
 };
 use sea_query::SqliteQueryBuilder;
@@ -34,7 +35,9 @@ use uuid::Uuid;
 use crate::{
     db_error,
     list_query::{self, Dialect},
-    rows::{bind_fields, json, model_from_row, sealed_record_from_row, token_from_row},
+    rows::{
+        audit_from_row, bind_fields, json, model_from_row, sealed_record_from_row, token_from_row,
+    },
     sql::{self, first_free, uri_range},
 };
 
@@ -209,10 +212,67 @@ async fn free_generated_uri(
     Ok(first_free(base, &taken))
 }
 
+/// Appends an audit event to the organization's chain, in the caller's transaction.
+async fn append_audit(
+    tx: &mut Transaction<'static, Sqlite>,
+    scope: &TenantScope,
+    model_id: Uuid,
+    resource_uri: &str,
+    entry: &AuditEntry,
+    at: Timestamp,
+) -> Result<()> {
+    let last: Option<(i64, String)> =
+        sqlx::query_as(AssertSqlSafe(sql::AUDIT_LAST.sqlite.as_str()))
+            .bind(scope.org.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    let (seq, prev_hash) = last
+        .map(|(seq, hash)| (seq + 1, hash))
+        .unwrap_or((1, GENESIS.to_owned()));
+    let mut event = AuditEvent {
+        id: Uuid::now_v7(),
+        organization_id: scope.org.to_string(),
+        seq,
+        at,
+        principal: entry.principal.clone(),
+        on_behalf_of: entry.on_behalf_of.clone(),
+        action: entry.action.as_str().to_owned(),
+        project_id: scope.project.to_string(),
+        model_id,
+        resource_uri: resource_uri.to_owned(),
+        request_id: entry.request_id.clone(),
+        changes: entry.changes.clone(),
+        prev_hash,
+        hash: String::new(),
+    };
+    event.hash = event.compute_hash();
+    sqlx::query(AssertSqlSafe(sql::AUDIT_INSERT.sqlite.as_str()))
+        .bind(event.id.to_string())
+        .bind(&event.organization_id)
+        .bind(event.seq)
+        .bind(event.at.to_string())
+        .bind(&event.principal)
+        .bind(&event.on_behalf_of)
+        .bind(&event.action)
+        .bind(&event.project_id)
+        .bind(event.model_id.to_string())
+        .bind(&event.resource_uri)
+        .bind(&event.request_id)
+        .bind(event.changes.to_string())
+        .bind(&event.prev_hash)
+        .bind(&event.hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 async fn insert_in(
     tx: &mut Transaction<'static, Sqlite>,
     scope: &TenantScope,
     new: &NewModel,
+    audit: &AuditEntry,
 ) -> Result<Model> {
     let uri = if new.generated {
         free_generated_uri(tx, scope, &new.resource_uri).await?
@@ -246,6 +306,7 @@ async fn insert_in(
     }
     replace_tags(tx, scope, new.id, &new.fields.tags).await?;
     add_to_count(tx, scope, 1).await?;
+    append_audit(tx, scope, new.id, uri.as_str(), audit, new.now).await?;
     fetch_model(tx, scope, new.id).await
 }
 
@@ -253,6 +314,7 @@ async fn update_in(
     tx: &mut Transaction<'static, Sqlite>,
     scope: &TenantScope,
     change: &ModelChange,
+    audit: &AuditEntry,
 ) -> Result<Option<Model>> {
     let q = sqlx::query(AssertSqlSafe(sql::UPDATE_MODEL.sqlite.as_str()));
     let done = bind_fields!(q, &change.fields)
@@ -281,14 +343,29 @@ async fn update_in(
             .map_err(db_error)?;
     }
     replace_tags(tx, scope, change.id, &change.fields.tags).await?;
-    fetch_model(tx, scope, change.id).await.map(Some)
+    let model = fetch_model(tx, scope, change.id).await?;
+    append_audit(
+        tx,
+        scope,
+        model.id,
+        model.resource_uri.as_str(),
+        audit,
+        change.now,
+    )
+    .await?;
+    Ok(Some(model))
 }
 
 #[async_trait]
 impl ModelStore for SqliteStore {
-    async fn insert_model(&self, scope: &TenantScope, new: NewModel) -> Result<Model> {
+    async fn insert_model(
+        &self,
+        scope: &TenantScope,
+        new: NewModel,
+        audit: &AuditEntry,
+    ) -> Result<Model> {
         let mut tx = self.begin_write().await?;
-        let result = insert_in(&mut tx, scope, &new).await;
+        let result = insert_in(&mut tx, scope, &new, audit).await;
         settle(tx, result, |_| true).await
     }
 
@@ -311,9 +388,10 @@ impl ModelStore for SqliteStore {
         &self,
         scope: &TenantScope,
         change: ModelChange,
+        audit: &AuditEntry,
     ) -> Result<Option<Model>> {
         let mut tx = self.begin_write().await?;
-        let result = update_in(&mut tx, scope, &change).await;
+        let result = update_in(&mut tx, scope, &change, audit).await;
         // A version that moved on wrote nothing: roll back rather than commit.
         settle(tx, result, Option::is_some).await
     }
@@ -323,27 +401,30 @@ impl ModelStore for SqliteStore {
         scope: &TenantScope,
         id: Uuid,
         expected_version: Option<i64>,
+        audit: &AuditEntry,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let result = async {
-            let done = sqlx::query(AssertSqlSafe(sql::DELETE_MODEL.sqlite.as_str()))
-                .bind(scope.org.as_str())
-                .bind(scope.project.as_str())
-                .bind(id.to_string())
-                .bind(expected_version)
-                .bind(expected_version)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+            let deleted_uri: Option<String> =
+                sqlx::query_scalar(AssertSqlSafe(sql::DELETE_MODEL.sqlite.as_str()))
+                    .bind(scope.org.as_str())
+                    .bind(scope.project.as_str())
+                    .bind(id.to_string())
+                    .bind(expected_version)
+                    .bind(expected_version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
             // ON DELETE CASCADE removes the tags; this keeps the intent explicit.
             sqlx::query(AssertSqlSafe(sql::DELETE_TAGS.sqlite.as_str()))
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
-            let deleted = done.rows_affected() > 0;
-            if deleted {
+            let deleted = deleted_uri.is_some();
+            if let Some(uri) = &deleted_uri {
                 add_to_count(&mut tx, scope, -1).await?;
+                append_audit(&mut tx, scope, id, uri, audit, Timestamp::now()).await?;
             }
             Ok(deleted)
         }
@@ -414,6 +495,7 @@ impl ModelStore for SqliteStore {
         status: Status,
         message: &str,
         at: Timestamp,
+        audit: &AuditEntry,
     ) -> Result<Option<Model>> {
         let mut tx = self.begin_write().await?;
         let result = async {
@@ -430,10 +512,92 @@ impl ModelStore for SqliteStore {
             if done.rows_affected() == 0 {
                 return Ok(None);
             }
-            fetch_model(&mut tx, scope, id).await.map(Some)
+            let model = fetch_model(&mut tx, scope, id).await?;
+            append_audit(&mut tx, scope, id, model.resource_uri.as_str(), audit, at).await?;
+            Ok(Some(model))
         }
         .await;
         settle(tx, result, Option::is_some).await
+    }
+    async fn model_history(
+        &self,
+        scope: &TenantScope,
+        key: &ModelKey,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<AuditEvent>, u64)> {
+        // A key matches by resource_uri or by id; the other column gets a value no row has.
+        let (uri, id) = match key {
+            ModelKey::Uri(u) => (u.as_str().to_owned(), Uuid::nil()),
+            ModelKey::Id(id) => (String::new(), *id),
+        };
+        let rows = sqlx::query(AssertSqlSafe(sql::HISTORY_PAGE.sqlite.as_str()))
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind(&uri)
+            .bind(id.to_string())
+            .bind(i64::from(limit))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        let total: i64 = sqlx::query_scalar(AssertSqlSafe(sql::HISTORY_COUNT.sqlite.as_str()))
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind(&uri)
+            .bind(id.to_string())
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_error)?;
+        let events = rows
+            .iter()
+            .map(audit_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((events, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn audit_events(
+        &self,
+        org: &OrgId,
+        filter: &AuditFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<AuditEvent>, u64)> {
+        let since = filter.since.map(|t| t.to_string());
+        let until = filter.until.map(|t| t.to_string());
+        macro_rules! filtered {
+            ($q:expr) => {
+                $q.bind(org.as_str())
+                    .bind(&filter.action)
+                    .bind(&filter.action)
+                    .bind(&filter.resource_uri)
+                    .bind(&filter.resource_uri)
+                    .bind(&filter.actor)
+                    .bind(&filter.actor)
+                    .bind(&filter.actor)
+                    .bind(since.clone())
+                    .bind(since.clone())
+                    .bind(until.clone())
+                    .bind(until.clone())
+            };
+        }
+        let rows = filtered!(sqlx::query(AssertSqlSafe(sql::AUDIT_PAGE.sqlite.as_str())))
+            .bind(i64::from(limit))
+            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        let total: i64 = filtered!(sqlx::query_scalar(AssertSqlSafe(
+            sql::AUDIT_COUNT.sqlite.as_str()
+        )))
+        .fetch_one(&self.read)
+        .await
+        .map_err(db_error)?;
+        let events = rows
+            .iter()
+            .map(audit_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((events, u64::try_from(total).unwrap_or(0)))
     }
 }
 
@@ -532,6 +696,24 @@ impl MaintenanceStore for SqliteStore {
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn audit_organizations(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar(AssertSqlSafe(sql::AUDIT_ORGS.sqlite.as_str()))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn audit_chain(&self, org: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+        let rows = sqlx::query(AssertSqlSafe(sql::AUDIT_CHAIN.sqlite.as_str()))
+            .bind(org)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(audit_from_row).collect()
     }
 
     async fn count_by_kek(&self) -> Result<Vec<(String, u64)>> {

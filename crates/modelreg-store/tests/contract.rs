@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use modelreg_core::{
     Error,
+    audit::{AuditAction, AuditEntry, GENESIS, first_broken},
     auth::{ProjectGrant, Role},
     list::{ListQuery, Paging},
     model::{ModelFields, Status},
@@ -74,6 +75,16 @@ fn fields(name: &str) -> ModelFields {
     }
 }
 
+fn audit() -> AuditEntry {
+    AuditEntry {
+        action: AuditAction::Update,
+        principal: "user:test".into(),
+        on_behalf_of: None,
+        request_id: Some("req-1".into()),
+        changes: serde_json::json!({"rpm": {"from": null, "to": 1}}),
+    }
+}
+
 fn sealed() -> SealedCredentials {
     SealedCredentials {
         kek_id: "ktest".into(),
@@ -99,7 +110,10 @@ async fn insert_get_and_tenant_scoping() {
     for b in backends().await {
         let s = &b.store;
         let a = scope("org-a", "p");
-        let m = s.insert_model(&a, new_model("m", false)).await.unwrap();
+        let m = s
+            .insert_model(&a, new_model("m", false), &audit())
+            .await
+            .unwrap();
         assert_eq!(m.version, 1, "{}", b.name);
         assert_eq!(m.credentials, sealed(), "sealed credentials round-trip");
         assert_eq!(m.fields, fields("m"));
@@ -129,8 +143,13 @@ async fn insert_get_and_tenant_scoping() {
                 actor: "user:x".into(),
                 now: Timestamp::now(),
             };
-            assert!(s.update_model(&other, change).await.unwrap().is_none());
-            assert!(!s.delete_model(&other, m.id, None).await.unwrap());
+            assert!(
+                s.update_model(&other, change, &audit())
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(!s.delete_model(&other, m.id, None, &audit()).await.unwrap());
         }
         assert_eq!(
             s.get_model(&a, &ModelKey::Id(m.id))
@@ -149,17 +168,25 @@ async fn given_uris_conflict_and_generated_ones_are_numbered() {
     for b in backends().await {
         let s = &b.store;
         let t = scope("o", "p");
-        s.insert_model(&t, new_model("x", false)).await.unwrap();
-        let dup = s.insert_model(&t, new_model("x", false)).await;
+        s.insert_model(&t, new_model("x", false), &audit())
+            .await
+            .unwrap();
+        let dup = s.insert_model(&t, new_model("x", false), &audit()).await;
         assert!(matches!(dup, Err(Error::AlreadyExists(_))), "{}", b.name);
-        let g2 = s.insert_model(&t, new_model("x", true)).await.unwrap();
-        let g3 = s.insert_model(&t, new_model("x", true)).await.unwrap();
+        let g2 = s
+            .insert_model(&t, new_model("x", true), &audit())
+            .await
+            .unwrap();
+        let g3 = s
+            .insert_model(&t, new_model("x", true), &audit())
+            .await
+            .unwrap();
         assert_eq!(
             (g2.resource_uri.as_str(), g3.resource_uri.as_str()),
             ("x-2", "x-3")
         );
         // The same uri in another project is fine.
-        s.insert_model(&scope("o", "p2"), new_model("x", false))
+        s.insert_model(&scope("o", "p2"), new_model("x", false), &audit())
             .await
             .unwrap();
     }
@@ -170,7 +197,10 @@ async fn updates_are_compare_and_swap() {
     for b in backends().await {
         let s = &b.store;
         let t = scope("o", "p");
-        let m = s.insert_model(&t, new_model("cas", false)).await.unwrap();
+        let m = s
+            .insert_model(&t, new_model("cas", false), &audit())
+            .await
+            .unwrap();
         let change = |version: i64, name: &str, creds: Option<SealedCredentials>| ModelChange {
             id: m.id,
             expected_version: version,
@@ -180,7 +210,7 @@ async fn updates_are_compare_and_swap() {
             now: Timestamp::now(),
         };
         let v2 = s
-            .update_model(&t, change(1, "two", None))
+            .update_model(&t, change(1, "two", None), &audit())
             .await
             .unwrap()
             .unwrap();
@@ -188,7 +218,7 @@ async fn updates_are_compare_and_swap() {
         assert_eq!(v2.updated_by, "user:u2");
         assert_eq!(v2.created_by, "user:test");
         assert!(
-            s.update_model(&t, change(1, "stale", None))
+            s.update_model(&t, change(1, "stale", None), &audit())
                 .await
                 .unwrap()
                 .is_none(),
@@ -201,7 +231,7 @@ async fn updates_are_compare_and_swap() {
             fields: vec!["token".into()],
         };
         let v3 = s
-            .update_model(&t, change(2, "three", Some(new_creds)))
+            .update_model(&t, change(2, "three", Some(new_creds)), &audit())
             .await
             .unwrap()
             .unwrap();
@@ -224,14 +254,17 @@ async fn deletes_honour_the_expected_version() {
     for b in backends().await {
         let s = &b.store;
         let t = scope("o", "p");
-        let m = s.insert_model(&t, new_model("d", false)).await.unwrap();
+        let m = s
+            .insert_model(&t, new_model("d", false), &audit())
+            .await
+            .unwrap();
         assert!(
-            !s.delete_model(&t, m.id, Some(7)).await.unwrap(),
+            !s.delete_model(&t, m.id, Some(7), &audit()).await.unwrap(),
             "{}",
             b.name
         );
-        assert!(s.delete_model(&t, m.id, Some(1)).await.unwrap());
-        assert!(!s.delete_model(&t, m.id, None).await.unwrap());
+        assert!(s.delete_model(&t, m.id, Some(1), &audit()).await.unwrap());
+        assert!(!s.delete_model(&t, m.id, None, &audit()).await.unwrap());
         assert!(
             s.get_model(&t, &ModelKey::Id(m.id))
                 .await
@@ -247,7 +280,7 @@ async fn list_counts_and_pages() {
         let s = &b.store;
         let t = scope("o", "p");
         for i in 0..7 {
-            s.insert_model(&t, new_model(&format!("l{i}"), false))
+            s.insert_model(&t, new_model(&format!("l{i}"), false), &audit())
                 .await
                 .unwrap();
         }
@@ -282,19 +315,29 @@ async fn the_maintained_count_stays_exact() {
         let mut ids = Vec::new();
         for i in 0..5 {
             ids.push(
-                s.insert_model(&t, new_model(&format!("c{i}"), false))
+                s.insert_model(&t, new_model(&format!("c{i}"), false), &audit())
                     .await
                     .unwrap()
                     .id,
             );
         }
-        s.insert_model(&other, new_model("x", false)).await.unwrap();
+        s.insert_model(&other, new_model("x", false), &audit())
+            .await
+            .unwrap();
         // A failed insert (taken uri) counts nothing.
-        assert!(s.insert_model(&t, new_model("c0", false)).await.is_err());
-        s.delete_model(&t, ids[0], None).await.unwrap();
+        assert!(
+            s.insert_model(&t, new_model("c0", false), &audit())
+                .await
+                .is_err()
+        );
+        s.delete_model(&t, ids[0], None, &audit()).await.unwrap();
         // A delete that deletes nothing counts nothing.
-        assert!(!s.delete_model(&t, ids[0], None).await.unwrap());
-        assert!(!s.delete_model(&t, ids[1], Some(99)).await.unwrap());
+        assert!(!s.delete_model(&t, ids[0], None, &audit()).await.unwrap());
+        assert!(
+            !s.delete_model(&t, ids[1], Some(99), &audit())
+                .await
+                .unwrap()
+        );
         let unfiltered = s.list_models(&t, &ListQuery::default()).await.unwrap();
         let filtered = ListQuery::parse(&[("status".into(), "PENDING".into())]).unwrap();
         let counted = s.list_models(&t, &filtered).await.unwrap();
@@ -329,7 +372,12 @@ async fn maintenance_batches_and_compare_and_swap() {
             if i % 2 == 1 {
                 m.credentials.kek_id = "knew".into();
             }
-            ids.push(s.insert_model(&scope("o", project), m).await.unwrap().id);
+            ids.push(
+                s.insert_model(&scope("o", project), m, &audit())
+                    .await
+                    .unwrap()
+                    .id,
+            );
         }
         ids.sort();
         let all = s.sealed_batch(None, 10, None).await.unwrap();
@@ -412,5 +460,86 @@ async fn tokens() {
         assert!(s.list_tokens().await.unwrap()[0].revoked_at.is_some());
         assert!(!s.revoke_token("svc").await.unwrap());
         s.ready().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn every_write_appends_to_the_organizations_chain() {
+    for b in backends().await {
+        let s = &b.store;
+        let t = scope("chain-org", "p");
+        let m = s
+            .insert_model(&t, new_model("c", false), &audit())
+            .await
+            .unwrap();
+        let change = ModelChange {
+            id: m.id,
+            expected_version: 1,
+            fields: fields("c2"),
+            credentials: None,
+            actor: "user:u".into(),
+            now: Timestamp::now(),
+        };
+        s.update_model(&t, change, &audit()).await.unwrap().unwrap();
+        // A write that does not happen records nothing.
+        let stale = ModelChange {
+            id: m.id,
+            expected_version: 1,
+            fields: fields("c3"),
+            credentials: None,
+            actor: "user:u".into(),
+            now: Timestamp::now(),
+        };
+        assert!(s.update_model(&t, stale, &audit()).await.unwrap().is_none());
+        s.insert_model(
+            &scope("chain-org", "other"),
+            new_model("d", false),
+            &audit(),
+        )
+        .await
+        .unwrap();
+        assert!(s.delete_model(&t, m.id, None, &audit()).await.unwrap());
+        assert!(!s.delete_model(&t, m.id, None, &audit()).await.unwrap());
+
+        let chain = s.audit_chain("chain-org", 0, 100).await.unwrap();
+        assert_eq!(
+            chain.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4],
+            "{}",
+            b.name
+        );
+        assert_eq!(first_broken(GENESIS, &chain), None);
+        assert_eq!(
+            chain[3].resource_uri, "c",
+            "a delete records the resource_uri"
+        );
+        // History outlives the model, by uri and by id, newest first, in its project only.
+        let (by_uri, total) = s
+            .model_history(&t, &ModelKey::Uri(ResourceUri::parse("c").unwrap()), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            (total, by_uri.iter().map(|e| e.seq).collect::<Vec<_>>()),
+            (3, vec![4, 2, 1])
+        );
+        let (by_id, _) = s
+            .model_history(&t, &ModelKey::Id(m.id), 0, 2)
+            .await
+            .unwrap();
+        assert_eq!(by_id.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 2]);
+        let other_org = scope("someone-else", "p");
+        assert_eq!(
+            s.model_history(&other_org, &ModelKey::Id(m.id), 0, 10)
+                .await
+                .unwrap()
+                .1,
+            0
+        );
+        assert!(
+            s.audit_organizations()
+                .await
+                .unwrap()
+                .contains(&"chain-org".to_owned())
+        );
     }
 }

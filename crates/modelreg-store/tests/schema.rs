@@ -12,8 +12,8 @@ const POSTGRES_ONLY_INDEXES: [&str; 2] = ["models_name_trgm", "models_descriptio
 /// text, integer, real, blob, timestamp or uuid. SQLite has no timestamp or uuid type: there
 /// such columns are text, and the table below names which ones are which.
 fn class_sqlite(table: &str, column: &str, declared: &str) -> String {
-    let timestamp = column.ends_with("_at") || column.ends_with("_until");
-    let uuid = column == "id" || (table == "model_tags" && column == "model_id");
+    let timestamp = column == "at" || column.ends_with("_at") || column.ends_with("_until");
+    let uuid = column == "id" || column == "model_id";
     match declared.to_ascii_uppercase().as_str() {
         "TEXT" if timestamp => "timestamp",
         "TEXT" if uuid => "uuid",

@@ -39,6 +39,9 @@ enum Command {
     /// Manage the master keys that protect stored credentials (see docs/secrets.md).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -143,6 +146,16 @@ enum KeysCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every organization's hash chain; report the first broken link. Exits non-zero
+    /// when a chain is broken.
+    Verify {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
 #[derive(Args, Clone, Default)]
 struct KeyArgs {
     #[command(flatten)]
@@ -186,6 +199,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(cmd) => token::run(file, cmd).await,
+        Command::Audit(AuditCommand::Verify { storage }) => {
+            let config = Config::load(file, overrides(&storage))?;
+            telemetry::init(&config.log_format, "warn");
+            let store = config.open_store().await?;
+            let result = audit_verify(store.as_ref()).await;
+            store.close().await;
+            result
+        }
         Command::Keys(cmd) => {
             let args = match &cmd {
                 KeysCommand::Generate { storage }
@@ -239,6 +260,48 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `modelreg audit verify`: walks each organization's chain in order.
+async fn audit_verify(store: &dyn modelreg_core::store::Store) -> anyhow::Result<()> {
+    use modelreg_core::audit::{GENESIS, first_broken};
+    let mut broken = 0;
+    for org in store.audit_organizations().await? {
+        let (mut after, mut prev, mut count) = (0i64, GENESIS.to_owned(), 0u64);
+        let mut failure = None;
+        loop {
+            let batch = store.audit_chain(&org, after, 1000).await?;
+            let Some(last) = batch.last() else { break };
+            // A gap in the sequence is a removed event.
+            if let Some(gap) = batch
+                .iter()
+                .zip(after + 1..)
+                .find(|(e, want)| e.seq != *want)
+            {
+                failure = Some((gap.1, "is missing".to_owned()));
+                break;
+            }
+            if let Some(f) = first_broken(&prev, &batch) {
+                failure = Some(f);
+                break;
+            }
+            count += batch.len() as u64;
+            after = last.seq;
+            prev = last.hash.clone();
+        }
+        match failure {
+            None => println!("{org}: {count} events, chain intact"),
+            Some((seq, why)) => {
+                broken += 1;
+                println!("{org}: BROKEN at event {seq}: {why}");
+            }
+        }
+    }
+    anyhow::ensure!(
+        broken == 0,
+        "{broken} organization(s) have a broken audit chain"
+    );
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -4,8 +4,9 @@
 //! for each secret in raw, base64 (standard and URL-safe, every alignment), URL-encoded, JSON-
 //! escaped and hex forms.
 //!
-//! Both verify endpoints run for real against a fake provider. Endpoints that do not exist
-//! yet (history, audit, export) join the lifecycle when they land.
+//! Both verify endpoints run for real against a fake provider; the model's history and the
+//! organization's audit log are read (and the audit rows are part of the storage searched).
+//! Export joins the lifecycle when it lands.
 
 mod common;
 

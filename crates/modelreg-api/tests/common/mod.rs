@@ -124,6 +124,24 @@ impl TestApp {
         )
     }
 
+    /// Whether storage holds these exact bytes anywhere: in the SQLite files, or (as hex) in
+    /// any PostgreSQL row.
+    pub async fn stores_bytes(&self, needle: &[u8]) -> bool {
+        match &self.backend {
+            Backend::Sqlite(dir) => ["modelreg.db", "modelreg.db-wal"].iter().any(|f| {
+                std::fs::read(dir.path().join(f))
+                    .unwrap_or_default()
+                    .windows(needle.len())
+                    .any(|w| w == needle)
+            }),
+            Backend::Postgres(_) => {
+                let hex: String = needle.iter().map(|b| format!("{b:02x}")).collect();
+                self.stored_text().await.contains(&hex)
+            }
+            Backend::Shared => panic!("stores_bytes on the TestApp that owns the storage"),
+        }
+    }
+
     /// Runs SQL straight on the storage, bypassing modelreg: `sqlite` or `postgres` by backend.
     pub async fn raw_sql(&self, sqlite: &str, postgres: &str) {
         use sqlx::Connection;
