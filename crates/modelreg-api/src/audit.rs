@@ -184,7 +184,10 @@ impl FromRequestParts<AppState> for OrgCaller {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""));
-        Ok(OrgCaller(state.auth.authenticate(authorization).await?))
+        let org_header = parts.headers.get("x-org-id").and_then(|v| v.to_str().ok());
+        Ok(OrgCaller(
+            state.auth.authenticate(authorization, org_header).await?,
+        ))
     }
 }
 

@@ -3,6 +3,11 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
+use crate::{
+    AppState,
+    error::ApiError,
+    jwks::{KeySource, Origin},
+};
 use axum::{extract::FromRequestParts, http::request::Parts};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use modelreg_core::{
@@ -12,53 +17,70 @@ use modelreg_core::{
     store::Store,
     tenant::{OrgId, ProjectId, TenantScope},
 };
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
-use crate::{AppState, error::ApiError};
+/// A service account: the organizations its client may act for (`*` for any), and the role it
+/// has in all their projects when its token carries no roles.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ServiceAccount {
+    pub orgs: Vec<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+}
 
-/// Settings for HS256 JWTs.
-#[derive(Clone, Default)]
+/// How JWTs are accepted.
+#[derive(Clone)]
 pub struct JwtConfig {
-    /// The shared secret; JWTs are refused when unset.
+    /// HS256 tokens signed with this secret; refused when unset.
     pub hs256_secret: Option<Vec<u8>>,
-    /// When set, `iss` must equal it.
+    /// When set, `iss` of HS256 and JWKS-URL tokens must equal it.
     pub issuer: Option<String>,
     /// When set, `aud` must contain it.
     pub audience: Option<String>,
     /// Clock skew allowed on `exp` and `nbf`, in seconds.
     pub leeway_secs: u64,
+    /// Asymmetric tokens verified against this JWKS.
+    pub jwks_url: Option<String>,
+    /// Asymmetric tokens from these issuers, verified against each one's discovered JWKS;
+    /// `iss` must be one of them.
+    pub oidc_issuers: Vec<String>,
+    /// The claim holding roles by project.
+    pub roles_claim: String,
+    /// The claim naming the user (`sub` when absent).
+    pub username_claim: String,
+    /// Clients that may act for organizations named by `X-Org-Id`.
+    pub service_accounts: BTreeMap<String, ServiceAccount>,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        JwtConfig {
+            hs256_secret: None,
+            issuer: None,
+            audience: None,
+            leeway_secs: 30,
+            jwks_url: None,
+            oidc_issuers: Vec::new(),
+            roles_claim: "roles".into(),
+            username_claim: "preferred_username".into(),
+            service_accounts: BTreeMap::new(),
+        }
+    }
+}
+
+impl JwtConfig {
+    /// Whether any kind of JWT is accepted.
+    pub fn accepts_jwts(&self) -> bool {
+        self.hs256_secret.is_some() || self.jwks_url.is_some() || !self.oidc_issuers.is_empty()
+    }
 }
 
 pub struct Authenticator {
     store: Arc<dyn Store>,
-    hs256: Option<(DecodingKey, Validation)>,
-}
-
-#[derive(Deserialize)]
-struct Claims {
-    sub: Option<String>,
-    preferred_username: Option<String>,
-    org_id: Option<String>,
-    iss: Option<String>,
-    #[serde(default)]
-    roles: BTreeMap<String, RoleClaim>,
-}
-
-/// A role as an identity provider writes it: one name, or a list (the strongest wins).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RoleClaim {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl RoleClaim {
-    fn strongest(&self) -> Option<Role> {
-        match self {
-            RoleClaim::One(r) => Role::parse(r),
-            RoleClaim::Many(rs) => rs.iter().filter_map(|r| Role::parse(r)).min(),
-        }
-    }
+    config: JwtConfig,
+    hs256: Option<DecodingKey>,
+    sources: Vec<KeySource>,
+    http: reqwest::Client,
 }
 
 fn unauthenticated(msg: &str) -> Error {
@@ -66,27 +88,63 @@ fn unauthenticated(msg: &str) -> Error {
 }
 
 impl Authenticator {
-    pub fn new(store: Arc<dyn Store>, jwt: &JwtConfig) -> Self {
-        let hs256 = jwt.hs256_secret.as_ref().map(|secret| {
-            let mut v = Validation::new(Algorithm::HS256);
-            v.leeway = jwt.leeway_secs;
-            v.validate_nbf = true;
-            v.set_required_spec_claims(&["exp"]);
-            match &jwt.issuer {
-                Some(iss) => v.set_issuer(&[iss]),
-                None => v.iss = None,
-            }
-            match &jwt.audience {
-                Some(aud) => v.set_audience(&[aud]),
-                None => v.validate_aud = false,
-            }
-            (DecodingKey::from_secret(secret), v)
-        });
-        Authenticator { store, hs256 }
+    pub fn new(store: Arc<dyn Store>, config: &JwtConfig) -> Self {
+        let mut sources: Vec<KeySource> = config
+            .oidc_issuers
+            .iter()
+            .map(|i| KeySource::new(Origin::Issuer(i.clone())))
+            .collect();
+        if let Some(url) = &config.jwks_url {
+            sources.push(KeySource::new(Origin::Url(url.clone())));
+        }
+        let http = modelreg_probe::tls_config()
+            .ok()
+            .and_then(|tls| {
+                reqwest::Client::builder()
+                    .tls_backend_preconfigured(tls)
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()
+                    .ok()
+            })
+            .unwrap_or_default();
+        Authenticator {
+            store,
+            hs256: config
+                .hs256_secret
+                .as_ref()
+                .map(|s| DecodingKey::from_secret(s)),
+            config: config.clone(),
+            sources,
+            http,
+        }
     }
 
-    /// The identity behind an `Authorization` header value.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Identity> {
+    fn validation(&self, alg: Algorithm, issuer: Option<&str>) -> Validation {
+        let mut v = Validation::new(alg);
+        v.leeway = self.config.leeway_secs;
+        v.validate_nbf = true;
+        v.set_required_spec_claims(&["exp"]);
+        match issuer {
+            Some(iss) => v.set_issuer(&[iss]),
+            None => v.iss = None,
+        }
+        match &self.config.audience {
+            Some(aud) => {
+                v.set_audience(&[aud]);
+                // jsonwebtoken checks `aud` only when present: require it.
+                v.set_required_spec_claims(&["exp", "aud"]);
+            }
+            None => v.validate_aud = false,
+        }
+        v
+    }
+
+    /// The identity behind an `Authorization` header value; `org_header` is `X-Org-Id`.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        org_header: Option<&str>,
+    ) -> Result<Identity> {
         let header = authorization.ok_or_else(|| {
             unauthenticated("missing Authorization header; send Authorization: Bearer <token>")
         })?;
@@ -100,7 +158,8 @@ impl Authenticator {
             return self.api_token(token).await;
         }
         if token.split('.').count() == 3 {
-            return self.jwt(token);
+            let claims = self.verify_jwt(token).await?;
+            return self.identity(claims, org_header);
         }
         Err(unauthenticated("the bearer token is not valid"))
     }
@@ -118,60 +177,195 @@ impl Authenticator {
         })
     }
 
-    fn jwt(&self, token: &str) -> Result<Identity> {
-        let (key, validation) = self
-            .hs256
-            .as_ref()
-            .ok_or_else(|| unauthenticated("JWTs are not accepted by this server"))?;
-        let data = jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|e| {
-            unauthenticated(match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired",
-                ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
-                ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
-                ErrorKind::InvalidAudience => "the token's audience is not accepted",
-                ErrorKind::InvalidSignature => "the token's signature is invalid",
-                ErrorKind::InvalidAlgorithm => "the token's algorithm is not accepted",
-                ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (exp)",
-                _ => "the token is malformed",
-            })
+    /// Checks a JWT's signature and standard claims and returns its claims. HMAC is only ever
+    /// used with the configured secret, and asymmetric keys only with their own algorithm, so
+    /// `none` and algorithm confusion are refused.
+    async fn verify_jwt(&self, token: &str) -> Result<Map<String, Value>> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            unauthenticated("the token is malformed or its algorithm is not accepted")
         })?;
-        let claims = data.claims;
-        let user = claims
-            .preferred_username
-            .or(claims.sub)
-            .filter(|u| !u.is_empty() && u.len() <= 255 && !u.chars().any(char::is_control))
-            .ok_or_else(|| {
-                unauthenticated("the token names no user (preferred_username or sub)")
+        let (key, validation) = match header.alg {
+            Algorithm::HS256 => {
+                let key = self.hs256.clone().ok_or_else(|| {
+                    unauthenticated("HS256 tokens are not accepted by this server")
+                })?;
+                (
+                    key,
+                    self.validation(Algorithm::HS256, self.config.issuer.as_deref()),
+                )
+            }
+            Algorithm::HS384 | Algorithm::HS512 => {
+                return Err(unauthenticated("the token's algorithm is not accepted"));
+            }
+            alg => {
+                // Only to pick the key source; the signature and `iss` are validated below.
+                let iss = unverified_issuer(token);
+                let by_issuer = self.sources.iter().find(|s| {
+                    matches!(&s.origin, Origin::Issuer(i) if Some(i.trim_end_matches('/')) == iss.as_deref().map(|x| x.trim_end_matches('/')))
+                });
+                let source = by_issuer
+                    .or_else(|| {
+                        self.sources
+                            .iter()
+                            .find(|s| matches!(s.origin, Origin::Url(_)))
+                    })
+                    .ok_or_else(|| {
+                        unauthenticated(if self.sources.is_empty() {
+                            "tokens signed with public keys are not accepted by this server"
+                        } else {
+                            "the token's issuer is not accepted"
+                        })
+                    })?;
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .ok_or_else(|| unauthenticated("the token names no key (kid)"))?;
+                let (key, key_alg) = source
+                    .key(&self.http, kid)
+                    .await
+                    .map_err(Error::Unauthenticated)?;
+                if key_alg != alg {
+                    return Err(unauthenticated(
+                        "the token's algorithm does not match its key's",
+                    ));
+                }
+                let issuer = match &source.origin {
+                    Origin::Issuer(i) => {
+                        iss.filter(|x| x.trim_end_matches('/') == i.trim_end_matches('/'))
+                    }
+                    Origin::Url(_) => self.config.issuer.clone(),
+                };
+                let v = self.validation(alg, issuer.as_deref());
+                (key, v)
+            }
+        };
+        let data =
+            jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation).map_err(|e| {
+                unauthenticated(match e.kind() {
+                    ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
+                    ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
+                    ErrorKind::InvalidAudience => "the token's audience is not accepted",
+                    ErrorKind::InvalidSignature => "the token's signature is invalid",
+                    ErrorKind::InvalidAlgorithm => "the token's algorithm is not accepted",
+                    ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (exp)",
+                    _ => "the token is malformed",
+                })
             })?;
-        let org = match claims.org_id {
-            Some(o) => o,
-            None => claims
-                .iss
-                .as_deref()
-                .and_then(|iss| iss.trim_end_matches('/').rsplit('/').next())
-                .filter(|realm| !realm.is_empty() && !realm.contains(':'))
+        Ok(data.claims)
+    }
+
+    /// The caller a verified token describes.
+    fn identity(&self, claims: Map<String, Value>, org_header: Option<&str>) -> Result<Identity> {
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty() && u.len() <= 255 && !u.chars().any(char::is_control))
                 .map(str::to_owned)
-                .ok_or_else(|| {
-                    unauthenticated(
-                        "the token names no organization (org_id claim or issuer realm)",
-                    )
-                })?,
+        };
+        let mut grants: BTreeMap<ProjectGrant, Role> = claims
+            .get(&self.config.roles_claim)
+            .and_then(Value::as_object)
+            .map(|roles| {
+                roles
+                    .iter()
+                    .filter_map(|(project, role)| {
+                        Some((ProjectGrant::parse(project).ok()?, strongest(role)?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (org, principal) = match (text("org_id"), org_header) {
+            (Some(org), header) => {
+                if header.is_some_and(|h| h != org) {
+                    return Err(Error::Forbidden(format!(
+                        "this token acts for organization {org}, not the one X-Org-Id names"
+                    )));
+                }
+                let user = text(&self.config.username_claim)
+                    .or_else(|| text("sub"))
+                    .ok_or_else(|| {
+                        unauthenticated("the token names no user (preferred_username or sub)")
+                    })?;
+                (org, format!("user:{user}"))
+            }
+            (None, Some(requested)) => {
+                // A service account acting for the organization it names.
+                let client = text("client_id")
+                    .or_else(|| text("azp"))
+                    .or_else(|| text("sub"))
+                    .ok_or_else(|| {
+                        unauthenticated("the token names no client (client_id, azp or sub)")
+                    })?;
+                let account = self.config.service_accounts.get(&client).ok_or_else(|| {
+                    Error::Forbidden(format!(
+                        "service account {client:?} may not act for other organizations"
+                    ))
+                })?;
+                if !account.orgs.iter().any(|o| o == "*" || o == requested) {
+                    return Err(Error::Forbidden(format!(
+                        "service account {client:?} may not act for organization {requested:?}"
+                    )));
+                }
+                if grants.is_empty()
+                    && let Some(role) = account.role.as_deref().and_then(Role::parse)
+                {
+                    grants.insert(ProjectGrant::All, role);
+                }
+                (requested.to_owned(), format!("service:{client}"))
+            }
+            (None, None) => {
+                // The Keycloak realm: the last path segment of an issuer URL.
+                let realm = text("iss")
+                    .and_then(|iss| url::Url::parse(&iss).ok())
+                    .and_then(|u| {
+                        u.path_segments()?
+                            .rfind(|seg| !seg.is_empty())
+                            .map(str::to_owned)
+                    })
+                    .ok_or_else(|| {
+                        unauthenticated(
+                            "the token names no organization: an org_id claim, an issuer realm, or X-Org-Id for a service account",
+                        )
+                    })?;
+                let user = text(&self.config.username_claim)
+                    .or_else(|| text("sub"))
+                    .ok_or_else(|| {
+                        unauthenticated("the token names no user (preferred_username or sub)")
+                    })?;
+                (realm, format!("user:{user}"))
+            }
         };
         let org = OrgId::parse(&org).map_err(|m| {
             Error::Unauthenticated(format!("the token's organization is invalid: {m}"))
         })?;
-        let grants = claims
-            .roles
-            .iter()
-            .filter_map(|(project, role)| {
-                Some((ProjectGrant::parse(project).ok()?, role.strongest()?))
-            })
-            .collect();
         Ok(Identity {
             org,
-            principal: format!("user:{user}"),
+            principal,
             grants,
         })
+    }
+}
+
+/// The `iss` claim of a token, read without verification.
+fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss").and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A role as an identity provider writes it: one name, or a list (the strongest wins).
+fn strongest(v: &Value) -> Option<Role> {
+    match v {
+        Value::String(r) => Role::parse(r),
+        Value::Array(rs) => rs
+            .iter()
+            .filter_map(|r| r.as_str().and_then(Role::parse))
+            .min(),
+        _ => None,
     }
 }
 
@@ -205,7 +399,8 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""));
-        let identity = state.auth.authenticate(authorization).await?;
+        let org_header = parts.headers.get("x-org-id").and_then(|v| v.to_str().ok());
+        let identity = state.auth.authenticate(authorization, org_header).await?;
         let project = match parts.headers.get(X_PROJECT_ID) {
             Some(v) => {
                 let raw = v.to_str().map_err(|_| {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 mod health;
+mod jwks;
 mod middleware;
 pub mod models;
 pub mod openai;
@@ -21,7 +22,7 @@ use axum::{
 use modelreg_core::service::Registry;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use auth::{Authenticator, JwtConfig};
+pub use auth::{Authenticator, JwtConfig, ServiceAccount};
 pub use error::ApiError;
 pub use middleware::X_REQUEST_ID;
 

@@ -91,6 +91,18 @@ impl HttpProber {
     }
 }
 
+/// TLS for outbound HTTP: rustls with ring and the Mozilla roots, no system dependency.
+pub fn tls_config() -> Result<rustls::ClientConfig, String> {
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
+
 fn literal_ip(url: &url::Url) -> Option<std::net::IpAddr> {
     match url.host()? {
         url::Host::Ipv4(v4) => Some(v4.into()),

@@ -35,6 +35,18 @@ pub struct Config {
     pub jwt_audience: Option<String>,
     /// Clock skew allowed on `exp`/`nbf`, in seconds.
     pub jwt_leeway_secs: u64,
+    /// Accept RS256/ES256/EdDSA tokens verified against this JWKS URL.
+    pub jwks_url: Option<String>,
+    /// Accept asymmetric tokens from these issuers (comma-separated), each verified against
+    /// the JWKS its OIDC discovery document names; e.g. one Keycloak realm per organization.
+    pub oidc_issuers: Option<String>,
+    /// The JWT claim holding roles by project.
+    pub jwt_roles_claim: String,
+    /// The JWT claim naming the user (falls back to `sub`).
+    pub jwt_username_claim: String,
+    /// Service accounts that may act for other organizations with `X-Org-Id`, as JSON:
+    /// `{"client-id": {"orgs": ["acme", "beta"], "role": "viewer"}}` (`"*"` for any org).
+    pub service_accounts: Option<String>,
     /// `text` or `json`.
     pub log_format: String,
     /// A tracing filter such as `info` or `modelreg=debug` (`RUST_LOG` wins when set).
@@ -70,6 +82,11 @@ impl Default for Config {
             jwt_issuer: None,
             jwt_audience: None,
             jwt_leeway_secs: 30,
+            jwks_url: None,
+            oidc_issuers: None,
+            jwt_roles_claim: "roles".into(),
+            jwt_username_claim: "preferred_username".into(),
+            service_accounts: None,
             log_format: "text".into(),
             log_level: "info".into(),
             shutdown_grace_secs: 30,
@@ -101,7 +118,7 @@ pub struct Overrides {
     pub log_level: Option<String>,
 }
 
-const STRING_KEYS: [&str; 11] = [
+const STRING_KEYS: [&str; 16] = [
     "listen",
     "data_dir",
     "database_url",
@@ -113,6 +130,11 @@ const STRING_KEYS: [&str; 11] = [
     "log_level",
     "log_format",
     "probe_deny",
+    "jwks_url",
+    "oidc_issuers",
+    "jwt_roles_claim",
+    "jwt_username_claim",
+    "service_accounts",
 ];
 
 impl Config {
@@ -183,6 +205,37 @@ impl Config {
         &self,
     ) -> anyhow::Result<std::sync::Arc<dyn modelreg_core::store::Store>> {
         Ok(modelreg_store::open(&self.database_url(), &self.pool()).await?)
+    }
+
+    /// How JWTs are accepted.
+    pub fn jwt(&self) -> anyhow::Result<modelreg_api::JwtConfig> {
+        let service_accounts = match &self.service_accounts {
+            None => Default::default(),
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| anyhow::anyhow!("MODELREG_SERVICE_ACCOUNTS is not valid: {e}"))?,
+        };
+        Ok(modelreg_api::JwtConfig {
+            hs256_secret: self
+                .jwt_hs256_secret
+                .as_ref()
+                .map(|s| s.as_bytes().to_vec()),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            leeway_secs: self.jwt_leeway_secs,
+            jwks_url: self.jwks_url.clone(),
+            oidc_issuers: self
+                .oidc_issuers
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            roles_claim: self.jwt_roles_claim.clone(),
+            username_claim: self.jwt_username_claim.clone(),
+            service_accounts,
+        })
     }
 
     /// The prober, with the configured deny list.

@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use modelreg_api::{Authenticator, JwtConfig};
+use modelreg_api::Authenticator;
 use modelreg_core::{
     auth::{ProjectGrant, Role, generate_token, hash_token},
     checker::{CheckerConfig, HealthChecker},
@@ -26,16 +26,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "storage ready"
     );
 
-    let jwt = JwtConfig {
-        hs256_secret: config
-            .jwt_hs256_secret
-            .as_ref()
-            .map(|s| s.as_bytes().to_vec()),
-        issuer: config.jwt_issuer.clone(),
-        audience: config.jwt_audience.clone(),
-        leeway_secs: config.jwt_leeway_secs,
-    };
-    if jwt.hs256_secret.is_none() {
+    let jwt = config.jwt()?;
+    if !jwt.accepts_jwts() {
         bootstrap_token(store.as_ref()).await?;
     }
     let keyring = Arc::new(keyring);
@@ -55,7 +47,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         });
     }
-
     let listener = TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

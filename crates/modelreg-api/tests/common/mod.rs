@@ -98,6 +98,17 @@ impl TestApp {
         }
     }
 
+    /// Another router over the same storage, accepting JWTs as `jwt` says.
+    pub fn with_jwt(&self, jwt: JwtConfig) -> TestApp {
+        let keyring = Arc::new(Keyring::new(vec![Kek::generate()]).unwrap());
+        let registry = Registry::new(self.store.clone(), keyring);
+        TestApp {
+            router: modelreg_api::router(registry, Authenticator::new(self.store.clone(), &jwt)),
+            store: self.store.clone(),
+            backend: Backend::Shared,
+        }
+    }
+
     /// Another router over the same storage, with other master keys.
     pub fn with_keyring(&self, keyring: Keyring) -> TestApp {
         TestApp {
