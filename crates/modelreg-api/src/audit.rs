@@ -174,7 +174,7 @@ pub struct AuditParams {
 }
 
 /// The organization-level caller of the audit log: no project is involved.
-pub struct OrgCaller(modelreg_core::auth::Identity);
+pub struct OrgCaller(pub modelreg_core::auth::Identity);
 
 impl FromRequestParts<AppState> for OrgCaller {
     type Rejection = ApiError;

@@ -16,6 +16,7 @@ use modelreg_core::{
     service::Caller,
     store::Store,
     tenant::{OrgId, ProjectId, TenantScope},
+    timestamp::Timestamp,
 };
 use serde_json::{Map, Value};
 
@@ -75,8 +76,37 @@ impl JwtConfig {
     }
 }
 
+/// When API tokens were last used, kept in memory and written in batches, so a request costs
+/// no database write.
+#[derive(Clone)]
+pub struct LastUsed {
+    store: Arc<dyn Store>,
+    pending: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Timestamp>>>,
+}
+
+impl LastUsed {
+    fn note(&self, id: uuid::Uuid) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(id, Timestamp::now());
+        }
+    }
+
+    /// Writes what was noted since the last flush.
+    pub async fn flush(&self) -> Result<()> {
+        let batch: Vec<(uuid::Uuid, Timestamp)> = match self.pending.lock() {
+            Ok(mut p) => p.drain().collect(),
+            Err(_) => return Ok(()),
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.store.touch_tokens(&batch).await
+    }
+}
+
 pub struct Authenticator {
     store: Arc<dyn Store>,
+    last_used: LastUsed,
     config: JwtConfig,
     hs256: Option<DecodingKey>,
     sources: Vec<KeySource>,
@@ -108,6 +138,10 @@ impl Authenticator {
             })
             .unwrap_or_default();
         Authenticator {
+            last_used: LastUsed {
+                store: store.clone(),
+                pending: Default::default(),
+            },
             store,
             hs256: config
                 .hs256_secret
@@ -117,6 +151,11 @@ impl Authenticator {
             sources,
             http,
         }
+    }
+
+    /// The batched record of token use; flush it periodically.
+    pub fn last_used(&self) -> LastUsed {
+        self.last_used.clone()
     }
 
     fn validation(&self, alg: Algorithm, issuer: Option<&str>) -> Validation {
@@ -170,6 +209,10 @@ impl Authenticator {
             .token_by_hash(&hash_token(token))
             .await?
             .ok_or_else(|| unauthenticated("the API token is unknown or revoked"))?;
+        if found.expires_at.is_some_and(|at| at <= Timestamp::now()) {
+            return Err(unauthenticated("the API token has expired"));
+        }
+        self.last_used.note(found.id);
         Ok(Identity {
             org: found.org,
             principal: format!("service:{}", found.name),

@@ -1,6 +1,7 @@
 //! The HTTP API of modelreg: the router, its extractors and handlers, and the OpenAPI
 //! document generated from them.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod error;
@@ -22,7 +23,7 @@ use axum::{
 use modelreg_core::service::Registry;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub use auth::{Authenticator, JwtConfig, ServiceAccount};
+pub use auth::{Authenticator, JwtConfig, LastUsed, ServiceAccount};
 pub use error::ApiError;
 pub use middleware::X_REQUEST_ID;
 
@@ -53,6 +54,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(openai::list_models))
         .routes(routes!(audit::history))
         .routes(routes!(audit::audit_log))
+        .routes(routes!(admin::create_token, admin::list_tokens))
+        .routes(routes!(admin::revoke_token))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi::openapi_json))

@@ -30,6 +30,7 @@ use crate::{AppState, error::ErrorBody};
         (name = "models", description = "Model configurations"),
         (name = "openai", description = "OpenAI-compatible endpoints"),
         (name = "audit", description = "The audit trail"),
+        (name = "admin", description = "API tokens of the organization"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document"),
     ),
@@ -74,7 +75,8 @@ pub(crate) fn finish(doc: &mut Doc) {
             .build()
     };
     for (path, item) in doc.paths.paths.iter_mut() {
-        let authenticated = path.starts_with("/assets/") || path.starts_with("/v1/");
+        let authenticated =
+            path.starts_with("/assets/") || path.starts_with("/v1/") || path.starts_with("/admin/");
         let ops = [
             &mut item.get,
             &mut item.put,

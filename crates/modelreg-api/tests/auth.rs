@@ -164,6 +164,7 @@ async fn a_revoked_token_stops_working_at_once(app: TestApp) {
             project: ProjectGrant::All,
             role: Role::Owner,
             hash: hash_token(&token),
+            expires_at: None,
         })
         .await
         .unwrap();

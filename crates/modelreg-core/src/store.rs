@@ -120,6 +120,8 @@ pub struct ApiToken {
     pub role: Role,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
 }
 
 #[derive(Debug)]
@@ -129,6 +131,7 @@ pub struct NewToken {
     pub project: ProjectGrant,
     pub role: Role,
     pub hash: String,
+    pub expires_at: Option<Timestamp>,
 }
 
 /// API tokens are looked up before the tenant is known, so these methods are not scoped.
@@ -142,6 +145,12 @@ pub trait TokenStore: Send + Sync {
     async fn list_tokens(&self) -> Result<Vec<ApiToken>>;
     /// Returns whether an active token of that name was revoked.
     async fn revoke_token(&self, name: &str) -> Result<bool>;
+    /// The tokens of one organization.
+    async fn org_tokens(&self, org: &OrgId) -> Result<Vec<ApiToken>>;
+    /// Revokes an active token of `org` by name; whether one was.
+    async fn revoke_org_token(&self, org: &OrgId, name: &str) -> Result<bool>;
+    /// Records when tokens were last used, in one batch.
+    async fn touch_tokens(&self, used: &[(Uuid, Timestamp)]) -> Result<()>;
 }
 
 /// A record's sealed credentials with its tenant, for maintenance.

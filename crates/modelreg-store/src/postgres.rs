@@ -613,6 +613,7 @@ impl TokenStore for PostgresStore {
             .bind(token.project.to_string())
             .bind(token.role.as_str())
             .bind(ts(now))
+            .bind(token.expires_at.map(ts))
             .execute(&self.pool)
             .await;
         match result {
@@ -624,6 +625,8 @@ impl TokenStore for PostgresStore {
                 role: token.role,
                 created_at: now,
                 revoked_at: None,
+                expires_at: token.expires_at,
+                last_used_at: None,
             }),
             Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists(format!(
                 "a token named '{}' already exists",
@@ -658,6 +661,38 @@ impl TokenStore for PostgresStore {
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
+    }
+    async fn org_tokens(&self, org: &OrgId) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query(q(&sql::ORG_TOKENS))
+            .bind(org.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_org_token(&self, org: &OrgId, name: &str) -> Result<bool> {
+        let done = sqlx::query(q(&sql::REVOKE_ORG_TOKEN))
+            .bind(ts(Timestamp::now()))
+            .bind(org.as_str())
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn touch_tokens(&self, used: &[(Uuid, Timestamp)]) -> Result<()> {
+        for (id, at) in used {
+            sqlx::query(q(&sql::TOUCH_TOKEN))
+                .bind(ts(*at))
+                .bind(*id)
+                .bind(ts(*at))
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
     }
 }
 

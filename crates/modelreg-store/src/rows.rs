@@ -278,6 +278,8 @@ pub(crate) fn token_from_row(row: &impl RowAccess) -> Result<ApiToken> {
         role: Role::parse(&role).ok_or_else(|| corrupt("token role", role))?,
         created_at: row.timestamp("created_at")?,
         revoked_at: row.opt_timestamp("revoked_at")?,
+        expires_at: row.opt_timestamp("expires_at")?,
+        last_used_at: row.opt_timestamp("last_used_at")?,
     })
 }
 

@@ -205,8 +205,8 @@ statement!(
 );
 statement!(
     INSERT_TOKEN,
-    "INSERT INTO api_tokens (id, name, token_hash, organization_id, project_id, role, created_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO api_tokens (id, name, token_hash, organization_id, project_id, role, created_at, expires_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         .to_owned()
 );
 statement!(
@@ -216,6 +216,20 @@ statement!(
 statement!(
     LIST_TOKENS,
     "SELECT * FROM api_tokens ORDER BY created_at, id".to_owned()
+);
+statement!(
+    ORG_TOKENS,
+    "SELECT * FROM api_tokens WHERE organization_id = ? ORDER BY created_at, id".to_owned()
+);
+statement!(
+    REVOKE_ORG_TOKEN,
+    "UPDATE api_tokens SET revoked_at = ? WHERE organization_id = ? AND name = ? AND revoked_at IS NULL"
+        .to_owned()
+);
+statement!(
+    TOUCH_TOKEN,
+    "UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)"
+        .to_owned()
 );
 statement!(
     REVOKE_TOKEN,

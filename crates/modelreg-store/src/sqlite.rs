@@ -625,6 +625,8 @@ impl TokenStore for SqliteStore {
                 role: token.role,
                 created_at: now,
                 revoked_at: None,
+                expires_at: token.expires_at,
+                last_used_at: None,
             }),
             Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists(format!(
                 "a token named '{}' already exists",
@@ -659,6 +661,38 @@ impl TokenStore for SqliteStore {
             .await
             .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
+    }
+    async fn org_tokens(&self, org: &OrgId) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query(AssertSqlSafe(sql::ORG_TOKENS.sqlite.as_str()))
+            .bind(org.as_str())
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_org_token(&self, org: &OrgId, name: &str) -> Result<bool> {
+        let done = sqlx::query(AssertSqlSafe(sql::REVOKE_ORG_TOKEN.sqlite.as_str()))
+            .bind(Timestamp::now().to_string())
+            .bind(org.as_str())
+            .bind(name)
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn touch_tokens(&self, used: &[(Uuid, Timestamp)]) -> Result<()> {
+        for (id, at) in used {
+            sqlx::query(AssertSqlSafe(sql::TOUCH_TOKEN.sqlite.as_str()))
+                .bind(at.to_string())
+                .bind(id.to_string())
+                .bind(at.to_string())
+                .execute(&self.write)
+                .await
+                .map_err(db_error)?;
+        }
+        Ok(())
     }
 }
 

@@ -440,6 +440,7 @@ async fn tokens() {
             project: ProjectGrant::All,
             role: Role::Admin,
             hash: "h1".into(),
+            expires_at: None,
         };
         let created = s.insert_token(t).await.unwrap();
         let found = s.token_by_hash("h1").await.unwrap().unwrap();
@@ -450,6 +451,7 @@ async fn tokens() {
             project: ProjectGrant::One(ProjectId::parse("p").unwrap()),
             role: Role::Viewer,
             hash: "h2".into(),
+            expires_at: None,
         };
         assert!(matches!(
             s.insert_token(dup).await,

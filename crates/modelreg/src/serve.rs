@@ -52,6 +52,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let auth = Authenticator::new(store.clone(), &jwt);
+    // Token use is written in batches, not on every request.
+    let last_used = auth.last_used();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            if let Err(e) = last_used.flush().await {
+                tracing::warn!(error = %e, "could not record token use");
+            }
+        }
+    });
     let registry = Registry::new(store.clone(), keyring).with_prober(Arc::new(config.prober()?));
     if config.check_interval_secs > 0 {
         spawn_checker(registry.clone(), &config);
@@ -125,6 +135,7 @@ async fn bootstrap_token(store: &dyn Store) -> anyhow::Result<()> {
             project: ProjectGrant::All,
             role: Role::Owner,
             hash: hash_token(&token),
+            expires_at: None,
         })
         .await;
     match minted {

@@ -49,6 +49,7 @@ pub async fn run(file: Option<&Path>, cmd: TokenCommand) -> anyhow::Result<()> {
                         project,
                         role,
                         hash: hash_token(&token),
+            expires_at: None,
                     })
                     .await?;
                 eprintln!(

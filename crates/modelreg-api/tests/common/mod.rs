@@ -31,6 +31,8 @@ pub struct TestApp {
     pub router: Router,
     pub store: Arc<dyn Store>,
     pub backend: Backend,
+    /// The router's batched record of API token use.
+    pub last_used: modelreg_api::LastUsed,
 }
 
 /// Where a test's data lives: a fresh SQLite file, or a fresh PostgreSQL schema.
@@ -90,11 +92,12 @@ impl TestApp {
             .await
             .expect("open store");
         let keyring = Arc::new(Keyring::new(vec![Kek::generate()]).unwrap());
-        let router = TestApp::router_for(store.clone(), keyring);
+        let (router, last_used) = TestApp::router_for(store.clone(), keyring);
         TestApp {
             router,
             store,
             backend,
+            last_used,
         }
     }
 
@@ -102,23 +105,31 @@ impl TestApp {
     pub fn with_jwt(&self, jwt: JwtConfig) -> TestApp {
         let keyring = Arc::new(Keyring::new(vec![Kek::generate()]).unwrap());
         let registry = Registry::new(self.store.clone(), keyring);
+        let auth = Authenticator::new(self.store.clone(), &jwt);
+        let last_used = auth.last_used();
         TestApp {
-            router: modelreg_api::router(registry, Authenticator::new(self.store.clone(), &jwt)),
+            router: modelreg_api::router(registry, auth),
             store: self.store.clone(),
             backend: Backend::Shared,
+            last_used,
         }
     }
 
     /// Another router over the same storage, with other master keys.
     pub fn with_keyring(&self, keyring: Keyring) -> TestApp {
+        let (router, last_used) = TestApp::router_for(self.store.clone(), Arc::new(keyring));
         TestApp {
-            router: TestApp::router_for(self.store.clone(), Arc::new(keyring)),
+            router,
             store: self.store.clone(),
             backend: Backend::Shared,
+            last_used,
         }
     }
 
-    fn router_for(store: Arc<dyn Store>, keyring: Arc<Keyring>) -> Router {
+    fn router_for(
+        store: Arc<dyn Store>,
+        keyring: Arc<Keyring>,
+    ) -> (Router, modelreg_api::LastUsed) {
         let auth = Authenticator::new(
             store.clone(),
             &JwtConfig {
@@ -129,10 +140,12 @@ impl TestApp {
         );
         let prober = modelreg_probe::HttpProber::new(modelreg_probe::ProbeConfig::default())
             .expect("prober");
-        modelreg_api::router(
+        let last_used = auth.last_used();
+        let router = modelreg_api::router(
             Registry::new(store, keyring).with_prober(Arc::new(prober)),
             auth,
-        )
+        );
+        (router, last_used)
     }
 
     /// Whether storage holds these exact bytes anywhere: in the SQLite files, or (as hex) in
@@ -218,6 +231,7 @@ impl TestApp {
                 project: ProjectGrant::parse(project).unwrap(),
                 role,
                 hash: hash_token(&token),
+                expires_at: None,
             })
             .await
             .expect("insert token");
