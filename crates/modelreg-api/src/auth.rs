@@ -412,6 +412,19 @@ fn strongest(v: &Value) -> Option<Role> {
     }
 }
 
+/// The identity behind a request's `Authorization` (and `X-Org-Id`) headers.
+pub(crate) async fn identify(
+    parts: &Parts,
+    state: &AppState,
+) -> std::result::Result<Identity, ApiError> {
+    let authorization = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
+    let org_header = parts.headers.get("x-org-id").and_then(|v| v.to_str().ok());
+    Ok(state.auth.authenticate(authorization, org_header).await?)
+}
+
 /// `X-On-Behalf-Of`: the user a service acts for, recorded in the audit trail.
 pub fn on_behalf_of(parts: &Parts) -> std::result::Result<Option<String>, ApiError> {
     let Some(v) = parts.headers.get("x-on-behalf-of") else {
@@ -438,12 +451,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> std::result::Result<Self, Self::Rejection> {
-        let authorization = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .map(|v| v.to_str().unwrap_or(""));
-        let org_header = parts.headers.get("x-org-id").and_then(|v| v.to_str().ok());
-        let identity = state.auth.authenticate(authorization, org_header).await?;
+        let identity = identify(parts, state).await?;
         let project = match parts.headers.get(X_PROJECT_ID) {
             Some(v) => {
                 let raw = v.to_str().map_err(|_| {

@@ -12,7 +12,7 @@ use crate::{
     list::{ListPage, ListQuery},
     model::{Model, ModelCreate, ModelFields, ModelUpdate, Status},
     resource_uri::{ModelKey, ResourceUri},
-    secrets::{Binding, Credentials, CredentialsPatch, Keyring, OpenError},
+    secrets::{Binding, Credentials, CredentialsPatch, Keyring, OpenError, SealedCredentials},
     store::{AuditFilter, ModelChange, NewModel, Store},
     tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
@@ -207,11 +207,7 @@ impl Registry {
 
     /// Verifies and records, for a request or the background checker.
     pub async fn verify_model(&self, current: Model, actor: &Actor) -> Result<Verified> {
-        let binding = Binding {
-            scope: &current.scope,
-            record_id: current.id,
-        };
-        let outcome = match self.keyring.open(binding, &current.credentials) {
+        let outcome = match self.keyring.open(binding(&current), &current.credentials) {
             Ok(credentials) => self.probe(&current.fields, &credentials).await,
             Err(e) => ProbeOutcome::failed(format!("stored credentials cannot be decrypted: {e}")),
         };
@@ -264,11 +260,7 @@ impl Registry {
     /// tampered bytes, a ciphertext moved from another row) it is reported as `ERROR` with the
     /// reason, whatever status is stored, so it never passes as healthy.
     pub fn checked(&self, mut model: Model) -> Model {
-        let binding = Binding {
-            scope: &model.scope,
-            record_id: model.id,
-        };
-        if let Err(e) = self.keyring.open(binding, &model.credentials) {
+        if let Err(e) = self.keyring.open(binding(&model), &model.credentials) {
             model.fields.status = Status::Error;
             model.fields.status_message = Some(format!(
                 "stored credentials cannot be decrypted: {e}; replace them with PUT {{\"credentials\": …}}{}",
@@ -335,9 +327,7 @@ impl Registry {
     ) -> Result<Model> {
         caller.require(Action::Write)?;
         let patch = validate::update(body)?;
-        for _ in 0..MAX_UPDATE_ATTEMPTS {
-            let current = self.find(&caller.scope, key).await?;
-            check_precondition(if_match, &current)?;
+        self.write_with_retry(caller, key, if_match, |current| {
             if let Some(uri) = &patch.resource_uri
                 && uri != current.resource_uri.as_str()
             {
@@ -352,40 +342,19 @@ impl Registry {
             }
             let fields = patch.apply(&current.fields);
             if fields == current.fields && patch.credentials.is_none() {
-                return Ok(current);
+                return Ok(None);
             }
-            let credentials = patch.credentials.as_ref().map(|c| {
-                self.keyring.seal(
-                    Binding {
-                        scope: &caller.scope,
-                        record_id: current.id,
-                    },
-                    c,
-                )
-            });
-            let audit = caller.actor().entry(
-                AuditAction::Update,
-                diff(Some(&current.fields), Some(&fields), credentials.is_some()),
-            );
-            let change = ModelChange {
-                id: current.id,
-                expected_version: current.version,
+            let credentials = patch
+                .credentials
+                .as_ref()
+                .map(|c| self.keyring.seal(binding(current), c));
+            Ok(Some(Planned {
                 fields,
                 credentials,
-                actor: caller.principal.clone(),
-                now: Timestamp::now(),
-            };
-            match self
-                .store
-                .update_model(&caller.scope, change, &audit)
-                .await?
-            {
-                Some(updated) => return Ok(self.checked(updated)),
-                None if if_match.is_some() => return Err(precondition_failed()),
-                None => continue,
-            }
-        }
-        Err(too_much_contention())
+                action: AuditAction::Update,
+            }))
+        })
+        .await
     }
 
     /// Changes the stored credentials key by key: a value sets a key, `null` removes it. The
@@ -398,34 +367,60 @@ impl Registry {
         if_match: Option<&EtagCondition>,
     ) -> Result<Model> {
         caller.require(Action::Write)?;
-        for _ in 0..MAX_UPDATE_ATTEMPTS {
-            let current = self.find(&caller.scope, key).await?;
-            check_precondition(if_match, &current)?;
-            let binding = Binding {
-                scope: &caller.scope,
-                record_id: current.id,
-            };
-            let stored = self.keyring.open(binding, &current.credentials).map_err(|e| {
-                Error::field(
-                    &["body"],
-                    "credentials_unreadable",
-                    format!(
-                        "the stored credentials cannot be decrypted ({e}); replace them whole with PUT"
-                    ),
-                )
-            })?;
+        self.write_with_retry(caller, key, if_match, |current| {
+            let stored = self
+                .keyring
+                .open(binding(current), &current.credentials)
+                .map_err(|e| {
+                    Error::field(
+                        &["body"],
+                        "credentials_unreadable",
+                        format!(
+                            "the stored credentials cannot be decrypted ({e}); replace them whole with PUT"
+                        ),
+                    )
+                })?;
             let merged = stored
                 .merged(patch)
                 .map_err(|m| Error::field(&["body"], "credentials", m))?;
+            Ok(Some(Planned {
+                fields: current.fields.clone(),
+                credentials: Some(self.keyring.seal(binding(current), &merged)),
+                action: AuditAction::Credentials,
+            }))
+        })
+        .await
+    }
+
+    /// A compare-and-swap write of what `plan` makes of the current model (`None`: nothing to
+    /// change), with its audit event. A concurrent change is retried on the fresh row without
+    /// `If-Match`, and is a 412 with it.
+    async fn write_with_retry(
+        &self,
+        caller: &Caller,
+        key: &ModelKey,
+        if_match: Option<&EtagCondition>,
+        plan: impl Fn(&Model) -> Result<Option<Planned>>,
+    ) -> Result<Model> {
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
+            let current = self.find(&caller.scope, key).await?;
+            check_precondition(if_match, &current)?;
+            let Some(p) = plan(&current)? else {
+                return Ok(self.checked(current));
+            };
             let audit = caller.actor().entry(
-                AuditAction::Credentials,
-                diff(Some(&current.fields), Some(&current.fields), true),
+                p.action,
+                diff(
+                    Some(&current.fields),
+                    Some(&p.fields),
+                    p.credentials.is_some(),
+                ),
             );
             let change = ModelChange {
                 id: current.id,
                 expected_version: current.version,
-                fields: current.fields.clone(),
-                credentials: Some(self.keyring.seal(binding, &merged)),
+                fields: p.fields,
+                credentials: p.credentials,
                 actor: caller.principal.clone(),
                 now: Timestamp::now(),
             };
@@ -513,6 +508,21 @@ impl Registry {
         }
         let offset = u64::from(page - 1) * u64::from(limit);
         self.store.audit_events(org, filter, offset, limit).await
+    }
+}
+
+/// What a write makes of a model.
+struct Planned {
+    fields: ModelFields,
+    credentials: Option<SealedCredentials>,
+    action: AuditAction,
+}
+
+/// What a model's credentials are bound to.
+fn binding(model: &Model) -> Binding<'_> {
+    Binding {
+        scope: &model.scope,
+        record_id: model.id,
     }
 }
 
