@@ -182,10 +182,15 @@ fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-pub(crate) fn model_from_row(row: &impl RowAccess) -> Result<Model> {
+/// The tenant a row belongs to.
+fn scope_from_row(row: &impl RowAccess) -> Result<TenantScope> {
     let org =
         OrgId::parse(&row.text("organization_id")?).map_err(|e| corrupt("organization", e))?;
     let project = ProjectId::parse(&row.text("project_id")?).map_err(|e| corrupt("project", e))?;
+    Ok(TenantScope::new(org, project))
+}
+
+pub(crate) fn model_from_row(row: &impl RowAccess) -> Result<Model> {
     let uri = row.text("resource_uri")?;
     let resource_uri = ResourceUri::parse(&uri).map_err(|e| corrupt("resource_uri", e))?;
     let status = row.text("status")?;
@@ -197,7 +202,7 @@ pub(crate) fn model_from_row(row: &impl RowAccess) -> Result<Model> {
     Ok(Model {
         id: row.uuid("id")?,
         resource_uri,
-        scope: TenantScope::new(org, project),
+        scope: scope_from_row(row)?,
         fields: ModelFields {
             name: row.text("name")?,
             litellm_model: row.text("litellm_model")?,
@@ -237,12 +242,9 @@ pub(crate) fn sealed_from_row(row: &impl RowAccess) -> Result<SealedCredentials>
 
 /// A sealed record with its tenant, for maintenance across tenants.
 pub(crate) fn sealed_record_from_row(row: &impl RowAccess) -> Result<SealedRecord> {
-    let org =
-        OrgId::parse(&row.text("organization_id")?).map_err(|e| corrupt("organization", e))?;
-    let project = ProjectId::parse(&row.text("project_id")?).map_err(|e| corrupt("project", e))?;
     Ok(SealedRecord {
         id: row.uuid("id")?,
-        scope: TenantScope::new(org, project),
+        scope: scope_from_row(row)?,
         credentials: sealed_from_row(row)?,
     })
 }
