@@ -422,7 +422,11 @@ pub(crate) async fn identify(
         .get(axum::http::header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
     let org_header = parts.headers.get("x-org-id").and_then(|v| v.to_str().ok());
-    Ok(state.auth.authenticate(authorization, org_header).await?)
+    let identity = state.auth.authenticate(authorization, org_header).await?;
+    if let Some(log) = parts.extensions.get::<crate::middleware::RequestLog>() {
+        log.identified(&identity.principal, identity.org.as_str());
+    }
+    Ok(identity)
 }
 
 /// `X-On-Behalf-Of`: the user a service acts for, recorded in the audit trail.
@@ -466,6 +470,9 @@ impl FromRequestParts<AppState> for Caller {
                 )
             })?,
         };
+        if let Some(log) = parts.extensions.get::<crate::middleware::RequestLog>() {
+            log.project(project.as_str());
+        }
         let role = identity.role_in(&project).ok_or_else(|| {
             ApiError::from(Error::Forbidden(format!(
                 "this credential has no role in project '{project}'"

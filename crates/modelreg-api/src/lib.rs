@@ -5,9 +5,11 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod extract;
 mod health;
 mod jwks;
+pub mod metrics;
 mod middleware;
 pub mod models;
 pub mod openai;
@@ -27,11 +29,15 @@ pub use auth::{Authenticator, JwtConfig, LastUsed, ServiceAccount};
 pub use error::ApiError;
 pub use middleware::X_REQUEST_ID;
 
+/// The git commit this build was made from (`unknown` outside a checkout).
+pub const GIT_COMMIT: &str = env!("MODELREG_GIT_COMMIT");
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
     pub auth: Arc<Authenticator>,
+    pub metrics: Arc<metrics::Metrics>,
     openapi_json: Arc<str>,
 }
 
@@ -52,12 +58,14 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(models::verify::verify_unsaved))
         .routes(routes!(models::verify::verify_stored))
         .routes(routes!(openai::list_models))
+        .routes(routes!(export::export_litellm))
         .routes(routes!(audit::history))
         .routes(routes!(audit::audit_log))
         .routes(routes!(admin::create_token, admin::list_tokens))
         .routes(routes!(admin::revoke_token))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(openapi::docs))
 }
@@ -69,13 +77,27 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The application: routes, body limit, request ids and the error shape.
+/// The application: routes, body limit, request ids, metrics and the error shape.
 pub fn router(registry: Registry, auth: Authenticator) -> Router {
+    let metrics = Arc::new(metrics::Metrics::new());
+    let registry = registry.with_verification_hook(metrics.verification_hook());
+    router_with_metrics(registry, auth, metrics)
+}
+
+/// The application, counting into `metrics`. The registry should already report its
+/// verifications to them (`Metrics::verification_hook`), so that a background checker built
+/// on the same registry is counted too.
+pub fn router_with_metrics(
+    registry: Registry,
+    auth: Authenticator,
+    metrics: Arc<metrics::Metrics>,
+) -> Router {
     let (routes, mut doc) = api_router().split_for_parts();
     openapi::finish(&mut doc);
     let state = AppState {
         registry,
         auth: Arc::new(auth),
+        metrics: metrics.clone(),
         openapi_json: doc
             .to_pretty_json()
             .expect("the OpenAPI document serializes")
@@ -84,7 +106,10 @@ pub fn router(registry: Registry, auth: Authenticator) -> Router {
     routes
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(axum::middleware::from_fn(middleware::request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            middleware::request_context,
+        ))
         .with_state(state)
 }
 

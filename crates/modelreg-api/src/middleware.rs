@@ -1,18 +1,21 @@
 //! The request middleware: request ids, one log line per request, and the final shape of
 //! every error response.
 
-use std::time::Instant;
+use std::{
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
 use axum::{
     body::Body,
-    extract::{MatchedPath, Request},
+    extract::{MatchedPath, Request, State},
     http::{HeaderName, HeaderValue, StatusCode, header},
     middleware::Next,
     response::Response,
 };
 use tracing::Instrument;
 
-use crate::error::ApiError;
+use crate::{error::ApiError, metrics::Metrics};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -20,6 +23,42 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// it.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// Who made the request, filled in by the authentication extractors, for the request's log
+/// line. Empty for requests that need no credential or were refused before one was read.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog(Arc<Mutex<Who>>);
+
+#[derive(Debug, Default)]
+struct Who {
+    principal: Option<String>,
+    org: Option<String>,
+    project: Option<String>,
+}
+
+impl RequestLog {
+    /// Records the authenticated principal and its organization.
+    pub fn identified(&self, principal: &str, org: &str) {
+        if let Ok(mut who) = self.0.lock() {
+            who.principal = Some(principal.to_owned());
+            who.org = Some(org.to_owned());
+        }
+    }
+
+    /// Records the project the request acts in.
+    pub fn project(&self, project: &str) {
+        if let Ok(mut who) = self.0.lock() {
+            who.project = Some(project.to_owned());
+        }
+    }
+
+    fn take(&self) -> Who {
+        self.0
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default()
+    }
+}
 
 /// A client-sent request id is echoed when it is 1–128 visible ASCII characters; otherwise a
 /// new one is made.
@@ -32,17 +71,32 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| format!("req-{}", uuid::Uuid::now_v7().simple()))
 }
 
-pub async fn request_context(mut req: Request, next: Next) -> Response {
+/// The label of requests that match no route: their paths are the client's to choose, so
+/// they never become labels.
+const UNMATCHED: &str = "unmatched";
+
+pub async fn request_context(
+    State(metrics): State<Arc<Metrics>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
+    let _in_flight = metrics.in_flight();
     let id = request_id(&req);
+    let who = RequestLog::default();
     req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(who.clone());
     let method = req.method().clone();
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| req.uri().path().to_owned());
-    let span = tracing::info_span!("request", %method, %route, request_id = %id);
+        .map(|p| p.as_str().to_owned());
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        route = route.as_deref().unwrap_or(UNMATCHED),
+        request_id = %id
+    );
 
     let res = next.run(req).instrument(span.clone()).await;
     let mut res = finish_error(res, &id);
@@ -50,8 +104,25 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         res.headers_mut().insert(X_REQUEST_ID.clone(), v);
     }
     let status = res.status().as_u16();
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| tracing::info!(status, latency_ms, "request"));
+    let elapsed = started.elapsed();
+    let route = route.as_deref().unwrap_or(UNMATCHED);
+    metrics.observe_request(method.as_str(), route, status, elapsed.as_secs_f64());
+    let who = who.take();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    // The one line per request: what, who, and how it went.
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            route,
+            status,
+            latency_ms,
+            request_id = %id,
+            principal = who.principal.as_deref().unwrap_or("-"),
+            org = who.org.as_deref().unwrap_or("-"),
+            project = who.project.as_deref().unwrap_or("-"),
+            "request"
+        )
+    });
     res
 }
 

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod checker;
 pub mod error;
 pub mod list;
+pub mod litellm;
 pub mod model;
 pub mod resource_uri;
 pub mod secrets;

@@ -135,7 +135,12 @@ pub struct Registry {
     store: Arc<dyn Store>,
     keyring: Arc<Keyring>,
     prober: Arc<dyn Prober>,
+    on_verification: Option<VerificationHook>,
 }
+
+/// Told of every verification: the model's provider, whether it was a stored model (`true`)
+/// or one before it is saved, and the outcome. Metrics count them.
+pub type VerificationHook = Arc<dyn Fn(Option<&str>, bool, &ProbeOutcome) + Send + Sync>;
 
 /// The prober of a registry built without one: every verification says so.
 struct NoProber;
@@ -160,6 +165,19 @@ impl Registry {
             store,
             keyring,
             prober: Arc::new(NoProber),
+            on_verification: None,
+        }
+    }
+
+    /// The same registry, telling `hook` of every verification.
+    pub fn with_verification_hook(mut self, hook: VerificationHook) -> Self {
+        self.on_verification = Some(hook);
+        self
+    }
+
+    fn verified(&self, fields: &ModelFields, stored: bool, outcome: &ProbeOutcome) {
+        if let Some(hook) = &self.on_verification {
+            hook(fields.provider.as_deref(), stored, outcome);
         }
     }
 
@@ -194,7 +212,9 @@ impl Registry {
     pub async fn verify_unsaved(&self, caller: &Caller, body: ModelCreate) -> Result<ProbeOutcome> {
         caller.require(Action::Verify)?;
         let input = validate::create(body)?;
-        Ok(self.probe(&input.fields, &input.credentials).await)
+        let outcome = self.probe(&input.fields, &input.credentials).await;
+        self.verified(&input.fields, false, &outcome);
+        Ok(outcome)
     }
 
     /// Verifies a stored model with its stored credentials, and records the result: status
@@ -211,6 +231,7 @@ impl Registry {
             Ok(credentials) => self.probe(&current.fields, &credentials).await,
             Err(e) => ProbeOutcome::failed(format!("stored credentials cannot be decrypted: {e}")),
         };
+        self.verified(&current.fields, true, &outcome);
         let status = if outcome.verified {
             Status::Active
         } else {
@@ -341,13 +362,16 @@ impl Registry {
                 ));
             }
             let fields = patch.apply(&current.fields);
-            if fields == current.fields && patch.credentials.is_none() {
-                return Ok(None);
-            }
-            let credentials = patch
+            // Credentials equal to the stored ones are no change: a re-import or a GET → PUT
+            // round trip that resends them writes nothing.
+            let new_credentials = patch
                 .credentials
                 .as_ref()
-                .map(|c| self.keyring.seal(binding(current), c));
+                .filter(|c| !self.same_credentials(current, c));
+            if fields == current.fields && new_credentials.is_none() {
+                return Ok(None);
+            }
+            let credentials = new_credentials.map(|c| self.keyring.seal(binding(current), c));
             Ok(Some(Planned {
                 fields,
                 credentials,
@@ -461,6 +485,60 @@ impl Registry {
             Err(precondition_failed())
         } else {
             Err(Error::model_not_found(&key.to_string()))
+        }
+    }
+
+    /// Whether `credentials` equal the model's stored ones (false when those do not open).
+    fn same_credentials(&self, model: &Model, credentials: &Credentials) -> bool {
+        let parse = |c: &Credentials| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(c.expose_json()).ok()
+        };
+        self.keyring
+            .open(binding(model), &model.credentials)
+            .ok()
+            .is_some_and(|stored| parse(&stored) == parse(credentials))
+    }
+
+    /// The project's models matching `query`'s filters and sort, as a LiteLLM proxy config
+    /// (docs/litellm.md). Credentials appear only as `os.environ/` references.
+    pub async fn export_litellm(
+        &self,
+        caller: &Caller,
+        query: &ListQuery,
+    ) -> Result<crate::litellm::Export> {
+        caller.require(Action::Read)?;
+        self.export_litellm_in(&caller.scope, query, false).await
+    }
+
+    /// The export of `scope`. `with_values` also collects each variable's value, references
+    /// resolved (the local `export --with-values`; no HTTP response ever carries them).
+    pub async fn export_litellm_in(
+        &self,
+        scope: &TenantScope,
+        query: &ListQuery,
+        with_values: bool,
+    ) -> Result<crate::litellm::Export> {
+        let mut export = crate::litellm::Export::new(with_values);
+        let mut query = ListQuery {
+            limit: 100,
+            paging: crate::list::Paging::Page(1),
+            ..query.clone()
+        };
+        loop {
+            let page = self.store.list_models(scope, &query).await?;
+            for model in &page.items {
+                let credentials = self.keyring.open(binding(model), &model.credentials).ok();
+                export.add(model, credentials.as_ref());
+            }
+            match page.items.last() {
+                Some(last) if page.has_more => {
+                    query.paging = crate::list::Paging::After(crate::list::After {
+                        values: query.sort.iter().map(|k| k.field.value_of(last)).collect(),
+                        id: last.id,
+                    });
+                }
+                _ => return Ok(export),
+            }
         }
     }
 

@@ -182,6 +182,9 @@ pub trait MaintenanceStore: Send + Sync {
     async fn audit_chain(&self, org: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
     /// How many records each key id protects.
     async fn count_by_kek(&self) -> Result<Vec<(String, u64)>>;
+    /// Models by status and provider across every organization (for metrics; no tenant's
+    /// names appear, only the counts).
+    async fn count_by_status_provider(&self) -> Result<Vec<StatusProviderCount>>;
     /// Leases up to `limit` models due for a health check (status PENDING, ACTIVE or ERROR,
     /// `next_check_at` passed or unset, no live lease) to `owner` until `lease_until`.
     /// Concurrent callers never get the same model.
@@ -211,10 +214,34 @@ pub struct ClaimedCheck {
     pub failures: i64,
 }
 
+/// Models of one status and provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusProviderCount {
+    pub status: String,
+    /// `None` for models without a provider.
+    pub provider: Option<String>,
+    pub count: u64,
+}
+
+/// The connections of one pool of a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// `primary` (PostgreSQL), or `read` and `write` (SQLite).
+    pub pool: &'static str,
+    /// The most connections the pool opens.
+    pub max: u32,
+    /// Connections open now.
+    pub open: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+}
+
 #[async_trait]
 pub trait Store: ModelStore + TokenStore + MaintenanceStore {
     /// Storage is reachable and the schema is at the version this binary expects.
     async fn ready(&self) -> Result<()>;
+    /// The connection pools and how much of each is in use.
+    fn pool_usage(&self) -> Vec<PoolUsage>;
     /// Flushes and closes connections.
     async fn close(&self);
 }

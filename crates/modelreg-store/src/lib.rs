@@ -63,6 +63,39 @@ pub async fn open(database_url: &str, settings: &PoolSettings) -> Result<Arc<dyn
     )))
 }
 
+/// An older binary must not run against a schema that a newer one migrated: its statements
+/// could silently drop what the newer columns mean. The check runs before any migration.
+pub(crate) fn refuse_newer_schema(
+    newest_applied: Option<i64>,
+    migrator: &sqlx::migrate::Migrator,
+    place: &str,
+) -> Result<()> {
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    match newest_applied {
+        Some(applied) if applied > known => Err(Error::Unavailable(format!(
+            "{place} has schema version {applied}, newer than this modelreg {} understands \
+             (up to {known}): it was upgraded by a newer modelreg. Run that version or a later \
+             one; schemas are never downgraded.",
+            env!("CARGO_PKG_VERSION")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The usage of one sqlx pool.
+pub(crate) fn pool_usage<DB: sqlx::Database>(
+    pool: &'static str,
+    max: u32,
+    p: &sqlx::Pool<DB>,
+) -> modelreg_core::store::PoolUsage {
+    modelreg_core::store::PoolUsage {
+        pool,
+        max,
+        open: p.size(),
+        idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
+    }
+}
+
 /// Whether a URL names a PostgreSQL database.
 pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")

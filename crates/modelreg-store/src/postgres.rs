@@ -20,7 +20,7 @@ use modelreg_core::{
     secrets::SealedCredentials,
     store::{
         ApiToken, AuditFilter, ClaimedCheck, MaintenanceStore, ModelChange, ModelStore, NewModel,
-        NewToken, SealedRecord, Store, TokenStore,
+        NewToken, PoolUsage, SealedRecord, StatusProviderCount, Store, TokenStore,
     },
     tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
@@ -67,6 +67,20 @@ impl PostgresStore {
             .test_before_acquire(true)
             .idle_timeout(Duration::from_secs(300))
             .connect_lazy_with(options);
+        let newest: Option<i64> =
+            if sqlx::query_scalar::<_, bool>("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&pool)
+                .await
+                .map_err(db_error)?
+            {
+                sqlx::query_scalar(q(&sql::NEWEST_MIGRATION))
+                    .fetch_one(&pool)
+                    .await
+                    .map_err(db_error)?
+            } else {
+                None
+            };
+        crate::refuse_newer_schema(newest, &MIGRATOR, "the PostgreSQL database")?;
         MIGRATOR.run(&pool).await.map_err(|e| {
             Error::Unavailable(format!("cannot migrate the PostgreSQL database: {e}"))
         })?;
@@ -759,6 +773,21 @@ impl MaintenanceStore for PostgresStore {
             .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
             .collect())
     }
+    async fn count_by_status_provider(&self) -> Result<Vec<StatusProviderCount>> {
+        let rows: Vec<(String, Option<String>, i64)> =
+            sqlx::query_as(q(&sql::COUNT_BY_STATUS_PROVIDER))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(status, provider, n)| StatusProviderCount {
+                status,
+                provider,
+                count: u64::try_from(n).unwrap_or(0),
+            })
+            .collect())
+    }
     async fn claim_checks(
         &self,
         owner: &str,
@@ -821,6 +850,14 @@ impl Store for PostgresStore {
             )));
         }
         Ok(())
+    }
+
+    fn pool_usage(&self) -> Vec<PoolUsage> {
+        vec![crate::pool_usage(
+            "primary",
+            self.pool.options().get_max_connections(),
+            &self.pool,
+        )]
     }
 
     async fn close(&self) {

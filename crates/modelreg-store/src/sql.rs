@@ -116,6 +116,11 @@ statement!(
         .to_owned()
 );
 statement!(
+    COUNT_BY_STATUS_PROVIDER,
+    "SELECT status, provider, COUNT(*) FROM models GROUP BY status, provider ORDER BY 1, 2"
+        .to_owned()
+);
+statement!(
     RECORD_VERIFICATION,
     "UPDATE models SET \
      status = CASE WHEN status IN ('DEPRECATED', 'DISABLED') THEN status ELSE ? END, \
@@ -238,6 +243,10 @@ statement!(
 statement!(
     APPLIED_MIGRATIONS,
     "SELECT COUNT(*) FROM _sqlx_migrations WHERE success".to_owned()
+);
+statement!(
+    NEWEST_MIGRATION,
+    "SELECT MAX(version) FROM _sqlx_migrations".to_owned()
 );
 
 /// Every candidate generated from `base` starts with its first 89 characters (a suffix is at

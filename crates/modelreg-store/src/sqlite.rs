@@ -18,7 +18,7 @@ use modelreg_core::{
     secrets::SealedCredentials,
     store::{
         ApiToken, AuditFilter, ClaimedCheck, MaintenanceStore, ModelChange, ModelStore, NewModel,
-        NewToken, SealedRecord, Store, TokenStore,
+        NewToken, PoolUsage, SealedRecord, StatusProviderCount, Store, TokenStore,
     },
     tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
@@ -80,6 +80,26 @@ impl SqliteStore {
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(|e| open_error(path, e))?;
+        let newest: Option<i64> = if sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_one(&write)
+        .await
+        .map_err(db_error)?
+            > 0
+        {
+            sqlx::query_scalar(AssertSqlSafe(sql::NEWEST_MIGRATION.sqlite.as_str()))
+                .fetch_one(&write)
+                .await
+                .map_err(db_error)?
+        } else {
+            None
+        };
+        crate::refuse_newer_schema(
+            newest,
+            &MIGRATOR,
+            &format!("the database at {}", path.display()),
+        )?;
         MIGRATOR.run(&write).await.map_err(|e| {
             Error::Unavailable(format!(
                 "cannot migrate the database at {}: {e}",
@@ -761,6 +781,21 @@ impl MaintenanceStore for SqliteStore {
             .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
             .collect())
     }
+    async fn count_by_status_provider(&self) -> Result<Vec<StatusProviderCount>> {
+        let rows: Vec<(String, Option<String>, i64)> =
+            sqlx::query_as(AssertSqlSafe(sql::COUNT_BY_STATUS_PROVIDER.sqlite.as_str()))
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(status, provider, n)| StatusProviderCount {
+                status,
+                provider,
+                count: u64::try_from(n).unwrap_or(0),
+            })
+            .collect())
+    }
     async fn claim_checks(
         &self,
         owner: &str,
@@ -824,6 +859,13 @@ impl Store for SqliteStore {
             )));
         }
         Ok(())
+    }
+
+    fn pool_usage(&self) -> Vec<PoolUsage> {
+        vec![
+            crate::pool_usage("read", READERS, &self.read),
+            crate::pool_usage("write", 1, &self.write),
+        ]
     }
 
     async fn close(&self) {

@@ -1,5 +1,6 @@
 //! `modelreg`: the server and its administration commands.
 
+mod client;
 mod config;
 mod keys;
 mod serve;
@@ -17,8 +18,24 @@ use crate::config::{Config, Overrides};
 /// Settings come from flags, then MODELREG_* environment variables, then the TOML file given
 /// by --config, then defaults. Secrets (MODELREG_MASTER_KEY, MODELREG_JWT_HS256_SECRET) are
 /// read from the environment or the file only, never from flags.
+///
+/// The client commands (login, models, export, import) talk to a running server. Their exit
+/// status: 0 success, 1 the server refused (or a verification failed), 2 bad usage, 3 the
+/// server could not be reached.
+/// `--version`: the release and the commit it was built from.
+fn version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "{} (commit {})",
+            env!("CARGO_PKG_VERSION"),
+            modelreg_api::GIT_COMMIT
+        )
+    });
+    &VERSION
+}
+
 #[derive(Parser)]
-#[command(name = "modelreg", version, about, long_about)]
+#[command(name = "modelreg", version = version(), about, long_about)]
 struct Cli {
     /// TOML configuration file [env: MODELREG_CONFIG]
     #[arg(long, global = true, env = "MODELREG_CONFIG")]
@@ -44,6 +61,79 @@ enum Command {
     Audit(AuditCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Save a server, token and project as a profile for the client commands.
+    Login(LoginArgs),
+    /// Models on a running server: list, get, create, update, delete, verify, history.
+    Models(ModelsArgs),
+    /// Write the project's models as a LiteLLM proxy config.yaml (and a .env.example).
+    Export(ExportArgs),
+    /// Create or update models from a LiteLLM proxy config.yaml. Idempotent.
+    Import(ImportArgs),
+    /// Print a shell completion script: bash, zsh or fish.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args)]
+struct LoginArgs {
+    #[command(flatten)]
+    client: client::ClientArgs,
+}
+
+#[derive(Args)]
+struct ModelsArgs {
+    #[command(flatten)]
+    client: client::ClientArgs,
+    #[command(subcommand)]
+    command: client::models::ModelsCommand,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    /// A LiteLLM proxy config.yaml.
+    Litellm,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    client: client::ClientArgs,
+    /// The format to write.
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    #[command(flatten)]
+    filters: client::models::Filters,
+    /// Where the config goes; - for stdout.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
+    /// Where the .env.example goes [default: beside --output; none for stdout]
+    #[arg(long)]
+    env_example: Option<PathBuf>,
+    /// Also write the credential values, references resolved, into --env-file (mode 0600).
+    /// Reads the database and master key directly (no server), so run it where they are.
+    #[arg(long, requires = "env_file")]
+    with_values: bool,
+    /// The file of values for --with-values; it must not exist yet.
+    #[arg(long, requires = "with_values")]
+    env_file: Option<PathBuf>,
+    /// Organization to export, with --with-values.
+    #[arg(long, default_value = "default")]
+    org: String,
+    #[command(flatten)]
+    storage: KeyArgs,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    client: client::ClientArgs,
+    /// The LiteLLM config.yaml.
+    file: PathBuf,
+    /// Show what would change, as a diff, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Clone, Default)]
@@ -250,6 +340,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Login(args) => login(args).await,
+        Command::Models(args) => {
+            let client = client::Client::new(client::Settings::resolve(&args.client)?)?;
+            Ok(client::models::run(&client, args.command).await?)
+        }
+        Command::Export(args) => export(file, args).await,
+        Command::Import(args) => {
+            let (items, others) = client::interop::read_config_file(&args.file)?;
+            if !others.is_empty() {
+                eprintln!(
+                    "not imported (not model configuration): {}",
+                    others.join(", ")
+                );
+            }
+            let client = client::Client::new(client::Settings::resolve(&args.client)?)?;
+            let r = client::interop::import(&client, &items, args.dry_run).await?;
+            let verb = if args.dry_run { "would be " } else { "" };
+            println!(
+                "{verb}created {}, {verb}updated {}, unchanged {}, failed {}",
+                r.created, r.updated, r.unchanged, r.failed
+            );
+            if r.failed > 0 {
+                return Err(client::ClientError::refused(format!(
+                    "{} entr{} could not be imported",
+                    r.failed,
+                    if r.failed == 1 { "y" } else { "ies" }
+                ))
+                .into());
+            }
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "modelreg", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Openapi => {
             println!(
                 "{}",
@@ -260,6 +386,107 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `modelreg login`: checks the token against the server, then saves the profile.
+async fn login(args: LoginArgs) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    let mut c = args.client;
+    let name = c
+        .profile
+        .clone()
+        .or_else(|| std::env::var("MODELREG_PROFILE").ok())
+        .unwrap_or_else(|| client::profile::DEFAULT.to_owned());
+    if c.token.is_none() && std::env::var("MODELREG_TOKEN").is_err() {
+        if std::io::stdin().is_terminal() {
+            eprint!("Token: ");
+        }
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        c.token = Some(line.trim().to_owned()).filter(|t| !t.is_empty());
+    }
+    let settings = client::Settings::resolve(&c)?;
+    let api = client::Client::new(settings.clone())?;
+    match api
+        .get("/assets/models", &[("limit".into(), "1".into())])
+        .await
+    {
+        Ok(_) => {}
+        // A token good for several projects needs --project to list; it still authenticated.
+        Err(e) if e.status == Some(400) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let path = client::profile::save(&name, settings.into_profile())?;
+    println!("saved profile '{name}' in {}", path.display());
+    Ok(())
+}
+
+/// `modelreg export`: from the server, or with values from the database directly.
+async fn export(file: Option<&std::path::Path>, args: ExportArgs) -> anyhow::Result<()> {
+    let ExportFormat::Litellm = args.format;
+    if !args.with_values {
+        let client = client::Client::new(client::Settings::resolve(&args.client)?)?;
+        let exported = client::interop::export_remote(&client, &args.filters).await?;
+        let source = format!(
+            "{} project {}",
+            client.settings().server,
+            client
+                .settings()
+                .project
+                .as_deref()
+                .unwrap_or("(the token's)")
+        );
+        client::interop::write_export(&exported, &source, &args.output, args.env_example.as_ref())?;
+        return Ok(());
+    }
+    // Local: the values need the master key, which only the server side holds.
+    let project = args
+        .client
+        .project
+        .clone()
+        .or_else(|| std::env::var("MODELREG_PROJECT").ok())
+        .ok_or_else(|| client::ClientError::usage("--with-values needs --project"))?;
+    let scope = modelreg_core::tenant::TenantScope::new(
+        modelreg_core::tenant::OrgId::parse(&args.org)
+            .map_err(|m| client::ClientError::usage(format!("--org: {m}")))?,
+        modelreg_core::tenant::ProjectId::parse(&project)
+            .map_err(|m| client::ClientError::usage(format!("--project: {m}")))?,
+    );
+    let query = modelreg_core::litellm::export_query(&args.filters.pairs())?;
+    let config = Config::load(
+        file,
+        Overrides {
+            master_key_file: args.storage.master_key_file.clone(),
+            ..overrides(&args.storage.storage)
+        },
+    )?;
+    telemetry::init(&config.log_format, "warn");
+    let keyring = std::sync::Arc::new(keys::load(&config, false)?);
+    let store = config.open_store().await?;
+    let registry = modelreg_core::service::Registry::new(store.clone(), keyring);
+    let result = registry.export_litellm_in(&scope, &query, true).await;
+    store.close().await;
+    let export = result?;
+    for why in &export.unresolved {
+        eprintln!("warning: {why}");
+    }
+    let env_file = args.env_file.as_ref().expect("clap requires it");
+    let values = export.env_file().expect("an export with values has a .env");
+    let exported = client::interop::Exported {
+        config: export.config(),
+        env: export.env.values().cloned().collect(),
+        skipped_disabled: export.skipped_disabled,
+        unreadable: export.unreadable.clone(),
+    };
+    client::interop::write_out(env_file, &values, true)?;
+    eprintln!("wrote {} (secrets: keep it private)", env_file.display());
+    client::interop::write_export(
+        &exported,
+        &format!("organization {} project {project}", args.org),
+        &args.output,
+        args.env_example.as_ref(),
+    )?;
+    Ok(())
 }
 
 /// `modelreg audit verify`: walks each organization's chain in order.
@@ -320,9 +547,15 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<client::ClientError>() {
+            Some(c) => {
+                eprintln!("error: {}", c.message);
+                ExitCode::from(c.exit)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -62,11 +62,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     });
-    let registry = Registry::new(store.clone(), keyring).with_prober(Arc::new(config.prober()?));
+    // One set of metrics, so the background checker's verifications are counted too.
+    let metrics = Arc::new(modelreg_api::metrics::Metrics::new());
+    let registry = Registry::new(store.clone(), keyring)
+        .with_prober(Arc::new(config.prober()?))
+        .with_verification_hook(metrics.verification_hook());
     if config.check_interval_secs > 0 {
         spawn_checker(registry.clone(), &config);
     }
-    let app = modelreg_api::router(registry, auth);
+    let app = modelreg_api::router_with_metrics(registry, auth, metrics);
     println!("modelreg listening on http://{addr}");
     tracing::info!(%addr, "listening");
 

@@ -1,0 +1,104 @@
+//! `GET /assets/exports/litellm`: the project's models as a LiteLLM proxy config.
+
+use axum::{Json, extract::State};
+use modelreg_core::{
+    litellm::{EnvVar, export_query},
+    service::Caller,
+};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    AppState,
+    error::{ApiError, ErrorBody},
+    extract::QueryPairs,
+};
+
+/// Filters of the export (documentation; parsed like the list's).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ExportParams {
+    /// Case-insensitive substring of the name or the description.
+    #[param(max_length = 255)]
+    search: Option<String>,
+    /// Exact status.
+    #[param(inline)]
+    status: Option<modelreg_core::model::Status>,
+    /// Exact mode.
+    #[param(inline)]
+    mode: Option<modelreg_core::model::Mode>,
+    /// Comma-separated; a model matches when it has every listed tag.
+    tags: Option<String>,
+    /// The order of `model_list`, as in the list. Default `created_at:asc` (creation order,
+    /// so an imported file keeps its order).
+    sort: Option<String>,
+    /// Exact creator, e.g. `user:alice`.
+    created_by: Option<String>,
+    /// Exact provider.
+    provider: Option<String>,
+}
+
+/// A LiteLLM proxy configuration and the environment variables it refers to.
+#[derive(Serialize, ToSchema)]
+pub struct LitellmExport {
+    /// The LiteLLM `config.yaml` document (`model_list`), as JSON.
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
+    /// Every `os.environ/` variable the config names, with the credentials that use it.
+    pub env: Vec<EnvVarView>,
+    /// DISABLED models matching the filters, left out.
+    pub skipped_disabled: u64,
+    /// Models whose stored credentials cannot be decrypted, exported without credentials.
+    pub unreadable: Vec<String>,
+}
+
+/// An environment variable of the export.
+#[derive(Serialize, ToSchema)]
+pub struct EnvVarView {
+    pub name: String,
+    /// `resource_uri.key` of each credential that uses it.
+    pub used_by: Vec<String>,
+}
+
+impl From<EnvVar> for EnvVarView {
+    fn from(v: EnvVar) -> Self {
+        EnvVarView {
+            name: v.name,
+            used_by: v.used_by,
+        }
+    }
+}
+
+/// Export as a LiteLLM config
+///
+/// The project's models matching the filters as a LiteLLM proxy `config.yaml` (as JSON).
+/// DISABLED models are left out and DEPRECATED ones are marked. Credentials appear only as
+/// `os.environ/` references: a stored reference keeps its name, a stored value gets
+/// `MODELREG_<RESOURCE_URI>_<KEY>`. No secret value is ever returned.
+#[utoipa::path(
+    get,
+    path = "/assets/exports/litellm",
+    tag = "models",
+    operation_id = "export_litellm",
+    params(ExportParams, crate::openapi::ProjectHeader),
+    responses(
+        (status = 200, description = "The configuration", body = LitellmExport),
+        (status = 422, description = "Invalid query parameter", body = ErrorBody),
+    ),
+)]
+#[tracing::instrument(name = "models.export", skip_all)]
+pub async fn export_litellm(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Json<LitellmExport>, ApiError> {
+    let query = export_query(&pairs)?;
+    let export = state.registry.export_litellm(&caller, &query).await?;
+    Ok(Json(LitellmExport {
+        config: export.config(),
+        env: export.env.into_values().map(EnvVarView::from).collect(),
+        skipped_disabled: export.skipped_disabled,
+        unreadable: export.unreadable,
+    }))
+}

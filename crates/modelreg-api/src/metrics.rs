@@ -1,0 +1,296 @@
+//! `GET /metrics`: Prometheus metrics in the OpenMetrics text format (docs/observability.md).
+//!
+//! Request metrics are labelled by route template, never by path, so their number stays
+//! bounded whatever clients send. Model counts come from one grouped query, cached for
+//! [`MODEL_COUNTS_TTL`], so a scrape every few seconds costs the database at most one
+//! query per TTL.
+
+use std::{
+    sync::{Arc, atomic::AtomicI64},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::State,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use modelreg_core::{store::Store, verify::ProbeOutcome};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+        info::Info,
+    },
+    registry::Registry,
+};
+use tokio::sync::Mutex;
+
+use crate::{AppState, error::ApiError};
+
+/// How long the models-by-status-and-provider counts are reused.
+pub const MODEL_COUNTS_TTL: Duration = Duration::from_secs(30);
+
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    pool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    status: String,
+    provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerificationLabels {
+    provider: String,
+    /// `stored` (a saved model, by request or the background checker) or `unsaved`.
+    kind: &'static str,
+    /// `verified` or `failed`.
+    outcome: &'static str,
+}
+
+/// Every metric of the process.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<RequestLabels, Histogram>,
+    in_flight: Gauge,
+    pool_max: Family<PoolLabels, Gauge>,
+    pool_open: Family<PoolLabels, Gauge>,
+    pool_idle: Family<PoolLabels, Gauge>,
+    models: Family<ModelLabels, Gauge>,
+    verifications: Family<VerificationLabels, Counter>,
+    verification_seconds: Family<VerificationLabels, Histogram>,
+    model_counts_at: Mutex<Option<Instant>>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms … ~8 s.
+    Histogram::new(exponential_buckets(0.00025, 2.0, 16))
+}
+
+fn probe_histogram() -> Histogram {
+    // 10 ms … ~40 s: a probe is a call to a remote provider.
+    Histogram::new(exponential_buckets(0.01, 2.0, 13))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("modelreg");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status",
+            requests.clone(),
+        );
+        let duration = Family::<RequestLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> _,
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by method, route template and status",
+            duration.clone(),
+        );
+        let in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being answered now",
+            in_flight.clone(),
+        );
+        let pool_max = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_pool_max_connections",
+            "The most connections a database pool opens",
+            pool_max.clone(),
+        );
+        let pool_open = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_pool_connections",
+            "Database connections open now (in use and idle)",
+            pool_open.clone(),
+        );
+        let pool_idle = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_pool_idle_connections",
+            "Open database connections not in use",
+            pool_idle.clone(),
+        );
+        let models = Family::<ModelLabels, Gauge>::default();
+        registry.register(
+            "models",
+            "Models by status and provider, across every organization (refreshed at most every 30 s)",
+            models.clone(),
+        );
+        let verifications = Family::<VerificationLabels, Counter>::default();
+        registry.register(
+            "verifications",
+            "Verifications by provider, kind (stored or unsaved) and outcome",
+            verifications.clone(),
+        );
+        let verification_seconds = Family::<VerificationLabels, Histogram>::new_with_constructor(
+            probe_histogram as fn() -> _,
+        );
+        registry.register(
+            "verification_duration_seconds",
+            "Time a verification's call to the provider took",
+            verification_seconds.clone(),
+        );
+        registry.register(
+            "build",
+            "The running build",
+            Info::new(vec![
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("commit", crate::GIT_COMMIT),
+            ]),
+        );
+        Metrics {
+            registry,
+            requests,
+            duration,
+            in_flight,
+            pool_max,
+            pool_open,
+            pool_idle,
+            models,
+            verifications,
+            verification_seconds,
+            model_counts_at: Mutex::new(None),
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let labels = RequestLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            status,
+        };
+        self.duration.get_or_create(&labels).observe(seconds);
+        self.requests.get_or_create(&labels).inc();
+    }
+
+    /// Marks a request in flight until the guard drops (also when the client goes away).
+    pub fn in_flight(self: &Arc<Self>) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.clone())
+    }
+
+    /// The hook a registry calls on every verification.
+    pub fn verification_hook(self: &Arc<Self>) -> modelreg_core::service::VerificationHook {
+        let metrics = self.clone();
+        Arc::new(move |provider, stored, outcome| {
+            metrics.observe_verification(provider, stored, outcome)
+        })
+    }
+
+    /// Counts one verification.
+    pub fn observe_verification(
+        &self,
+        provider: Option<&str>,
+        stored: bool,
+        outcome: &ProbeOutcome,
+    ) {
+        let labels = VerificationLabels {
+            provider: provider.unwrap_or("").to_owned(),
+            kind: if stored { "stored" } else { "unsaved" },
+            outcome: if outcome.verified {
+                "verified"
+            } else {
+                "failed"
+            },
+        };
+        self.verifications.get_or_create(&labels).inc();
+        self.verification_seconds
+            .get_or_create(&labels)
+            .observe(outcome.latency_ms as f64 / 1000.0);
+    }
+
+    /// The text of a scrape: pools are read now, model counts when older than the TTL.
+    pub async fn render(&self, store: &dyn Store) -> Result<String, modelreg_core::Error> {
+        for usage in store.pool_usage() {
+            let labels = PoolLabels {
+                pool: usage.pool.to_owned(),
+            };
+            self.pool_max.get_or_create(&labels).set(usage.max.into());
+            self.pool_open.get_or_create(&labels).set(usage.open.into());
+            self.pool_idle.get_or_create(&labels).set(usage.idle.into());
+        }
+        {
+            let mut at = self.model_counts_at.lock().await;
+            if at.is_none_or(|t| t.elapsed() >= MODEL_COUNTS_TTL) {
+                let counts = store.count_by_status_provider().await?;
+                self.models.clear();
+                for c in counts {
+                    self.models
+                        .get_or_create(&ModelLabels {
+                            status: c.status,
+                            provider: c.provider.unwrap_or_default(),
+                        })
+                        .set(i64::try_from(c.count).unwrap_or(i64::MAX));
+                }
+                *at = Some(Instant::now());
+            }
+        }
+        let mut out = String::new();
+        encode(&mut out, &self.registry).map_err(|e| {
+            modelreg_core::Error::Internal(format!("cannot encode the metrics: {e}"))
+        })?;
+        Ok(out)
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A request in flight; dropping it ends it.
+pub struct InFlight(Arc<Metrics>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+/// Metrics
+///
+/// Prometheus metrics in the OpenMetrics text format: requests by route and status, latency
+/// histograms, requests in flight, database pool usage, models by status and provider,
+/// verification outcomes and build info. No tenant's names or secrets appear.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    operation_id = "metrics",
+    security(()),
+    responses(
+        (status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String),
+        (status = 503, description = "Storage unavailable", body = crate::error::ErrorBody),
+    ),
+)]
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let text = state
+        .metrics
+        .render(state.registry.store().as_ref())
+        .await?;
+    let mut res = text.into_response();
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    Ok(res)
+}

@@ -1,0 +1,501 @@
+//! `modelreg export --format litellm` and `modelreg import`: LiteLLM proxy `config.yaml` files
+//! (docs/litellm.md). The mapping itself is `modelreg_core::litellm`.
+
+use std::{
+    collections::BTreeSet,
+    io::{IsTerminal, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use modelreg_core::{
+    litellm::{self, EnvVar, ImportItem},
+    model::Status,
+    validate::infer_provider,
+};
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use super::{Client, ClientError, Result, models::Filters, output::to_yaml, segment};
+
+/// Fields that a LiteLLM entry can express. On import they are the desired state: one the
+/// entry leaves out is cleared, so a re-import of an edited file converges.
+const IMPORTED_FIELDS: [&str; 15] = [
+    "name",
+    "litellm_model",
+    "provider",
+    "description",
+    "tags",
+    "api_base",
+    "api_version",
+    "mode",
+    "max_input_tokens",
+    "max_output_tokens",
+    "default_max_tokens",
+    "rpm",
+    "tpm",
+    "default_temperature",
+    "timeout",
+];
+
+/// The top-level sections of a LiteLLM config that are not models: reported, not imported.
+const OTHER_SECTIONS: [&str; 5] = [
+    "litellm_settings",
+    "general_settings",
+    "router_settings",
+    "environment_variables",
+    "credential_list",
+];
+
+// ---------------------------------------------------------------------------------------
+// Export
+
+/// What an export wrote.
+pub struct Exported {
+    pub config: Value,
+    pub env: Vec<EnvVar>,
+    pub skipped_disabled: u64,
+    pub unreadable: Vec<String>,
+}
+
+/// The config as YAML: entries keep LiteLLM's key order (`model_name`, `litellm_params`
+/// with `model` first, `model_info`), with a header saying where it came from.
+pub fn config_yaml(exported: &Exported, source: &str) -> Result<String> {
+    let mut list = Vec::new();
+    for entry in exported.config["model_list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let mut e = serde_norway::Mapping::new();
+        e.insert("model_name".into(), yaml(&entry["model_name"])?);
+        let mut params = serde_norway::Mapping::new();
+        if let Some(p) = entry["litellm_params"].as_object() {
+            params.insert("model".into(), yaml(&p["model"])?);
+            for (k, v) in p.iter().filter(|(k, _)| *k != "model") {
+                params.insert(k.as_str().into(), yaml(v)?);
+            }
+        }
+        e.insert("litellm_params".into(), params.into());
+        if let Some(info) = entry["model_info"].as_object().filter(|i| !i.is_empty()) {
+            let mut m = serde_norway::Mapping::new();
+            for (k, v) in info {
+                m.insert(k.as_str().into(), yaml(v)?);
+            }
+            e.insert("model_info".into(), m.into());
+        }
+        list.push(serde_norway::Value::Mapping(e));
+    }
+    let mut doc = serde_norway::Mapping::new();
+    doc.insert("model_list".into(), serde_norway::Value::Sequence(list));
+    let mut out = format!(
+        "# LiteLLM proxy config exported by modelreg {} from {source}.\n\
+         # Credentials are os.environ/ references; .env.example names each variable.\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    if exported.skipped_disabled > 0 {
+        out.push_str(&format!(
+            "# {} DISABLED model(s) left out.\n",
+            exported.skipped_disabled
+        ));
+    }
+    out.push_str(&to_yaml(&doc)?);
+    Ok(out)
+}
+
+fn yaml(v: &Value) -> Result<serde_norway::Value> {
+    serde_norway::to_value(v).map_err(|e| ClientError::usage(format!("cannot write YAML: {e}")))
+}
+
+/// Fetches the export of the client's project from the server.
+pub async fn export_remote(client: &Client, filters: &Filters) -> Result<Exported> {
+    let reply = client
+        .get("/assets/exports/litellm", &filters.pairs())
+        .await?;
+    let b = reply.body;
+    let env = b["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| serde_json::from_value::<EnvVar>(v.clone()).ok())
+        .collect();
+    Ok(Exported {
+        config: b["config"].clone(),
+        env,
+        skipped_disabled: b["skipped_disabled"].as_u64().unwrap_or(0),
+        unreadable: b["unreadable"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+    })
+}
+
+/// Writes `text` to `path`, or stdout for `-`. `private` files (secrets) get mode 0600 and
+/// must not exist yet, so a secret never lands in a file someone else can already read.
+pub fn write_out(path: &Path, text: &str, private: bool) -> Result<()> {
+    if path == Path::new("-") {
+        print!("{text}");
+        return std::io::stdout()
+            .flush()
+            .map_err(|e| ClientError::usage(format!("cannot write stdout: {e}")));
+    }
+    let io =
+        |e: std::io::Error| ClientError::usage(format!("cannot write {}: {e}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if private {
+        options.create_new(true).mode(0o600);
+    } else {
+        options.create(true).truncate(true);
+    }
+    let mut f = options.open(path).map_err(io)?;
+    f.write_all(text.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+/// Writes the config and the `.env.example`, and says what was left out.
+pub fn write_export(
+    exported: &Exported,
+    source: &str,
+    output: &Path,
+    env_example: Option<&PathBuf>,
+) -> Result<()> {
+    write_out(output, &config_yaml(exported, source)?, false)?;
+    let example = env_example
+        .cloned()
+        .or_else(|| (output != Path::new("-")).then(|| output.with_file_name(".env.example")));
+    if let Some(path) = example {
+        write_out(&path, &litellm::env_example(&exported.env), false)?;
+        eprintln!(
+            "wrote {} ({} variable(s))",
+            path.display(),
+            exported.env.len()
+        );
+    }
+    let n = exported.config["model_list"]
+        .as_array()
+        .map_or(0, |l| l.len());
+    if output != Path::new("-") {
+        eprintln!("wrote {} ({n} model(s))", output.display());
+    }
+    if exported.skipped_disabled > 0 {
+        eprintln!("left out {} DISABLED model(s)", exported.skipped_disabled);
+    }
+    if !exported.unreadable.is_empty() {
+        eprintln!(
+            "warning: the credentials of {} cannot be decrypted; exported without credentials",
+            exported.unreadable.join(", ")
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Import
+
+/// Reads a LiteLLM config file: YAML with anchors and merge keys applied.
+pub fn read_config_file(path: &Path) -> Result<(Vec<ImportItem>, Vec<String>)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ClientError::usage(format!("cannot read {}: {e}", path.display())))?;
+    parse_config(&text).map_err(|e| ClientError::usage(format!("{}: {e}", path.display())))
+}
+
+/// The entries of a config text, and the top-level sections that are not imported.
+pub fn parse_config(text: &str) -> std::result::Result<(Vec<ImportItem>, Vec<String>), String> {
+    let mut doc: serde_norway::Value =
+        serde_norway::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    doc.apply_merge()
+        .map_err(|e| format!("cannot apply YAML merge keys: {e}"))?;
+    let doc: Value = serde_json::to_value(&doc)
+        .map_err(|e| format!("unsupported YAML (keys must be strings): {e}"))?;
+    let others = doc
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .filter(|k| *k != "model_list")
+                .map(|k| {
+                    if OTHER_SECTIONS.contains(&k.as_str()) {
+                        k.clone()
+                    } else {
+                        format!("{k} (unknown)")
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((litellm::read_config(&doc)?, others))
+}
+
+/// What import does with one entry.
+#[derive(Debug)]
+enum Plan {
+    Create,
+    /// Field changes (`{field: value}`), their readable diff, and whether the credential key
+    /// names differ.
+    Update {
+        etag: Option<String>,
+        changes: Map<String, Value>,
+        diff: Vec<String>,
+    },
+}
+
+/// Counts of an import run.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    }
+}
+
+/// What must change for the stored model `current` to match `item`.
+fn plan_update(item: &ImportItem, current: &Value, etag: Option<String>) -> Plan {
+    let mut changes = Map::new();
+    let mut diff = Vec::new();
+    for field in IMPORTED_FIELDS {
+        let want = match (field, item.fields.get(field)) {
+            (_, Some(v)) => v.clone(),
+            ("provider", None) => json!(infer_provider(
+                item.fields["litellm_model"].as_str().unwrap_or_default()
+            )),
+            ("tags", None) => json!([]),
+            _ => Value::Null,
+        };
+        let have = current.get(field).cloned().unwrap_or(Value::Null);
+        if !same(&have, &want) {
+            diff.push(format!("{field}: {} → {}", show(&have), show(&want)));
+            changes.insert(field.into(), want);
+        }
+    }
+    if item.status == Some(Status::Deprecated) {
+        if current["status"] != json!("DEPRECATED") {
+            diff.push(format!(
+                "status: {} → \"DEPRECATED\"",
+                show(&current["status"])
+            ));
+            changes.insert("status".into(), json!("DEPRECATED"));
+        }
+        let want = item
+            .fields
+            .get("status_message")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if !same(&current["status_message"], &want) {
+            diff.push(format!(
+                "status_message: {} → {}",
+                show(&current["status_message"]),
+                show(&want)
+            ));
+            changes.insert("status_message".into(), want);
+        }
+    }
+    let have: BTreeSet<String> = current["credential_fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    let want: BTreeSet<String> = item.credentials.keys().cloned().collect();
+    if have != want {
+        diff.push(format!(
+            "credential keys: {:?} → {:?}",
+            have.iter().collect::<Vec<_>>(),
+            want.iter().collect::<Vec<_>>()
+        ));
+    }
+    Plan::Update {
+        etag,
+        changes,
+        diff,
+    }
+}
+
+/// Prints a line above the progress bar; a hidden bar (not a terminal) would drop it.
+fn say(bar: &ProgressBar, line: String, to_stderr: bool) {
+    if !bar.is_hidden() {
+        bar.println(line);
+    } else if to_stderr {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+fn progress(len: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Imports the entries into the client's project. With `dry_run` nothing is written; the
+/// plan is printed as a diff.
+pub async fn import(client: &Client, items: &[ImportItem], dry_run: bool) -> Result<ImportReport> {
+    let mut report = ImportReport::default();
+    let bar = progress(items.len());
+    for item in items {
+        bar.set_message(item.resource_uri.clone());
+        if !item.dropped.is_empty() {
+            say(
+                &bar,
+                format!(
+                    "warning: {}: kept out (no such model field): {}",
+                    item.resource_uri,
+                    item.dropped.join(", ")
+                ),
+                true,
+            );
+        }
+        match import_one(client, item, dry_run).await {
+            Ok((outcome, lines)) => {
+                for l in lines {
+                    say(&bar, l, false);
+                }
+                match outcome {
+                    Outcome::Created => report.created += 1,
+                    Outcome::Updated => report.updated += 1,
+                    Outcome::Unchanged => report.unchanged += 1,
+                }
+            }
+            Err(e) if e.exit == super::exit::UNREACHABLE => {
+                bar.finish_and_clear();
+                return Err(e);
+            }
+            Err(e) => {
+                say(
+                    &bar,
+                    format!("! {}: {}", item.resource_uri, e.message),
+                    true,
+                );
+                report.failed += 1;
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+async fn import_one(
+    client: &Client,
+    item: &ImportItem,
+    dry_run: bool,
+) -> Result<(Outcome, Vec<String>)> {
+    let path = format!("/assets/models/{}", segment(&item.resource_uri));
+    let plan = match client.get(&path, &[]).await {
+        Ok(reply) => plan_update(item, &reply.body, reply.etag),
+        Err(e) if e.status == Some(404) => Plan::Create,
+        Err(e) => return Err(e),
+    };
+    let uri = &item.resource_uri;
+    match plan {
+        Plan::Create => {
+            let line = format!("+ {uri} (create)");
+            if dry_run {
+                return Ok((Outcome::Created, vec![line]));
+            }
+            let mut body = item.fields.clone();
+            body.insert("resource_uri".into(), json!(uri));
+            body.insert(
+                "credentials".into(),
+                Value::Object(item.credentials.clone()),
+            );
+            let created = client
+                .send(
+                    Method::POST,
+                    "/assets/models",
+                    &[],
+                    Some(&Value::Object(body)),
+                    None,
+                )
+                .await?;
+            // A new model starts PENDING; a deprecated entry is marked after.
+            if item.status == Some(Status::Deprecated) {
+                let mut mark = Map::new();
+                mark.insert("status".into(), json!("DEPRECATED"));
+                if let Some(m) = item.fields.get("status_message") {
+                    mark.insert("status_message".into(), m.clone());
+                }
+                client
+                    .send(
+                        Method::PATCH,
+                        &path,
+                        &[],
+                        Some(&Value::Object(mark)),
+                        created.etag.as_deref(),
+                    )
+                    .await?;
+            }
+            Ok((Outcome::Created, vec![line]))
+        }
+        Plan::Update {
+            etag,
+            mut changes,
+            diff,
+        } => {
+            let describe = |diff: &[String]| {
+                let mut lines = vec![format!("~ {uri}")];
+                lines.extend(diff.iter().map(|d| format!("    {d}")));
+                lines
+            };
+            if dry_run {
+                // Credential values are never read back, so a dry run compares their key
+                // names only; a real run lets the server compare the values.
+                return Ok(if diff.is_empty() {
+                    (Outcome::Unchanged, Vec::new())
+                } else {
+                    (Outcome::Updated, describe(&diff))
+                });
+            }
+            changes.insert(
+                "credentials".into(),
+                Value::Object(item.credentials.clone()),
+            );
+            let reply = client
+                .send(
+                    Method::PATCH,
+                    &path,
+                    &[],
+                    Some(&Value::Object(changes)),
+                    etag.as_deref(),
+                )
+                .await?;
+            if reply.etag.is_some() && reply.etag == etag {
+                Ok((Outcome::Unchanged, Vec::new()))
+            } else {
+                let mut lines = describe(&diff);
+                if diff.is_empty() {
+                    lines[0].push_str(" (credential values)");
+                }
+                Ok((Outcome::Updated, lines))
+            }
+        }
+    }
+}
