@@ -4,9 +4,10 @@
 //! for each secret in raw, base64 (standard and URL-safe, every alignment), URL-encoded, JSON-
 //! escaped and hex forms.
 //!
-//! Both verify endpoints run for real against a fake provider; the model's history and the
-//! organization's audit log are read (and the audit rows are part of the storage searched).
-//! Export joins the lifecycle when it lands.
+//! Both verify endpoints run for real against a fake provider (which receives the secrets, as
+//! a provider must); the model's history, the organization's audit log, `/v1/models`, the
+//! LiteLLM export and `/metrics` are read, and the CLI's `models`, `export` and `import` run
+//! against the server with their output and written files searched too.
 
 mod common;
 
@@ -140,8 +141,10 @@ async fn lifecycle(envs: &[(&str, &str)], dir: &tempfile::TempDir) -> (String, S
     };
     use reqwest::Method as M;
     let [a, b, c, d] = SECRETS;
+    let provider = modelreg_probe::testing::start().await;
+    let api_base = format!("http://{provider}/openai/v1");
     let create = json!({"resource_uri": "leaky", "name": "Leaky", "litellm_model": "openai/gpt-4o",
-                        "credentials": {"api_key": a, "organization": d}})
+                        "api_base": api_base, "credentials": {"api_key": a, "organization": d}})
     .to_string();
     assert_eq!(
         r.send(M::POST, "/assets/models", Some(&create), &[])
@@ -180,6 +183,28 @@ async fn lifecycle(envs: &[(&str, &str)], dir: &tempfile::TempDir) -> (String, S
         .0,
         200
     );
+    // Verification (the fake provider refuses these keys), and everything that reads back.
+    let (s, v) = r
+        .send(M::POST, "/assets/models/leaky/verify", None, &[])
+        .await;
+    assert_eq!((s, v["verified"].clone()), (200, json!(false)), "{v}");
+    let unsaved = json!({"name": "u", "litellm_model": "openai/gpt-4o", "api_base": api_base,
+                         "credentials": {"api_key": b, "extra": c}})
+    .to_string();
+    let (s, v) = r
+        .send(M::POST, "/assets/models/verify", Some(&unsaved), &[])
+        .await;
+    assert_eq!((s, v["verified"].clone()), (200, json!(false)), "{v}");
+    for path in [
+        "/assets/models/leaky/history",
+        "/assets/audit",
+        "/v1/models",
+        "/assets/exports/litellm",
+        "/metrics",
+    ] {
+        let (s, body) = r.send(M::GET, path, None, &[]).await;
+        assert_eq!(s, 200, "{path}: {body}");
+    }
     // Errors caused on purpose, each carrying a secret.
     let errors: Vec<ErrorCase> = vec![
         (M::POST, "/assets/models", create.clone(), vec![], 409),
@@ -266,6 +291,66 @@ async fn lifecycle(envs: &[(&str, &str)], dir: &tempfile::TempDir) -> (String, S
         r.send(M::POST, "/assets/models", Some(&keep), &[]).await.0,
         201
     );
+    // The CLI: its output and the files it writes are part of what is searched.
+    let out = dir.path().join("cli");
+    std::fs::create_dir(&out).unwrap();
+    let import_file = out.join("import.yaml");
+    std::fs::write(
+        &import_file,
+        format!(
+            "model_list:\n  - model_name: imported\n    litellm_params:\n      model: openai/gpt-4o\n      api_key: {}\n",
+            serde_json::to_string(b).unwrap()
+        ),
+    )
+    .unwrap();
+    let config = out.join("config.yaml");
+    let env = [
+        ("MODELREG_SERVER", server.base.as_str()),
+        ("MODELREG_TOKEN", r.token.as_str()),
+        ("MODELREG_PROJECT", "leak"),
+        ("MODELREG_PROFILE_FILE", "/nonexistent/profiles.toml"),
+    ];
+    let runs = [
+        vec!["import", import_file.to_str().unwrap()],
+        vec!["import", "--dry-run", import_file.to_str().unwrap()],
+        vec!["models", "get", "kept"],
+        vec!["models", "get", "imported", "-o", "yaml"],
+        vec!["models", "list", "-o", "json"],
+        vec!["models", "verify", "kept"],
+        vec!["models", "history", "kept"],
+        vec![
+            "export",
+            "--format",
+            "litellm",
+            "-o",
+            config.to_str().unwrap(),
+        ],
+    ];
+    for args in runs {
+        let run = cli(&args, &env, None).await;
+        assert!(
+            run.code == 0 || args[1] == "verify",
+            "{args:?}: {}",
+            run.stderr
+        );
+        r.seen.push_str(&run.stdout);
+        r.seen.push_str(&run.stderr);
+    }
+    r.seen.push_str(&std::fs::read_to_string(&config).unwrap());
+    r.seen
+        .push_str(&std::fs::read_to_string(out.join(".env.example")).unwrap());
+    // What was recorded holds what each step returns, so the search below covers it.
+    for proof in [
+        "os.environ/MODELREG_KEPT_API_KEY",
+        "MODELREG_LEAKY_EXTRA",
+        "model.verify",
+        "modelreg_verifications_total",
+        "\"object\":\"list\"",
+        "created 1, updated 0, unchanged 0, failed 0",
+        "credential_fields    api_key,extra,token",
+    ] {
+        assert!(r.seen.contains(proof), "{proof} was not recorded");
+    }
     server.kill9().await;
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(

@@ -1,0 +1,338 @@
+//! `GET /metrics`, parsed as the OpenMetrics text format and checked value by value, on both
+//! backends.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::http::Method;
+use common::*;
+use modelreg_probe::testing::{self, GOOD_KEY};
+use serde_json::json;
+
+/// One sample: its name and sorted labels.
+type Key = (String, BTreeMap<String, String>);
+
+/// A scrape, parsed strictly: every line is a comment of a known kind or a well-formed
+/// sample of a declared family, and the text ends with `# EOF`.
+struct Scrape {
+    types: BTreeMap<String, String>,
+    samples: BTreeMap<Key, f64>,
+}
+
+fn parse_labels(s: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once("=\"").expect("label=\"value\"");
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "label name {name:?}"
+        );
+        // Values escape `"` and `\`; find the closing quote.
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next().expect("closed label value") {
+                (_, '\\') => value.push(chars.next().expect("escaped char").1),
+                (i, '"') => break i,
+                (_, c) => value.push(c),
+            }
+        };
+        labels.insert(name.to_owned(), value);
+        rest = after[end + 1..].trim_start_matches(',');
+    }
+    labels
+}
+
+fn parse(text: &str) -> Scrape {
+    let mut types = BTreeMap::new();
+    let mut samples = BTreeMap::new();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"# EOF"), "OpenMetrics ends with # EOF");
+    for line in &lines[..lines.len() - 1] {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let kind = parts.next().unwrap();
+            let name = parts.next().expect("a family name").to_owned();
+            match kind {
+                "TYPE" => {
+                    types.insert(name, parts.next().expect("a type").to_owned());
+                }
+                "HELP" | "UNIT" => {}
+                other => panic!("unknown comment {other}: {line}"),
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("name value");
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("value of {line}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((n, l)) => (n, parse_labels(l.strip_suffix('}').expect("closed labels"))),
+            None => (series, BTreeMap::new()),
+        };
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "metric name {name:?}"
+        );
+        let family = ["_total", "_bucket", "_count", "_sum", "_info"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| types.contains_key(*f)))
+            .unwrap_or(name);
+        assert!(types.contains_key(family), "{name} has no # TYPE");
+        assert!(
+            samples.insert((name.to_owned(), labels), value).is_none(),
+            "duplicate sample {line}"
+        );
+    }
+    Scrape { types, samples }
+}
+
+impl Scrape {
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let labels: BTreeMap<String, String> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        *self
+            .samples
+            .get(&(name.to_owned(), labels.clone()))
+            .unwrap_or_else(|| panic!("no sample {name} {labels:?}"))
+    }
+
+    fn with_name(&self, name: &str) -> Vec<(&BTreeMap<String, String>, f64)> {
+        self.samples
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|((_, l), v)| (l, *v))
+            .collect()
+    }
+}
+
+async fn scrape(app: &TestApp) -> (Scrape, String) {
+    let r = app
+        .send(Req::new(Method::GET, "/metrics"))
+        .await
+        .expect(200);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    (parse(&r.text), r.text)
+}
+
+async fn metrics_count_requests_models_and_verifications(app: TestApp) {
+    let provider = testing::start().await;
+    let base = format!("http://{provider}/openai/v1");
+    let t = app.tenant().await;
+    for body in [
+        json!({"name": "Good", "litellm_model": "openai/gpt-4o", "api_base": base,
+               "credentials": {"api_key": GOOD_KEY}}),
+        json!({"name": "Other", "litellm_model": "openai/gpt-4o-mini", "credentials": {"api_key": "k"}}),
+        json!({"name": "Claude", "litellm_model": "anthropic/claude-3-5-sonnet",
+               "credentials": {"api_key": "k"}}),
+    ] {
+        app.send(t.post("/assets/models", body)).await.expect(201);
+    }
+    app.send(t.get("/assets/models/good")).await.expect(200);
+    app.send(t.get("/assets/models/absent")).await.expect(404);
+    app.send(Req::new(Method::GET, "/no/such/path"))
+        .await
+        .expect(404);
+    let v = app
+        .send(t.post("/assets/models/good/verify", json!({})))
+        .await
+        .expect(200);
+    assert_eq!(v.json["verified"], true);
+    let v = app
+        .send(t.post(
+            "/assets/models/verify",
+            json!({"name": "x", "litellm_model": "openai/gpt-4o", "api_base": base,
+                   "credentials": {"api_key": "bad-key"}}),
+        ))
+        .await
+        .expect(200);
+    assert_eq!(v.json["verified"], false);
+
+    let (m, text) = scrape(&app).await;
+    let requests = "modelreg_http_requests_total";
+    assert_eq!(m.types["modelreg_http_requests"], "counter");
+    assert_eq!(
+        m.get(
+            requests,
+            &[
+                ("method", "POST"),
+                ("route", "/assets/models"),
+                ("status", "201")
+            ]
+        ),
+        3.0
+    );
+    let by_uri = [
+        ("method", "GET"),
+        ("route", "/assets/models/{resource_uri}"),
+    ];
+    assert_eq!(
+        m.get(requests, &[by_uri[0], by_uri[1], ("status", "200")]),
+        1.0
+    );
+    assert_eq!(
+        m.get(requests, &[by_uri[0], by_uri[1], ("status", "404")]),
+        1.0
+    );
+    // Unrouted paths share one label, so clients cannot grow the series.
+    assert_eq!(
+        m.get(
+            requests,
+            &[("method", "GET"), ("route", "unmatched"), ("status", "404")]
+        ),
+        1.0
+    );
+    assert!(!text.contains("/no/such/path") && !text.contains("absent"));
+
+    // Latency: a histogram whose +Inf bucket and count agree with the counter.
+    assert_eq!(
+        m.types["modelreg_http_request_duration_seconds"],
+        "histogram"
+    );
+    let created = [
+        ("method", "POST"),
+        ("route", "/assets/models"),
+        ("status", "201"),
+    ];
+    let hist = "modelreg_http_request_duration_seconds";
+    assert_eq!(m.get(&format!("{hist}_count"), &created), 3.0);
+    let mut inf = created.to_vec();
+    inf.push(("le", "+Inf"));
+    assert_eq!(m.get(&format!("{hist}_bucket"), &inf), 3.0);
+    assert!(m.get(&format!("{hist}_sum"), &created) > 0.0);
+    let mut buckets: Vec<(f64, f64)> = m
+        .with_name(&format!("{hist}_bucket"))
+        .into_iter()
+        .filter(|(l, _)| {
+            created
+                .iter()
+                .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(l, v)| (l["le"].parse::<f64>().unwrap_or(f64::INFINITY), v))
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert!(buckets.len() > 10, "{buckets:?}");
+    assert!(
+        buckets.windows(2).all(|w| w[0].1 <= w[1].1),
+        "buckets are cumulative: {buckets:?}"
+    );
+
+    // The scrape itself is the one request in flight.
+    assert_eq!(m.get("modelreg_http_requests_in_flight", &[]), 1.0);
+
+    // Pools: each has a maximum, and no more open connections than that.
+    let pools = m.with_name("modelreg_db_pool_max_connections");
+    assert!(!pools.is_empty());
+    for (labels, max) in pools {
+        let pool = labels["pool"].as_str();
+        let open = m.get("modelreg_db_pool_connections", &[("pool", pool)]);
+        let idle = m.get("modelreg_db_pool_idle_connections", &[("pool", pool)]);
+        assert!(
+            max >= 1.0 && open <= max && idle <= open,
+            "{pool}: {max} {open} {idle}"
+        );
+    }
+    let pool_names: BTreeSet<&str> = m
+        .with_name("modelreg_db_pool_connections")
+        .into_iter()
+        .map(|(l, _)| l["pool"].as_str())
+        .collect();
+    match app.backend {
+        Backend::Postgres(_) => assert_eq!(pool_names, BTreeSet::from(["primary"])),
+        _ => assert_eq!(pool_names, BTreeSet::from(["read", "write"])),
+    }
+
+    // Models by status and provider.
+    let models = "modelreg_models";
+    assert_eq!(
+        m.get(models, &[("provider", "openai"), ("status", "ACTIVE")]),
+        1.0
+    );
+    assert_eq!(
+        m.get(models, &[("provider", "openai"), ("status", "PENDING")]),
+        1.0
+    );
+    assert_eq!(
+        m.get(models, &[("provider", "anthropic"), ("status", "PENDING")]),
+        1.0
+    );
+
+    // Verification outcomes.
+    let verifications = "modelreg_verifications_total";
+    assert_eq!(
+        m.get(
+            verifications,
+            &[
+                ("kind", "stored"),
+                ("outcome", "verified"),
+                ("provider", "openai")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.get(
+            verifications,
+            &[
+                ("kind", "unsaved"),
+                ("outcome", "failed"),
+                ("provider", "openai")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.get(
+            "modelreg_verification_duration_seconds_count",
+            &[
+                ("kind", "stored"),
+                ("outcome", "verified"),
+                ("provider", "openai")
+            ]
+        ),
+        1.0
+    );
+
+    // Build info.
+    let build = m.with_name("modelreg_build_info");
+    assert_eq!(build.len(), 1);
+    assert_eq!(build[0].0["version"], env!("CARGO_PKG_VERSION"));
+    assert!(!build[0].0["commit"].is_empty());
+    assert_eq!(build[0].1, 1.0);
+
+    // No tenant's names appear, nor any secret.
+    for private in [&t.org, &t.project, "Good", "Claude", GOOD_KEY] {
+        assert!(!text.contains(private), "{private} appears in the metrics");
+    }
+
+    // Model counts are reused for 30 s: a scrape does not query the models table each time.
+    app.send(t.post(
+        "/assets/models",
+        json!({"name": "Later", "litellm_model": "anthropic/claude-3-haiku", "credentials": {"api_key": "k"}}),
+    ))
+    .await
+    .expect(201);
+    let (again, _) = scrape(&app).await;
+    assert_eq!(
+        again.get(models, &[("provider", "anthropic"), ("status", "PENDING")]),
+        1.0
+    );
+    assert_eq!(
+        again.get(
+            requests,
+            &[
+                ("method", "POST"),
+                ("route", "/assets/models"),
+                ("status", "201")
+            ]
+        ),
+        4.0
+    );
+}
+
+on_both_backends!(metrics_count_requests_models_and_verifications);

@@ -1,0 +1,95 @@
+//! The server's logs through the real binary: one line per request with method, route,
+//! status, latency, request id, principal, organization and project; JSON lines with
+//! `--log-format json`, plain text (no colour codes) when stderr is not a terminal.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+async fn requests(server: &Server) {
+    let token = server.token.clone().unwrap();
+    let c = Client::new(&server.base, &token);
+    assert_eq!(
+        c.send(reqwest::Method::GET, "/assets/models", None).await.0,
+        200
+    );
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}/assets/models", server.base))
+        .header("x-request-id", "client-chosen-id-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test]
+async fn json_logs_have_one_line_per_request_with_who_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let server = Server::start_with_log(
+        &dir.path().join("data"),
+        &[("MODELREG_LOG_FORMAT", "json"), ("RUST_LOG", "info")],
+        Some(&log),
+    )
+    .await;
+    requests(&server).await;
+    server.kill9().await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+    assert_eq!(requests.len(), 2, "{text}");
+    let ok = requests[0];
+    assert_eq!(ok["level"], "INFO");
+    assert_eq!(ok["method"], "GET");
+    assert_eq!(ok["route"], "/assets/models");
+    assert_eq!(ok["status"], 200);
+    assert_eq!(ok["principal"], "service:bootstrap");
+    assert_eq!(ok["org"], "default");
+    assert_eq!(ok["project"], "demo");
+    assert!(ok["request_id"].as_str().unwrap().starts_with("req-"));
+    assert!(ok["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert!(ok["timestamp"].is_string());
+    let refused = requests[1];
+    assert_eq!(refused["status"], 401);
+    assert_eq!(refused["request_id"], "client-chosen-id-1");
+    assert_eq!(refused["principal"], "-");
+    assert_eq!(refused["org"], "-");
+}
+
+#[tokio::test]
+async fn text_logs_are_plain_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let server = Server::start_with_log(
+        &dir.path().join("data"),
+        &[("RUST_LOG", "info")],
+        Some(&log),
+    )
+    .await;
+    requests(&server).await;
+    server.kill9().await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains('\u{1b}'),
+        "no colour codes in a file: {text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains(" request ") && l.contains("status=200"))
+        .unwrap_or_else(|| panic!("a request line in {text}"));
+    for part in [
+        "INFO",
+        "method=GET",
+        "route=\"/assets/models\"",
+        "principal=\"service:bootstrap\"",
+        "org=\"default\"",
+        "project=\"demo\"",
+        "latency_ms=",
+    ] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+}
