@@ -336,3 +336,30 @@ async fn metrics_count_requests_models_and_verifications(app: TestApp) {
 }
 
 on_both_backends!(metrics_count_requests_models_and_verifications);
+
+/// The sample Grafana dashboard in docs/ only queries metrics that exist.
+#[tokio::test]
+async fn the_sample_dashboard_queries_only_real_metrics() {
+    let app = TestApp::sqlite().await;
+    let t = app.tenant().await;
+    app.send(t.post("/assets/models", model("One"))).await.expect(201);
+    app.send(t.post("/assets/models/verify", model("Two"))).await.expect(200);
+    let (m, _) = scrape(&app).await;
+    let names: BTreeSet<&str> = m.samples.keys().map(|(n, _)| n.as_str()).collect();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grafana/modelreg-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("modelreg_") {
+                    queried += 1;
+                    assert!(names.contains(word), "{word} (panel {}) is not a metric", panel["title"]);
+                }
+            }
+        }
+    }
+    assert!(queried >= 10, "{queried}");
+}
