@@ -342,11 +342,18 @@ on_both_backends!(metrics_count_requests_models_and_verifications);
 async fn the_sample_dashboard_queries_only_real_metrics() {
     let app = TestApp::sqlite().await;
     let t = app.tenant().await;
-    app.send(t.post("/assets/models", model("One"))).await.expect(201);
-    app.send(t.post("/assets/models/verify", model("Two"))).await.expect(200);
+    app.send(t.post("/assets/models", model("One")))
+        .await
+        .expect(201);
+    app.send(t.post("/assets/models/verify", model("Two")))
+        .await
+        .expect(200);
     let (m, _) = scrape(&app).await;
     let names: BTreeSet<&str> = m.samples.keys().map(|(n, _)| n.as_str()).collect();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grafana/modelreg-dashboard.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/grafana/modelreg-dashboard.json"
+    );
     let dashboard: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut queried = 0;
@@ -356,7 +363,11 @@ async fn the_sample_dashboard_queries_only_real_metrics() {
             for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
                 if word.starts_with("modelreg_") {
                     queried += 1;
-                    assert!(names.contains(word), "{word} (panel {}) is not a metric", panel["title"]);
+                    assert!(
+                        names.contains(word),
+                        "{word} (panel {}) is not a metric",
+                        panel["title"]
+                    );
                 }
             }
         }

@@ -67,16 +67,19 @@ impl PostgresStore {
             .test_before_acquire(true)
             .idle_timeout(Duration::from_secs(300))
             .connect_lazy_with(options);
+        let unreachable = |e: sqlx::Error| {
+            Error::Unavailable(format!("cannot reach the PostgreSQL database: {e}"))
+        };
         let newest: Option<i64> =
             if sqlx::query_scalar::<_, bool>("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
                 .fetch_one(&pool)
                 .await
-                .map_err(db_error)?
+                .map_err(unreachable)?
             {
                 sqlx::query_scalar(q(&sql::NEWEST_MIGRATION))
                     .fetch_one(&pool)
                     .await
-                    .map_err(db_error)?
+                    .map_err(unreachable)?
             } else {
                 None
             };
