@@ -182,6 +182,15 @@ pub trait MaintenanceStore: Send + Sync {
     async fn audit_chain(&self, org: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>>;
     /// How many records each key id protects.
     async fn count_by_kek(&self) -> Result<Vec<(String, u64)>>;
+    /// Inserts many models of one project in one transaction, each with its audit event: bulk
+    /// loads such as the benchmark's seeding, one commit (and one fsync) per batch. All or
+    /// nothing: a taken uri fails the whole batch.
+    async fn insert_models(
+        &self,
+        scope: &TenantScope,
+        models: &[NewModel],
+        audit: &AuditEntry,
+    ) -> Result<u64>;
     /// Models by status and provider across every organization (for metrics; no tenant's
     /// names appear, only the counts).
     async fn count_by_status_provider(&self) -> Result<Vec<StatusProviderCount>>;

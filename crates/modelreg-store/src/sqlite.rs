@@ -781,6 +781,22 @@ impl MaintenanceStore for SqliteStore {
             .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
             .collect())
     }
+    async fn insert_models(
+        &self,
+        scope: &TenantScope,
+        models: &[NewModel],
+        audit: &AuditEntry,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let result = async {
+            for new in models {
+                insert_in(&mut tx, scope, new, audit).await?;
+            }
+            Ok(models.len() as u64)
+        }
+        .await;
+        settle(tx, result, |_| true).await
+    }
     async fn count_by_status_provider(&self) -> Result<Vec<StatusProviderCount>> {
         let rows: Vec<(String, Option<String>, i64)> =
             sqlx::query_as(AssertSqlSafe(sql::COUNT_BY_STATUS_PROVIDER.sqlite.as_str()))

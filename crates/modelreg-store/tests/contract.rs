@@ -307,6 +307,51 @@ async fn list_counts_and_pages() {
 }
 
 #[tokio::test]
+async fn batch_inserts_are_all_or_nothing() {
+    for b in backends().await {
+        let s = &b.store;
+        let t = scope("batch", "p");
+        let batch: Vec<NewModel> = (0..5).map(|i| new_model(&format!("b{i}"), false)).collect();
+        assert_eq!(
+            s.insert_models(&t, &batch, &audit()).await.unwrap(),
+            5,
+            "{}",
+            b.name
+        );
+        let page = s.list_models(&t, &ListQuery::default()).await.unwrap();
+        assert_eq!(page.total_items, 5, "{}: the maintained count", b.name);
+        assert_eq!(page.items.len(), 5);
+        let events = s.audit_chain("batch", 0, 100).await.unwrap();
+        assert_eq!(events.len(), 5, "{}: one audit event each", b.name);
+        assert!(first_broken(GENESIS, &events).is_none());
+        // A taken uri in the middle fails the whole batch.
+        let clash = vec![
+            new_model("b5", false),
+            new_model("b0", false),
+            new_model("b6", false),
+        ];
+        let err = s.insert_models(&t, &clash, &audit()).await.unwrap_err();
+        assert!(
+            matches!(err, Error::AlreadyExists(_)),
+            "{}: {err:?}",
+            b.name
+        );
+        let page = s.list_models(&t, &ListQuery::default()).await.unwrap();
+        assert_eq!(
+            page.total_items, 5,
+            "{}: nothing of a failed batch stays",
+            b.name
+        );
+        assert!(
+            s.get_model(&t, &ModelKey::Uri(ResourceUri::parse("b5").unwrap()))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_maintained_count_stays_exact() {
     for b in backends().await {
         let s = &b.store;
