@@ -1,0 +1,159 @@
+//! `modelreg-bench`: see docs/performance.md.
+//!
+//! ```sh
+//! cargo run --release -p modelreg-bench -- run                 # every scenario, 100k models, both backends
+//! cargo run --release -p modelreg-bench -- growth              # list scenarios at 1k…1M, tables and plot
+//! ```
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Parser, Subcommand};
+use modelreg_bench::{Plan, Results, load::Scenario, markdown, plot, run_backend, server};
+
+#[derive(Parser)]
+#[command(
+    name = "modelreg-bench",
+    about = "modelreg's benchmark harness (docs/performance.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// sqlite, postgres, or both. PostgreSQL is MODELREG_TEST_POSTGRES_URL (default
+    /// postgres://postgres@127.0.0.1:5432/test), in a fresh schema.
+    #[arg(long, default_value = "both")]
+    backend: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// The modelreg binary [default: this workspace's, built with --release first]
+    #[arg(long)]
+    bin: Option<PathBuf>,
+    /// Where the results JSON goes.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every scenario (or those named) at one size.
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// Models in the main project (the other tenants get a tenth as many).
+        #[arg(long, default_value_t = 100_000)]
+        models: u64,
+        /// Comma-separated scenario names [default: all]
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<String>,
+    },
+    /// The list scenarios at growing sizes, with a PNG plot of p99 against model count.
+    Growth {
+        #[command(flatten)]
+        common: Common,
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "1000,10000,100000,1000000"
+        )]
+        sizes: Vec<u64>,
+        /// Where the plot goes.
+        #[arg(long, default_value = "docs/performance/p99-growth.png")]
+        plot: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let (common, plan, label, plot_path) = match cli.command {
+        Command::Run {
+            common,
+            models,
+            scenarios,
+        } => {
+            let scenarios = if scenarios.is_empty() {
+                Scenario::ALL.to_vec()
+            } else {
+                scenarios
+                    .iter()
+                    .map(|s| {
+                        Scenario::parse(s).ok_or_else(|| anyhow::anyhow!("unknown scenario {s}"))
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let plan = Plan {
+                sizes: vec![models],
+                scenarios,
+                concurrency: common.concurrency,
+                duration: Duration::from_secs_f64(common.seconds),
+            };
+            (common, plan, format!("run-{models}"), None)
+        }
+        Command::Growth {
+            common,
+            sizes,
+            plot,
+        } => {
+            let plan = Plan {
+                sizes,
+                scenarios: Scenario::LISTS.to_vec(),
+                concurrency: common.concurrency,
+                duration: Duration::from_secs_f64(common.seconds),
+            };
+            (common, plan, "growth".to_owned(), Some(plot))
+        }
+    };
+    let bin = match &common.bin {
+        Some(b) => b.clone(),
+        None => server::release_binary()?,
+    };
+    let backends: Vec<&str> = match common.backend.as_str() {
+        "both" => vec!["sqlite", "postgres"],
+        one => vec![one],
+    };
+    let commit = modelreg_bench::commit();
+    eprintln!("measuring commit {commit} on {}", modelreg_bench::machine());
+    let mut rows = Vec::new();
+    for backend in backends {
+        let got = run_backend(&bin, backend, &plan, |r| {
+            eprintln!(
+                "{:>8} {:>8} {:<17} {:>8.0} req/s  p50 {:>7.2} p99 {:>7.2} ms  errors {}  server cpu {:.1}s client cpu {:.1}s rss {:.0} MiB",
+                r.backend, r.models, r.scenario, r.rps, r.p50_ms, r.p99_ms, r.errors, r.server_cpu_s, r.client_cpu_s, r.server_peak_rss_mib
+            )
+        })
+        .await?;
+        rows.extend(got);
+    }
+    println!("{}", markdown(&rows));
+    std::fs::create_dir_all(&common.out)?;
+    let measured_at =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    let file = common
+        .out
+        .join(format!("{}-{commit}-{label}.json", &measured_at[..10]));
+    let results = Results {
+        commit,
+        machine: modelreg_bench::machine(),
+        measured_at,
+        concurrency: plan.concurrency,
+        seconds_per_scenario: plan.duration.as_secs_f64(),
+        rows,
+    };
+    std::fs::write(&file, serde_json::to_string_pretty(&results)?)?;
+    eprintln!("wrote {}", file.display());
+    if let Some(path) = plot_path {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        plot::p99_growth(&results.rows, &path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! The real `modelreg serve` process, and what /proc says about a process: CPU seconds and
+//! peak resident memory.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// The master key the benchmark's databases are sealed with.
+pub const MASTER_KEY: &str = "YmVuY2htYXJrLW1hc3Rlci1rZXktMzItYnl0ZXMhISE=";
+
+pub struct ServerProc {
+    child: Child,
+    pub addr: SocketAddr,
+    /// The bootstrap token, printed by the first start on a fresh store only.
+    pub token: Option<String>,
+    pub pid: u32,
+}
+
+/// Where the server keeps its data: a SQLite data directory, or a PostgreSQL URL.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Storage {
+    pub fn url(&self) -> String {
+        match self {
+            Storage::Sqlite(dir) => format!("sqlite://{}", dir.join("modelreg.db").display()),
+            Storage::Postgres(url) => url.clone(),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Storage::Sqlite(_) => "sqlite",
+            Storage::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl ServerProc {
+    /// Starts `bin serve` on a free loopback port and waits for it to listen. On a store with
+    /// no token yet, the server mints and prints the bootstrap owner token.
+    pub async fn start(bin: &Path, storage: &Storage, data_dir: &Path) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(bin);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_clear()
+            .env("MODELREG_DATABASE_URL", storage.url())
+            .env("MODELREG_MASTER_KEY", MASTER_KEY)
+            .env("MODELREG_LOG_LEVEL", "warn")
+            // The PostgreSQL pool is sized for the benchmark's 32 connections.
+            .env("MODELREG_DB_POOL_SIZE", "16")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot run {}", bin.display()))?;
+        let pid = child.id().context("the server exited at once")?;
+        let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let mut token = None;
+        let addr = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await? {
+                let line = line.trim();
+                if line.starts_with("mr_") {
+                    token = Some(line.to_owned());
+                }
+                if let Some(a) = line.strip_prefix("modelreg listening on http://") {
+                    return Ok(a.parse::<SocketAddr>()?);
+                }
+            }
+            bail!("the server exited before listening")
+        })
+        .await
+        .context("the server did not start within 60 s")??;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(ServerProc {
+            child,
+            addr,
+            token,
+            pid,
+        })
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        // SIGTERM, so the server closes the database cleanly (SQLite checkpoints its WAL).
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGTERM);
+        }
+        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
+            Ok(status) => {
+                status?;
+            }
+            Err(_) => self.child.kill().await?,
+        }
+        Ok(())
+    }
+}
+
+/// User plus system CPU seconds a process has used, all threads.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name may hold spaces; fields resume after its closing parenthesis.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ")": state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / hz
+}
+
+/// Peak resident memory of a process since it started, in MiB (`VmHWM`).
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// The release binary of the workspace, built first so the figures are of this commit.
+pub fn release_binary() -> anyhow::Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "-p",
+                "modelreg",
+                "--bin",
+                "modelreg",
+            ])
+            .current_dir(&root)
+            .status()
+            .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("cargo build --release -p modelreg failed");
+    }
+    Ok(root.join("target/release/modelreg").canonicalize()?)
+}
