@@ -115,6 +115,14 @@ pub async fn run_backend(
                     .context("open the store to seed")?;
             seed::seed(store.as_ref(), &keyring, seeded, size).await?;
             store.close().await;
+            if let Storage::Postgres(url) = &storage {
+                // What autovacuum's ANALYZE does soon after a bulk load; without it the first
+                // minutes after seeding would measure plans made without statistics.
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(url).await?;
+                sqlx::query("ANALYZE").execute(&mut c).await?;
+                c.close().await?;
+            }
             seeded = size;
         }
         let server = ServerProc::start(bin, &storage, place.data_dir()).await?;

@@ -50,8 +50,14 @@ impl Storage {
 
 impl ServerProc {
     /// Starts `bin serve` on a free loopback port and waits for it to listen. On a store with
-    /// no token yet, the server mints and prints the bootstrap owner token.
+    /// no token yet, the server mints and prints the bootstrap owner token. Its log (warnings
+    /// such as sqlx's slow-statement alerts) goes to `server.log` in `data_dir`.
     pub async fn start(bin: &Path, storage: &Storage, data_dir: &Path) -> anyhow::Result<Self> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))
+            .context("cannot open the server log")?;
         let mut cmd = Command::new(bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
@@ -63,7 +69,7 @@ impl ServerProc {
             .env("MODELREG_DB_POOL_SIZE", "16")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::from(log))
             .kill_on_drop(true);
         let mut child = cmd
             .spawn()

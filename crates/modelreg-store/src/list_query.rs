@@ -5,7 +5,9 @@ use modelreg_core::{
     list::{ListQuery, Paging, SortField},
     tenant::TenantScope,
 };
-use sea_query::{Cond, Expr, ExprTrait, LikeExpr, Order, Query, SelectStatement};
+use sea_query::{
+    Cond, Expr, ExprTrait, LikeExpr, Order, Query, QueryStatementBuilder, SelectStatement,
+};
 
 use crate::rows::MODEL_COLUMNS;
 
@@ -147,6 +149,35 @@ pub(crate) fn page(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Sele
     }
     sel.order_by("id", if q.id_desc() { Order::Desc } else { Order::Asc });
     sel.limit(u64::from(q.limit) + 1).offset(q.offset());
+    sel
+}
+
+/// The name of the page's last column: the total, as a scalar subquery of the same
+/// statement, so a page and its count are one statement, one round trip and one snapshot.
+pub(crate) const TOTAL: &str = "total_items";
+
+/// The page with the total as its last column. The total of an unfiltered list is the
+/// maintained count (`model_counts`); a filtered one counts its rows.
+pub(crate) fn page_with_total(
+    scope: &TenantScope,
+    q: &ListQuery,
+    dialect: Dialect,
+) -> SelectStatement {
+    let total = if q.filters.is_empty() {
+        Query::select()
+            .column("models")
+            .from("model_counts")
+            .and_where(Expr::col("organization_id").eq(scope.org.as_str()))
+            .and_where(Expr::col("project_id").eq(scope.project.as_str()))
+            .to_owned()
+    } else {
+        count(scope, q)
+    };
+    let mut sel = page(scope, q, dialect);
+    sel.expr_as(
+        Expr::SubQuery(None, Box::new(total.into_sub_query_statement())),
+        TOTAL,
+    );
     sel
 }
 

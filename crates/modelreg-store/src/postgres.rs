@@ -459,41 +459,37 @@ impl ModelStore for PostgresStore {
     }
 
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage> {
-        let (page_sql, page_values) =
-            list_query::page(scope, query, Dialect::Postgres).build_sqlx(PostgresQueryBuilder);
-        let (count_sql, count_values) =
-            list_query::count(scope, query).build_sqlx(PostgresQueryBuilder);
-        // One snapshot for the page and its count.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        // The page and its total in one statement: one round trip, one snapshot.
+        let (page_sql, page_values) = list_query::page_with_total(scope, query, Dialect::Postgres)
+            .build_sqlx(PostgresQueryBuilder);
+        let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
+            .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;
-        let result = async {
-            let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
-                .fetch_all(&mut *tx)
+        let total: i64 = match rows.first() {
+            Some(row) => row
+                .try_get::<Option<i64>, _>(list_query::TOTAL)
+                .map_err(db_error)?
+                .unwrap_or(0),
+            // A page past the end has no row to carry the total: count alone.
+            None if query.filters.is_empty() => sqlx::query_scalar(q(&sql::COUNT_GET))
+                .bind(scope.org.as_str())
+                .bind(scope.project.as_str())
+                .fetch_optional(&self.pool)
                 .await
-                .map_err(db_error)?;
-            let total: i64 = if query.filters.is_empty() {
-                sqlx::query_scalar(q(&sql::COUNT_GET))
-                    .bind(scope.org.as_str())
-                    .bind(scope.project.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_error)?
-                    .unwrap_or(0)
-            } else {
+                .map_err(db_error)?
+                .unwrap_or(0),
+            None => {
+                let (count_sql, count_values) =
+                    list_query::count(scope, query).build_sqlx(PostgresQueryBuilder);
                 sqlx::query_with(AssertSqlSafe(count_sql), count_values)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&self.pool)
                     .await
                     .map_err(db_error)?
                     .try_get(0)
                     .map_err(db_error)?
-            };
-            Ok((rows, total))
-        }
-        .await;
-        let (rows, total) = settle(tx, result, |_| true).await?;
+            }
+        };
         let has_more = rows.len() > query.limit as usize;
         let items = rows
             .iter()

@@ -106,6 +106,18 @@ impl SqliteStore {
                 path.display()
             ))
         })?;
+        // SQLite gathers no planner statistics by itself; without them a filtered, sorted list
+        // may sort a whole project instead of walking the sort's index. `optimize` analyzes
+        // the tables whose statistics are missing or stale, reading at most `analysis_limit`
+        // rows per index, so it stays quick on a large database.
+        sqlx::query("PRAGMA analysis_limit = 1000")
+            .execute(&write)
+            .await
+            .map_err(db_error)?;
+        sqlx::query("PRAGMA optimize = 0x10002")
+            .execute(&write)
+            .await
+            .map_err(db_error)?;
         let read = SqlitePoolOptions::new()
             .max_connections(READERS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -465,37 +477,39 @@ impl ModelStore for SqliteStore {
     }
 
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage> {
-        let (page_sql, page_values) =
-            list_query::page(scope, query, Dialect::Sqlite).build_sqlx(SqliteQueryBuilder);
-        let (count_sql, count_values) =
-            list_query::count(scope, query).build_sqlx(SqliteQueryBuilder);
-        // One read transaction, so the page and its count see the same snapshot.
-        let mut tx = self.read.begin().await.map_err(db_error)?;
-        let result = async {
-            let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            let total: i64 = if query.filters.is_empty() {
+        // The page and its total in one statement: one round trip, one snapshot.
+        let (page_sql, page_values) = list_query::page_with_total(scope, query, Dialect::Sqlite)
+            .build_sqlx(SqliteQueryBuilder);
+        let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        let total: i64 = match rows.first() {
+            Some(row) => row
+                .try_get::<Option<i64>, _>(list_query::TOTAL)
+                .map_err(db_error)?
+                .unwrap_or(0),
+            // A page past the end has no row to carry the total: count alone.
+            None if query.filters.is_empty() => {
                 sqlx::query_scalar(AssertSqlSafe(sql::COUNT_GET.sqlite.as_str()))
                     .bind(scope.org.as_str())
                     .bind(scope.project.as_str())
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&self.read)
                     .await
                     .map_err(db_error)?
                     .unwrap_or(0)
-            } else {
+            }
+            None => {
+                let (count_sql, count_values) =
+                    list_query::count(scope, query).build_sqlx(SqliteQueryBuilder);
                 sqlx::query_with(AssertSqlSafe(count_sql), count_values)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&self.read)
                     .await
                     .map_err(db_error)?
                     .try_get(0)
                     .map_err(db_error)?
-            };
-            Ok((rows, total))
-        }
-        .await;
-        let (rows, total) = settle(tx, result, |_| true).await?;
+            }
+        };
         let has_more = rows.len() > query.limit as usize;
         let items = rows
             .iter()
