@@ -106,18 +106,6 @@ impl SqliteStore {
                 path.display()
             ))
         })?;
-        // SQLite gathers no planner statistics by itself; without them a filtered, sorted list
-        // may sort a whole project instead of walking the sort's index. `optimize` analyzes
-        // the tables whose statistics are missing or stale, reading at most `analysis_limit`
-        // rows per index, so it stays quick on a large database.
-        sqlx::query("PRAGMA analysis_limit = 1000")
-            .execute(&write)
-            .await
-            .map_err(db_error)?;
-        sqlx::query("PRAGMA optimize = 0x10002")
-            .execute(&write)
-            .await
-            .map_err(db_error)?;
         let read = SqlitePoolOptions::new()
             .max_connections(READERS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
