@@ -14,7 +14,6 @@ use modelreg_core::{
     model::Status,
     validate::infer_provider,
 };
-use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::{Client, ClientError, Result, models::Filters, output::to_yaml, segment};
@@ -428,13 +427,7 @@ async fn import_one(
                 Value::Object(item.credentials.clone()),
             );
             let created = client
-                .send(
-                    Method::POST,
-                    "/assets/models",
-                    &[],
-                    Some(&Value::Object(body)),
-                    None,
-                )
+                .post("/assets/models", Some(&Value::Object(body)))
                 .await?;
             // A new model starts PENDING; a deprecated entry is marked after.
             if item.status == Some(Status::Deprecated) {
@@ -444,13 +437,7 @@ async fn import_one(
                     mark.insert("status_message".into(), m.clone());
                 }
                 client
-                    .send(
-                        Method::PATCH,
-                        &path,
-                        &[],
-                        Some(&Value::Object(mark)),
-                        created.etag.as_deref(),
-                    )
+                    .patch(&path, &Value::Object(mark), created.etag.as_deref())
                     .await?;
             }
             Ok((Outcome::Created, vec![line]))
@@ -479,13 +466,7 @@ async fn import_one(
                 Value::Object(item.credentials.clone()),
             );
             let reply = client
-                .send(
-                    Method::PATCH,
-                    &path,
-                    &[],
-                    Some(&Value::Object(changes)),
-                    etag.as_deref(),
-                )
+                .patch(&path, &Value::Object(changes), etag.as_deref())
                 .await?;
             if reply.etag.is_some() && reply.etag == etag {
                 Ok((Outcome::Unchanged, Vec::new()))

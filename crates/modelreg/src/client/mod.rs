@@ -256,6 +256,19 @@ impl Client {
     pub async fn get(&self, path: &str, query: &[(String, String)]) -> Result<Reply> {
         self.send(Method::GET, path, query, None, None).await
     }
+
+    pub async fn post(&self, path: &str, body: Option<&Value>) -> Result<Reply> {
+        self.send(Method::POST, path, &[], body, None).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value, if_match: Option<&str>) -> Result<Reply> {
+        self.send(Method::PATCH, path, &[], Some(body), if_match)
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, if_match: Option<&str>) -> Result<Reply> {
+        self.send(Method::DELETE, path, &[], None, if_match).await
+    }
 }
 
 /// An error source chain in one line (reqwest hides the cause behind "error sending request").

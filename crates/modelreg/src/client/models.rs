@@ -3,7 +3,6 @@
 use std::io::{IsTerminal, Read};
 
 use clap::{Args, Subcommand};
-use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -392,13 +391,7 @@ pub async fn run(client: &Client, cmd: ModelsCommand) -> Result<()> {
                 body.insert("credentials".into(), Value::Object(c));
             }
             let reply = client
-                .send(
-                    Method::POST,
-                    "/assets/models",
-                    &[],
-                    Some(&Value::Object(body)),
-                    None,
-                )
+                .post("/assets/models", Some(&Value::Object(body)))
                 .await?;
             print_model(output, reply.body, reply.etag.as_deref())
         }
@@ -437,13 +430,7 @@ pub async fn run(client: &Client, cmd: ModelsCommand) -> Result<()> {
             let mut last = None;
             if !body.is_empty() {
                 let reply = client
-                    .send(
-                        Method::PATCH,
-                        &path,
-                        &[],
-                        Some(&Value::Object(body)),
-                        etag.as_deref(),
-                    )
+                    .patch(&path, &Value::Object(body), etag.as_deref())
                     .await?;
                 etag = reply.etag.clone();
                 last = Some(reply);
@@ -451,11 +438,9 @@ pub async fn run(client: &Client, cmd: ModelsCommand) -> Result<()> {
             // Key by key: the stored credentials not named stay as they are.
             if !patch.is_empty() {
                 let reply = client
-                    .send(
-                        Method::PATCH,
+                    .patch(
                         &format!("{path}/credentials"),
-                        &[],
-                        Some(&Value::Object(patch)),
+                        &Value::Object(patch),
                         etag.as_deref(),
                     )
                     .await?;
@@ -466,26 +451,14 @@ pub async fn run(client: &Client, cmd: ModelsCommand) -> Result<()> {
         }
         ModelsCommand::Delete { model, if_match } => {
             client
-                .send(
-                    Method::DELETE,
-                    &model_path(&model),
-                    &[],
-                    None,
-                    if_match.as_deref(),
-                )
+                .delete(&model_path(&model), if_match.as_deref())
                 .await?;
             println!("deleted {model}");
             Ok(())
         }
         ModelsCommand::Verify { model, output } => {
             let reply = client
-                .send(
-                    Method::POST,
-                    &format!("{}/verify", model_path(&model)),
-                    &[],
-                    None,
-                    None,
-                )
+                .post(&format!("{}/verify", model_path(&model)), None)
                 .await?;
             let verified = reply.body["verified"].as_bool() == Some(true);
             if output == Format::Table {
