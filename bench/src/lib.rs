@@ -52,6 +52,8 @@ pub struct Plan {
     pub scenarios: Vec<Scenario>,
     pub concurrency: usize,
     pub duration: Duration,
+    /// Keep the data directory (SQLite database and server log) instead of removing it.
+    pub keep: bool,
 }
 
 /// Where a backend's data lives for one plan; dropped (and removed) afterwards.
@@ -100,6 +102,9 @@ pub async fn run_backend(
 ) -> anyhow::Result<Vec<Row>> {
     let place = Place::new(backend).await?;
     let storage = place.storage();
+    if plan.keep {
+        eprintln!("keeping the data directory {}", place.data_dir().display());
+    }
     let keyring = Keyring::new(vec![
         Kek::from_base64(server::MASTER_KEY).map_err(anyhow::Error::msg)?,
     ])
@@ -173,6 +178,16 @@ pub async fn run_backend(
             rows.push(row);
         }
         server.stop().await?;
+    }
+    if plan.keep {
+        match place {
+            Place::Sqlite(d) => {
+                let _ = d.keep();
+            }
+            Place::Postgres(_, d) => {
+                let _ = d.keep();
+            }
+        }
     }
     Ok(rows)
 }

@@ -38,6 +38,9 @@ struct Common {
     /// Where the results JSON goes.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// Keep the run's data directory (the SQLite database, the server log) and print its path.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
                 scenarios,
                 concurrency: common.concurrency,
                 duration: Duration::from_secs_f64(common.seconds),
+                keep: common.keep,
             };
             (common, plan, format!("run-{models}"), None)
         }
@@ -106,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
                 scenarios: Scenario::LISTS.to_vec(),
                 concurrency: common.concurrency,
                 duration: Duration::from_secs_f64(common.seconds),
+                keep: common.keep,
             };
             (common, plan, "growth".to_owned(), Some(plot))
         }

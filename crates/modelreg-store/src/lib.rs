@@ -96,6 +96,47 @@ pub(crate) fn pool_usage<DB: sqlx::Database>(
     }
 }
 
+/// Counts of filtered lists, each with the project generation it was made at
+/// (`list_query::filtered_page`). A count is reused only while its generation is the one read
+/// with the page, in the page's own statement, so it is exact for that page's snapshot; any
+/// write to the project, on any replica, bumps the generation in the database and retires it.
+#[derive(Default)]
+pub(crate) struct CountCache(std::sync::Mutex<std::collections::HashMap<String, (i64, u64)>>);
+
+impl CountCache {
+    /// Entries kept per process; past it the cache starts over (a bound, not an LRU: the
+    /// filters a deployment repeats come back at once).
+    const CAPACITY: usize = 4096;
+
+    pub(crate) fn key(
+        scope: &modelreg_core::tenant::TenantScope,
+        q: &modelreg_core::list::ListQuery,
+    ) -> String {
+        format!(
+            "{}\u{0}{}\u{0}{}",
+            scope.org.as_str(),
+            scope.project.as_str(),
+            serde_json::to_string(&q.filters).unwrap_or_default()
+        )
+    }
+
+    pub(crate) fn get(&self, key: &str, generation: i64) -> Option<u64> {
+        let map = self.0.lock().ok()?;
+        map.get(key)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, n)| *n)
+    }
+
+    pub(crate) fn put(&self, key: String, generation: i64, count: u64) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= Self::CAPACITY && !map.contains_key(&key) {
+                map.clear();
+            }
+            map.insert(key, (generation, count));
+        }
+    }
+}
+
 /// Whether a URL names a PostgreSQL database.
 pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")

@@ -87,15 +87,16 @@ fn filter(scope: &TenantScope, q: &ListQuery) -> Cond {
     if let Some(p) = &f.provider {
         cond = cond.add(Expr::col("provider").eq(p.as_str()));
     }
+    // EXISTS on model_tags' primary key (model_id, tag): a page walks its sort's index and
+    // probes each row, instead of first collecting every model that has each tag.
     for tag in &f.tags {
-        let having_tag = Query::select()
-            .column("model_id")
+        let has_tag = Query::select()
+            .expr(Expr::val(1))
             .from("model_tags")
-            .and_where(Expr::col("organization_id").eq(scope.org.as_str()))
-            .and_where(Expr::col("project_id").eq(scope.project.as_str()))
-            .and_where(Expr::col("tag").eq(tag.as_str()))
+            .and_where(Expr::col(("model_tags", "model_id")).equals((MODELS, "id")))
+            .and_where(Expr::col(("model_tags", "tag")).eq(tag.as_str()))
             .to_owned();
-        cond = cond.add(Expr::col("id").in_subquery(having_tag));
+        cond = cond.add(Expr::exists(has_tag));
     }
     cond
 }
@@ -156,23 +157,53 @@ pub(crate) fn page(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Sele
 /// statement, so a page and its count are one statement, one round trip and one snapshot.
 pub(crate) const TOTAL: &str = "total_items";
 
-/// The page with the total as its last column. The total of an unfiltered list is the
-/// maintained count (`model_counts`); a filtered one counts its rows.
-pub(crate) fn page_with_total(
+/// The column of the project's generation (see `filtered_page`).
+pub(crate) const GENERATION: &str = "generation";
+
+/// The project's generation as a scalar subquery.
+fn generation(scope: &TenantScope) -> Expr {
+    let sel = Query::select()
+        .column("generation")
+        .from("model_counts")
+        .and_where(Expr::col("organization_id").eq(scope.org.as_str()))
+        .and_where(Expr::col("project_id").eq(scope.project.as_str()))
+        .to_owned();
+    Expr::SubQuery(None, Box::new(sel.into_sub_query_statement()))
+}
+
+/// A filtered page with the project's generation as its last column, read in the same
+/// snapshot. While the generation stays the same, nothing that the filters could match has
+/// changed, so a count made at that generation is still exact (`CountCache`).
+pub(crate) fn filtered_page(
     scope: &TenantScope,
     q: &ListQuery,
     dialect: Dialect,
 ) -> SelectStatement {
-    let total = if q.filters.is_empty() {
-        Query::select()
-            .column("models")
-            .from("model_counts")
-            .and_where(Expr::col("organization_id").eq(scope.org.as_str()))
-            .and_where(Expr::col("project_id").eq(scope.project.as_str()))
-            .to_owned()
-    } else {
-        count(scope, q)
-    };
+    let mut sel = page(scope, q, dialect);
+    sel.expr_as(generation(scope), GENERATION);
+    sel
+}
+
+/// The filtered count and the generation it was made at, in one statement.
+pub(crate) fn count_with_generation(scope: &TenantScope, q: &ListQuery) -> SelectStatement {
+    let mut sel = count(scope, q);
+    sel.expr_as(generation(scope), GENERATION);
+    sel
+}
+
+/// An unfiltered page with the project's maintained count (`model_counts`) as its last
+/// column.
+pub(crate) fn unfiltered_page(
+    scope: &TenantScope,
+    q: &ListQuery,
+    dialect: Dialect,
+) -> SelectStatement {
+    let total = Query::select()
+        .column("models")
+        .from("model_counts")
+        .and_where(Expr::col("organization_id").eq(scope.org.as_str()))
+        .and_where(Expr::col("project_id").eq(scope.project.as_str()))
+        .to_owned();
     let mut sel = page(scope, q, dialect);
     sel.expr_as(
         Expr::SubQuery(None, Box::new(total.into_sub_query_statement())),

@@ -89,7 +89,8 @@ statement!(
 statement!(
     COUNT_ADD,
     "INSERT INTO model_counts (organization_id, project_id, models) VALUES (?, ?, ?) \
-     ON CONFLICT (organization_id, project_id) DO UPDATE SET models = model_counts.models + excluded.models"
+     ON CONFLICT (organization_id, project_id) DO UPDATE SET models = model_counts.models + excluded.models, \
+     generation = model_counts.generation + 1"
         .to_owned()
 );
 statement!(

@@ -36,7 +36,8 @@ use crate::{
     db_error,
     list_query::{self, Dialect},
     rows::{
-        audit_from_row, bind_fields, json, model_from_row, sealed_record_from_row, token_from_row,
+        RowAccess, audit_from_row, bind_fields, json, model_from_row, sealed_record_from_row,
+        token_from_row,
     },
     sql::{self, first_free, uri_range},
 };
@@ -50,6 +51,7 @@ const READERS: u32 = 8;
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    counts: crate::CountCache,
 }
 
 impl SqliteStore {
@@ -112,7 +114,11 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(|e| open_error(path, e))?;
-        Ok(SqliteStore { read, write })
+        Ok(SqliteStore {
+            read,
+            write,
+            counts: crate::CountCache::default(),
+        })
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
@@ -363,6 +369,8 @@ async fn update_in(
             .map_err(db_error)?;
     }
     replace_tags(tx, scope, change.id, &change.fields.tags).await?;
+    // No change in number, but the lists may see it: a new generation.
+    add_to_count(tx, scope, 0).await?;
     let model = fetch_model(tx, scope, change.id).await?;
     append_audit(
         tx,
@@ -374,6 +382,21 @@ async fn update_in(
     )
     .await?;
     Ok(Some(model))
+}
+
+/// The page's models, whether more follow, and the total.
+fn finish_page(query: &ListQuery, rows: &[impl RowAccess], total: i64) -> Result<ListPage> {
+    let has_more = rows.len() > query.limit as usize;
+    let items = rows
+        .iter()
+        .take(query.limit as usize)
+        .map(model_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ListPage {
+        items,
+        total_items: u64::try_from(total).unwrap_or(0),
+        has_more,
+    })
 }
 
 #[async_trait]
@@ -465,50 +488,66 @@ impl ModelStore for SqliteStore {
     }
 
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage> {
-        // The page and its total in one statement: one round trip, one snapshot.
-        let (page_sql, page_values) = list_query::page_with_total(scope, query, Dialect::Sqlite)
-            .build_sqlx(SqliteQueryBuilder);
-        let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        let total: i64 = match rows.first() {
-            Some(row) => row
-                .try_get::<Option<i64>, _>(list_query::TOTAL)
-                .map_err(db_error)?
-                .unwrap_or(0),
-            // A page past the end has no row to carry the total: count alone.
-            None if query.filters.is_empty() => {
-                sqlx::query_scalar(AssertSqlSafe(sql::COUNT_GET.sqlite.as_str()))
+        if query.filters.is_empty() {
+            // The page and the maintained count in one statement: one round trip, one snapshot.
+            let (page_sql, page_values) =
+                list_query::unfiltered_page(scope, query, Dialect::Sqlite)
+                    .build_sqlx(SqliteQueryBuilder);
+            let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_error)?;
+            let total: i64 = match rows.first() {
+                Some(row) => row
+                    .try_get::<Option<i64>, _>(list_query::TOTAL)
+                    .map_err(db_error)?
+                    .unwrap_or(0),
+                // A page past the end has no row to carry the total: read it alone.
+                None => sqlx::query_scalar(AssertSqlSafe(sql::COUNT_GET.sqlite.as_str()))
                     .bind(scope.org.as_str())
                     .bind(scope.project.as_str())
                     .fetch_optional(&self.read)
                     .await
                     .map_err(db_error)?
-                    .unwrap_or(0)
-            }
+                    .unwrap_or(0),
+            };
+            return finish_page(query, &rows, total);
+        }
+        // A filtered page carries the project's generation; its count is reused while that
+        // generation is current, else counted once (with the generation it was counted at).
+        let (page_sql, page_values) =
+            list_query::filtered_page(scope, query, Dialect::Sqlite).build_sqlx(SqliteQueryBuilder);
+        let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        let generation: Option<i64> = match rows.first() {
+            Some(row) => row
+                .try_get::<Option<i64>, _>(list_query::GENERATION)
+                .map_err(db_error)?,
+            None => None,
+        };
+        let key = crate::CountCache::key(scope, query);
+        let cached = generation.and_then(|g| self.counts.get(&key, g));
+        let total = match cached {
+            Some(n) => i64::try_from(n).unwrap_or(i64::MAX),
             None => {
                 let (count_sql, count_values) =
-                    list_query::count(scope, query).build_sqlx(SqliteQueryBuilder);
-                sqlx::query_with(AssertSqlSafe(count_sql), count_values)
+                    list_query::count_with_generation(scope, query).build_sqlx(SqliteQueryBuilder);
+                let row = sqlx::query_with(AssertSqlSafe(count_sql), count_values)
                     .fetch_one(&self.read)
                     .await
-                    .map_err(db_error)?
-                    .try_get(0)
-                    .map_err(db_error)?
+                    .map_err(db_error)?;
+                let n: i64 = row.try_get(0).map_err(db_error)?;
+                let counted_at: Option<i64> =
+                    row.try_get(list_query::GENERATION).map_err(db_error)?;
+                if let Some(g) = counted_at {
+                    self.counts.put(key, g, u64::try_from(n).unwrap_or(0));
+                }
+                n
             }
         };
-        let has_more = rows.len() > query.limit as usize;
-        let items = rows
-            .iter()
-            .take(query.limit as usize)
-            .map(model_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(ListPage {
-            items,
-            total_items: u64::try_from(total).unwrap_or(0),
-            has_more,
-        })
+        finish_page(query, &rows, total)
     }
     async fn record_verification(
         &self,
@@ -534,6 +573,7 @@ impl ModelStore for SqliteStore {
             if done.rows_affected() == 0 {
                 return Ok(None);
             }
+            add_to_count(&mut tx, scope, 0).await?;
             let model = fetch_model(&mut tx, scope, id).await?;
             append_audit(&mut tx, scope, id, model.resource_uri.as_str(), audit, at).await?;
             Ok(Some(model))

@@ -14,6 +14,7 @@ async fn smoke(backend: &str) {
         scenarios: Scenario::ALL.to_vec(),
         concurrency: 4,
         duration: Duration::from_millis(250),
+        keep: false,
     };
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_modelreg"));
     let rows = run_backend(bin, backend, &plan, |_| {}).await.unwrap();
