@@ -44,6 +44,15 @@ const INFO_FIELDS: [&str; 4] = [
     "tags",
 ];
 
+/// Every model field a LiteLLM entry can express, through `model_name`, `litellm_params` or
+/// `model_info`: on import, the desired state of each (an absent one is cleared).
+pub fn mapped_fields() -> impl Iterator<Item = &'static str> {
+    ["name", "litellm_model", "provider", "mode"]
+        .into_iter()
+        .chain(PARAM_FIELDS.iter().map(|(_, field)| *field))
+        .chain(INFO_FIELDS)
+}
+
 /// `litellm_params` keys that are credentials even when they hold a literal value. Any other
 /// key whose value is an `os.environ/` reference is a credential too.
 const SECRET_PARAMS: [&str; 12] = [
@@ -440,6 +449,32 @@ fn number_or_string(field: &str, value: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mapped_fields_are_every_field_an_entry_can_hold() {
+        let mut fields: Vec<&str> = mapped_fields().collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "api_base",
+                "api_version",
+                "default_max_tokens",
+                "default_temperature",
+                "description",
+                "litellm_model",
+                "max_input_tokens",
+                "max_output_tokens",
+                "mode",
+                "name",
+                "provider",
+                "rpm",
+                "tags",
+                "timeout",
+                "tpm",
+            ]
+        );
+    }
 
     #[test]
     fn env_names_are_shell_safe() {

@@ -18,26 +18,6 @@ use serde_json::{Map, Value, json};
 
 use super::{Client, ClientError, Result, models::Filters, output::to_yaml, segment};
 
-/// Fields that a LiteLLM entry can express. On import they are the desired state: one the
-/// entry leaves out is cleared, so a re-import of an edited file converges.
-const IMPORTED_FIELDS: [&str; 15] = [
-    "name",
-    "litellm_model",
-    "provider",
-    "description",
-    "tags",
-    "api_base",
-    "api_version",
-    "mode",
-    "max_input_tokens",
-    "max_output_tokens",
-    "default_max_tokens",
-    "rpm",
-    "tpm",
-    "default_temperature",
-    "timeout",
-];
-
 /// The top-level sections of a LiteLLM config that are not models: reported, not imported.
 const OTHER_SECTIONS: [&str; 5] = [
     "litellm_settings",
@@ -268,7 +248,8 @@ fn show(v: &Value) -> String {
 fn plan_update(item: &ImportItem, current: &Value, etag: Option<String>) -> Plan {
     let mut changes = Map::new();
     let mut diff = Vec::new();
-    for field in IMPORTED_FIELDS {
+    // The entry is the desired state of every field it can express.
+    for field in litellm::mapped_fields() {
         let want = match (field, item.fields.get(field)) {
             (_, Some(v)) => v.clone(),
             ("provider", None) => json!(infer_provider(
