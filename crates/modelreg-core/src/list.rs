@@ -220,16 +220,21 @@ impl ListQuery {
         }
     }
 
+    /// The keyset position just after `last` in this query's sort.
+    pub fn after(&self, last: &Model) -> After {
+        After {
+            values: self.sort.iter().map(|k| k.field.value_of(last)).collect(),
+            id: last.id,
+        }
+    }
+
     /// The cursor that continues after `last`.
     pub fn cursor_after(&self, last: &Model) -> String {
         let doc = CursorDoc {
             v: 1,
             sort: self.sort.clone(),
             filters: self.filters.clone(),
-            after: After {
-                values: self.sort.iter().map(|k| k.field.value_of(last)).collect(),
-                id: last.id,
-            },
+            after: self.after(last),
         };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&doc).expect("serializable"))
     }

@@ -532,10 +532,7 @@ impl Registry {
             }
             match page.items.last() {
                 Some(last) if page.has_more => {
-                    query.paging = crate::list::Paging::After(crate::list::After {
-                        values: query.sort.iter().map(|k| k.field.value_of(last)).collect(),
-                        id: last.id,
-                    });
+                    query.paging = crate::list::Paging::After(query.after(last));
                 }
                 _ => return Ok(export),
             }

@@ -255,6 +255,20 @@ struct KeyArgs {
     master_key_file: Option<PathBuf>,
 }
 
+/// The configuration of a command that reads the database and the master keys directly
+/// (`keys`, `export --with-values`), logging warnings only.
+fn key_config(file: Option<&std::path::Path>, args: &KeyArgs) -> anyhow::Result<Config> {
+    let config = Config::load(
+        file,
+        Overrides {
+            master_key_file: args.master_key_file.clone(),
+            ..overrides(&args.storage)
+        },
+    )?;
+    telemetry::init(&config.log_format, "warn");
+    Ok(config)
+}
+
 fn overrides(storage: &StorageArgs) -> Overrides {
     Overrides {
         data_dir: storage.data_dir.clone(),
@@ -304,14 +318,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 | KeysCommand::Rotate { storage, .. }
                 | KeysCommand::Retire { storage, .. } => storage.clone(),
             };
-            let config = Config::load(
-                file,
-                Overrides {
-                    master_key_file: args.master_key_file.clone(),
-                    ..overrides(&args.storage)
-                },
-            )?;
-            telemetry::init(&config.log_format, "warn");
+            let config = key_config(file, &args)?;
             if let KeysCommand::Generate { .. } = cmd {
                 return keys::generate(&config);
             }
@@ -392,11 +399,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn login(args: LoginArgs) -> anyhow::Result<()> {
     use std::io::{BufRead, IsTerminal};
     let mut c = args.client;
-    let name = c
-        .profile
-        .clone()
-        .or_else(|| std::env::var("MODELREG_PROFILE").ok())
-        .unwrap_or_else(|| client::profile::DEFAULT.to_owned());
+    let name = c.profile_name();
     if c.token.is_none() && std::env::var("MODELREG_TOKEN").is_err() {
         if std::io::stdin().is_terminal() {
             eprint!("Token: ");
@@ -453,14 +456,7 @@ async fn export(file: Option<&std::path::Path>, args: ExportArgs) -> anyhow::Res
             .map_err(|m| client::ClientError::usage(format!("--project: {m}")))?,
     );
     let query = modelreg_core::litellm::export_query(&args.filters.pairs())?;
-    let config = Config::load(
-        file,
-        Overrides {
-            master_key_file: args.storage.master_key_file.clone(),
-            ..overrides(&args.storage.storage)
-        },
-    )?;
-    telemetry::init(&config.log_format, "warn");
+    let config = key_config(file, &args.storage)?;
     let keyring = std::sync::Arc::new(keys::load(&config, false)?);
     let store = config.open_store().await?;
     let registry = modelreg_core::service::Registry::new(store.clone(), keyring);

@@ -44,6 +44,16 @@ pub struct ClientArgs {
     pub profile: Option<String>,
 }
 
+impl ClientArgs {
+    /// The profile to use: `--profile`, else `MODELREG_PROFILE`, else `default`.
+    pub fn profile_name(&self) -> String {
+        self.profile
+            .clone()
+            .or_else(|| env("MODELREG_PROFILE"))
+            .unwrap_or_else(|| profile::DEFAULT.to_owned())
+    }
+}
+
 /// An error of a client command, with the exit status it ends the process with.
 #[derive(Debug)]
 pub struct ClientError {
@@ -104,11 +114,7 @@ fn env(name: &str) -> Option<String> {
 impl Settings {
     /// Flags, then the environment, then the profile file.
     pub fn resolve(args: &ClientArgs) -> Result<Settings> {
-        let profile_name = args
-            .profile
-            .clone()
-            .or_else(|| env("MODELREG_PROFILE"))
-            .unwrap_or_else(|| profile::DEFAULT.to_owned());
+        let profile_name = args.profile_name();
         let stored = profile::load(&profile_name)?;
         let pick = |flag: &Option<String>, var: &str, from_profile: Option<String>| {
             flag.clone().or_else(|| env(var)).or(from_profile)
