@@ -23,6 +23,8 @@ pub struct ApiError {
     pub fields: Vec<FieldError>,
     /// What went wrong inside, for the log only.
     pub internal: Option<String>,
+    /// Seconds for `Retry-After` on a 429 or 503; 1 when not set.
+    pub retry_after: Option<u16>,
 }
 
 impl ApiError {
@@ -34,6 +36,7 @@ impl ApiError {
             details: Map::new(),
             fields: Vec::new(),
             internal: None,
+            retry_after: None,
         }
     }
 
@@ -176,7 +179,10 @@ impl IntoResponse for ApiError {
                 );
             }
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(self.retry_after.unwrap_or(1)),
+                );
             }
             _ => {}
         }

@@ -47,7 +47,23 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 format!("the request body must be application/json (Content-Type was {got})"),
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let deadline = req
+            .extensions()
+            .get::<crate::limits::BodyTimeout>()
+            .map_or(std::time::Duration::from_secs(10), |t| t.0);
+        let read = tokio::time::timeout(deadline, Bytes::from_request(req, state))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    "REQUEST_TIMEOUT",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        deadline.as_secs_f64()
+                    ),
+                )
+            })?;
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::from_status(rejection.status())
             } else {

@@ -9,13 +9,15 @@ pub mod export;
 pub mod extract;
 mod health;
 mod jwks;
+pub mod limits;
 pub mod metrics;
 mod middleware;
 pub mod models;
 pub mod openai;
 pub mod openapi;
+mod server;
 
-use std::{future::Future, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Router,
@@ -27,7 +29,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use auth::{Authenticator, JwtConfig, LastUsed, ServiceAccount};
 pub use error::ApiError;
+pub use limits::Limits;
 pub use middleware::X_REQUEST_ID;
+pub use server::serve;
 
 /// The git commit this build was made from (`unknown` outside a checkout).
 pub const GIT_COMMIT: &str = env!("MODELREG_GIT_COMMIT");
@@ -38,6 +42,7 @@ pub struct AppState {
     pub registry: Registry,
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<metrics::Metrics>,
+    pub limiter: Arc<limits::RateLimiter>,
     openapi_json: Arc<str>,
 }
 
@@ -77,11 +82,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The application: routes, body limit, request ids, metrics and the error shape.
-pub fn router(registry: Registry, auth: Authenticator) -> Router {
+/// The application: routes, body limit, request ids, metrics and the error shape, with
+/// `limits` (for tests, `Limits::generous()` leaves rate limiting off).
+pub fn router(registry: Registry, auth: Authenticator, limits: Limits) -> Router {
     let metrics = Arc::new(metrics::Metrics::new());
     let registry = registry.with_verification_hook(metrics.verification_hook());
-    router_with_metrics(registry, auth, metrics)
+    router_with_metrics(registry, auth, metrics, limits)
 }
 
 /// The application, counting into `metrics`. The registry should already report its
@@ -91,6 +97,7 @@ pub fn router_with_metrics(
     registry: Registry,
     auth: Authenticator,
     metrics: Arc<metrics::Metrics>,
+    limits: Limits,
 ) -> Router {
     let (routes, mut doc) = api_router().split_for_parts();
     openapi::finish(&mut doc);
@@ -98,6 +105,7 @@ pub fn router_with_metrics(
         registry,
         auth: Arc::new(auth),
         metrics: metrics.clone(),
+        limiter: limits::RateLimiter::shared(&limits),
         openapi_json: doc
             .to_pretty_json()
             .expect("the OpenAPI document serializes")
@@ -107,7 +115,7 @@ pub fn router_with_metrics(
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
-            metrics,
+            middleware::Context::new(metrics, limits),
             middleware::request_context,
         ))
         .with_state(state)
@@ -119,15 +127,4 @@ async fn no_route(method: Method, uri: Uri) -> ApiError {
         "RESOURCE_NOT_FOUND",
         format!("no route for {method} {}", uri.path()),
     )
-}
-
-/// Serves `app` on `listener` until `shutdown` completes; requests in flight then finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

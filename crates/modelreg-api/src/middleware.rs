@@ -11,11 +11,31 @@ use axum::{
     extract::{MatchedPath, Request, State},
     http::{HeaderName, HeaderValue, StatusCode, header},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use tracing::Instrument;
 
-use crate::{error::ApiError, metrics::Metrics};
+use crate::{
+    error::ApiError,
+    limits::{self, BodyTimeout, Limits},
+    metrics::Metrics,
+};
+
+/// What the request middleware needs: the metrics it counts into and the limits it applies.
+#[derive(Clone)]
+pub(crate) struct Context {
+    metrics: Arc<Metrics>,
+    limits: Arc<Limits>,
+}
+
+impl Context {
+    pub(crate) fn new(metrics: Arc<Metrics>, limits: Limits) -> Self {
+        Context {
+            metrics,
+            limits: Arc::new(limits),
+        }
+    }
+}
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -75,8 +95,8 @@ fn request_id(req: &Request) -> String {
 /// they never become labels.
 const UNMATCHED: &str = "unmatched";
 
-pub async fn request_context(
-    State(metrics): State<Arc<Metrics>>,
+pub(crate) async fn request_context(
+    State(Context { metrics, limits }): State<Context>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -98,7 +118,28 @@ pub async fn request_context(
         request_id = %id
     );
 
-    let res = next.run(req).instrument(span.clone()).await;
+    req.extensions_mut()
+        .insert(BodyTimeout(limits.body_timeout));
+    let res = match limits::check_head(&req, limits.max_header_bytes) {
+        Err(e) => e.into_response(),
+        Ok(()) => {
+            match tokio::time::timeout(limits.request_timeout, next.run(req))
+                .instrument(span.clone())
+                .await
+            {
+                Ok(res) => res,
+                Err(_) => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    format!(
+                        "the request did not finish within {} s; it was stopped",
+                        limits.request_timeout.as_secs_f64()
+                    ),
+                )
+                .into_response(),
+            }
+        }
+    };
     let mut res = finish_error(res, &id);
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(X_REQUEST_ID.clone(), v);

@@ -9,7 +9,8 @@ use axum::{
 use utoipa::{
     IntoParams, Modify, OpenApi,
     openapi::{
-        ContentBuilder, OpenApi as Doc, Ref, ResponseBuilder,
+        ContentBuilder, OpenApi as Doc, Ref, RefOr, ResponseBuilder,
+        path::ParameterIn,
         security::{Http, HttpAuthScheme, SecurityScheme},
     },
 };
@@ -85,6 +86,10 @@ pub(crate) fn finish(doc: &mut Doc) {
             &mut item.delete,
         ];
         for op in ops.into_iter().flatten() {
+            let has_params = op.parameters.as_ref().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query)))
+            });
             let responses = &mut op.responses.responses;
             let mut add = |code: &str, description: &str| {
                 responses
@@ -98,8 +103,18 @@ pub(crate) fn finish(doc: &mut Doc) {
                 );
                 add("401", "Missing, invalid, expired or revoked credentials");
                 add("403", "The role does not allow this action in this project");
-                add("503", "Storage is unavailable");
+                if has_params {
+                    add("422", "A path or query parameter is invalid");
+                }
+                add(
+                    "429",
+                    "This credential is over its rate limit; Retry-After says when to retry",
+                );
             }
+            add(
+                "503",
+                "Storage is unavailable, the request took longer than the request timeout, or the server is at its connection limit",
+            );
             add(
                 "500",
                 "Internal error; the request id identifies it in the log",

@@ -261,9 +261,10 @@ async fn bad_query_parameters(app: TestApp) {
     app.send(t.get("/assets/models?unknown=1"))
         .await
         .expect(200);
-    // 10,000 query parameters: a clear 400, quickly. (Short names keep the URL under the
-    // 64 KiB an http::Uri holds; the real-server test sends a longer one.)
-    let many = vec!["a=1"; 10_000].join("&");
+    // 5,000 query parameters: a clear 400, quickly. (Short names keep the URL under the
+    // 32 KiB head limit, past which the answer is a 414; tests/limits.rs in the binary
+    // crate sends a longer one.)
+    let many = vec!["a=1"; 5_000].join("&");
     let started = std::time::Instant::now();
     let r = app
         .send(t.get(&format!("/assets/models?{many}")))

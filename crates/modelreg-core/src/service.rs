@@ -17,7 +17,7 @@ use crate::{
     tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
     validate,
-    verify::{DEFAULT_PROBE_TIMEOUT, ProbeOutcome, ProbeTarget, Prober},
+    verify::{DEFAULT_PROBE_TIMEOUT, MAX_PROBE_TIMEOUT, ProbeOutcome, ProbeTarget, Prober},
 };
 
 /// The caller of one request: where it acts, with which role, as whom.
@@ -202,7 +202,8 @@ impl Registry {
             timeout: fields
                 .timeout
                 .map(std::time::Duration::from_secs_f64)
-                .unwrap_or(DEFAULT_PROBE_TIMEOUT),
+                .unwrap_or(DEFAULT_PROBE_TIMEOUT)
+                .min(MAX_PROBE_TIMEOUT),
             credentials: resolved,
         };
         self.prober.probe(&target).await

@@ -64,6 +64,11 @@ pub trait Prober: Send + Sync {
 /// Default timeout of a probe when the model sets none.
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest a probe waits, whatever the model's `timeout` (which is for the gateway's calls and
+/// may be hours): a verification stays inside the server's request timeout (30 s by default),
+/// and the background checker's slots are never held for long.
+pub const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+
 #[cfg(test)]
 mod tests {
     use super::*;

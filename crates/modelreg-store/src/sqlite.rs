@@ -79,6 +79,7 @@ impl SqliteStore {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .before_acquire(|conn, _| Box::pin(not_stuck_in_a_transaction(conn)))
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(|e| open_error(path, e))?;
@@ -129,6 +130,26 @@ impl SqliteStore {
             .await
             .map_err(db_error)
     }
+}
+
+/// Whether the writer connection is fit for a new transaction. After SQLITE_FULL or an I/O
+/// error SQLite may roll the transaction back by itself; sqlx's own ROLLBACK then fails and
+/// its transaction depth stays at 1, so every later `BEGIN` would fail. Such a connection is
+/// closed, and the pool opens a new one.
+async fn not_stuck_in_a_transaction(
+    conn: &mut sqlx::SqliteConnection,
+) -> std::result::Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // A rollback queued when the last transaction was dropped runs before this ping.
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("the database writer was left in a failed transaction; reconnecting");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 fn open_error(path: &Path, e: sqlx::Error) -> Error {

@@ -68,10 +68,26 @@ pub struct Config {
     pub check_concurrency: u32,
     /// Up to this many seconds are added at random to each next check.
     pub check_jitter_secs: u64,
+    /// Requests per second each credential may make on average; 0 turns rate limiting off.
+    pub rate_limit_per_sec: u32,
+    /// Requests a credential may make at once after being idle.
+    pub rate_limit_burst: u32,
+    /// Longest a request may run before it is stopped with 503, in seconds.
+    pub request_timeout_secs: u64,
+    /// Longest a client may take to send a request body before 408, in seconds.
+    pub body_timeout_secs: u64,
+    /// Longest a client may take to send its headers, and longest an idle connection is kept,
+    /// in seconds.
+    pub header_timeout_secs: u64,
+    /// Largest request head (URL and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Connections served at once; one more is answered 503.
+    pub max_connections: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
+        let limits = modelreg_api::Limits::default();
         Config {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./modelreg-data"),
@@ -97,6 +113,13 @@ impl Default for Config {
             check_interval_secs: 0,
             check_concurrency: 4,
             check_jitter_secs: 30,
+            rate_limit_per_sec: limits.rate_per_sec,
+            rate_limit_burst: limits.rate_burst,
+            request_timeout_secs: limits.request_timeout.as_secs(),
+            body_timeout_secs: limits.body_timeout.as_secs(),
+            header_timeout_secs: limits.header_timeout.as_secs(),
+            max_header_bytes: limits.max_header_bytes,
+            max_connections: limits.max_connections,
         }
     }
 }
@@ -169,6 +192,13 @@ impl Config {
                 "check_interval_secs",
                 "check_concurrency",
                 "check_jitter_secs",
+                "rate_limit_per_sec",
+                "rate_limit_burst",
+                "request_timeout_secs",
+                "body_timeout_secs",
+                "header_timeout_secs",
+                "max_header_bytes",
+                "max_connections",
             ]))
             .merge(Serialized::defaults(strings))
             .merge(Serialized::defaults(overrides));
@@ -180,6 +210,21 @@ impl Config {
             "configuration: log_format must be text or json"
         );
         Ok(config)
+    }
+
+    /// The limits of the HTTP server. Timeouts of 0 are taken as 1 s, and a head limit under
+    /// 8 KiB as 8 KiB, so that no setting turns a protection off by accident.
+    pub fn limits(&self) -> modelreg_api::Limits {
+        let secs = |s: u64| std::time::Duration::from_secs(s.max(1));
+        modelreg_api::Limits {
+            rate_per_sec: self.rate_limit_per_sec,
+            rate_burst: self.rate_limit_burst.max(1),
+            request_timeout: secs(self.request_timeout_secs),
+            body_timeout: secs(self.body_timeout_secs),
+            header_timeout: secs(self.header_timeout_secs),
+            max_header_bytes: self.max_header_bytes.max(8 * 1024),
+            max_connections: self.max_connections.max(1),
+        }
     }
 
     /// The database URL in use.

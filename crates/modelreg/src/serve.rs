@@ -70,12 +70,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if config.check_interval_secs > 0 {
         spawn_checker(registry.clone(), &config);
     }
-    let app = modelreg_api::router_with_metrics(registry, auth, metrics);
+    let limits = config.limits();
+    let app = modelreg_api::router_with_metrics(registry, auth, metrics, limits.clone());
     println!("modelreg listening on http://{addr}");
     tracing::info!(%addr, "listening");
 
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let server = modelreg_api::serve(listener, app, shutdown_signal());
+    let server = modelreg_api::serve(listener, app, &limits, shutdown_signal());
     // In-flight requests get `grace` to finish once a signal arrives; then we stop anyway.
     tokio::select! {
         result = server => result.context("server error")?,

@@ -229,7 +229,9 @@ async fn many_query_parameters_over_real_http() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]).await;
     let c = Client::new(&server.base, server.token.as_deref().unwrap());
-    let many = vec!["a=1"; 10_000].join("&");
+    // 5,000 parameters (20 KB) stay under the 32 KiB head limit, so the query parser is what
+    // answers; a longer URL is a 414 (tests/limits.rs).
+    let many = vec!["a=1"; 5_000].join("&");
     let (s, e) = c
         .send(
             reqwest::Method::GET,

@@ -108,7 +108,7 @@ impl TestApp {
         let auth = Authenticator::new(self.store.clone(), &jwt);
         let last_used = auth.last_used();
         TestApp {
-            router: modelreg_api::router(registry, auth),
+            router: modelreg_api::router(registry, auth, modelreg_api::Limits::default()),
             store: self.store.clone(),
             backend: Backend::Shared,
             last_used,
@@ -144,6 +144,7 @@ impl TestApp {
         let router = modelreg_api::router(
             Registry::new(store, keyring).with_prober(Arc::new(prober)),
             auth,
+            modelreg_api::Limits::default(),
         );
         (router, last_used)
     }
