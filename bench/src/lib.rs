@@ -7,6 +7,7 @@ pub mod load;
 pub mod plot;
 pub mod seed;
 pub mod server;
+pub mod soak;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -57,13 +58,13 @@ pub struct Plan {
 }
 
 /// Where a backend's data lives for one plan; dropped (and removed) afterwards.
-enum Place {
+pub(crate) enum Place {
     Sqlite(tempfile::TempDir),
     Postgres(modelreg_store::testing::PgSchema, tempfile::TempDir),
 }
 
 impl Place {
-    async fn new(backend: &str) -> anyhow::Result<Place> {
+    pub(crate) async fn new(backend: &str) -> anyhow::Result<Place> {
         Ok(match backend {
             "sqlite" => Place::Sqlite(tempfile::tempdir()?),
             "postgres" => Place::Postgres(
@@ -74,21 +75,52 @@ impl Place {
         })
     }
 
-    fn storage(&self) -> Storage {
+    pub(crate) fn storage(&self) -> Storage {
         match self {
             Place::Sqlite(d) => Storage::Sqlite(d.path().to_owned()),
             Place::Postgres(s, _) => Storage::Postgres(s.url.clone()),
         }
     }
 
-    fn data_dir(&self) -> &Path {
+    pub(crate) fn data_dir(&self) -> &Path {
         match self {
             Place::Sqlite(d) | Place::Postgres(_, d) => d.path(),
         }
     }
 }
 
-fn ms(micros: u64) -> f64 {
+/// The keyring of the benchmark's databases.
+pub(crate) fn keyring() -> anyhow::Result<Keyring> {
+    Keyring::new(vec![
+        Kek::from_base64(server::MASTER_KEY).map_err(anyhow::Error::msg)?,
+    ])
+    .map_err(anyhow::Error::msg)
+}
+
+/// Seeds models `from..to` into `storage`, then (PostgreSQL) analyzes.
+pub(crate) async fn seed_store(
+    storage: &Storage,
+    keyring: &Keyring,
+    from: u64,
+    to: u64,
+) -> anyhow::Result<()> {
+    let store = modelreg_store::open(&storage.url(), &modelreg_store::PoolSettings::default())
+        .await
+        .context("open the store to seed")?;
+    seed::seed(store.as_ref(), keyring, from, to).await?;
+    store.close().await;
+    if let Storage::Postgres(url) = storage {
+        // What autovacuum's ANALYZE does soon after a bulk load; without it the first
+        // minutes after seeding would measure plans made without statistics.
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(url).await?;
+        sqlx::query("ANALYZE").execute(&mut c).await?;
+        c.close().await?;
+    }
+    Ok(())
+}
+
+pub(crate) fn ms(micros: u64) -> f64 {
     micros as f64 / 1000.0
 }
 
@@ -105,31 +137,13 @@ pub async fn run_backend(
     if plan.keep {
         eprintln!("keeping the data directory {}", place.data_dir().display());
     }
-    let keyring = Keyring::new(vec![
-        Kek::from_base64(server::MASTER_KEY).map_err(anyhow::Error::msg)?,
-    ])
-    .map_err(anyhow::Error::msg)?;
+    let keyring = keyring()?;
     let mut rows = Vec::new();
     let mut seeded = 0u64;
     let mut token: Option<String> = None;
     for &size in &plan.sizes {
-        {
-            let store =
-                modelreg_store::open(&storage.url(), &modelreg_store::PoolSettings::default())
-                    .await
-                    .context("open the store to seed")?;
-            seed::seed(store.as_ref(), &keyring, seeded, size).await?;
-            store.close().await;
-            if let Storage::Postgres(url) = &storage {
-                // What autovacuum's ANALYZE does soon after a bulk load; without it the first
-                // minutes after seeding would measure plans made without statistics.
-                use sqlx::Connection;
-                let mut c = sqlx::PgConnection::connect(url).await?;
-                sqlx::query("ANALYZE").execute(&mut c).await?;
-                c.close().await?;
-            }
-            seeded = size;
-        }
+        seed_store(&storage, &keyring, seeded, size).await?;
+        seeded = size;
         let server = ServerProc::start(bin, &storage, place.data_dir()).await?;
         if let Some(t) = &server.token {
             token = Some(t.clone());

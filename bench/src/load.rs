@@ -36,6 +36,9 @@ pub enum Scenario {
     Create,
     UpdateIfMatch,
     Mixed,
+    /// The soak test's load: `mixed`, but half its writes create a model and delete it again,
+    /// so the data stays the same size however long it runs.
+    Soak,
 }
 
 impl Scenario {
@@ -79,6 +82,7 @@ impl Scenario {
             Scenario::Create => "create",
             Scenario::UpdateIfMatch => "update-if-match",
             Scenario::Mixed => "mixed",
+            Scenario::Soak => "soak",
         }
     }
 
@@ -136,6 +140,8 @@ struct Worker {
     rng: fastrand::Rng,
     /// The ETag of the connection's own model (update scenarios).
     etag: Option<String>,
+    /// The model the soak load created last, deleted by its next write of that kind.
+    created: Option<String>,
 }
 
 const LIST: &str = "/assets/models";
@@ -145,9 +151,48 @@ impl Worker {
         format!("{LIST}/{}", seed::uri(self.conn as u64))
     }
 
+    /// Creates a model, or deletes the one created last.
+    fn churn(&mut self) -> Call {
+        match self.created.take() {
+            Some(uri) => Call {
+                method: Method::DELETE,
+                path: format!("{LIST}/{uri}"),
+                body: None,
+                if_match: None,
+                expect: 204,
+            },
+            None => {
+                // Unique in the process: a soak runs many windows, each with new workers.
+                static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let uri = format!(
+                    "soak-{}",
+                    SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                );
+                self.created = Some(uri.clone());
+                Call {
+                    method: Method::POST,
+                    path: LIST.into(),
+                    body: Some(format!(
+                        r#"{{"name":"Soak {uri}","resource_uri":"{uri}","litellm_model":"openai/gpt-4o-mini","mode":"chat","tags":["soak"],"credentials":{{"api_key":"sk-soak-{uri}"}}}}"#
+                    )),
+                    if_match: None,
+                    expect: 201,
+                }
+            }
+        }
+    }
+
     fn next(&mut self, t: &Target) -> Call {
         self.n += 1;
         let scenario = match self.scenario {
+            Scenario::Soak => match self.rng.u32(0..100) {
+                0..40 => Scenario::ListFirst,
+                40..75 => Scenario::Get,
+                75..85 => Scenario::Search,
+                85..90 => Scenario::FilterSort,
+                90..95 => return self.churn(),
+                _ => Scenario::UpdateIfMatch,
+            },
             // 90% reads, 10% writes.
             Scenario::Mixed => match self.rng.u32(0..100) {
                 0..40 => Scenario::ListFirst,
@@ -200,7 +245,7 @@ impl Worker {
                     expect: 200,
                 },
             },
-            Scenario::Mixed => unreachable!("resolved above"),
+            Scenario::Mixed | Scenario::Soak => unreachable!("resolved above"),
         }
     }
 }
@@ -230,6 +275,7 @@ pub async fn drive(
                     n: 0,
                     rng: fastrand::Rng::with_seed(conn as u64 + 1),
                     etag: None,
+                    created: None,
                 },
                 deadline,
             )
@@ -319,11 +365,28 @@ async fn connection(t: Target, mut w: Worker, deadline: Instant) -> anyhow::Resu
         if status != call.expect {
             out.errors += 1;
         }
-        if matches!(w.scenario, Scenario::UpdateIfMatch | Scenario::Mixed) && etag.is_some() {
+        if matches!(
+            w.scenario,
+            Scenario::UpdateIfMatch | Scenario::Mixed | Scenario::Soak
+        ) && etag.is_some()
+        {
             // Only the connection's own model's answers carry the tag it needs.
             if call.path == w.own_model() {
                 w.etag = etag;
             }
+        }
+    }
+    // A soak's last created model is deleted, untimed, so the data does not grow.
+    if let Some(uri) = w.created.take() {
+        let req = Request::builder()
+            .method(Method::DELETE)
+            .uri(format!("{LIST}/{uri}"))
+            .header(header::HOST, "127.0.0.1")
+            .header(header::AUTHORIZATION, &bearer)
+            .header("x-project-id", seed::MAIN_PROJECT)
+            .body(Full::new(Bytes::new()))?;
+        if let Ok(res) = sender.send_request(req).await {
+            let _ = res.into_body().collect().await;
         }
     }
     Ok(out)

@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --release -p modelreg-bench -- run                 # every scenario, 100k models, both backends
 //! cargo run --release -p modelreg-bench -- growth              # list scenarios at 1k…1M, tables and plot
+//! cargo run --release -p modelreg-bench -- soak                # 30 minutes of mixed load per backend
 //! ```
 
 use std::{path::PathBuf, time::Duration};
@@ -70,12 +71,95 @@ enum Command {
         #[arg(long, default_value = "docs/performance/p99-growth.png")]
         plot: PathBuf,
     },
+    /// Steady mixed load for a long time, sampling memory, descriptors, database connections
+    /// and p99; fails on errors or growth (docs/operations.md).
+    Soak {
+        /// sqlite, postgres, or both.
+        #[arg(long, default_value = "both")]
+        backend: String,
+        /// Minutes per backend.
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Seconds per sample.
+        #[arg(long, default_value_t = 10.0)]
+        interval: f64,
+        /// Models in the main project.
+        #[arg(long, default_value_t = 10_000)]
+        models: u64,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// The modelreg binary [default: this workspace's, built with --release first]
+        #[arg(long)]
+        bin: Option<PathBuf>,
+        /// Where the results JSON goes.
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
+}
+
+async fn soak(
+    backend: &str,
+    plan: modelreg_bench::soak::SoakPlan,
+    bin: Option<PathBuf>,
+    out: PathBuf,
+) -> anyhow::Result<()> {
+    let bin = match bin {
+        Some(b) => b,
+        None => server::release_binary()?,
+    };
+    let backends: Vec<&str> = match backend {
+        "both" => vec!["sqlite", "postgres"],
+        one => vec![one],
+    };
+    let commit = modelreg_bench::commit();
+    eprintln!("soaking commit {commit} on {}", modelreg_bench::machine());
+    let mut failed = false;
+    std::fs::create_dir_all(&out)?;
+    for backend in backends {
+        let report = modelreg_bench::soak::soak(&bin, backend, &plan, |s| {
+            eprintln!(
+                "{backend:>8} {:>6.0}s {:>7.0} req/s p99 {:>7.2} ms errors {} rss {:.1} MiB fds {} db conns {}",
+                s.at_s, s.rps, s.p99_ms, s.errors, s.rss_mib, s.open_fds, s.db_connections
+            )
+        })
+        .await?;
+        println!("{}", report.markdown());
+        let measured_at = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)?;
+        let file = out.join(format!(
+            "{}-{commit}-soak-{backend}.json",
+            &measured_at[..10]
+        ));
+        std::fs::write(&file, serde_json::to_string_pretty(&report)?)?;
+        eprintln!("wrote {}", file.display());
+        failed |= !report.failures.is_empty();
+    }
+    anyhow::ensure!(!failed, "the soak failed");
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (common, plan, label, plot_path) = match cli.command {
+        Command::Soak {
+            backend,
+            minutes,
+            interval,
+            models,
+            concurrency,
+            bin,
+            out,
+        } => {
+            let plan = modelreg_bench::soak::SoakPlan {
+                models,
+                concurrency,
+                duration: Duration::from_secs_f64(minutes * 60.0),
+                interval: Duration::from_secs_f64(interval),
+                warmup: Duration::from_secs_f64((minutes * 60.0 / 10.0).min(60.0)),
+            };
+            return soak(&backend, plan, bin, out).await;
+        }
         Command::Run {
             common,
             models,

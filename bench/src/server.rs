@@ -134,18 +134,43 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / hz
 }
 
-/// Peak resident memory of a process since it started, in MiB (`VmHWM`).
-pub fn peak_rss_mib(pid: u32) -> f64 {
+/// A memory line of `/proc/PID/status` (such as `VmHWM`), in MiB; 0 when unreadable.
+fn status_mib(pid: u32, key: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':')))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// Peak resident memory of a process since it started, in MiB (`VmHWM`).
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmHWM")
+}
+
+/// Resident memory of a process now, in MiB (`VmRSS`).
+pub fn rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmRSS")
+}
+
+/// The open file descriptors of a process, with where each points.
+pub fn open_files(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| {
+                    std::fs::read_link(e.path())
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The release binary of the workspace, built first so the figures are of this commit.

@@ -224,9 +224,7 @@ impl Authenticator {
     /// used with the configured secret, and asymmetric keys only with their own algorithm, so
     /// `none` and algorithm confusion are refused.
     async fn verify_jwt(&self, token: &str) -> Result<Map<String, Value>> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| {
-            unauthenticated("the token is malformed or its algorithm is not accepted")
-        })?;
+        let (header, iss) = unverified_parts(token)?;
         let (key, validation) = match header.alg {
             Algorithm::HS256 => {
                 let key = self.hs256.clone().ok_or_else(|| {
@@ -241,8 +239,7 @@ impl Authenticator {
                 return Err(unauthenticated("the token's algorithm is not accepted"));
             }
             alg => {
-                // Only to pick the key source; the signature and `iss` are validated below.
-                let iss = unverified_issuer(token);
+                // `iss` only picks the key source; the signature and `iss` are validated below.
                 let by_issuer = self.sources.iter().find(|s| {
                     matches!(&s.origin, Origin::Issuer(i) if Some(i.trim_end_matches('/')) == iss.as_deref().map(|x| x.trim_end_matches('/')))
                 });
@@ -392,6 +389,15 @@ impl Authenticator {
 }
 
 /// The `iss` claim of a token, read without verification.
+/// What is read from a JWT before its signature is checked: its header (algorithm and key
+/// id), and its `iss`, which only picks where the key comes from. Both come from the client,
+/// so this is a parser of untrusted input (fuzzed in `fuzz/`).
+pub fn unverified_parts(token: &str) -> Result<(jsonwebtoken::Header, Option<String>)> {
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| unauthenticated("the token is malformed or its algorithm is not accepted"))?;
+    Ok((header, unverified_issuer(token)))
+}
+
 fn unverified_issuer(token: &str) -> Option<String> {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     let payload = token.split('.').nth(1)?;

@@ -135,7 +135,10 @@ pub(crate) struct BodyTimeout(pub Duration);
 
 /// The 414 or 431 for a request head larger than `max` bytes, in our error shape.
 pub(crate) fn check_head(req: &axum::extract::Request, max: usize) -> Result<(), ApiError> {
-    let uri = req.uri().to_string().len();
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map_or(req.uri().path().len(), |pq| pq.as_str().len());
     if uri > max {
         return Err(ApiError::new(
             StatusCode::URI_TOO_LONG,

@@ -49,6 +49,9 @@ pub async fn serve(
         .keep_alive_interval(limits.header_timeout)
         .keep_alive_timeout(limits.header_timeout);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // Refusals linger up to a second each; under a flood of connections only this many are
+    // answered at once, and the rest are closed without an answer.
+    let refusals = Arc::new(Semaphore::new(64));
     let max_connections = limits.max_connections.max(1);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -68,7 +71,12 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tokio::spawn(refuse(stream, max_connections));
+            if let Ok(refusal) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream, max_connections).await;
+                    drop(refusal);
+                });
+            }
             continue;
         };
         let service = TowerToHyperService::new(

@@ -7,8 +7,9 @@
 //!   models, and the audit chain verifies.
 //! - The same on a private PostgreSQL server, which is also crashed (`pg_ctl stop -m
 //!   immediate`) and restarted under load in every fourth round, modelreg staying up.
-//! - A data directory on a small tmpfs fills up during writes: each write is 201 or a clean
-//!   503, reads go on, writes work again once there is room, and nothing acknowledged is lost.
+//! - A data directory on a small tmpfs fills up during writes, SQLite's and then PostgreSQL's
+//!   tables': each write is 201 or a clean 503, reads go on, writes work again once there is
+//!   room, and nothing acknowledged is lost.
 //!
 //! The suite runs 10 rounds per backend; `MODELREG_CRASH_ROUNDS=60` runs more (see
 //! docs/operations.md). `MODELREG_CRASH_SEED` replays a run.
@@ -388,6 +389,12 @@ fn as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
 
 impl PrivatePg {
     fn start() -> PrivatePg {
+        PrivatePg::start_with(None)
+    }
+
+    /// With `data_on`, the data directory lives there (a small disk) and the WAL beside the
+    /// temporary directory, so that a full disk fails table writes, not the WAL.
+    fn start_with(data_on: Option<&Path>) -> PrivatePg {
         let versions = std::fs::read_dir("/usr/lib/postgresql").expect(
             "PostgreSQL's server binaries under /usr/lib/postgresql (.ci/run installs them)",
         );
@@ -408,20 +415,29 @@ impl PrivatePg {
                 .parse()
                 .expect("a postgres user")
         };
-        std::os::unix::fs::chown(dir.path(), Some(uid("-u")), Some(uid("-g"))).unwrap();
-        let data = dir.path().join("data");
-        as_postgres(
-            &bin.join("initdb"),
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ],
-        );
+        let owner = (Some(uid("-u")), Some(uid("-g")));
+        std::os::unix::fs::chown(dir.path(), owner.0, owner.1).unwrap();
+        let data = match data_on {
+            Some(disk) => {
+                std::os::unix::fs::chown(disk, owner.0, owner.1).unwrap();
+                disk.join("data")
+            }
+            None => dir.path().join("data"),
+        };
+        let wal = dir.path().join("wal");
+        let mut args = vec![
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ];
+        if data_on.is_some() {
+            args.extend(["--waldir", wal.to_str().unwrap()]);
+        }
+        as_postgres(&bin.join("initdb"), &args);
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -510,6 +526,20 @@ impl SmallDisk {
             String::from_utf8_lossy(&out.stderr)
         );
         SmallDisk { dir }
+    }
+
+    /// Bytes in use on the disk.
+    fn used(&self) -> u64 {
+        let out = StdCommand::new("df")
+            .args(["--output=used", "-B1"])
+            .arg(self.dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df's used bytes")
     }
 
     fn resize(&self, size: &str) {
@@ -658,4 +688,86 @@ async fn a_full_disk_gives_503_keeps_reads_and_loses_nothing() {
     assert_eq!(integrity, "ok");
     pool.close().await;
     audit_verifies(data, &[], 0, true).await;
+}
+
+#[tokio::test]
+async fn a_full_disk_under_postgres_gives_503_keeps_reads_and_loses_nothing() {
+    // The disk is declared first so that it is unmounted after the server has stopped.
+    let disk = SmallDisk::mount("128m");
+    let pg = PrivatePg::start_with(Some(disk.dir.path()));
+    // Leave 3 MiB free for the tables.
+    disk.resize(&format!("{}k", disk.used() / 1024 + 3 * 1024));
+    let url = pg.url();
+    let envs = [
+        ("MODELREG_DATABASE_URL", url.as_str()),
+        ("MODELREG_MASTER_KEY", MASTER_KEY),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &envs).await;
+    let token = server.token.clone().unwrap();
+    install_tls_provider();
+    let http = reqwest::Client::new();
+    let create = |i: usize| {
+        let uri = format!("m-{i}");
+        http.post(format!("{}/assets/models", server.base))
+            .bearer_auth(&token)
+            .header("x-project-id", "demo")
+            .json(&json!({
+                "name": uri, "resource_uri": uri, "litellm_model": "openai/gpt-4o",
+                "description": format!("{uri} {}", "d".repeat(900)),
+                "credentials": {"api_key": "k".repeat(2000)}
+            }))
+            .send()
+    };
+    let mut acknowledged = 0;
+    let mut full = 0;
+    let mut i = 0;
+    while full < 5 {
+        assert!(i < 50_000, "the disk never filled up");
+        let res = create(i).await.unwrap();
+        match res.status().as_u16() {
+            201 => acknowledged += 1,
+            503 => {
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body}");
+                full += 1;
+            }
+            other => panic!(
+                "write {i} on a full disk: {other} {}",
+                res.text().await.unwrap()
+            ),
+        }
+        i += 1;
+    }
+    assert!(
+        acknowledged > 10,
+        "the disk filled before anything was written"
+    );
+    eprintln!(
+        "postgres full disk: {acknowledged} creates acknowledged, then {full} refused with 503"
+    );
+    let total = |server: &Server| {
+        http.get(format!("{}/assets/models?limit=1", server.base))
+            .bearer_auth(&token)
+            .header("x-project-id", "demo")
+            .send()
+    };
+    let page: Value = total(&server).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        page["pagination"]["total_items"], acknowledged,
+        "reads go on"
+    );
+
+    disk.resize("256m");
+    let res = create(i).await.unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    acknowledged += 1;
+
+    server.kill9().await;
+    pg.crash_and_restart();
+    let server = Server::start(dir.path(), &envs).await;
+    let page: Value = total(&server).await.unwrap().json().await.unwrap();
+    assert_eq!(page["pagination"]["total_items"], acknowledged);
+    server.kill9().await;
+    audit_verifies(dir.path(), &envs, 0, true).await;
 }
