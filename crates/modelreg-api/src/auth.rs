@@ -429,7 +429,7 @@ pub(crate) async fn identify(
         .map(|v| v.to_str().unwrap_or(""));
     let org_header = parts.headers.get("x-org-id").and_then(|v| v.to_str().ok());
     let identity = state.auth.authenticate(authorization, org_header).await?;
-    state.limiter.check(&format!(
+    state.limiter.check(format!(
         "{}\u{0}{}",
         identity.org.as_str(),
         identity.principal

@@ -91,11 +91,11 @@ impl RateLimiter {
     }
 
     /// Takes one request from `key`'s bucket, or refuses with 429 and how long to wait.
-    pub fn check(&self, key: &str) -> Result<(), ApiError> {
+    pub fn check(&self, key: String) -> Result<(), ApiError> {
         let Some(buckets) = &self.buckets else {
             return Ok(());
         };
-        match buckets.check_key(&key.to_owned()) {
+        match buckets.check_key(&key) {
             Ok(()) => Ok(()),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(buckets.clock().now());
@@ -176,14 +176,14 @@ mod tests {
             ..Limits::default()
         });
         for _ in 0..3 {
-            limiter.check("a").unwrap();
+            limiter.check("a".into()).unwrap();
         }
-        let e = limiter.check("a").unwrap_err();
+        let e = limiter.check("a".into()).unwrap_err();
         assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(e.code, "RATE_LIMIT_EXCEEDED");
         assert_eq!(e.retry_after, Some(1));
         // Another credential has its own bucket.
-        limiter.check("b").unwrap();
+        limiter.check("b".into()).unwrap();
         assert_eq!(limiter.tracked(), 2);
     }
 
@@ -191,7 +191,7 @@ mod tests {
     fn zero_turns_rate_limiting_off() {
         let limiter = RateLimiter::new(&Limits::generous());
         for _ in 0..10_000 {
-            limiter.check("a").unwrap();
+            limiter.check("a".into()).unwrap();
         }
         assert_eq!(limiter.tracked(), 0);
     }

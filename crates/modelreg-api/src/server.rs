@@ -48,11 +48,11 @@ pub async fn serve(
         .max_concurrent_streams(64)
         .keep_alive_interval(limits.header_timeout)
         .keep_alive_timeout(limits.header_timeout);
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let max_connections = limits.max_connections.max(1);
+    let slots = Arc::new(Semaphore::new(max_connections));
     // Refusals linger up to a second each; under a flood of connections only this many are
     // answered at once, and the rest are closed without an answer.
     let refusals = Arc::new(Semaphore::new(64));
-    let max_connections = limits.max_connections.max(1);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

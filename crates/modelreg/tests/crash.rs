@@ -174,6 +174,94 @@ async fn worker(
     models
 }
 
+/// `total_items`, and every model in the project by resource_uri, paged by cursor.
+async fn list_all(base: &str, token: &str) -> (u64, BTreeMap<String, Value>) {
+    install_tls_provider();
+    let http = reqwest::Client::new();
+    let mut stored = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    let mut total = None;
+    loop {
+        let mut url = format!("{base}/assets/models?limit=100&sort=resource_uri:asc");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let res = http
+            .get(url)
+            .bearer_auth(token)
+            .header("x-project-id", "demo")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let page: Value = res.json().await.unwrap();
+        total.get_or_insert(page["pagination"]["total_items"].as_u64().unwrap());
+        for m in page["data"].as_array().unwrap() {
+            stored.insert(m["resource_uri"].as_str().unwrap().to_owned(), m.clone());
+        }
+        match page["pagination"]["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return (total.unwrap(), stored),
+        }
+    }
+}
+
+/// Creates model `m-{i}` with a large description and credentials, to fill a disk quickly.
+async fn create_large(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    i: usize,
+) -> reqwest::Response {
+    let uri = format!("m-{i}");
+    http.post(format!("{base}/assets/models"))
+        .bearer_auth(token)
+        .header("x-project-id", "demo")
+        .json(&json!({
+            "name": uri, "resource_uri": uri, "litellm_model": "openai/gpt-4o",
+            "description": format!("{uri} {}", "d".repeat(900)),
+            "credentials": {"api_key": "k".repeat(2000)}
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Creates large models until five are refused with a clean 503; any answer but 201 or 503
+/// fails the test. Returns the resource_uris acknowledged and the next model's number.
+async fn fill_disk(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    max: usize,
+) -> (Vec<String>, usize) {
+    let mut acknowledged = Vec::new();
+    let mut full = 0;
+    let mut i = 0;
+    while full < 5 {
+        assert!(i < max, "the disk never filled up");
+        let res = create_large(http, base, token, i).await;
+        match res.status().as_u16() {
+            201 => acknowledged.push(format!("m-{i}")),
+            503 => {
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body}");
+                full += 1;
+            }
+            other => panic!(
+                "write {i} on a full disk: {other} {}",
+                res.text().await.unwrap()
+            ),
+        }
+        i += 1;
+    }
+    assert!(
+        acknowledged.len() > 10,
+        "the disk filled before anything was written"
+    );
+    (acknowledged, i)
+}
+
 /// Checks every model against what may be stored, then records what is. Returns how many
 /// models the clients have tried to write, and how many are stored.
 async fn check(
@@ -182,39 +270,10 @@ async fn check(
     round: usize,
     models: &mut [BTreeMap<String, Allowed>],
 ) -> (usize, usize) {
-    install_tls_provider();
-    let http = reqwest::Client::new();
-    // Every model in the project, by cursor.
-    let mut stored: BTreeMap<String, Value> = BTreeMap::new();
-    let mut cursor: Option<String> = None;
-    let mut total = None;
-    loop {
-        let mut url = format!("{base}/assets/models?limit=100&sort=resource_uri:asc");
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let page: Value = http
-            .get(url)
-            .bearer_auth(token)
-            .header("x-project-id", "demo")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        total.get_or_insert(page["pagination"]["total_items"].as_u64().unwrap());
-        for m in page["data"].as_array().unwrap() {
-            stored.insert(m["resource_uri"].as_str().unwrap().to_owned(), m.clone());
-        }
-        match page["pagination"]["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let (total, mut stored) = list_all(base, token).await;
     assert_eq!(
         total,
-        Some(stored.len() as u64),
+        stored.len() as u64,
         "round {round}: total_items disagrees with the models listed"
     );
     let present = stored.len();
@@ -578,58 +637,15 @@ async fn a_full_disk_gives_503_keeps_reads_and_loses_nothing() {
     let token = server.token.clone().unwrap();
     install_tls_provider();
     let http = reqwest::Client::new();
-    let create = |i: usize| {
-        let uri = format!("m-{i}");
-        http.post(format!("{}/assets/models", server.base))
-            .bearer_auth(&token)
-            .header("x-project-id", "demo")
-            .json(&json!({
-                "name": uri, "resource_uri": uri, "litellm_model": "openai/gpt-4o",
-                "description": format!("{uri} {}", "d".repeat(900)),
-                "credentials": {"api_key": "k".repeat(2000)}
-            }))
-            .send()
-    };
-    let mut acknowledged = Vec::new();
-    let mut full = 0;
-    let mut i = 0;
-    while full < 5 {
-        assert!(i < 20_000, "3 MiB never filled up");
-        let res = create(i).await.unwrap();
-        match res.status().as_u16() {
-            201 => acknowledged.push(format!("m-{i}")),
-            503 => {
-                let body: Value = res.json().await.unwrap();
-                assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body}");
-                full += 1;
-            }
-            other => panic!(
-                "write {i} on a full disk: {other} {}",
-                res.text().await.unwrap()
-            ),
-        }
-        i += 1;
-    }
-    assert!(
-        acknowledged.len() > 10,
-        "the disk filled before anything was written"
-    );
+    let (mut acknowledged, i) = fill_disk(&http, &server.base, &token, 20_000).await;
 
     // Reads go on while the disk is full.
-    let list = |limit: usize| {
-        http.get(format!("{}/assets/models?limit={limit}", server.base))
-            .bearer_auth(&token)
-            .header("x-project-id", "demo")
-            .send()
-    };
-    let res = list(1).await.unwrap();
-    assert_eq!(res.status(), 200);
-    let page: Value = res.json().await.unwrap();
-    assert_eq!(page["pagination"]["total_items"], acknowledged.len());
+    let (total, _) = list_all(&server.base, &token).await;
+    assert_eq!(total, acknowledged.len() as u64);
 
     // With room again, writes succeed without a restart.
     disk.resize("64m");
-    let res = create(i).await.unwrap();
+    let res = create_large(&http, &server.base, &token, i).await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
     acknowledged.push(format!("m-{i}"));
 
@@ -637,49 +653,10 @@ async fn a_full_disk_gives_503_keeps_reads_and_loses_nothing() {
     // chain verifies.
     server.kill9().await;
     let server = Server::start(data, &[]).await;
-    let res = http
-        .get(format!(
-            "{}/assets/models?limit=100&sort=resource_uri:asc",
-            server.base
-        ))
-        .bearer_auth(&token)
-        .header("x-project-id", "demo")
-        .send()
-        .await
-        .unwrap();
-    let page: Value = res.json().await.unwrap();
-    assert_eq!(page["pagination"]["total_items"], acknowledged.len());
-    let mut stored = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut url = format!(
-            "{}/assets/models?limit=100&sort=resource_uri:asc",
-            server.base
-        );
-        if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
-        }
-        let page: Value = http
-            .get(url)
-            .bearer_auth(&token)
-            .header("x-project-id", "demo")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for m in page["data"].as_array().unwrap() {
-            stored.push(m["resource_uri"].as_str().unwrap().to_owned());
-        }
-        match page["pagination"]["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
-    stored.sort();
+    let (total, stored) = list_all(&server.base, &token).await;
+    assert_eq!(total, acknowledged.len() as u64);
     acknowledged.sort();
-    assert_eq!(stored, acknowledged);
+    assert_eq!(stored.into_keys().collect::<Vec<_>>(), acknowledged);
     server.kill9().await;
 
     let db = data.join("modelreg.db");
@@ -712,67 +689,23 @@ async fn a_full_disk_under_postgres_gives_503_keeps_reads_and_loses_nothing() {
     let token = server.token.clone().unwrap();
     install_tls_provider();
     let http = reqwest::Client::new();
-    let create = |i: usize| {
-        let uri = format!("m-{i}");
-        http.post(format!("{}/assets/models", server.base))
-            .bearer_auth(&token)
-            .header("x-project-id", "demo")
-            .json(&json!({
-                "name": uri, "resource_uri": uri, "litellm_model": "openai/gpt-4o",
-                "description": format!("{uri} {}", "d".repeat(900)),
-                "credentials": {"api_key": "k".repeat(2000)}
-            }))
-            .send()
-    };
-    let mut acknowledged = 0;
-    let mut full = 0;
-    let mut i = 0;
-    while full < 5 {
-        assert!(i < 50_000, "the disk never filled up");
-        let res = create(i).await.unwrap();
-        match res.status().as_u16() {
-            201 => acknowledged += 1,
-            503 => {
-                let body: Value = res.json().await.unwrap();
-                assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body}");
-                full += 1;
-            }
-            other => panic!(
-                "write {i} on a full disk: {other} {}",
-                res.text().await.unwrap()
-            ),
-        }
-        i += 1;
-    }
-    assert!(
-        acknowledged > 10,
-        "the disk filled before anything was written"
-    );
+    let (acknowledged, i) = fill_disk(&http, &server.base, &token, 50_000).await;
     eprintln!(
-        "postgres full disk: {acknowledged} creates acknowledged, then {full} refused with 503"
+        "postgres full disk: {} creates acknowledged, then 5 refused with 503",
+        acknowledged.len()
     );
-    let total = |server: &Server| {
-        http.get(format!("{}/assets/models?limit=1", server.base))
-            .bearer_auth(&token)
-            .header("x-project-id", "demo")
-            .send()
-    };
-    let page: Value = total(&server).await.unwrap().json().await.unwrap();
-    assert_eq!(
-        page["pagination"]["total_items"], acknowledged,
-        "reads go on"
-    );
+    let (total, _) = list_all(&server.base, &token).await;
+    assert_eq!(total, acknowledged.len() as u64, "reads go on");
 
     disk.resize("256m");
-    let res = create(i).await.unwrap();
+    let res = create_large(&http, &server.base, &token, i).await;
     assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    acknowledged += 1;
 
     server.kill9().await;
     pg.crash_and_restart();
     let server = Server::start(dir.path(), &envs).await;
-    let page: Value = total(&server).await.unwrap().json().await.unwrap();
-    assert_eq!(page["pagination"]["total_items"], acknowledged);
+    let (total, _) = list_all(&server.base, &token).await;
+    assert_eq!(total, acknowledged.len() as u64 + 1);
     server.kill9().await;
     audit_verifies(dir.path(), &envs, 0, true).await;
 }
