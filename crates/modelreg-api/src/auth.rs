@@ -14,7 +14,7 @@ use modelreg_core::{
     Error, Result,
     auth::{Identity, ProjectGrant, Role, hash_token},
     service::Caller,
-    store::Store,
+    store::{FoundToken, Store},
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
@@ -204,7 +204,10 @@ impl Authenticator {
     }
 
     async fn api_token(&self, token: &str) -> Result<Identity> {
-        let found = self
+        let FoundToken {
+            token: found,
+            project_generation,
+        } = self
             .store
             .token_by_hash(&hash_token(token))
             .await?
@@ -213,10 +216,15 @@ impl Authenticator {
             return Err(unauthenticated("the API token has expired"));
         }
         self.last_used.note(found.id);
+        let project_generation = match (&found.project, project_generation) {
+            (ProjectGrant::One(p), Some(g)) => Some((p.clone(), g)),
+            _ => None,
+        };
         Ok(Identity {
             org: found.org,
             principal: format!("service:{}", found.name),
             grants: [(found.project, found.role)].into(),
+            project_generation,
         })
     }
 
@@ -384,6 +392,7 @@ impl Authenticator {
             org,
             principal,
             grants,
+            project_generation: None,
         })
     }
 }
@@ -489,7 +498,12 @@ impl FromRequestParts<AppState> for Caller {
                 "this credential has no role in project '{project}'"
             )))
         })?;
+        let generation = identity
+            .project_generation
+            .filter(|(p, _)| *p == project)
+            .map(|(_, g)| g);
         Ok(Caller {
+            generation,
             scope: TenantScope::new(identity.org, project),
             role,
             principal: identity.principal,

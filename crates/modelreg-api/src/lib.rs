@@ -43,6 +43,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<metrics::Metrics>,
     pub limiter: Arc<limits::RateLimiter>,
+    /// Rendered list pages, valid while their project's generation stands.
+    pub lists: Arc<models::list_cache::ListCache>,
     openapi_json: Arc<str>,
 }
 
@@ -106,6 +108,7 @@ pub fn router_with_metrics(
         auth: Arc::new(auth),
         metrics: metrics.clone(),
         limiter: limits::RateLimiter::shared(&limits),
+        lists: Default::default(),
         openapi_json: doc
             .to_pretty_json()
             .expect("the OpenAPI document serializes")

@@ -117,6 +117,8 @@ pub struct Identity {
     pub org: OrgId,
     pub principal: String,
     pub grants: BTreeMap<ProjectGrant, Role>,
+    /// A project's generation, read together with the credential (API tokens of one project).
+    pub project_generation: Option<(ProjectId, i64)>,
 }
 
 impl Identity {
@@ -172,6 +174,7 @@ mod tests {
                 (ProjectGrant::One(p.clone()), Role::Admin),
             ]
             .into(),
+            project_generation: None,
         };
         assert_eq!(id.role_in(&p), Some(Role::Admin));
         assert_eq!(

@@ -204,6 +204,9 @@ pub struct ListPage {
     pub total_items: u64,
     /// Whether rows follow the last item of this page.
     pub has_more: bool,
+    /// The project's generation (bumped by every write to it) in the page's own snapshot, when
+    /// the store read it: the page is exactly what any read at that generation would return.
+    pub generation: Option<i64>,
 }
 
 impl ListQuery {

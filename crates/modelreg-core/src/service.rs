@@ -29,6 +29,9 @@ pub struct Caller {
     /// The user a service acts for (`X-On-Behalf-Of`), recorded in the audit trail.
     pub on_behalf_of: Option<String>,
     pub request_id: Option<String>,
+    /// The project's generation when it was read while authenticating this request (see
+    /// `Identity::project_generation`); `list_generation` then needs no read of its own.
+    pub generation: Option<i64>,
 }
 
 /// Who a change is recorded as made by.
@@ -545,6 +548,16 @@ impl Registry {
         let mut page = self.store.list_models(&caller.scope, query).await?;
         page.items = page.items.into_iter().map(|m| self.checked(m)).collect();
         Ok(page)
+    }
+
+    /// The generation of the caller's project (see `ModelStore::project_generation`): a page
+    /// read at the generation still current is still exact.
+    pub async fn list_generation(&self, caller: &Caller) -> Result<Option<i64>> {
+        caller.require(Action::Read)?;
+        match caller.generation {
+            Some(g) => Ok(Some(g)),
+            None => self.store.project_generation(&caller.scope).await,
+        }
     }
 }
 

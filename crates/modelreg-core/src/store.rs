@@ -70,6 +70,9 @@ pub trait ModelStore: Send + Sync {
         audit: &AuditEntry,
     ) -> Result<bool>;
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage>;
+    /// The project's generation: bumped in the same transaction as every create, update, delete,
+    /// verification and credential re-wrap of its models. `None` before its first model.
+    async fn project_generation(&self, scope: &TenantScope) -> Result<Option<i64>>;
     /// Records a verification: `last_verified_at` always; `status` and `status_message` unless
     /// the stored status is DEPRECATED or DISABLED, which only people set. `None` when the
     /// model is gone.
@@ -124,6 +127,16 @@ pub struct ApiToken {
     pub last_used_at: Option<Timestamp>,
 }
 
+/// An active token found by its hash, with its project's generation (see
+/// `ModelStore::project_generation`) read in the same statement: a request that authenticates
+/// with it needs no second read to know whether a page it rendered earlier is still exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundToken {
+    pub token: ApiToken,
+    /// `None` for a token of every project (`*`), or a project without models yet.
+    pub project_generation: Option<i64>,
+}
+
 #[derive(Debug)]
 pub struct NewToken {
     pub name: String,
@@ -141,7 +154,7 @@ pub trait TokenStore: Send + Sync {
     /// `token revoke NAME` is unambiguous).
     async fn insert_token(&self, token: NewToken) -> Result<ApiToken>;
     /// The active (not revoked) token with this hash.
-    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<FoundToken>>;
     async fn list_tokens(&self) -> Result<Vec<ApiToken>>;
     /// Returns whether an active token of that name was revoked.
     async fn revoke_token(&self, name: &str) -> Result<bool>;

@@ -6,6 +6,7 @@ pub mod postgres;
 mod rows;
 mod sql;
 pub mod sqlite;
+mod sqlite_direct;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -191,8 +191,8 @@ pub(crate) fn count_with_generation(scope: &TenantScope, q: &ListQuery) -> Selec
     sel
 }
 
-/// An unfiltered page with the project's maintained count (`model_counts`) as its last
-/// column.
+/// An unfiltered page with the project's maintained count (`model_counts`) and its generation
+/// as its last two columns.
 pub(crate) fn unfiltered_page(
     scope: &TenantScope,
     q: &ListQuery,
@@ -209,6 +209,7 @@ pub(crate) fn unfiltered_page(
         Expr::SubQuery(None, Box::new(total.into_sub_query_statement())),
         TOTAL,
     );
+    sel.expr_as(generation(scope), GENERATION);
     sel
 }
 

@@ -19,8 +19,8 @@ use modelreg_core::{
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
     store::{
-        ApiToken, AuditFilter, ClaimedCheck, MaintenanceStore, ModelChange, ModelStore, NewModel,
-        NewToken, PoolUsage, SealedRecord, StatusProviderCount, Store, TokenStore,
+        ApiToken, AuditFilter, ClaimedCheck, FoundToken, MaintenanceStore, ModelChange, ModelStore,
+        NewModel, NewToken, PoolUsage, SealedRecord, StatusProviderCount, Store, TokenStore,
     },
     tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
@@ -38,8 +38,8 @@ use crate::{
     PoolSettings, db_error,
     list_query::{self, Dialect},
     rows::{
-        RowAccess, audit_from_row, bind_fields, json, model_from_row, sealed_record_from_row,
-        token_from_row,
+        audit_from_row, bind_fields, finish_page, found_token_from_row, json, model_from_row,
+        sealed_record_from_row, token_from_row,
     },
     sql::{self, first_free, uri_range},
 };
@@ -395,21 +395,6 @@ async fn update_in(
     Ok(Some(model))
 }
 
-/// The page's models, whether more follow, and the total.
-fn finish_page(query: &ListQuery, rows: &[impl RowAccess], total: i64) -> Result<ListPage> {
-    let has_more = rows.len() > query.limit as usize;
-    let items = rows
-        .iter()
-        .take(query.limit as usize)
-        .map(model_from_row)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(ListPage {
-        items,
-        total_items: u64::try_from(total).unwrap_or(0),
-        has_more,
-    })
-}
-
 #[async_trait]
 impl ModelStore for PostgresStore {
     async fn insert_model(
@@ -490,6 +475,12 @@ impl ModelStore for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_error)?;
+            let generation = match rows.first() {
+                Some(row) => row
+                    .try_get::<Option<i64>, _>(list_query::GENERATION)
+                    .map_err(db_error)?,
+                None => None,
+            };
             let total: i64 = match rows.first() {
                 Some(row) => row
                     .try_get::<Option<i64>, _>(list_query::TOTAL)
@@ -504,7 +495,7 @@ impl ModelStore for PostgresStore {
                     .map_err(db_error)?
                     .unwrap_or(0),
             };
-            return finish_page(query, &rows, total);
+            return finish_page(query, &rows, total, generation);
         }
         // A filtered page carries the project's generation; its count is reused while that
         // generation is current, else counted once (with the generation it was counted at).
@@ -540,8 +531,18 @@ impl ModelStore for PostgresStore {
                 n
             }
         };
-        finish_page(query, &rows, total)
+        finish_page(query, &rows, total, generation)
     }
+
+    async fn project_generation(&self, scope: &TenantScope) -> Result<Option<i64>> {
+        sqlx::query_scalar(q(&sql::GENERATION_GET))
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)
+    }
+
     async fn record_verification(
         &self,
         scope: &TenantScope,
@@ -690,13 +691,13 @@ impl TokenStore for PostgresStore {
         }
     }
 
-    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<FoundToken>> {
         let row = sqlx::query(q(&sql::TOKEN_BY_HASH))
             .bind(hash)
             .fetch_optional(&self.pool)
             .await
             .map_err(db_error)?;
-        row.as_ref().map(token_from_row).transpose()
+        row.as_ref().map(found_token_from_row).transpose()
     }
 
     async fn list_tokens(&self) -> Result<Vec<ApiToken>> {
@@ -771,18 +772,28 @@ impl MaintenanceStore for PostgresStore {
     }
 
     async fn replace_sealed(&self, record: &SealedRecord, new: &SealedCredentials) -> Result<bool> {
-        let done = sqlx::query(q(&sql::REPLACE_SEALED))
-            .bind(&new.kek_id)
-            .bind(&new.blob)
-            .bind(record.scope.org.as_str())
-            .bind(record.scope.project.as_str())
-            .bind(record.id)
-            .bind(&record.credentials.kek_id)
-            .bind(&record.credentials.blob)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
+        let mut tx = self.begin().await?;
+        let result = async {
+            let done = sqlx::query(q(&sql::REPLACE_SEALED))
+                .bind(&new.kek_id)
+                .bind(&new.blob)
+                .bind(record.scope.org.as_str())
+                .bind(record.scope.project.as_str())
+                .bind(record.id)
+                .bind(&record.credentials.kek_id)
+                .bind(&record.credentials.blob)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let replaced = done.rows_affected() > 0;
+            if replaced {
+                // Whether the credentials open decides the status a list shows: a new generation.
+                add_to_count(&mut tx, &record.scope, 0).await?;
+            }
+            Ok(replaced)
+        }
+        .await;
+        settle(tx, result, |_| true).await
     }
 
     async fn audit_organizations(&self) -> Result<Vec<String>> {

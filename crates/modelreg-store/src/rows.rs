@@ -6,10 +6,11 @@ use modelreg_core::{
     Error, Result,
     audit::AuditEvent,
     auth::{ProjectGrant, Role},
+    list::{ListPage, ListQuery},
     model::{Mode, Model, ModelFields, Status},
     resource_uri::ResourceUri,
     secrets::SealedCredentials,
-    store::{ApiToken, SealedRecord},
+    store::{ApiToken, FoundToken, SealedRecord},
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
@@ -102,7 +103,7 @@ pub(crate) fn json(list: &[String]) -> String {
     serde_json::to_string(list).expect("a list of strings serializes")
 }
 
-fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
+pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::Internal(format!("stored row has an invalid {what}: {detail}"))
 }
 
@@ -285,6 +286,14 @@ pub(crate) fn token_from_row(row: &impl RowAccess) -> Result<ApiToken> {
     })
 }
 
+/// A row of `TOKEN_BY_HASH`: the token and its project's generation.
+pub(crate) fn found_token_from_row(row: &impl RowAccess) -> Result<FoundToken> {
+    Ok(FoundToken {
+        token: token_from_row(row)?,
+        project_generation: row.opt_int("project_generation")?,
+    })
+}
+
 /// Rewrites `?` placeholders as PostgreSQL's `$1`, `$2`, …, so each statement is written once.
 /// The statements this is used on have no `?` inside literals.
 pub(crate) fn numbered(sql: &str) -> String {
@@ -300,6 +309,27 @@ pub(crate) fn numbered(sql: &str) -> String {
         }
     }
     out
+}
+
+/// The page's models, whether more follow, the total, and the generation read with them.
+pub(crate) fn finish_page(
+    query: &ListQuery,
+    rows: &[impl RowAccess],
+    total: i64,
+    generation: Option<i64>,
+) -> Result<ListPage> {
+    let has_more = rows.len() > query.limit as usize;
+    let items = rows
+        .iter()
+        .take(query.limit as usize)
+        .map(model_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ListPage {
+        items,
+        total_items: u64::try_from(total).unwrap_or(0),
+        has_more,
+        generation,
+    })
 }
 
 #[cfg(test)]

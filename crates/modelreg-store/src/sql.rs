@@ -94,6 +94,10 @@ statement!(
         .to_owned()
 );
 statement!(
+    GENERATION_GET,
+    "SELECT generation FROM model_counts WHERE organization_id = ? AND project_id = ?".to_owned()
+);
+statement!(
     COUNT_GET,
     "SELECT models FROM model_counts WHERE organization_id = ? AND project_id = ?".to_owned()
 );
@@ -217,7 +221,11 @@ statement!(
 );
 statement!(
     TOKEN_BY_HASH,
-    "SELECT * FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL".to_owned()
+    "SELECT t.*, (SELECT c.generation FROM model_counts c \
+     WHERE c.organization_id = t.organization_id AND c.project_id = t.project_id) \
+     AS project_generation \
+     FROM api_tokens t WHERE t.token_hash = ? AND t.revoked_at IS NULL"
+        .to_owned()
 );
 statement!(
     LIST_TOKENS,

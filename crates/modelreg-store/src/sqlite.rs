@@ -17,8 +17,8 @@ use modelreg_core::{
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
     store::{
-        ApiToken, AuditFilter, ClaimedCheck, MaintenanceStore, ModelChange, ModelStore, NewModel,
-        NewToken, PoolUsage, SealedRecord, StatusProviderCount, Store, TokenStore,
+        ApiToken, AuditFilter, ClaimedCheck, FoundToken, MaintenanceStore, ModelChange, ModelStore,
+        NewModel, NewToken, PoolUsage, SealedRecord, StatusProviderCount, Store, TokenStore,
     },
     tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
@@ -36,10 +36,11 @@ use crate::{
     db_error,
     list_query::{self, Dialect},
     rows::{
-        RowAccess, audit_from_row, bind_fields, json, model_from_row, sealed_record_from_row,
-        token_from_row,
+        RowAccess, audit_from_row, bind_fields, finish_page, found_token_from_row, json,
+        model_from_row, sealed_record_from_row, token_from_row,
     },
     sql::{self, first_free, uri_range},
+    sqlite_direct::DirectReads,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -51,6 +52,8 @@ const READERS: u32 = 8;
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    /// Point reads that skip sqlx's connection thread (see `sqlite_direct`).
+    direct: DirectReads,
     counts: crate::CountCache,
 }
 
@@ -118,6 +121,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             read,
             write,
+            direct: DirectReads::new(path),
             counts: crate::CountCache::default(),
         })
     }
@@ -405,21 +409,6 @@ async fn update_in(
     Ok(Some(model))
 }
 
-/// The page's models, whether more follow, and the total.
-fn finish_page(query: &ListQuery, rows: &[impl RowAccess], total: i64) -> Result<ListPage> {
-    let has_more = rows.len() > query.limit as usize;
-    let items = rows
-        .iter()
-        .take(query.limit as usize)
-        .map(model_from_row)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(ListPage {
-        items,
-        total_items: u64::try_from(total).unwrap_or(0),
-        has_more,
-    })
-}
-
 #[async_trait]
 impl ModelStore for SqliteStore {
     async fn insert_model(
@@ -438,6 +427,13 @@ impl ModelStore for SqliteStore {
             ModelKey::Uri(u) => (&sql::MODEL_BY_URI, u.as_str().to_owned()),
             ModelKey::Id(id) => (&sql::MODEL_BY_ID, id.to_string()),
         };
+        let params = [scope.org.as_str(), scope.project.as_str(), value.as_str()];
+        if let Some(found) = self
+            .direct
+            .row(&statement.sqlite, &params, |r| model_from_row(r))
+        {
+            return Ok(found);
+        }
         let row = sqlx::query(AssertSqlSafe(statement.sqlite.as_str()))
             .bind(scope.org.as_str())
             .bind(scope.project.as_str())
@@ -518,6 +514,12 @@ impl ModelStore for SqliteStore {
                 .fetch_all(&self.read)
                 .await
                 .map_err(db_error)?;
+            let generation = match rows.first() {
+                Some(row) => row
+                    .try_get::<Option<i64>, _>(list_query::GENERATION)
+                    .map_err(db_error)?,
+                None => None,
+            };
             let total: i64 = match rows.first() {
                 Some(row) => row
                     .try_get::<Option<i64>, _>(list_query::TOTAL)
@@ -532,7 +534,7 @@ impl ModelStore for SqliteStore {
                     .map_err(db_error)?
                     .unwrap_or(0),
             };
-            return finish_page(query, &rows, total);
+            return finish_page(query, &rows, total, generation);
         }
         // A filtered page carries the project's generation; its count is reused while that
         // generation is current, else counted once (with the generation it was counted at).
@@ -568,8 +570,24 @@ impl ModelStore for SqliteStore {
                 n
             }
         };
-        finish_page(query, &rows, total)
+        finish_page(query, &rows, total, generation)
     }
+
+    async fn project_generation(&self, scope: &TenantScope) -> Result<Option<i64>> {
+        let params = [scope.org.as_str(), scope.project.as_str()];
+        if let Some(found) = self.direct.row(&sql::GENERATION_GET.sqlite, &params, |r| {
+            r.int("generation")
+        }) {
+            return Ok(found);
+        }
+        sqlx::query_scalar(AssertSqlSafe(sql::GENERATION_GET.sqlite.as_str()))
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)
+    }
+
     async fn record_verification(
         &self,
         scope: &TenantScope,
@@ -719,13 +737,18 @@ impl TokenStore for SqliteStore {
         }
     }
 
-    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<FoundToken>> {
+        if let Some(found) = self.direct.row(&sql::TOKEN_BY_HASH.sqlite, &[hash], |r| {
+            found_token_from_row(r)
+        }) {
+            return Ok(found);
+        }
         let row = sqlx::query(AssertSqlSafe(sql::TOKEN_BY_HASH.sqlite.as_str()))
             .bind(hash)
             .fetch_optional(&self.read)
             .await
             .map_err(db_error)?;
-        row.as_ref().map(token_from_row).transpose()
+        row.as_ref().map(found_token_from_row).transpose()
     }
 
     async fn list_tokens(&self) -> Result<Vec<ApiToken>> {
@@ -801,18 +824,28 @@ impl MaintenanceStore for SqliteStore {
     }
 
     async fn replace_sealed(&self, record: &SealedRecord, new: &SealedCredentials) -> Result<bool> {
-        let done = sqlx::query(AssertSqlSafe(sql::REPLACE_SEALED.sqlite.as_str()))
-            .bind(&new.kek_id)
-            .bind(&new.blob)
-            .bind(record.scope.org.as_str())
-            .bind(record.scope.project.as_str())
-            .bind(record.id.to_string())
-            .bind(&record.credentials.kek_id)
-            .bind(&record.credentials.blob)
-            .execute(&self.write)
-            .await
-            .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
+        let mut tx = self.begin_write().await?;
+        let result = async {
+            let done = sqlx::query(AssertSqlSafe(sql::REPLACE_SEALED.sqlite.as_str()))
+                .bind(&new.kek_id)
+                .bind(&new.blob)
+                .bind(record.scope.org.as_str())
+                .bind(record.scope.project.as_str())
+                .bind(record.id.to_string())
+                .bind(&record.credentials.kek_id)
+                .bind(&record.credentials.blob)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let replaced = done.rows_affected() > 0;
+            if replaced {
+                // Whether the credentials open decides the status a list shows: a new generation.
+                add_to_count(&mut tx, &record.scope, 0).await?;
+            }
+            Ok(replaced)
+        }
+        .await;
+        settle(tx, result, |_| true).await
     }
 
     async fn audit_organizations(&self) -> Result<Vec<String>> {
@@ -952,5 +985,111 @@ impl Store for SqliteStore {
         // only the writer can.
         self.read.close().await;
         self.write.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modelreg_core::{
+        audit::AuditAction,
+        auth::{ProjectGrant, Role},
+        model::{Mode, ModelFields},
+        tenant::ProjectId,
+    };
+
+    /// The direct reads return exactly what the sqlx path does, every column set.
+    #[tokio::test]
+    async fn direct_reads_match_the_ordinary_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("d.db")).await.unwrap();
+        let scope = TenantScope::new(OrgId::parse("o").unwrap(), ProjectId::parse("p").unwrap());
+        let audit = AuditEntry {
+            action: AuditAction::Create,
+            principal: "user:t".into(),
+            on_behalf_of: None,
+            request_id: None,
+            changes: serde_json::json!({}),
+        };
+        let new = NewModel {
+            id: Uuid::now_v7(),
+            resource_uri: ResourceUri::parse("full").unwrap(),
+            generated: false,
+            fields: ModelFields {
+                name: "Full".into(),
+                litellm_model: "openai/gpt-4o".into(),
+                provider: Some("openai".into()),
+                description: Some("every field set".into()),
+                tags: vec!["a".into(), "b".into()],
+                api_base: Some("https://example.test/v1".into()),
+                api_version: Some("2024-01-01".into()),
+                mode: Some(Mode::Chat),
+                max_input_tokens: Some(128_000),
+                max_output_tokens: Some(4_096),
+                default_max_tokens: Some(1_024),
+                rpm: Some(60),
+                tpm: Some(90_000),
+                default_temperature: Some(0.7),
+                timeout: Some(30.5),
+                status: Status::Active,
+                status_message: Some("ok".into()),
+            },
+            credentials: SealedCredentials {
+                kek_id: "k1".into(),
+                blob: vec![0, 1, 2, 255],
+                fields: vec!["api_key".into()],
+            },
+            actor: "user:t".into(),
+            now: Timestamp::now(),
+        };
+        let model = store.insert_model(&scope, new, &audit).await.unwrap();
+        let token = store
+            .insert_token(NewToken {
+                name: "t".into(),
+                org: scope.org.clone(),
+                project: ProjectGrant::One(scope.project.clone()),
+                role: Role::Viewer,
+                hash: "h".into(),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+
+        let uri = model.resource_uri.as_str();
+        let params = [scope.org.as_str(), scope.project.as_str(), uri];
+        let direct = store
+            .direct
+            .row(&sql::MODEL_BY_URI.sqlite, &params, |r| model_from_row(r))
+            .expect("served directly");
+        assert_eq!(direct.as_ref(), Some(&model));
+        let key = ModelKey::Uri(model.resource_uri.clone());
+        assert_eq!(store.get_model(&scope, &key).await.unwrap(), Some(model));
+
+        let found = store
+            .direct
+            .row(&sql::TOKEN_BY_HASH.sqlite, &["h"], |r| {
+                found_token_from_row(r)
+            })
+            .expect("served directly")
+            .unwrap();
+        assert_eq!(found.token, token);
+        let generation = store.project_generation(&scope).await.unwrap();
+        assert!(generation.is_some());
+        assert_eq!(found.project_generation, generation);
+        let missing = store
+            .direct
+            .row(&sql::TOKEN_BY_HASH.sqlite, &["nope"], |r| {
+                found_token_from_row(r)
+            });
+        assert_eq!(missing, Some(None), "no row is an answer, not a fallback");
+    }
+
+    /// A read that cannot be made directly says so, and the caller takes the ordinary path.
+    #[test]
+    fn an_unreadable_database_falls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let direct = DirectReads::new(&dir.path().join("absent.db"));
+        let read = direct.row("SELECT 1", &[], |r| r.int("1"));
+        assert!(read.is_none());
     }
 }

@@ -623,6 +623,86 @@ async fn maintenance_batches_and_compare_and_swap() {
     }
 }
 
+/// Every kind of write moves the project's generation, and every page carries the generation
+/// of its own snapshot: what the API's rendered pages are checked against.
+#[tokio::test]
+async fn every_write_moves_the_generation_a_page_carries() {
+    for b in backends().await {
+        let (s, name) = (&b.store, b.name);
+        let t = scope("gens", "p");
+        let other = scope("gens", "q");
+        assert_eq!(s.project_generation(&t).await.unwrap(), None, "{name}");
+        let unfiltered = ListQuery::default();
+        let filtered = ListQuery::parse(&[("search".to_owned(), "gen".to_owned())]).unwrap();
+        // Reads the generation, checks both kinds of page carry it and that it moved on from
+        // `last`.
+        let current = |last: Option<i64>| {
+            let (s, t, u, f) = (s.clone(), t.clone(), unfiltered.clone(), filtered.clone());
+            async move {
+                let g = s.project_generation(&t).await.unwrap().unwrap();
+                assert_eq!(s.list_models(&t, &u).await.unwrap().generation, Some(g));
+                assert_eq!(s.list_models(&t, &f).await.unwrap().generation, Some(g));
+                assert!(
+                    last.is_none_or(|l| g > l),
+                    "the generation moved on: {last:?} → {g}"
+                );
+                g
+            }
+        };
+        let m = s
+            .insert_model(&t, new_model("gen0", false), &audit())
+            .await
+            .unwrap();
+        let mut g = current(None).await;
+        let mut f = m.fields.clone();
+        f.description = Some("changed".into());
+        s.update_model(
+            &t,
+            ModelChange {
+                id: m.id,
+                expected_version: 1,
+                fields: f,
+                credentials: None,
+                actor: "user:test".into(),
+                now: Timestamp::now(),
+            },
+            &audit(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        g = current(Some(g)).await;
+        s.record_verification(&t, m.id, Status::Error, "no", Timestamp::now(), &audit())
+            .await
+            .unwrap();
+        g = current(Some(g)).await;
+        let record = s.sealed_batch(None, 10, None).await.unwrap().remove(0);
+        let rewrapped = SealedCredentials {
+            kek_id: "knew".into(),
+            ..record.credentials.clone()
+        };
+        assert!(s.replace_sealed(&record, &rewrapped).await.unwrap());
+        g = current(Some(g)).await;
+        // A write to another project leaves this one's generation alone.
+        s.insert_model(&other, new_model("gen1", false), &audit())
+            .await
+            .unwrap();
+        let unmoved = s.project_generation(&t).await.unwrap();
+        assert_eq!(unmoved, Some(g), "{name}: another project's write");
+        let second = s
+            .insert_model(&t, new_model("gen2", false), &audit())
+            .await
+            .unwrap();
+        g = current(Some(g)).await;
+        assert!(s.delete_model(&t, second.id, None, &audit()).await.unwrap());
+        g = current(Some(g)).await;
+        // A rejected write (stale version) leaves it alone.
+        assert!(!s.delete_model(&t, m.id, Some(99), &audit()).await.unwrap());
+        let unmoved = s.project_generation(&t).await.unwrap();
+        assert_eq!(unmoved, Some(g), "{name}: a refused delete");
+    }
+}
+
 #[tokio::test]
 async fn tokens() {
     for b in backends().await {
@@ -637,7 +717,8 @@ async fn tokens() {
         };
         let created = s.insert_token(t).await.unwrap();
         let found = s.token_by_hash("h1").await.unwrap().unwrap();
-        assert_eq!(found, created, "{}", b.name);
+        assert_eq!(found.token, created, "{}", b.name);
+        assert_eq!(found.project_generation, None, "a token of every project");
         let dup = NewToken {
             name: "svc".into(),
             org: OrgId::parse("o2").unwrap(),

@@ -133,6 +133,99 @@ async fn a_write_on_one_replica_is_read_on_the_other_at_once() {
     }
 }
 
+/// Each replica keeps the pages it rendered while the project's generation stands: a page
+/// repeated on A, then a write on B, and A's very next identical list shows the write.
+#[tokio::test]
+async fn a_repeated_list_shows_another_replicas_write_at_once() {
+    let c = Cluster::start().await;
+    let (a, b) = (c.client(0), c.client(1));
+    let newest = "/assets/models?limit=5";
+    let search = "/assets/models?limit=5&search=stable";
+    let pending = "/assets/models?limit=5&sort=name:asc&status=PENDING";
+    let list = |path: &'static str| {
+        let a = &a;
+        async move {
+            let (s, first) = a.send(Method::GET, path, None).await;
+            assert_eq!(s, 200);
+            // The same page again: this one can come from A's rendered pages.
+            let (_, again) = a.send(Method::GET, path, None).await;
+            assert_eq!(first, again);
+            again
+        }
+    };
+    for i in 0..6u64 {
+        let uri = format!("stable-{i}");
+        for path in [newest, search, pending] {
+            list(path).await;
+        }
+        let (s, _) = b
+            .send(
+                Method::POST,
+                "/assets/models",
+                Some(model(Some(&uri), &uri)),
+            )
+            .await;
+        assert_eq!(s, 201);
+        for path in [newest, search] {
+            let page = list(path).await;
+            assert_eq!(
+                page["pagination"]["total_items"],
+                i + 1,
+                "{path}: create on B"
+            );
+            assert_eq!(page["data"][0]["resource_uri"], uri.as_str(), "{path}");
+        }
+        // The earlier ones were disabled below: only the new model is PENDING.
+        let page = list(pending).await;
+        assert_eq!(page["pagination"]["total_items"], 1, "create on B");
+        assert_eq!(page["data"][0]["resource_uri"], uri.as_str());
+
+        let (s, _) = b
+            .send(
+                Method::PATCH,
+                &format!("/assets/models/{uri}"),
+                Some(json!({"description": format!("changed {i}")})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let page = list(newest).await;
+        assert_eq!(
+            page["data"][0]["description"],
+            format!("changed {i}"),
+            "update on B"
+        );
+        let (s, _) = b
+            .send(
+                Method::PATCH,
+                &format!("/assets/models/{uri}"),
+                Some(json!({"status": "DISABLED"})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let page = list(pending).await;
+        assert_eq!(page["pagination"]["total_items"], 0, "status change on B");
+
+        // Another model, then deleted on B: gone from A's next list.
+        let gone = format!("gone-{i}");
+        let (s, _) = b
+            .send(
+                Method::POST,
+                "/assets/models",
+                Some(model(Some(&gone), &gone)),
+            )
+            .await;
+        assert_eq!(s, 201);
+        assert_eq!(list(newest).await["data"][0]["resource_uri"], gone.as_str());
+        let (s, _) = b
+            .send(Method::DELETE, &format!("/assets/models/{gone}"), None)
+            .await;
+        assert_eq!(s, 204);
+        let page = list(newest).await;
+        assert_eq!(page["data"][0]["resource_uri"], uri.as_str(), "delete on B");
+        assert_eq!(page["pagination"]["total_items"], i + 1);
+    }
+}
+
 #[tokio::test]
 async fn a_revoked_token_is_refused_by_every_replica_at_once() {
     let c = Cluster::start().await;

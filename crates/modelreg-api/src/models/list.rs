@@ -1,6 +1,6 @@
 //! `GET /assets/models`
 
-use axum::{Json, extract::State};
+use axum::{extract::State, http::header, response::IntoResponse};
 use modelreg_core::{list::ListQuery, service::Caller};
 use utoipa::IntoParams;
 
@@ -68,8 +68,8 @@ pub async fn list_models(
     State(state): State<AppState>,
     caller: Caller,
     QueryPairs(pairs): QueryPairs,
-) -> Result<Json<ModelList>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let query = ListQuery::parse(&pairs)?;
-    let page = state.registry.list(&caller, &query).await?;
-    Ok(Json(ModelList::new(&query, &page)))
+    let body = state.lists.page(&state.registry, &caller, &query).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }

@@ -5,6 +5,7 @@ pub mod credentials;
 pub mod delete;
 pub mod get;
 pub mod list;
+pub mod list_cache;
 pub mod update;
 pub mod verify;
 pub mod view;

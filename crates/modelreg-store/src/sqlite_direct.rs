@@ -1,0 +1,125 @@
+//! Point reads on SQLite without a trip through sqlx's connection thread.
+//!
+//! sqlx runs each SQLite connection on a thread of its own and hands every command and every
+//! row across a channel. For a read that costs SQLite a few microseconds, the thread wake-ups
+//! on each side cost far more than the read: in the profile of a cached list they were most of
+//! the server's CPU (docs/performance.md). The reads here are each one row by a unique key (a
+//! token by its hash, a project's generation, a model by its resource URI or id), so they run
+//! inline on the calling thread, on a small pool of read-only connections whose statements are
+//! prepared once.
+//!
+//! A read that cannot be served here (the database busy beyond a short wait, or any other
+//! error) returns `None`, and the caller takes the ordinary path, which reports errors in the
+//! usual way. In WAL mode a reader waits on nothing but a rare WAL recovery.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::Duration,
+};
+
+use modelreg_core::{Result, timestamp::Timestamp};
+use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
+use uuid::Uuid;
+
+use crate::rows::{RowAccess, corrupt};
+
+/// Connections kept idle. Callers are tokio worker threads (one per core), so a few suffice.
+const IDLE: usize = 4;
+/// Longer than this and the read goes the ordinary way instead of holding a worker thread.
+const BUSY_WAIT: Duration = Duration::from_millis(20);
+
+pub(crate) struct DirectReads {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl DirectReads {
+    pub(crate) fn new(path: &Path) -> DirectReads {
+        DirectReads {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_WAIT)?;
+        // Point reads touch a few pages each: a small page cache per connection (512 KiB).
+        conn.pragma_update(None, "cache_size", -512)?;
+        conn.set_prepared_statement_cache_capacity(16);
+        Ok(conn)
+    }
+
+    /// One row of `sql` with `params`, mapped by `map`; `Some(None)` when there is no row,
+    /// `None` when the read could not be made here.
+    pub(crate) fn row<T>(
+        &self,
+        sql: &str,
+        params: &[&str],
+        map: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Option<Option<T>> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => self
+                .connect()
+                .inspect_err(|e| tracing::debug!(error = %e, "direct SQLite read unavailable"))
+                .ok()?,
+        };
+        let read = (|| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            let mut rows = stmt.query(params_from_iter(params.iter()))?;
+            Ok::<_, rusqlite::Error>(rows.next()?.map(map))
+        })();
+        let out = match read {
+            Ok(Some(Ok(v))) => Some(Some(v)),
+            Ok(None) => Some(None),
+            // A row that does not decode goes the ordinary way, which reports it.
+            Ok(Some(Err(_))) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "direct SQLite read fell back");
+                None
+            }
+        };
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < IDLE
+        {
+            idle.push(conn);
+        }
+        out
+    }
+}
+
+impl RowAccess for Row<'_> {
+    fn text(&self, col: &str) -> Result<String> {
+        self.get(col).map_err(|e| corrupt(col, e))
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>> {
+        self.get(col).map_err(|e| corrupt(col, e))
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        self.get(col).map_err(|e| corrupt(col, e))
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+        self.get(col).map_err(|e| corrupt(col, e))
+    }
+    fn opt_real(&self, col: &str) -> Result<Option<f64>> {
+        self.get(col).map_err(|e| corrupt(col, e))
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
+        self.get(col).map_err(|e| corrupt(col, e))
+    }
+    fn uuid(&self, col: &str) -> Result<Uuid> {
+        let s = self.text(col)?;
+        Uuid::parse_str(&s).map_err(|e| corrupt(col, e))
+    }
+    fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>> {
+        self.opt_text(col)?
+            .map(|s| Timestamp::parse(&s).ok_or_else(|| corrupt(col, s)))
+            .transpose()
+    }
+}
