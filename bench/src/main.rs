@@ -224,9 +224,20 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&common.out)?;
     let measured_at =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
-    let file = common
-        .out
-        .join(format!("{}-{commit}-{label}.json", &measured_at[..10]));
+    // The backend is in the name unless the run covered both, and an earlier file is never
+    // overwritten: a second run of the same kind on the same commit gets a number.
+    let label = match common.backend.as_str() {
+        "both" => label,
+        one => format!("{one}-{label}"),
+    };
+    let stem = format!("{}-{commit}-{label}", &measured_at[..10]);
+    let file = (1..)
+        .map(|n| match n {
+            1 => common.out.join(format!("{stem}.json")),
+            n => common.out.join(format!("{stem}-{n}.json")),
+        })
+        .find(|f| !f.exists())
+        .expect("some file name is free");
     let results = Results {
         commit,
         machine: modelreg_bench::machine(),
