@@ -475,25 +475,24 @@ impl ModelStore for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_error)?;
-            let generation = match rows.first() {
-                Some(row) => row
-                    .try_get::<Option<i64>, _>(list_query::GENERATION)
-                    .map_err(db_error)?,
-                None => None,
-            };
-            let total: i64 = match rows.first() {
-                Some(row) => row
-                    .try_get::<Option<i64>, _>(list_query::TOTAL)
-                    .map_err(db_error)?
-                    .unwrap_or(0),
+            let (total, generation): (i64, Option<i64>) = match rows.first() {
+                Some(row) => (
+                    row.try_get::<Option<i64>, _>(list_query::TOTAL)
+                        .map_err(db_error)?
+                        .unwrap_or(0),
+                    row.try_get(list_query::GENERATION).map_err(db_error)?,
+                ),
                 // A page past the end has no row to carry the total: read it alone.
-                None => sqlx::query_scalar(q(&sql::COUNT_GET))
-                    .bind(scope.org.as_str())
-                    .bind(scope.project.as_str())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_error)?
-                    .unwrap_or(0),
+                None => (
+                    sqlx::query_scalar(q(&sql::COUNT_GET))
+                        .bind(scope.org.as_str())
+                        .bind(scope.project.as_str())
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_error)?
+                        .unwrap_or(0),
+                    None,
+                ),
             };
             return finish_page(query, &rows, total, generation);
         }

@@ -146,18 +146,28 @@ macro_rules! plain_access {
     };
 }
 
+/// A uuid SQLite stores as text.
+pub(crate) fn text_uuid(row: &impl RowAccess, col: &str) -> Result<Uuid> {
+    let s = row.text(col)?;
+    Uuid::parse_str(&s).map_err(|e| corrupt(col, e))
+}
+
+/// A timestamp SQLite stores as RFC 3339 text.
+pub(crate) fn text_timestamp(row: &impl RowAccess, col: &str) -> Result<Option<Timestamp>> {
+    row.opt_text(col)?
+        .map(|s| Timestamp::parse(&s).ok_or_else(|| corrupt(col, s)))
+        .transpose()
+}
+
 impl RowAccess for SqliteRow {
     plain_access!();
 
     fn uuid(&self, col: &str) -> Result<Uuid> {
-        let s = self.text(col)?;
-        Uuid::parse_str(&s).map_err(|e| corrupt(col, e))
+        text_uuid(self, col)
     }
 
     fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>> {
-        self.opt_text(col)?
-            .map(|s| Timestamp::parse(&s).ok_or_else(|| corrupt(col, s)))
-            .transpose()
+        text_timestamp(self, col)
     }
 }
 

@@ -22,7 +22,7 @@ use modelreg_core::{Result, timestamp::Timestamp};
 use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 use uuid::Uuid;
 
-use crate::rows::{RowAccess, corrupt};
+use crate::rows::{RowAccess, corrupt, text_timestamp, text_uuid};
 
 /// Connections kept idle. Callers are tokio worker threads (one per core), so a few suffice.
 const IDLE: usize = 4;
@@ -114,12 +114,9 @@ impl RowAccess for Row<'_> {
         self.get(col).map_err(|e| corrupt(col, e))
     }
     fn uuid(&self, col: &str) -> Result<Uuid> {
-        let s = self.text(col)?;
-        Uuid::parse_str(&s).map_err(|e| corrupt(col, e))
+        text_uuid(self, col)
     }
     fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>> {
-        self.opt_text(col)?
-            .map(|s| Timestamp::parse(&s).ok_or_else(|| corrupt(col, s)))
-            .transpose()
+        text_timestamp(self, col)
     }
 }

@@ -7,7 +7,7 @@ use modelreg_core::{
     audit::{AuditAction, AuditEntry, GENESIS, first_broken},
     auth::{ProjectGrant, Role},
     list::{ListQuery, Paging},
-    model::{ModelFields, Status},
+    model::{Model, ModelFields, Status},
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
     store::{ModelChange, NewModel, NewToken, SealedRecord, Store},
@@ -90,6 +90,18 @@ fn sealed() -> SealedCredentials {
         kek_id: "ktest".into(),
         blob: vec![1, 2, 3],
         fields: vec!["api_key".into()],
+    }
+}
+
+/// An update of `model`'s fields at its current version, credentials unchanged.
+fn field_change(model: &Model, fields: ModelFields) -> ModelChange {
+    ModelChange {
+        id: model.id,
+        expected_version: model.version,
+        fields,
+        credentials: None,
+        actor: "user:test".into(),
+        now: Timestamp::now(),
     }
 }
 
@@ -415,21 +427,10 @@ async fn filtered_totals_stay_exact_across_replicas() {
         let mut f = ids[1].fields.clone();
         f.status = Status::Disabled;
         assert_eq!(total(&a, &disabled).await, 0, "{name}");
-        b.update_model(
-            &t,
-            ModelChange {
-                id: ids[1].id,
-                expected_version: 1,
-                fields: f,
-                credentials: None,
-                actor: "user:test".into(),
-                now: Timestamp::now(),
-            },
-            &audit(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        b.update_model(&t, field_change(&ids[1], f), &audit())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(
             total(&a, &disabled).await,
             1,
@@ -656,21 +657,10 @@ async fn every_write_moves_the_generation_a_page_carries() {
         let mut g = current(None).await;
         let mut f = m.fields.clone();
         f.description = Some("changed".into());
-        s.update_model(
-            &t,
-            ModelChange {
-                id: m.id,
-                expected_version: 1,
-                fields: f,
-                credentials: None,
-                actor: "user:test".into(),
-                now: Timestamp::now(),
-            },
-            &audit(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+        s.update_model(&t, field_change(&m, f), &audit())
+            .await
+            .unwrap()
+            .unwrap();
         g = current(Some(g)).await;
         s.record_verification(&t, m.id, Status::Error, "no", Timestamp::now(), &audit())
             .await
