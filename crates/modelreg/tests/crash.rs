@@ -6,7 +6,9 @@
 //!   all (never a new description with the old tags), the list's `total_items` matches the
 //!   models, and the audit chain verifies.
 //! - The same on a private PostgreSQL server, which is also crashed (`pg_ctl stop -m
-//!   immediate`) and restarted under load in every fourth round, modelreg staying up.
+//!   immediate`) and restarted under load in every fourth round, modelreg staying up. Before
+//!   each check the test waits for the killed server's database sessions to end: a COMMIT
+//!   sent just before the kill is decided only then.
 //! - A data directory on a small tmpfs fills up during writes, SQLite's and then PostgreSQL's
 //!   tables': each write is 201 or a clean 503, reads go on, writes work again once there is
 //!   room, and nothing acknowledged is lost.
@@ -383,6 +385,12 @@ async fn crash_rounds(envs: &[(&str, &str)], pg: Option<&PrivatePg>) {
         }
         server.kill9().await;
         kills += 1;
+        // A killed server's COMMIT may still be on its way through PostgreSQL (waiting on the
+        // WAL flush, which takes long on a busy disk right after a crash recovery). Its
+        // outcome is decided only when its session ends, so the check waits for that.
+        if let Some(pg) = pg {
+            pg.wait_for_sessions_to_end();
+        }
         for t in tasks {
             models.push(t.await.unwrap());
         }
@@ -558,6 +566,43 @@ impl PrivatePg {
             ],
         );
         self.pg_ctl_start();
+    }
+}
+
+impl PrivatePg {
+    /// Waits until no client session but this query's own is left, so that every
+    /// transaction of a killed server has committed or rolled back.
+    fn wait_for_sessions_to_end(&self) {
+        let port = self.port.to_string();
+        let started = std::time::Instant::now();
+        loop {
+            let out = as_postgres(
+                &self.bin.join("psql"),
+                &[
+                    "-h",
+                    self.data.to_str().unwrap(),
+                    "-p",
+                    &port,
+                    "-d",
+                    "postgres",
+                    "-Atc",
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+                ],
+            );
+            let left: u32 = String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .expect("a count");
+            if left == 0 {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{left} sessions of a killed server still open after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
