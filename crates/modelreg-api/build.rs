@@ -25,9 +25,15 @@ fn main() {
     {
         let dir = String::from_utf8_lossy(&top.stdout).trim().to_owned();
         if !dir.is_empty() {
-            println!("cargo:rerun-if-changed={dir}/HEAD");
-            println!("cargo:rerun-if-changed={dir}/refs/heads");
-            println!("cargo:rerun-if-changed={dir}/packed-refs");
+            // A path named here that does not exist makes cargo rebuild the crate every
+            // time, so only existing ones are named (a clone may have no packed-refs). Refs
+            // being packed later changes refs/heads, which is watched.
+            for path in ["HEAD", "refs/heads", "packed-refs"] {
+                let path = std::path::Path::new(&dir).join(path);
+                if path.exists() {
+                    println!("cargo:rerun-if-changed={}", path.display());
+                }
+            }
         }
     }
 }

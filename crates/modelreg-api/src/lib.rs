@@ -108,7 +108,9 @@ pub fn router_with_metrics(
         auth: Arc::new(auth),
         metrics: metrics.clone(),
         limiter: limits::RateLimiter::shared(&limits),
-        lists: Default::default(),
+        lists: Arc::new(models::list_cache::ListCache::new(
+            metrics.list_pages.clone(),
+        )),
         openapi_json: doc
             .to_pretty_json()
             .expect("the OpenAPI document serializes")

@@ -55,6 +55,12 @@ struct ModelLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ListPageLabels {
+    /// `kept` (a page rendered earlier at the same generation) or `rendered`.
+    pub(crate) source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerificationLabels {
     provider: String,
     /// `stored` (a saved model, by request or the background checker) or `unsaved`.
@@ -75,6 +81,8 @@ pub struct Metrics {
     models: Family<ModelLabels, Gauge>,
     verifications: Family<VerificationLabels, Counter>,
     verification_seconds: Family<VerificationLabels, Histogram>,
+    /// List pages answered, by where the body came from.
+    pub(crate) list_pages: Family<ListPageLabels, Counter>,
     model_counts_at: Mutex<Option<Instant>>,
 }
 
@@ -149,6 +157,12 @@ impl Metrics {
             "Time a verification's call to the provider took",
             verification_seconds.clone(),
         );
+        let list_pages = Family::<ListPageLabels, Counter>::default();
+        registry.register(
+            "list_pages",
+            "List pages answered, by source: kept (rendered earlier at the project's current generation) or rendered",
+            list_pages.clone(),
+        );
         registry.register(
             "build",
             "The running build",
@@ -168,6 +182,7 @@ impl Metrics {
             models,
             verifications,
             verification_seconds,
+            list_pages,
             model_counts_at: Mutex::new(None),
         }
     }

@@ -335,7 +335,55 @@ async fn metrics_count_requests_models_and_verifications(app: TestApp) {
     );
 }
 
-on_both_backends!(metrics_count_requests_models_and_verifications);
+/// Requests that miss the same page at once render it once; the others wait and take it.
+/// A write makes the next burst render it once more.
+async fn concurrent_misses_of_one_page_render_it_once(app: TestApp) {
+    let t = app.tenant().await;
+    for name in ["One", "Two", "Three"] {
+        app.send(t.post("/assets/models", model(name)))
+            .await
+            .expect(201);
+    }
+    let pages = "modelreg_list_pages_total";
+    let counts = |m: &Scrape| {
+        (
+            m.get(pages, &[("source", "rendered")]),
+            m.get(pages, &[("source", "kept")]),
+        )
+    };
+    // Warm the families so that both samples exist before the first burst.
+    app.send(t.get("/assets/models?limit=1")).await.expect(200);
+    app.send(t.get("/assets/models?limit=1")).await.expect(200);
+    let (before, _) = scrape(&app).await;
+    let (rendered, kept) = counts(&before);
+
+    let burst = || {
+        futures::future::join_all(
+            (0..16).map(|_| app.send(t.get("/assets/models?limit=2&sort=name:asc&search=o"))),
+        )
+    };
+    for r in burst().await {
+        let r = r.expect(200);
+        assert_eq!(r.json["pagination"]["total_items"], 2, "{}", r.text);
+    }
+    let (m, _) = scrape(&app).await;
+    assert_eq!(counts(&m), (rendered + 1.0, kept + 15.0));
+
+    app.send(t.post("/assets/models", model("Four")))
+        .await
+        .expect(201);
+    for r in burst().await {
+        let r = r.expect(200);
+        assert_eq!(r.json["pagination"]["total_items"], 3, "{}", r.text);
+    }
+    let (m, _) = scrape(&app).await;
+    assert_eq!(counts(&m), (rendered + 2.0, kept + 30.0));
+}
+
+on_both_backends!(
+    metrics_count_requests_models_and_verifications,
+    concurrent_misses_of_one_page_render_it_once
+);
 
 /// The sample Grafana dashboard in docs/ only queries metrics that exist.
 #[tokio::test]

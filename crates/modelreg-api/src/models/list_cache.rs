@@ -8,7 +8,10 @@
 //! serialization. A write on any replica moves the generation in the shared database, so no
 //! replica serves a page older than the write it would otherwise have read.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use axum::body::Bytes;
 use modelreg_core::{
@@ -17,7 +20,9 @@ use modelreg_core::{
     service::{Caller, Registry},
 };
 
-use crate::models::view::ModelList;
+use prometheus_client::metrics::{counter::Counter, family::Family};
+
+use crate::{metrics::ListPageLabels, models::view::ModelList};
 
 /// Bounds per process: past either, the cache starts over. (A bound, not an LRU: the pages a
 /// deployment repeats come back at once.)
@@ -25,7 +30,17 @@ const MAX_ENTRIES: usize = 4096;
 const MAX_BYTES: usize = 4 << 20;
 
 #[derive(Default)]
-pub struct ListCache(Mutex<Pages>);
+pub struct ListCache {
+    pages: Mutex<Pages>,
+    /// `modelreg_list_pages_total{source="kept"}` and `{source="rendered"}`.
+    kept: Counter,
+    rendered: Counter,
+    /// One render at a time per key. When a write moves the generation, every connection
+    /// listing the same page misses at once; without this each would run the page and its
+    /// count itself (32 full scans of a search at once took 5 s at 100,000 models). Now one
+    /// renders, and the rest wait for it and take its page.
+    rendering: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
 
 #[derive(Default)]
 struct Pages {
@@ -34,6 +49,15 @@ struct Pages {
 }
 
 impl ListCache {
+    pub(crate) fn new(counted: Family<ListPageLabels, Counter>) -> ListCache {
+        let source = |source| counted.get_or_create(&ListPageLabels { source }).clone();
+        ListCache {
+            kept: source("kept"),
+            rendered: source("rendered"),
+            ..Default::default()
+        }
+    }
+
     /// The JSON body of `GET /assets/models` for this caller's project and query.
     pub async fn page(
         &self,
@@ -48,31 +72,85 @@ impl ListCache {
             caller.scope.org.as_str(),
             caller.scope.project.as_str()
         );
-        if let Some((generation, body)) = self.get(&key) {
-            // `list_generation` checks the caller may read, as `list` does.
-            if registry.list_generation(caller).await? == Some(generation) {
-                return Ok(body);
-            }
+        if let Some(body) = self.current(&key, registry, caller).await? {
+            return Ok(body);
         }
+        // Keyset pages are not kept: their cursors rarely repeat, and each would push out a
+        // page that does. So they are not coalesced either.
+        if !matches!(query.paging, Paging::Page(_)) {
+            return self.render(key, registry, caller, query).await;
+        }
+        let _turn = self.turn(&key).await;
+        // Another request may have rendered the page while this one waited.
+        match self.current(&key, registry, caller).await? {
+            Some(body) => Ok(body),
+            None => self.render(key, registry, caller, query).await,
+        }
+    }
+
+    /// The kept page for `key` if it is at the project's current generation.
+    async fn current(
+        &self,
+        key: &str,
+        registry: &Registry,
+        caller: &Caller,
+    ) -> Result<Option<Bytes>> {
+        let Some((generation, body)) = self.get(key) else {
+            return Ok(None);
+        };
+        // `list_generation` checks the caller may read, as `list` does.
+        if registry.list_generation(caller).await? != Some(generation) {
+            return Ok(None);
+        }
+        self.kept.inc();
+        Ok(Some(body))
+    }
+
+    /// Reads and serializes the page, and keeps it when it is a page-number page.
+    async fn render(
+        &self,
+        key: String,
+        registry: &Registry,
+        caller: &Caller,
+        query: &ListQuery,
+    ) -> Result<Bytes> {
         let page = registry.list(caller, query).await?;
+        self.rendered.inc();
         let body = Bytes::from(
             serde_json::to_vec(&ModelList::new(query, &page))
                 .map_err(|e| Error::Internal(format!("cannot serialize a list page: {e}")))?,
         );
-        // Keyset pages are not kept: their cursors rarely repeat, and each would push out a
-        // page that does.
         if let (Some(generation), Paging::Page(_)) = (page.generation, &query.paging) {
             self.put(key, generation, body.clone());
         }
         Ok(body)
     }
 
+    /// Waits for the turn to render `key`.
+    async fn turn(&self, key: &str) -> Turn<'_> {
+        let gate = {
+            let mut rendering = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
+            rendering.entry(key.to_owned()).or_default().clone()
+        };
+        // Built before waiting, so that a request cancelled while it waits lets go too.
+        let mut turn = Turn {
+            cache: self,
+            key: key.to_owned(),
+            gate,
+            held: None,
+        };
+        turn.held = Some(turn.gate.clone().lock_owned().await);
+        turn
+    }
+
     fn get(&self, key: &str) -> Option<(i64, Bytes)> {
-        self.0.lock().ok()?.by_key.get(key).cloned()
+        self.pages.lock().ok()?.by_key.get(key).cloned()
     }
 
     fn put(&self, key: String, generation: i64, body: Bytes) {
-        let Ok(mut pages) = self.0.lock() else { return };
+        let Ok(mut pages) = self.pages.lock() else {
+            return;
+        };
         // Generations only grow: a slow reader must not replace a newer page with its older one.
         if let Some((newer, _)) = pages.by_key.get(&key)
             && *newer > generation
@@ -93,6 +171,31 @@ impl ListCache {
     }
 }
 
+/// The turn to render one key, held until dropped (also when the request is cancelled or
+/// fails). The key's lock is forgotten when no other request holds or waits for it.
+struct Turn<'a> {
+    cache: &'a ListCache,
+    key: String,
+    gate: Arc<tokio::sync::Mutex<()>>,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        drop(self.held.take());
+        let mut rendering = self
+            .cache
+            .rendering
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // The map's Arc and this one: nobody else waits. Waiting clones an Arc under the same
+        // mutex, so the count cannot grow behind this check.
+        if Arc::strong_count(&self.gate) == 2 {
+            rendering.remove(&self.key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,7 +212,28 @@ mod tests {
         assert_eq!(cache.get("k"), Some((5, body(3))));
         cache.put("k".into(), 6, body(9));
         assert_eq!(cache.get("k"), Some((6, body(9))));
-        assert_eq!(cache.0.lock().unwrap().bytes, 9);
+        assert_eq!(cache.pages.lock().unwrap().bytes, 9);
+    }
+
+    #[tokio::test]
+    async fn a_key_is_forgotten_once_nobody_waits_for_it() {
+        let cache = ListCache::default();
+        let first = cache.turn("k").await;
+        // A second request waits behind the first.
+        let mut second = Box::pin(cache.turn("k"));
+        assert!(futures::poll!(&mut second).is_pending());
+        drop(first);
+        let second = second.await;
+        assert_eq!(cache.rendering.lock().unwrap().len(), 1);
+        drop(second);
+        assert!(cache.rendering.lock().unwrap().is_empty());
+        // A request cancelled while waiting leaves nothing behind either.
+        let first = cache.turn("k").await;
+        let mut waiting = Box::pin(cache.turn("k"));
+        assert!(futures::poll!(&mut waiting).is_pending());
+        drop(waiting);
+        drop(first);
+        assert!(cache.rendering.lock().unwrap().is_empty());
     }
 
     #[test]
@@ -118,7 +242,7 @@ mod tests {
         let big = MAX_BYTES / 16;
         for i in 0..40 {
             cache.put(format!("k{i}"), 1, body(big));
-            assert!(cache.0.lock().unwrap().bytes <= MAX_BYTES);
+            assert!(cache.pages.lock().unwrap().bytes <= MAX_BYTES);
         }
         // Too large a page is not kept at all.
         cache.put("huge".into(), 1, body(big + 1));
