@@ -72,38 +72,40 @@ impl ListCache {
             caller.scope.org.as_str(),
             caller.scope.project.as_str()
         );
-        if let Some(body) = self.current(&key, registry, caller).await? {
-            return Ok(body);
-        }
         // Keyset pages are not kept: their cursors rarely repeat, and each would push out a
         // page that does. So they are not coalesced either.
         if !matches!(query.paging, Paging::Page(_)) {
             return self.render(key, registry, caller, query).await;
         }
-        let _turn = self.turn(&key).await;
-        // Another request may have rendered the page while this one waited.
-        match self.current(&key, registry, caller).await? {
-            Some(body) => Ok(body),
-            None => self.render(key, registry, caller, query).await,
+        // The project's generation as of this request (read with the caller's token, or
+        // now). `list_generation` checks the caller may read, as `list` does.
+        let Some(generation) = registry.list_generation(caller).await? else {
+            // A project never written to has no generation, and its pages are not kept.
+            return self.render(key, registry, caller, query).await;
+        };
+        if let Some(body) = self.kept(&key, |kept| kept == generation) {
+            return Ok(body);
         }
+        // Requests that read the same generation take turns, and all but the first find its
+        // page. A request that read a newer generation does not wait behind an older render.
+        let _turn = self.turn(&format!("{key}\u{0}{generation}")).await;
+        // A page kept meanwhile at this generation or a newer one shows the registry at a
+        // moment during this request: generations only grow, so a newer one was read after
+        // this request's own.
+        if let Some(body) = self.kept(&key, |kept| kept >= generation) {
+            return Ok(body);
+        }
+        self.render(key, registry, caller, query).await
     }
 
-    /// The kept page for `key` if it is at the project's current generation.
-    async fn current(
-        &self,
-        key: &str,
-        registry: &Registry,
-        caller: &Caller,
-    ) -> Result<Option<Bytes>> {
-        let Some((generation, body)) = self.get(key) else {
-            return Ok(None);
-        };
-        // `list_generation` checks the caller may read, as `list` does.
-        if registry.list_generation(caller).await? != Some(generation) {
-            return Ok(None);
+    /// The kept page for `key`, if its generation is acceptable.
+    fn kept(&self, key: &str, acceptable: impl FnOnce(i64) -> bool) -> Option<Bytes> {
+        let (generation, body) = self.get(key)?;
+        if !acceptable(generation) {
+            return None;
         }
         self.kept.inc();
-        Ok(Some(body))
+        Some(body)
     }
 
     /// Reads and serializes the page, and keeps it when it is a page-number page.
