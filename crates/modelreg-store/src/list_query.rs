@@ -102,7 +102,11 @@ fn filter(scope: &TenantScope, q: &ListQuery) -> Cond {
 }
 
 /// Rows strictly after the cursor's row in the sort order: for keys k1..kn and id,
-/// `(k1 ≷ v1) OR (k1 = v1 AND k2 ≷ v2) OR … OR (k1 = v1 AND … AND kn = vn AND id ≷ last_id)`.
+/// `k1 ≷= v1 AND ((k1 ≷ v1) OR (k1 = v1 AND k2 ≷ v2) OR … OR (k1 = v1 AND … AND kn = vn AND
+/// id ≷ last_id))`. The first term is implied by the rest; it is there for the planner. With
+/// the values bound as parameters SQLite did not see a range in the OR alone, and walked the
+/// sort's index from the first row to the cursor on every page: 19 ms for a page in the middle
+/// of 100,000 models, under 1 ms with the bound.
 fn after_cursor(q: &ListQuery, values: &[String], last_id: &str, dialect: Dialect) -> Cond {
     let mut keys: Vec<(&'static str, bool, String)> = q
         .sort
@@ -126,7 +130,14 @@ fn after_cursor(q: &ListQuery, values: &[String], last_id: &str, dialect: Dialec
         });
         any = any.add(all);
     }
-    any
+    let (col, desc, v) = &keys[0];
+    let v = typed(col, v, dialect);
+    let bound = if *desc {
+        Expr::col(*col).lte(v)
+    } else {
+        Expr::col(*col).gte(v)
+    };
+    Cond::all().add(bound).add(any)
 }
 
 /// The page: `limit + 1` rows, so the caller learns whether more follow.

@@ -38,8 +38,8 @@ use crate::{
     PoolSettings, db_error,
     list_query::{self, Dialect},
     rows::{
-        audit_from_row, bind_fields, finish_page, found_token_from_row, json, model_from_row,
-        sealed_record_from_row, token_from_row,
+        audit_from_row, bind_fields, empty_page_generation, finish_page, found_token_from_row,
+        json, model_from_row, sealed_record_from_row, token_from_row,
     },
     sql::{self, first_free, uri_range},
 };
@@ -512,8 +512,8 @@ impl ModelStore for PostgresStore {
         };
         let key = crate::CountCache::key(scope, query);
         let cached = generation.and_then(|g| self.counts.get(&key, g));
-        let total = match cached {
-            Some(n) => i64::try_from(n).unwrap_or(i64::MAX),
+        let (total, generation) = match cached {
+            Some(n) => (i64::try_from(n).unwrap_or(i64::MAX), generation),
             None => {
                 let (count_sql, count_values) = list_query::count_with_generation(scope, query)
                     .build_sqlx(PostgresQueryBuilder);
@@ -527,7 +527,7 @@ impl ModelStore for PostgresStore {
                 if let Some(g) = counted_at {
                     self.counts.put(key, g, u64::try_from(n).unwrap_or(0));
                 }
-                n
+                (n, empty_page_generation(generation, n, counted_at))
             }
         };
         finish_page(query, &rows, total, generation)

@@ -322,6 +322,18 @@ pub(crate) fn numbered(sql: &str) -> String {
 }
 
 /// The page's models, whether more follow, the total, and the generation read with them.
+/// The generation a filtered page is at. A page with rows carries it in its own snapshot. A
+/// page with none carries nothing, but a count of none made at generation `g` says that every
+/// page of the filter is empty at `g`, so the page may be kept at `g`. (Without this, a search
+/// that matches nothing, a typo say, was a full scan on every request.)
+pub(crate) fn empty_page_generation(
+    from_rows: Option<i64>,
+    count: i64,
+    counted_at: Option<i64>,
+) -> Option<i64> {
+    from_rows.or(counted_at.filter(|_| count == 0))
+}
+
 pub(crate) fn finish_page(
     query: &ListQuery,
     rows: &[impl RowAccess],

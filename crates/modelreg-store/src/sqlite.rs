@@ -36,8 +36,8 @@ use crate::{
     db_error,
     list_query::{self, Dialect},
     rows::{
-        RowAccess, audit_from_row, bind_fields, finish_page, found_token_from_row, json,
-        model_from_row, sealed_record_from_row, token_from_row,
+        RowAccess, audit_from_row, bind_fields, empty_page_generation, finish_page,
+        found_token_from_row, json, model_from_row, sealed_record_from_row, token_from_row,
     },
     sql::{self, first_free, uri_range},
     sqlite_direct::DirectReads,
@@ -551,8 +551,8 @@ impl ModelStore for SqliteStore {
         };
         let key = crate::CountCache::key(scope, query);
         let cached = generation.and_then(|g| self.counts.get(&key, g));
-        let total = match cached {
-            Some(n) => i64::try_from(n).unwrap_or(i64::MAX),
+        let (total, generation) = match cached {
+            Some(n) => (i64::try_from(n).unwrap_or(i64::MAX), generation),
             None => {
                 let (count_sql, count_values) =
                     list_query::count_with_generation(scope, query).build_sqlx(SqliteQueryBuilder);
@@ -566,7 +566,7 @@ impl ModelStore for SqliteStore {
                 if let Some(g) = counted_at {
                     self.counts.put(key, g, u64::try_from(n).unwrap_or(0));
                 }
-                n
+                (n, empty_page_generation(generation, n, counted_at))
             }
         };
         finish_page(query, &rows, total, generation)
@@ -996,6 +996,47 @@ mod tests {
         model::{Mode, ModelFields},
         tenant::ProjectId,
     };
+
+    /// A keyset page seeks to its cursor in the sort's index instead of walking the index
+    /// from the first row, for every sort field in both directions, with the values bound
+    /// as parameters (as the store runs it).
+    #[tokio::test]
+    async fn a_keyset_page_seeks_to_its_cursor() {
+        use modelreg_core::list::{After, Paging};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
+        let scope = TenantScope::new(OrgId::parse("o").unwrap(), ProjectId::parse("p").unwrap());
+        for field in [
+            "name",
+            "created_at",
+            "updated_at",
+            "litellm_model",
+            "provider",
+            "status",
+        ] {
+            for dir in ["asc", "desc"] {
+                let mut q =
+                    ListQuery::parse(&[("sort".to_owned(), format!("{field}:{dir}"))]).unwrap();
+                q.paging = Paging::After(After {
+                    values: vec!["2026-01-01T00:00:00Z".into()],
+                    id: Uuid::now_v7(),
+                });
+                let (sql, values) = list_query::filtered_page(&scope, &q, Dialect::Sqlite)
+                    .build_sqlx(SqliteQueryBuilder);
+                let plan: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as_with(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")), values)
+                        .fetch_all(&store.read)
+                        .await
+                        .unwrap();
+                let op = if dir == "asc" { ">" } else { "<" };
+                let seek = format!("AND {field}{op}?)");
+                assert!(
+                    plan.iter().any(|(_, _, _, d)| d.contains(&seek)),
+                    "{field}:{dir} does not seek: {plan:?}"
+                );
+            }
+        }
+    }
 
     /// The direct reads return exactly what the sqlx path does, every column set.
     #[tokio::test]

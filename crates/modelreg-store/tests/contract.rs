@@ -635,14 +635,18 @@ async fn every_write_moves_the_generation_a_page_carries() {
         assert_eq!(s.project_generation(&t).await.unwrap(), None, "{name}");
         let unfiltered = ListQuery::default();
         let filtered = ListQuery::parse(&[("search".to_owned(), "gen".to_owned())]).unwrap();
-        // Reads the generation, checks both kinds of page carry it and that it moved on from
-        // `last`.
+        let no_match = ListQuery::parse(&[("search".to_owned(), "no such".to_owned())]).unwrap();
+        // Reads the generation, checks every kind of page carries it (a filtered page with no
+        // rows too, through its count of none) and that it moved on from `last`.
         let current = |last: Option<i64>| {
             let (s, t, u, f) = (s.clone(), t.clone(), unfiltered.clone(), filtered.clone());
+            let none = no_match.clone();
             async move {
                 let g = s.project_generation(&t).await.unwrap().unwrap();
                 assert_eq!(s.list_models(&t, &u).await.unwrap().generation, Some(g));
                 assert_eq!(s.list_models(&t, &f).await.unwrap().generation, Some(g));
+                let empty = s.list_models(&t, &none).await.unwrap();
+                assert_eq!((empty.items.len(), empty.generation), (0, Some(g)));
                 assert!(
                     last.is_none_or(|l| g > l),
                     "the generation moved on: {last:?} → {g}"
