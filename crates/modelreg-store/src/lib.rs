@@ -1,6 +1,7 @@
 //! Storage backends of modelreg: SQLite (embedded default) and PostgreSQL (scale-out).
 //! `open` picks one from a database URL.
 
+mod group_commit;
 mod list_query;
 pub mod postgres;
 mod rows;

@@ -39,7 +39,7 @@ use crate::{
     list_query::{self, Dialect},
     rows::{
         audit_from_row, bind_fields, empty_page_generation, finish_page, found_token_from_row,
-        json, model_from_row, sealed_record_from_row, token_from_row,
+        json, model_from_row, sealed_record_from_row, token_from_row, total_and_generation,
     },
     sql::{self, first_free, uri_range},
 };
@@ -475,13 +475,8 @@ impl ModelStore for PostgresStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db_error)?;
-            let (total, generation): (i64, Option<i64>) = match rows.first() {
-                Some(row) => (
-                    row.try_get::<Option<i64>, _>(list_query::TOTAL)
-                        .map_err(db_error)?
-                        .unwrap_or(0),
-                    row.try_get(list_query::GENERATION).map_err(db_error)?,
-                ),
+            let (total, generation) = match total_and_generation(rows.first())? {
+                Some(found) => found,
                 // A page past the end has no row to carry the total: read it alone.
                 None => (
                     sqlx::query_scalar(q(&sql::COUNT_GET))

@@ -334,6 +334,21 @@ pub(crate) fn empty_page_generation(
     from_rows.or(counted_at.filter(|_| count == 0))
 }
 
+/// The maintained total and the generation an unfiltered page's first row carries
+/// (`list_query::unfiltered_page`); `None` when the page has no row.
+pub(crate) fn total_and_generation(
+    first: Option<&impl RowAccess>,
+) -> Result<Option<(i64, Option<i64>)>> {
+    first
+        .map(|row| {
+            Ok((
+                row.opt_int(crate::list_query::TOTAL)?.unwrap_or(0),
+                row.opt_int(crate::list_query::GENERATION)?,
+            ))
+        })
+        .transpose()
+}
+
 pub(crate) fn finish_page(
     query: &ListQuery,
     rows: &[impl RowAccess],

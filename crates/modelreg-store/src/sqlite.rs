@@ -2,7 +2,8 @@
 //!
 //! Writes go through a pool of one connection, so SQLite's single writer never sees
 //! contention from inside this process (other processes, such as `modelreg token create`,
-//! wait on the busy timeout). Reads use their own pool and, thanks to WAL, never block or wait
+//! wait on the busy timeout). Creates and updates share transactions (`group_commit`), so
+//! writes that arrive together cost one fsync. Reads use their own pool and, thanks to WAL, never block or wait
 //! for the writer. `synchronous=FULL` makes every acknowledged commit durable, and
 //! `secure_delete` overwrites deleted rows, credentials included.
 
@@ -34,10 +35,12 @@ use uuid::Uuid;
 
 use crate::{
     db_error,
+    group_commit::Writer,
     list_query::{self, Dialect},
     rows::{
         RowAccess, audit_from_row, bind_fields, empty_page_generation, finish_page,
         found_token_from_row, json, model_from_row, sealed_record_from_row, token_from_row,
+        total_and_generation,
     },
     sql::{self, first_free, uri_range},
     sqlite_direct::DirectReads,
@@ -54,6 +57,8 @@ pub struct SqliteStore {
     write: SqlitePool,
     /// Point reads that skip sqlx's connection thread (see `sqlite_direct`).
     direct: DirectReads,
+    /// Creates and updates, committed in groups on `write`.
+    writer: Writer,
     counts: crate::CountCache,
 }
 
@@ -120,6 +125,7 @@ impl SqliteStore {
             .map_err(|e| open_error(path, e))?;
         Ok(SqliteStore {
             read,
+            writer: Writer::start(write.clone()),
             write,
             direct: DirectReads::new(path),
             counts: crate::CountCache::default(),
@@ -319,7 +325,7 @@ async fn append_audit(
     Ok(())
 }
 
-async fn insert_in(
+pub(crate) async fn insert_in(
     tx: &mut Transaction<'static, Sqlite>,
     scope: &TenantScope,
     new: &NewModel,
@@ -361,7 +367,7 @@ async fn insert_in(
     fetch_model(tx, scope, new.id).await
 }
 
-async fn update_in(
+pub(crate) async fn update_in(
     tx: &mut Transaction<'static, Sqlite>,
     scope: &TenantScope,
     change: &ModelChange,
@@ -417,9 +423,7 @@ impl ModelStore for SqliteStore {
         new: NewModel,
         audit: &AuditEntry,
     ) -> Result<Model> {
-        let mut tx = self.begin_write().await?;
-        let result = insert_in(&mut tx, scope, &new, audit).await;
-        settle(tx, result, |_| true).await
+        self.writer.insert(scope, new, audit).await
     }
 
     async fn get_model(&self, scope: &TenantScope, key: &ModelKey) -> Result<Option<Model>> {
@@ -450,10 +454,8 @@ impl ModelStore for SqliteStore {
         change: ModelChange,
         audit: &AuditEntry,
     ) -> Result<Option<Model>> {
-        let mut tx = self.begin_write().await?;
-        let result = update_in(&mut tx, scope, &change, audit).await;
-        // A version that moved on wrote nothing: roll back rather than commit.
-        settle(tx, result, Option::is_some).await
+        // A version that moved on writes nothing: its savepoint is rolled back.
+        self.writer.update(scope, change, audit).await
     }
 
     async fn delete_model(
@@ -514,13 +516,8 @@ impl ModelStore for SqliteStore {
                 .fetch_all(&self.read)
                 .await
                 .map_err(db_error)?;
-            let (total, generation): (i64, Option<i64>) = match rows.first() {
-                Some(row) => (
-                    row.try_get::<Option<i64>, _>(list_query::TOTAL)
-                        .map_err(db_error)?
-                        .unwrap_or(0),
-                    row.try_get(list_query::GENERATION).map_err(db_error)?,
-                ),
+            let (total, generation) = match total_and_generation(rows.first())? {
+                Some(found) => found,
                 // A page past the end has no row to carry the total: read it alone.
                 None => (
                     sqlx::query_scalar(AssertSqlSafe(sql::COUNT_GET.sqlite.as_str()))
@@ -1036,6 +1033,73 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Creates that arrive together share a transaction: fewer commits than creates, and
+    /// each one stored.
+    #[tokio::test]
+    async fn creates_that_arrive_together_commit_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SqliteStore::open(&dir.path().join("g.db")).await.unwrap());
+        let scope = TenantScope::new(OrgId::parse("o").unwrap(), ProjectId::parse("p").unwrap());
+        let audit = AuditEntry {
+            action: AuditAction::Create,
+            principal: "user:t".into(),
+            on_behalf_of: None,
+            request_id: None,
+            changes: serde_json::json!({}),
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..32 {
+            let (store, scope, audit) = (store.clone(), scope.clone(), audit.clone());
+            tasks.spawn(async move {
+                let new = NewModel {
+                    id: Uuid::now_v7(),
+                    resource_uri: ResourceUri::parse(&format!("m{i}")).unwrap(),
+                    generated: false,
+                    fields: ModelFields {
+                        name: format!("m{i}"),
+                        litellm_model: "openai/gpt-4o".into(),
+                        provider: None,
+                        description: None,
+                        tags: vec![],
+                        api_base: None,
+                        api_version: None,
+                        mode: None,
+                        max_input_tokens: None,
+                        max_output_tokens: None,
+                        default_max_tokens: None,
+                        rpm: None,
+                        tpm: None,
+                        default_temperature: None,
+                        timeout: None,
+                        status: Status::Pending,
+                        status_message: None,
+                    },
+                    credentials: SealedCredentials {
+                        kek_id: "k1".into(),
+                        blob: vec![1],
+                        fields: vec![],
+                    },
+                    actor: "user:t".into(),
+                    now: Timestamp::now(),
+                };
+                store.insert_model(&scope, new, &audit).await.unwrap()
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        let commits = store.writer.commits();
+        assert!(
+            (1..32).contains(&commits),
+            "{commits} commits for 32 creates"
+        );
+        let page = store
+            .list_models(&scope, &ListQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(page.total_items, 32);
     }
 
     /// The direct reads return exactly what the sqlx path does, every column set.
