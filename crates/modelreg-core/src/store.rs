@@ -18,7 +18,7 @@ use crate::{
 
 /// A model to insert. Its id is chosen before insertion because the credentials are bound to
 /// it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct NewModel {
     pub id: Uuid,
     pub resource_uri: ResourceUri,

@@ -13,7 +13,7 @@ use std::{str::FromStr, time::Duration};
 use async_trait::async_trait;
 use modelreg_core::{
     Error, Result,
-    audit::{AuditEntry, AuditEvent, GENESIS},
+    audit::{AuditEntry, AuditEvent},
     list::{ListPage, ListQuery},
     model::{Model, Status},
     resource_uri::{ModelKey, ResourceUri},
@@ -39,7 +39,8 @@ use crate::{
     list_query::{self, Dialect},
     rows::{
         audit_from_row, bind_fields, empty_page_generation, finish_page, found_token_from_row,
-        json, model_from_row, sealed_record_from_row, token_from_row, total_and_generation,
+        json, model_from_row, next_audit_event, sealed_record_from_row, token_from_row,
+        total_and_generation,
     },
     sql::{self, first_free, uri_range},
 };
@@ -267,26 +268,7 @@ async fn append_audit(
         .fetch_optional(&mut **tx)
         .await
         .map_err(db_error)?;
-    let (seq, prev_hash) = last
-        .map(|(seq, hash)| (seq + 1, hash))
-        .unwrap_or((1, GENESIS.to_owned()));
-    let mut event = AuditEvent {
-        id: Uuid::now_v7(),
-        organization_id: scope.org.to_string(),
-        seq,
-        at,
-        principal: entry.principal.clone(),
-        on_behalf_of: entry.on_behalf_of.clone(),
-        action: entry.action.as_str().to_owned(),
-        project_id: scope.project.to_string(),
-        model_id,
-        resource_uri: resource_uri.to_owned(),
-        request_id: entry.request_id.clone(),
-        changes: entry.changes.clone(),
-        prev_hash,
-        hash: String::new(),
-    };
-    event.hash = event.compute_hash();
+    let event = next_audit_event(scope, model_id, resource_uri, entry, at, last);
     sqlx::query(q(&sql::AUDIT_INSERT))
         .bind(event.id)
         .bind(&event.organization_id)

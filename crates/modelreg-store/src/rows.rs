@@ -85,6 +85,61 @@ macro_rules! bind_fields {
 }
 pub(crate) use bind_fields;
 
+/// The next event of an organization's audit chain, after `last` (its newest `(seq, hash)`),
+/// hashed.
+pub(crate) fn next_audit_event(
+    scope: &TenantScope,
+    model_id: Uuid,
+    resource_uri: &str,
+    entry: &modelreg_core::audit::AuditEntry,
+    at: Timestamp,
+    last: Option<(i64, String)>,
+) -> AuditEvent {
+    let (seq, prev_hash) = last
+        .map(|(seq, hash)| (seq + 1, hash))
+        .unwrap_or((1, modelreg_core::audit::GENESIS.to_owned()));
+    let mut event = AuditEvent {
+        id: Uuid::now_v7(),
+        organization_id: scope.org.to_string(),
+        seq,
+        at,
+        principal: entry.principal.clone(),
+        on_behalf_of: entry.on_behalf_of.clone(),
+        action: entry.action.as_str().to_owned(),
+        project_id: scope.project.to_string(),
+        model_id,
+        resource_uri: resource_uri.to_owned(),
+        request_id: entry.request_id.clone(),
+        changes: entry.changes.clone(),
+        prev_hash,
+        hash: String::new(),
+    };
+    event.hash = event.compute_hash();
+    event
+}
+
+/// Binds an audit event to `sql::AUDIT_INSERT` on SQLite, where ids and times are text.
+macro_rules! bind_audit_text {
+    ($q:expr, $e:expr) => {{
+        let e = $e;
+        $q.bind(e.id.to_string())
+            .bind(e.organization_id.clone())
+            .bind(e.seq)
+            .bind(e.at.to_string())
+            .bind(e.principal.clone())
+            .bind(e.on_behalf_of.clone())
+            .bind(e.action.clone())
+            .bind(e.project_id.clone())
+            .bind(e.model_id.to_string())
+            .bind(e.resource_uri.clone())
+            .bind(e.request_id.clone())
+            .bind(e.changes.to_string())
+            .bind(e.prev_hash.clone())
+            .bind(e.hash.clone())
+    }};
+}
+pub(crate) use bind_audit_text;
+
 /// The column list `bind_fields!` binds, for INSERT.
 pub(crate) const FIELD_COLUMNS: &str = "name, name_lc, litellm_model, provider, description, \
      description_lc, tags, api_base, api_version, mode, max_input_tokens, max_output_tokens, \

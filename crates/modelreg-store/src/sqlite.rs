@@ -12,10 +12,10 @@ use std::{path::Path, str::FromStr, time::Duration};
 use async_trait::async_trait;
 use modelreg_core::{
     Error, Result,
-    audit::{AuditEntry, AuditEvent, GENESIS},
+    audit::{AuditEntry, AuditEvent},
     list::{ListPage, ListQuery},
     model::{Model, Status},
-    resource_uri::{ModelKey, ResourceUri},
+    resource_uri::ModelKey,
     secrets::SealedCredentials,
     store::{
         ApiToken, AuditFilter, ClaimedCheck, FoundToken, MaintenanceStore, ModelChange, ModelStore,
@@ -38,11 +38,11 @@ use crate::{
     group_commit::Writer,
     list_query::{self, Dialect},
     rows::{
-        RowAccess, audit_from_row, bind_fields, empty_page_generation, finish_page,
-        found_token_from_row, json, model_from_row, sealed_record_from_row, token_from_row,
-        total_and_generation,
+        RowAccess, audit_from_row, bind_audit_text, empty_page_generation, finish_page,
+        found_token_from_row, model_from_row, next_audit_event, sealed_record_from_row,
+        token_from_row, total_and_generation,
     },
-    sql::{self, first_free, uri_range},
+    sql,
     sqlite_direct::DirectReads,
 };
 
@@ -125,7 +125,7 @@ impl SqliteStore {
             .map_err(|e| open_error(path, e))?;
         Ok(SqliteStore {
             read,
-            writer: Writer::start(write.clone()),
+            writer: Writer::start(path, BUSY_TIMEOUT)?,
             write,
             direct: DirectReads::new(path),
             counts: crate::CountCache::default(),
@@ -210,30 +210,6 @@ async fn fetch_model(
     model_from_row(&row)
 }
 
-async fn replace_tags(
-    tx: &mut Transaction<'static, Sqlite>,
-    scope: &TenantScope,
-    id: Uuid,
-    tags: &[String],
-) -> Result<()> {
-    sqlx::query(AssertSqlSafe(sql::DELETE_TAGS.sqlite.as_str()))
-        .bind(id.to_string())
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
-    for tag in tags {
-        sqlx::query(AssertSqlSafe(sql::INSERT_TAG.sqlite.as_str()))
-            .bind(id.to_string())
-            .bind(scope.org.as_str())
-            .bind(scope.project.as_str())
-            .bind(tag)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-    }
-    Ok(())
-}
-
 /// Keeps `model_counts` in step with an insert (+1) or a delete (-1), in the same transaction.
 async fn add_to_count(
     tx: &mut Transaction<'static, Sqlite>,
@@ -248,25 +224,6 @@ async fn add_to_count(
         .await
         .map_err(db_error)?;
     Ok(())
-}
-
-/// The smallest free generated uri. The caller holds the write lock, so nobody else can
-/// take it before the insert.
-async fn free_generated_uri(
-    tx: &mut Transaction<'static, Sqlite>,
-    scope: &TenantScope,
-    base: &ResourceUri,
-) -> Result<ResourceUri> {
-    let (from, to) = uri_range(base.as_str());
-    let taken: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql::URIS_IN_RANGE.sqlite.as_str()))
-        .bind(scope.org.as_str())
-        .bind(scope.project.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(db_error)?;
-    Ok(first_free(base, &taken))
 }
 
 /// Appends an audit event to the organization's chain, in the caller's transaction.
@@ -284,135 +241,13 @@ async fn append_audit(
             .fetch_optional(&mut **tx)
             .await
             .map_err(db_error)?;
-    let (seq, prev_hash) = last
-        .map(|(seq, hash)| (seq + 1, hash))
-        .unwrap_or((1, GENESIS.to_owned()));
-    let mut event = AuditEvent {
-        id: Uuid::now_v7(),
-        organization_id: scope.org.to_string(),
-        seq,
-        at,
-        principal: entry.principal.clone(),
-        on_behalf_of: entry.on_behalf_of.clone(),
-        action: entry.action.as_str().to_owned(),
-        project_id: scope.project.to_string(),
-        model_id,
-        resource_uri: resource_uri.to_owned(),
-        request_id: entry.request_id.clone(),
-        changes: entry.changes.clone(),
-        prev_hash,
-        hash: String::new(),
-    };
-    event.hash = event.compute_hash();
-    sqlx::query(AssertSqlSafe(sql::AUDIT_INSERT.sqlite.as_str()))
-        .bind(event.id.to_string())
-        .bind(&event.organization_id)
-        .bind(event.seq)
-        .bind(event.at.to_string())
-        .bind(&event.principal)
-        .bind(&event.on_behalf_of)
-        .bind(&event.action)
-        .bind(&event.project_id)
-        .bind(event.model_id.to_string())
-        .bind(&event.resource_uri)
-        .bind(&event.request_id)
-        .bind(event.changes.to_string())
-        .bind(&event.prev_hash)
-        .bind(&event.hash)
+    let event = next_audit_event(scope, model_id, resource_uri, entry, at, last);
+    let q = sqlx::query(AssertSqlSafe(sql::AUDIT_INSERT.sqlite.as_str()));
+    bind_audit_text!(q, &event)
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
     Ok(())
-}
-
-pub(crate) async fn insert_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    scope: &TenantScope,
-    new: &NewModel,
-    audit: &AuditEntry,
-) -> Result<Model> {
-    let uri = if new.generated {
-        free_generated_uri(tx, scope, &new.resource_uri).await?
-    } else {
-        new.resource_uri.clone()
-    };
-    let now = new.now.to_string();
-    let q = sqlx::query(AssertSqlSafe(sql::INSERT_MODEL.sqlite.as_str()));
-    let result = bind_fields!(q, &new.fields)
-        .bind(new.id.to_string())
-        .bind(scope.org.as_str())
-        .bind(scope.project.as_str())
-        .bind(uri.as_str())
-        .bind(&now)
-        .bind(&now)
-        .bind(&new.actor)
-        .bind(&new.actor)
-        .bind(json(&new.credentials.fields))
-        .bind(&new.credentials.kek_id)
-        .bind(&new.credentials.blob)
-        .execute(&mut **tx)
-        .await;
-    match result {
-        Ok(_) => {}
-        Err(e) if is_unique_violation(&e) => {
-            return Err(Error::AlreadyExists(format!(
-                "a model with resource_uri '{uri}' already exists in this project"
-            )));
-        }
-        Err(e) => return Err(db_error(e)),
-    }
-    replace_tags(tx, scope, new.id, &new.fields.tags).await?;
-    add_to_count(tx, scope, 1).await?;
-    append_audit(tx, scope, new.id, uri.as_str(), audit, new.now).await?;
-    fetch_model(tx, scope, new.id).await
-}
-
-pub(crate) async fn update_in(
-    tx: &mut Transaction<'static, Sqlite>,
-    scope: &TenantScope,
-    change: &ModelChange,
-    audit: &AuditEntry,
-) -> Result<Option<Model>> {
-    let q = sqlx::query(AssertSqlSafe(sql::UPDATE_MODEL.sqlite.as_str()));
-    let done = bind_fields!(q, &change.fields)
-        .bind(change.now.to_string())
-        .bind(&change.actor)
-        .bind(scope.org.as_str())
-        .bind(scope.project.as_str())
-        .bind(change.id.to_string())
-        .bind(change.expected_version)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
-    if done.rows_affected() == 0 {
-        return Ok(None);
-    }
-    if let Some(c) = &change.credentials {
-        sqlx::query(AssertSqlSafe(sql::UPDATE_CREDENTIALS.sqlite.as_str()))
-            .bind(json(&c.fields))
-            .bind(&c.kek_id)
-            .bind(&c.blob)
-            .bind(scope.org.as_str())
-            .bind(scope.project.as_str())
-            .bind(change.id.to_string())
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
-    }
-    replace_tags(tx, scope, change.id, &change.fields.tags).await?;
-    // No change in number, but the lists may see it: a new generation.
-    add_to_count(tx, scope, 0).await?;
-    let model = fetch_model(tx, scope, change.id).await?;
-    append_audit(
-        tx,
-        scope,
-        model.id,
-        model.resource_uri.as_str(),
-        audit,
-        change.now,
-    )
-    .await?;
-    Ok(Some(model))
 }
 
 #[async_trait]
@@ -879,15 +714,8 @@ impl MaintenanceStore for SqliteStore {
         models: &[NewModel],
         audit: &AuditEntry,
     ) -> Result<u64> {
-        let mut tx = self.begin_write().await?;
-        let result = async {
-            for new in models {
-                insert_in(&mut tx, scope, new, audit).await?;
-            }
-            Ok(models.len() as u64)
-        }
-        .await;
-        settle(tx, result, |_| true).await
+        // Cloned once into the writer's queue; seeding and imports call this, not requests.
+        self.writer.insert_many(scope, models.to_vec(), audit).await
     }
     async fn count_by_status_provider(&self) -> Result<Vec<StatusProviderCount>> {
         let rows: Vec<(String, Option<String>, i64)> =
@@ -980,6 +808,7 @@ impl Store for SqliteStore {
         // Readers first: the last connection to close checkpoints and removes the WAL, and
         // only the writer can.
         self.read.close().await;
+        self.writer.close().await;
         self.write.close().await;
     }
 }
@@ -991,6 +820,7 @@ mod tests {
         audit::AuditAction,
         auth::{ProjectGrant, Role},
         model::{Mode, ModelFields},
+        resource_uri::ResourceUri,
         tenant::ProjectId,
     };
 

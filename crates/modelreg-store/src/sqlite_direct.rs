@@ -73,10 +73,7 @@ impl DirectReads {
         let read = (|| {
             let mut stmt = conn.prepare_cached(sql)?;
             let mut rows = stmt.query(params_from_iter(params.iter()))?;
-            Ok::<_, rusqlite::Error>(rows.next()?.map(|row| {
-                let names = row.as_ref().column_names();
-                map(&DirectRow { row, names })
-            }))
+            Ok::<_, rusqlite::Error>(rows.next()?.map(|row| map(&DirectRow::new(row))))
         })();
         let out = match read {
             Ok(Some(Ok(v))) => Some(Some(v)),
@@ -104,7 +101,14 @@ pub(crate) struct DirectRow<'a> {
     names: Vec<&'a str>,
 }
 
-impl DirectRow<'_> {
+impl<'a> DirectRow<'a> {
+    pub(crate) fn new(row: &'a Row<'a>) -> DirectRow<'a> {
+        DirectRow {
+            row,
+            names: row.as_ref().column_names(),
+        }
+    }
+
     fn get<T: rusqlite::types::FromSql>(&self, col: &str) -> Result<T> {
         let idx = self
             .names
