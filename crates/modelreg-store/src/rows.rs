@@ -410,18 +410,30 @@ pub(crate) fn finish_page(
     total: i64,
     generation: Option<i64>,
 ) -> Result<ListPage> {
-    let has_more = rows.len() > query.limit as usize;
-    let items = rows
+    let models = rows
         .iter()
-        .take(query.limit as usize)
+        .take(query.limit as usize + 1)
         .map(model_from_row)
         .collect::<Result<Vec<_>>>()?;
-    Ok(ListPage {
-        items,
+    Ok(finish_models(query, models, total, generation))
+}
+
+/// A page of `query` from the models its statement returned (up to `limit + 1`: one more
+/// than the page says there are more).
+pub(crate) fn finish_models(
+    query: &ListQuery,
+    mut models: Vec<Model>,
+    total: i64,
+    generation: Option<i64>,
+) -> ListPage {
+    let has_more = models.len() > query.limit as usize;
+    models.truncate(query.limit as usize);
+    ListPage {
+        items: models,
         total_items: u64::try_from(total).unwrap_or(0),
         has_more,
         generation,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::{
 };
 
 use modelreg_core::{Result, timestamp::Timestamp};
-use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
+use rusqlite::{Connection, OpenFlags, Row, params_from_iter, types::Value};
 use uuid::Uuid;
 
 use crate::rows::{RowAccess, corrupt, text_timestamp, text_uuid};
@@ -54,14 +54,8 @@ impl DirectReads {
         Ok(conn)
     }
 
-    /// One row of `sql` with `params`, mapped by `map`; `Some(None)` when there is no row,
-    /// `None` when the read could not be made here.
-    pub(crate) fn row<T>(
-        &self,
-        sql: &str,
-        params: &[&str],
-        map: impl FnOnce(&DirectRow<'_>) -> Result<T>,
-    ) -> Option<Option<T>> {
+    /// Runs `read` on a pooled connection; `None` when no connection could be had.
+    fn with_connection<T>(&self, read: impl FnOnce(&Connection) -> Option<T>) -> Option<T> {
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match pooled {
             Some(c) => c,
@@ -70,21 +64,7 @@ impl DirectReads {
                 .inspect_err(|e| tracing::debug!(error = %e, "direct SQLite read unavailable"))
                 .ok()?,
         };
-        let read = (|| {
-            let mut stmt = conn.prepare_cached(sql)?;
-            let mut rows = stmt.query(params_from_iter(params.iter()))?;
-            Ok::<_, rusqlite::Error>(rows.next()?.map(|row| map(&DirectRow::new(row))))
-        })();
-        let out = match read {
-            Ok(Some(Ok(v))) => Some(Some(v)),
-            Ok(None) => Some(None),
-            // A row that does not decode goes the ordinary way, which reports it.
-            Ok(Some(Err(_))) => None,
-            Err(e) => {
-                tracing::debug!(error = %e, "direct SQLite read fell back");
-                None
-            }
-        };
+        let out = read(&conn);
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < IDLE
         {
@@ -92,6 +72,97 @@ impl DirectReads {
         }
         out
     }
+
+    /// One row of `sql` with `params`, mapped by `map`; `Some(None)` when there is no row,
+    /// `None` when the read could not be made here.
+    pub(crate) fn row<T>(
+        &self,
+        sql: &str,
+        params: &[&str],
+        map: impl FnOnce(&DirectRow<'_>) -> Result<T>,
+    ) -> Option<Option<T>> {
+        self.with_connection(|conn| {
+            let read = (|| {
+                let mut stmt = conn.prepare_cached(sql)?;
+                let mut rows = stmt.query(params_from_iter(params.iter()))?;
+                Ok::<_, rusqlite::Error>(rows.next()?.map(|row| map(&DirectRow::new(row))))
+            })();
+            match read {
+                Ok(Some(Ok(v))) => Some(Some(v)),
+                Ok(None) => Some(None),
+                // A row that does not decode goes the ordinary way, which reports it.
+                Ok(Some(Err(_))) => None,
+                Err(e) => {
+                    tracing::debug!(error = %e, "direct SQLite read fell back");
+                    None
+                }
+            }
+        })
+    }
+
+    /// Every row of `sql` with `params`, mapped by `map`; `None` when the read could not be
+    /// made here. Only for statements whose work is bounded (a page that seeks in an index):
+    /// it runs on the calling thread.
+    pub(crate) fn rows<T>(
+        &self,
+        sql: &str,
+        params: Vec<Value>,
+        mut map: impl FnMut(&DirectRow<'_>) -> Result<T>,
+    ) -> Option<Vec<T>> {
+        self.with_connection(|conn| {
+            let read = (|| {
+                let mut stmt = conn.prepare_cached(sql)?;
+                let names: Vec<String> =
+                    stmt.column_names().into_iter().map(String::from).collect();
+                let mut rows = stmt.query(params_from_iter(params))?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    let names = names.iter().map(String::as_str).collect();
+                    match map(&DirectRow { row, names }) {
+                        Ok(v) => out.push(v),
+                        Err(_) => return Ok(None),
+                    }
+                }
+                Ok::<_, rusqlite::Error>(Some(out))
+            })();
+            read.inspect_err(|e| tracing::debug!(error = %e, "direct SQLite read fell back"))
+                .ok()
+                .flatten()
+        })
+    }
+}
+
+/// sea-query's values as rusqlite's; `None` if one is of a kind the list statements never
+/// bind (the caller then takes the sqlx path).
+pub(crate) fn values(values: sea_query::Values) -> Option<Vec<Value>> {
+    use sea_query::Value as V;
+    fn or_null<T>(v: Option<T>, f: impl FnOnce(T) -> Value) -> Value {
+        v.map_or(Value::Null, f)
+    }
+    values
+        .0
+        .into_iter()
+        .map(|v| {
+            Some(match v {
+                V::Bool(b) => or_null(b, |b| Value::Integer(b.into())),
+                V::TinyInt(i) => or_null(i, |i| Value::Integer(i.into())),
+                V::SmallInt(i) => or_null(i, |i| Value::Integer(i.into())),
+                V::Int(i) => or_null(i, |i| Value::Integer(i.into())),
+                V::BigInt(i) => or_null(i, Value::Integer),
+                V::TinyUnsigned(u) => or_null(u, |u| Value::Integer(u.into())),
+                V::SmallUnsigned(u) => or_null(u, |u| Value::Integer(u.into())),
+                V::Unsigned(u) => or_null(u, |u| Value::Integer(u.into())),
+                V::BigUnsigned(None) => Value::Null,
+                V::BigUnsigned(Some(u)) => Value::Integer(i64::try_from(u).ok()?),
+                V::Float(f) => or_null(f, |f| Value::Real(f.into())),
+                V::Double(f) => or_null(f, Value::Real),
+                V::String(s) => or_null(s, Value::Text),
+                V::Char(c) => or_null(c, |c| Value::Text(c.to_string())),
+                V::Bytes(b) => or_null(b, Value::Blob),
+                _ => return None,
+            })
+        })
+        .collect()
 }
 
 /// A row with its statement's column names, read once. rusqlite's lookup by name reads and
