@@ -837,6 +837,7 @@ impl Store for SqliteStore {
         // Readers first: the last connection to close checkpoints and removes the WAL, and
         // only the writer can.
         self.read.close().await;
+        self.direct.close();
         self.writer.close().await;
         self.write.close().await;
     }
@@ -1003,6 +1004,32 @@ mod tests {
             store.direct_page(&far, &by_name).is_none(),
             "an unbounded offset"
         );
+    }
+
+    /// A clean close leaves no WAL behind: the direct readers and the writer thread close
+    /// their connections first, so the sqlx writer's is the last and checkpoints.
+    #[tokio::test]
+    async fn a_clean_close_removes_the_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let scope = TenantScope::new(OrgId::parse("o").unwrap(), ProjectId::parse("p").unwrap());
+        let model = store
+            .insert_model(&scope, plain_model(1), &test_audit())
+            .await
+            .unwrap();
+        // A point read and a page, each served by a direct connection that is then kept.
+        let key = ModelKey::Id(model.id);
+        assert!(store.get_model(&scope, &key).await.unwrap().is_some());
+        let page = store
+            .list_models(&scope, &ListQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(page.total_items, 1);
+        let wal = dir.path().join("w.db-wal");
+        assert!(wal.exists(), "the WAL is in use while the store is open");
+        store.close().await;
+        assert!(!wal.exists(), "the WAL outlived a clean close");
     }
 
     /// Creates that arrive together share a transaction: fewer commits than creates, and

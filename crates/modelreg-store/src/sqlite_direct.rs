@@ -14,7 +14,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -32,6 +35,8 @@ const BUSY_WAIT: Duration = Duration::from_millis(20);
 pub(crate) struct DirectReads {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Set by `close`: no connection is opened or kept after it.
+    closed: AtomicBool,
 }
 
 impl DirectReads {
@@ -39,6 +44,7 @@ impl DirectReads {
         DirectReads {
             path: path.to_owned(),
             idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -54,8 +60,20 @@ impl DirectReads {
         Ok(conn)
     }
 
+    /// Closes the idle connections (a read in progress closes its own when it ends), so the
+    /// writer's close can be the last and remove the WAL.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
     /// Runs `read` on a pooled connection; `None` when no connection could be had.
     fn with_connection<T>(&self, read: impl FnOnce(&Connection) -> Option<T>) -> Option<T> {
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
         let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match pooled {
             Some(c) => c,
@@ -67,6 +85,7 @@ impl DirectReads {
         let out = read(&conn);
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < IDLE
+            && !self.closed.load(Ordering::SeqCst)
         {
             idle.push(conn);
         }
