@@ -224,15 +224,14 @@ impl Writer {
         new: NewModel,
         audit: &AuditEntry,
     ) -> Result<Model> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Write::Insert {
-            scope: scope.clone(),
+        let (scope, audit) = (scope.clone(), audit.clone());
+        self.call(|reply| Write::Insert {
+            scope,
             new,
-            audit: audit.clone(),
+            audit,
             reply,
         })
-        .await?;
-        answer.await.map_err(|_| stopped())?
+        .await
     }
 
     pub(crate) async fn insert_many(
@@ -241,15 +240,14 @@ impl Writer {
         news: Vec<NewModel>,
         audit: &AuditEntry,
     ) -> Result<u64> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Write::InsertMany {
-            scope: scope.clone(),
+        let (scope, audit) = (scope.clone(), audit.clone());
+        self.call(|reply| Write::InsertMany {
+            scope,
             news,
-            audit: audit.clone(),
+            audit,
             reply,
         })
-        .await?;
-        answer.await.map_err(|_| stopped())?
+        .await
     }
 
     pub(crate) async fn update(
@@ -258,14 +256,20 @@ impl Writer {
         change: ModelChange,
         audit: &AuditEntry,
     ) -> Result<Option<Model>> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Write::Update {
-            scope: scope.clone(),
+        let (scope, audit) = (scope.clone(), audit.clone());
+        self.call(|reply| Write::Update {
+            scope,
             change,
-            audit: audit.clone(),
+            audit,
             reply,
         })
-        .await?;
+        .await
+    }
+
+    /// Queues the write `make` builds around its reply channel, and waits for the answer.
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Write) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.send(make(reply)).await?;
         answer.await.map_err(|_| stopped())?
     }
 

@@ -1039,13 +1039,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = std::sync::Arc::new(SqliteStore::open(&dir.path().join("g.db")).await.unwrap());
         let scope = TenantScope::new(OrgId::parse("o").unwrap(), ProjectId::parse("p").unwrap());
-        let audit = AuditEntry {
-            action: AuditAction::Create,
-            principal: "user:t".into(),
-            on_behalf_of: None,
-            request_id: None,
-            changes: serde_json::json!({}),
-        };
+        let audit = test_audit();
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..32 {
             let (store, scope, audit) = (store.clone(), scope.clone(), audit.clone());
@@ -1075,13 +1069,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("d.db")).await.unwrap();
         let scope = TenantScope::new(OrgId::parse("o").unwrap(), ProjectId::parse("p").unwrap());
-        let audit = AuditEntry {
-            action: AuditAction::Create,
-            principal: "user:t".into(),
-            on_behalf_of: None,
-            request_id: None,
-            changes: serde_json::json!({}),
-        };
+        let audit = test_audit();
         let new = NewModel {
             id: Uuid::now_v7(),
             resource_uri: ResourceUri::parse("full").unwrap(),
