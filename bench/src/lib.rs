@@ -117,34 +117,7 @@ pub(crate) async fn seed_store(
         sqlx::query("ANALYZE").execute(&mut c).await?;
         c.close().await?;
     }
-    settle_writeback().await;
     Ok(())
-}
-
-/// Waits until the kernel has written back what seeding dirtied. Seeding 1,000,000 models
-/// leaves gigabytes of dirty pages, and their writeback took CPU from the first scenarios:
-/// `/healthz` fell from about 80,000 req/s to 44,500 right after it. The measurement is of
-/// the server, not of the seeding's tail.
-async fn settle_writeback() {
-    let started = std::time::Instant::now();
-    let _ = tokio::process::Command::new("sync").status().await;
-    let dirty_kib = || -> Option<u64> {
-        let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-        let line = meminfo.lines().find(|l| l.starts_with("Dirty:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    };
-    // Up to a minute for what `sync` did not wait for, such as PostgreSQL's own writes.
-    while started.elapsed() < std::time::Duration::from_secs(60)
-        && dirty_kib().is_some_and(|kib| kib > 64 * 1024)
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-    if started.elapsed() > std::time::Duration::from_secs(1) {
-        eprintln!(
-            "waited {:.1} s for the seeding's writes to reach the disk",
-            started.elapsed().as_secs_f64()
-        );
-    }
 }
 
 pub(crate) fn ms(micros: u64) -> f64 {
