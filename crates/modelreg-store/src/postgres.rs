@@ -28,9 +28,10 @@ use modelreg_core::{
 use sea_query::PostgresQueryBuilder;
 use sea_query_sqlx::SqlxBinder;
 use sqlx::{
-    AssertSqlSafe, PgPool, Postgres, Row, Transaction,
+    AssertSqlSafe, Encode, PgPool, Postgres, QueryBuilder, Row, Transaction, Type,
     migrate::Migrator,
-    postgres::{PgConnectOptions, PgPoolOptions},
+    postgres::{PgConnectOptions, PgDatabaseError, PgPoolOptions},
+    query_builder::Separated,
 };
 use uuid::Uuid;
 
@@ -248,6 +249,45 @@ async fn free_generated_uri(
     Ok(first_free(base, &taken))
 }
 
+/// Binds an audit event to `sql::AUDIT_INSERT`, or to one row of a multi-row VALUES.
+macro_rules! bind_audit {
+    ($q:expr, $e:expr) => {{
+        let e = $e;
+        $q.bind(e.id)
+            .bind(&e.organization_id)
+            .bind(e.seq)
+            .bind(ts(e.at))
+            .bind(&e.principal)
+            .bind(&e.on_behalf_of)
+            .bind(&e.action)
+            .bind(&e.project_id)
+            .bind(e.model_id)
+            .bind(&e.resource_uri)
+            .bind(&e.request_id)
+            .bind(e.changes.to_string())
+            .bind(&e.prev_hash)
+            .bind(&e.hash)
+    }};
+}
+
+/// Takes the organization's audit chain for the rest of the transaction (one writer per
+/// chain at a time; SQLite has one writer anyway) and returns its newest `(seq, hash)`.
+async fn lock_audit_chain(
+    tx: &mut Transaction<'static, Postgres>,
+    scope: &TenantScope,
+) -> Result<Option<(i64, String)>> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("modelreg/audit/{}", scope.org))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    sqlx::query_as(q(&sql::AUDIT_LAST))
+        .bind(scope.org.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_error)
+}
+
 /// Appends an audit event to the organization's chain, in the caller's transaction.
 async fn append_audit(
     tx: &mut Transaction<'static, Postgres>,
@@ -257,37 +297,121 @@ async fn append_audit(
     entry: &AuditEntry,
     at: Timestamp,
 ) -> Result<()> {
-    // One writer per organization's chain at a time; SQLite has one writer anyway.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("modelreg/audit/{}", scope.org))
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
-    let last: Option<(i64, String)> = sqlx::query_as(q(&sql::AUDIT_LAST))
-        .bind(scope.org.as_str())
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_error)?;
+    let last = lock_audit_chain(tx, scope).await?;
     let event = next_audit_event(scope, model_id, resource_uri, entry, at, last);
-    sqlx::query(q(&sql::AUDIT_INSERT))
-        .bind(event.id)
-        .bind(&event.organization_id)
-        .bind(event.seq)
-        .bind(ts(event.at))
-        .bind(&event.principal)
-        .bind(&event.on_behalf_of)
-        .bind(&event.action)
-        .bind(&event.project_id)
-        .bind(event.model_id)
-        .bind(&event.resource_uri)
-        .bind(&event.request_id)
-        .bind(event.changes.to_string())
-        .bind(&event.prev_hash)
-        .bind(&event.hash)
+    bind_audit!(sqlx::query(q(&sql::AUDIT_INSERT)), &event)
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
     Ok(())
+}
+
+/// One row of a multi-row VALUES list, bound with the `.bind` chain a query takes, so
+/// `bind_fields!` and `bind_audit!` serve both.
+struct ValuesRow<'r, 'b>(&'r mut Separated<'b, Postgres, &'static str>);
+
+impl ValuesRow<'_, '_> {
+    fn bind<'t, T: Encode<'t, Postgres> + Type<Postgres>>(self, value: T) -> Self {
+        self.0.push_bind(value);
+        self
+    }
+}
+
+/// Models per multi-row INSERT: 30 parameters each, well under PostgreSQL's 65,535 a
+/// statement. Tag rows (4 parameters) go 10,000 a statement.
+const MODELS_PER_INSERT: usize = 1_000;
+const TAGS_PER_INSERT: usize = 10_000;
+
+/// `insert_models` for models with explicit uris: per chunk of models one multi-row INSERT
+/// each into models, model_tags and audit_events, the chain taken once and the count moved
+/// once. Each model row goes in exactly as `insert_in` writes it.
+async fn insert_all(
+    tx: &mut Transaction<'static, Postgres>,
+    scope: &TenantScope,
+    models: &[NewModel],
+    audit: &AuditEntry,
+) -> Result<()> {
+    let mut last = lock_audit_chain(tx, scope).await?;
+    for chunk in models.chunks(MODELS_PER_INSERT) {
+        let mut insert = QueryBuilder::<Postgres>::new(sql::MODELS_INTO.as_str());
+        insert.push_values(chunk, |mut row, new| {
+            bind_fields!(ValuesRow(&mut row), &new.fields)
+                .bind(new.id)
+                .bind(scope.org.as_str())
+                .bind(scope.project.as_str())
+                .bind(new.resource_uri.as_str())
+                .bind(ts(new.now))
+                .bind(ts(new.now))
+                .bind(&new.actor)
+                .bind(&new.actor)
+                .bind(json(&new.credentials.fields))
+                .bind(&new.credentials.kek_id)
+                .bind(&new.credentials.blob);
+            row.push("1");
+        });
+        match insert.build().persistent(false).execute(&mut **tx).await {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Error::AlreadyExists(format!(
+                    "a model of the batch has a resource_uri that already exists in this \
+                     project, or two share one{}",
+                    violation_detail(&e)
+                )));
+            }
+            Err(e) => return Err(db_error(e)),
+        }
+        let tags: Vec<(Uuid, &String)> = chunk
+            .iter()
+            .flat_map(|new| new.fields.tags.iter().map(|t| (new.id, t)))
+            .collect();
+        for tags in tags.chunks(TAGS_PER_INSERT) {
+            let mut insert = QueryBuilder::<Postgres>::new(sql::TAGS_INTO);
+            insert.push_values(tags, |mut row, (id, tag)| {
+                row.push_bind(*id)
+                    .push_bind(scope.org.as_str())
+                    .push_bind(scope.project.as_str())
+                    .push_bind(*tag);
+            });
+            insert
+                .build()
+                .persistent(false)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
+        let mut insert = QueryBuilder::<Postgres>::new(sql::AUDIT_INTO);
+        insert.push_values(chunk, |mut row, new| {
+            let event = next_audit_event(
+                scope,
+                new.id,
+                new.resource_uri.as_str(),
+                audit,
+                new.now,
+                last.take(),
+            );
+            bind_audit!(ValuesRow(&mut row), &event);
+            last = Some((event.seq, event.hash));
+        });
+        insert
+            .build()
+            .persistent(false)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
+    add_to_count(tx, scope, models.len() as i64).await
+}
+
+/// PostgreSQL's detail of a unique violation (which key), as `: detail`, or nothing.
+fn violation_detail(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(d) => d
+            .try_downcast_ref::<PgDatabaseError>()
+            .and_then(|p| p.detail())
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
 }
 
 async fn insert_in(
@@ -808,8 +932,13 @@ impl MaintenanceStore for PostgresStore {
     ) -> Result<u64> {
         let mut tx = self.begin().await?;
         let result = async {
-            for new in models {
-                insert_in(&mut tx, scope, new, audit).await?;
+            if models.iter().any(|m| m.generated) {
+                // A generated uri depends on the ones before it: one at a time.
+                for new in models {
+                    insert_in(&mut tx, scope, new, audit).await?;
+                }
+            } else {
+                insert_all(&mut tx, scope, models, audit).await?;
             }
             Ok(models.len() as u64)
         }

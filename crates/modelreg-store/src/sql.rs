@@ -27,15 +27,18 @@ macro_rules! statement {
     };
 }
 
-statement!(
-    INSERT_MODEL,
+/// `INSERT INTO models (…)`: the `bind_fields!` columns, then 11 more bound ones, then
+/// `version`. The one-row statement and PostgreSQL's multi-row VALUES follow it.
+pub(crate) static MODELS_INTO: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO models ({FIELD_COLUMNS}, id, organization_id, project_id, resource_uri, \
          created_at, updated_at, created_by, updated_by, credential_fields, \
-         credentials_kek_id, credentials, version) \
-         VALUES ({}, 1)",
-        vec!["?"; 30].join(", ")
+         credentials_kek_id, credentials, version) "
     )
+});
+statement!(
+    INSERT_MODEL,
+    format!("{}VALUES ({}, 1)", *MODELS_INTO, vec!["?"; 30].join(", "))
 );
 statement!(
     MODEL_BY_ID,
@@ -75,11 +78,9 @@ statement!(
     DELETE_TAGS,
     "DELETE FROM model_tags WHERE model_id = ?".to_owned()
 );
-statement!(
-    INSERT_TAG,
-    "INSERT INTO model_tags (model_id, organization_id, project_id, tag) VALUES (?, ?, ?, ?)"
-        .to_owned()
-);
+pub(crate) const TAGS_INTO: &str =
+    "INSERT INTO model_tags (model_id, organization_id, project_id, tag) ";
+statement!(INSERT_TAG, format!("{TAGS_INTO}VALUES (?, ?, ?, ?)"));
 statement!(
     URIS_IN_RANGE,
     "SELECT resource_uri FROM models WHERE organization_id = ? AND project_id = ? \
@@ -170,12 +171,12 @@ statement!(
     "SELECT seq, hash FROM audit_events WHERE organization_id = ? ORDER BY seq DESC LIMIT 1"
         .to_owned()
 );
+pub(crate) const AUDIT_INTO: &str = "INSERT INTO audit_events (id, organization_id, seq, at, \
+     principal, on_behalf_of, action, project_id, model_id, resource_uri, request_id, changes, \
+     prev_hash, hash) ";
 statement!(
     AUDIT_INSERT,
-    "INSERT INTO audit_events (id, organization_id, seq, at, principal, on_behalf_of, action, \
-     project_id, model_id, resource_uri, request_id, changes, prev_hash, hash) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        .to_owned()
+    format!("{AUDIT_INTO}VALUES ({})", vec!["?"; 14].join(", "))
 );
 /// Filters shared by the history and audit queries: `(? IS NULL OR col = ?)` pairs.
 const AUDIT_FILTER: &str = "(? IS NULL OR action = ?) AND (? IS NULL OR resource_uri = ?) \

@@ -433,6 +433,21 @@ async fn batch_inserts_are_all_or_nothing() {
         let page = s.list_models(&t, &ListQuery::default()).await.unwrap();
         assert_eq!(page.total_items, 5, "{}: the maintained count", b.name);
         assert_eq!(page.items.len(), 5);
+        // Each row reads back as given, as a one-model insert would write it.
+        for new in &batch {
+            let m = s
+                .get_model(&t, &ModelKey::Id(new.id))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(m.fields, new.fields, "{}", b.name);
+            assert_eq!(m.credentials, new.credentials, "{}", b.name);
+            assert_eq!((m.version, m.created_at), (1, new.now), "{}", b.name);
+            assert_eq!(m.resource_uri, new.resource_uri, "{}", b.name);
+        }
+        let tagged = ListQuery::parse(&[("tags".into(), "a".into())]).unwrap();
+        let page = s.list_models(&t, &tagged).await.unwrap();
+        assert_eq!(page.total_items, 5, "{}: the batch's tags", b.name);
         let events = s.audit_chain("batch", 0, 100).await.unwrap();
         assert_eq!(events.len(), 5, "{}: one audit event each", b.name);
         assert!(first_broken(GENESIS, &events).is_none());
@@ -444,7 +459,15 @@ async fn batch_inserts_are_all_or_nothing() {
         ];
         let err = s.insert_models(&t, &clash, &audit()).await.unwrap_err();
         assert!(
-            matches!(err, Error::AlreadyExists(_)),
+            matches!(&err, Error::AlreadyExists(m) if m.contains("b0")),
+            "{}: names the taken uri: {err:?}",
+            b.name
+        );
+        // So does a uri given twice in one batch.
+        let twice = vec![new_model("b7", false), new_model("b7", false)];
+        let err = s.insert_models(&t, &twice, &audit()).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::AlreadyExists(m) if m.contains("b7")),
             "{}: {err:?}",
             b.name
         );
