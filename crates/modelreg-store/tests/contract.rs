@@ -486,6 +486,38 @@ async fn batch_inserts_are_all_or_nothing() {
     }
 }
 
+/// PostgreSQL writes a batch 1,000 models to a statement: a batch over two of them keeps one
+/// unbroken audit chain, after events already there, and every model and tag.
+#[tokio::test]
+async fn a_long_batch_keeps_one_chain() {
+    for b in backends().await {
+        let s = &b.store;
+        let t = scope("long", "p");
+        s.insert_model(&t, new_model("first", false), &audit())
+            .await
+            .unwrap();
+        let batch: Vec<NewModel> = (0..2_100)
+            .map(|i| new_model(&format!("l{i:04}"), false))
+            .collect();
+        assert_eq!(s.insert_models(&t, &batch, &audit()).await.unwrap(), 2_100);
+        let events = s.audit_chain("long", 0, 3_000).await.unwrap();
+        assert_eq!(events.len(), 2_101, "{}", b.name);
+        assert!(
+            first_broken(GENESIS, &events).is_none(),
+            "{}: the chain runs on across statements",
+            b.name
+        );
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=2_101).collect::<Vec<i64>>(), "{}", b.name);
+        assert_eq!(events[2_100].resource_uri, "l2099", "{}", b.name);
+        let tagged = ListQuery::parse(&[("tags".into(), "a".into())]).unwrap();
+        let page = s.list_models(&t, &tagged).await.unwrap();
+        assert_eq!(page.total_items, 2_101, "{}: every model's tag", b.name);
+        let page = s.list_models(&t, &ListQuery::default()).await.unwrap();
+        assert_eq!(page.total_items, 2_101, "{}: the maintained count", b.name);
+    }
+}
+
 /// Two stores on one database, as two replicas: the second's writes change the first's
 /// filtered totals at once, though the first reuses a count while the project's generation
 /// stays the same.
