@@ -323,7 +323,7 @@ const MODELS_PER_INSERT: usize = 1_000;
 const TAGS_PER_INSERT: usize = 10_000;
 
 /// `insert_models` for models with explicit uris: per chunk of models one multi-row INSERT
-/// each into models, model_tags and audit_events, the chain taken once and the count moved
+/// each into models, model_tags and audit_events, the count moved once and the chain taken
 /// once. Each model row goes in exactly as `insert_in` writes it.
 async fn insert_all(
     tx: &mut Transaction<'static, Postgres>,
@@ -331,6 +331,9 @@ async fn insert_all(
     models: &[NewModel],
     audit: &AuditEntry,
 ) -> Result<()> {
+    // The project's count row before the organization's chain, the order every other write
+    // takes them in; the other order deadlocks against a concurrent create.
+    add_to_count(tx, scope, models.len() as i64).await?;
     let mut last = lock_audit_chain(tx, scope).await?;
     for chunk in models.chunks(MODELS_PER_INSERT) {
         let mut insert = QueryBuilder::<Postgres>::new(sql::MODELS_INTO.as_str());
@@ -399,7 +402,7 @@ async fn insert_all(
             .await
             .map_err(db_error)?;
     }
-    add_to_count(tx, scope, models.len() as i64).await
+    Ok(())
 }
 
 /// PostgreSQL's detail of a unique violation (which key), as `: detail`, or nothing.

@@ -518,6 +518,56 @@ async fn a_long_batch_keeps_one_chain() {
     }
 }
 
+/// A batch and single creates in the same project at once all succeed: the batch takes the
+/// project's count and the organization's audit chain in the order every other write does, so
+/// neither waits for the other in a cycle (on PostgreSQL a cycle is a deadlock error).
+#[tokio::test]
+async fn a_batch_and_single_creates_do_not_deadlock() {
+    for b in backends().await {
+        let t = scope("both", "p");
+        let batch: Vec<NewModel> = (0..3_000)
+            .map(|i| new_model(&format!("m{i:04}"), false))
+            .collect();
+        let bulk = {
+            let (s, t) = (b.store.clone(), t.clone());
+            tokio::spawn(async move { s.insert_models(&t, &batch, &audit()).await })
+        };
+        let singles: Vec<_> = (0..20)
+            .map(|i| {
+                let (s, t) = (b.store.clone(), t.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(i * 5)).await;
+                    s.insert_model(&t, new_model(&format!("s{i}"), false), &audit())
+                        .await
+                })
+            })
+            .collect();
+        // A deadlock fails here, in a minute, not as a hung suite.
+        let limit = std::time::Duration::from_secs(60);
+        tokio::time::timeout(limit, bulk)
+            .await
+            .expect("the batch ends")
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{}: {e:?}", b.name));
+        for single in singles {
+            tokio::time::timeout(limit, single)
+                .await
+                .expect("each create ends")
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{}: {e:?}", b.name));
+        }
+        let page = b
+            .store
+            .list_models(&t, &ListQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(page.total_items, 3_020, "{}", b.name);
+        let events = b.store.audit_chain("both", 0, 4_000).await.unwrap();
+        assert_eq!(events.len(), 3_020, "{}", b.name);
+        assert!(first_broken(GENESIS, &events).is_none(), "{}", b.name);
+    }
+}
+
 /// Two stores on one database, as two replicas: the second's writes change the first's
 /// filtered totals at once, though the first reuses a count while the project's generation
 /// stays the same.
