@@ -249,6 +249,26 @@ async fn free_generated_uri(
     Ok(first_free(base, &taken))
 }
 
+/// Binds a new model's 30 values in `sql::MODELS_INTO`'s column order, to `sql::INSERT_MODEL`
+/// or to one row of a multi-row VALUES (`version` is the statement's literal 1).
+macro_rules! bind_new_model {
+    ($q:expr, $scope:expr, $new:expr, $uri:expr) => {{
+        let (scope, new) = ($scope, $new);
+        bind_fields!($q, &new.fields)
+            .bind(new.id)
+            .bind(scope.org.as_str())
+            .bind(scope.project.as_str())
+            .bind($uri)
+            .bind(ts(new.now))
+            .bind(ts(new.now))
+            .bind(&new.actor)
+            .bind(&new.actor)
+            .bind(json(&new.credentials.fields))
+            .bind(&new.credentials.kek_id)
+            .bind(&new.credentials.blob)
+    }};
+}
+
 /// Binds an audit event to `sql::AUDIT_INSERT`, or to one row of a multi-row VALUES.
 macro_rules! bind_audit {
     ($q:expr, $e:expr) => {{
@@ -338,18 +358,7 @@ async fn insert_all(
     for chunk in models.chunks(MODELS_PER_INSERT) {
         let mut insert = QueryBuilder::<Postgres>::new(sql::MODELS_INTO.as_str());
         insert.push_values(chunk, |mut row, new| {
-            bind_fields!(ValuesRow(&mut row), &new.fields)
-                .bind(new.id)
-                .bind(scope.org.as_str())
-                .bind(scope.project.as_str())
-                .bind(new.resource_uri.as_str())
-                .bind(ts(new.now))
-                .bind(ts(new.now))
-                .bind(&new.actor)
-                .bind(&new.actor)
-                .bind(json(&new.credentials.fields))
-                .bind(&new.credentials.kek_id)
-                .bind(&new.credentials.blob);
+            bind_new_model!(ValuesRow(&mut row), scope, new, new.resource_uri.as_str());
             row.push("1");
         });
         match insert.build().persistent(false).execute(&mut **tx).await {
@@ -428,18 +437,7 @@ async fn insert_in(
     } else {
         new.resource_uri.clone()
     };
-    let result = bind_fields!(sqlx::query(q(&sql::INSERT_MODEL)), &new.fields)
-        .bind(new.id)
-        .bind(scope.org.as_str())
-        .bind(scope.project.as_str())
-        .bind(uri.as_str())
-        .bind(ts(new.now))
-        .bind(ts(new.now))
-        .bind(&new.actor)
-        .bind(&new.actor)
-        .bind(json(&new.credentials.fields))
-        .bind(&new.credentials.kek_id)
-        .bind(&new.credentials.blob)
+    let result = bind_new_model!(sqlx::query(q(&sql::INSERT_MODEL)), scope, new, uri.as_str())
         .execute(&mut **tx)
         .await;
     match result {
