@@ -4,6 +4,7 @@
 
 mod guard;
 mod providers;
+mod redirect;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -17,7 +18,10 @@ use async_trait::async_trait;
 pub use guard::{DEFAULT_DENY, DenyList};
 use modelreg_core::verify::{ProbeOutcome, ProbeTarget, Prober};
 
-use crate::guard::{Denied, DnsFailed, GuardedResolver};
+use crate::{
+    guard::{Denied, DnsFailed, GuardedResolver},
+    redirect::CrossOrigin,
+};
 
 /// Settings of the prober.
 #[derive(Debug, Clone)]
@@ -47,25 +51,6 @@ pub struct HttpProber {
 impl HttpProber {
     pub fn new(config: ProbeConfig) -> Result<HttpProber, String> {
         let deny = Arc::new(config.deny);
-        let redirect_deny = deny.clone();
-        let max_redirects = config.max_redirects;
-        // A redirect is followed only to http(s), only a few times, and never to a denied IP
-        // literal; a redirect to a name goes through the guarded resolver like any request.
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= max_redirects {
-                return attempt.error(format!("more than {max_redirects} redirects"));
-            }
-            let url = attempt.url();
-            if !matches!(url.scheme(), "http" | "https") {
-                return attempt.error("a redirect to a scheme other than http(s)");
-            }
-            if let Some(ip) = literal_ip(url)
-                && !redirect_deny.allows(ip)
-            {
-                return attempt.error(Denied(ip.to_string()));
-            }
-            attempt.follow()
-        });
         let roots =
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -78,7 +63,7 @@ impl HttpProber {
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .dns_resolver(GuardedResolver(deny.clone()))
-            .redirect(policy)
+            .redirect(redirect::policy(deny.clone(), config.max_redirects))
             .no_proxy()
             .user_agent(concat!("modelreg/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -192,6 +177,9 @@ fn describe(e: &reqwest::Error, host: &str, timeout: Duration) -> String {
     while let Some(s) = source {
         if let Some(d) = s.downcast_ref::<Denied>() {
             return format!("{d} (link-local or metadata): the probe was not sent");
+        }
+        if let Some(refused) = s.downcast_ref::<CrossOrigin>() {
+            return refused.to_string();
         }
         if let Some(d) = s.downcast_ref::<DnsFailed>() {
             return d.to_string();

@@ -12,13 +12,22 @@
 //! | `/bedrock` | AWS Bedrock: `GET /foundation-models`, SigV4 checked by recomputing it with `BEDROCK_SECRET` |
 //! | `/slow`, `/fail`, `/garbage`, `/huge`, `/to-metadata` | any path below: 10 s late, HTTP 500, not JSON, 8 MiB, a redirect to 169.254.169.254 |
 //! | `/hop` | `GET /models` redirects to `/openai/v1/models` |
+//! | `/redirect/{status}/{host:port}` | any path below: answers `status` (a 3xx) with `Location: http://{host:port}/{the rest of the path}?{the query}` |
+//!
+//! `start_recording` starts the same server and also keeps every request it receives, headers
+//! included, so a test can see what reached a host that should never have had a credential.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{
     Json, Router,
-    extract::Query,
-    http::{HeaderMap, StatusCode, header},
+    extract::{Path, Query, Request, State},
+    http::{HeaderMap, StatusCode, Uri, header},
+    middleware::{Next, from_fn_with_state},
     response::{IntoResponse, Redirect, Response},
     routing::get,
 };
@@ -158,9 +167,98 @@ async fn bedrock(h: HeaderMap, uri: axum::http::Uri) -> Response {
         .into_response()
 }
 
+/// A redirect to another server: the path after `/redirect/{status}/{authority}/` and the query
+/// are kept, so the other server's provider route answers as the first one's would have.
+async fn redirect_elsewhere(
+    Path((status, authority, rest)): Path<(u16, String, String)>,
+    uri: Uri,
+) -> Response {
+    let Ok(status) = StatusCode::from_u16(status) else {
+        return (StatusCode::BAD_REQUEST, "not a status").into_response();
+    };
+    if !status.is_redirection() {
+        return (StatusCode::BAD_REQUEST, "not a redirect status").into_response();
+    }
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    (
+        status,
+        [(
+            header::LOCATION,
+            format!("http://{authority}/{rest}{query}"),
+        )],
+    )
+        .into_response()
+}
+
+/// A request the fake provider received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The `Host` header: which host and port the client thought it was talking to.
+    pub host: String,
+    /// The path and query.
+    pub uri: String,
+    /// Every header, names in lowercase, values lossily decoded.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Every request a recording fake provider received, in order of arrival.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog(Arc<Mutex<Vec<Received>>>);
+
+impl RequestLog {
+    /// The requests received so far.
+    pub fn requests(&self) -> Vec<Received> {
+        self.0.lock().expect("request log").clone()
+    }
+}
+
+async fn record(State(log): State<RequestLog>, request: Request, next: Next) -> Response {
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    log.0.lock().expect("request log").push(Received {
+        host: request
+            .headers()
+            .get(header::HOST)
+            .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+            .unwrap_or_default(),
+        uri: request.uri().to_string(),
+        headers,
+    });
+    next.run(request).await
+}
+
 /// Starts the fake provider; it runs until the test process ends.
 pub async fn start() -> SocketAddr {
-    let app = Router::new()
+    serve(app()).await
+}
+
+/// Starts the fake provider and keeps every request it receives; it runs until the test
+/// process ends.
+pub async fn start_recording() -> (SocketAddr, RequestLog) {
+    let log = RequestLog::default();
+    let addr = serve(app().layer(from_fn_with_state(log.clone(), record))).await;
+    (addr, log)
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn app() -> Router {
+    Router::new()
         .route("/openai/v1/models", get(openai))
         .route("/azure/openai/models", get(azure))
         .route("/anthropic/v1/models", get(anthropic))
@@ -195,11 +293,9 @@ pub async fn start() -> SocketAddr {
         .route(
             "/hop/models",
             get(|| async { Redirect::temporary("/openai/v1/models") }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+        )
+        .route(
+            "/redirect/{status}/{authority}/{*rest}",
+            get(redirect_elsewhere),
+        )
 }

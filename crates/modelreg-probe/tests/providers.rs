@@ -281,3 +281,152 @@ async fn providers_without_a_probe_or_a_key_say_so() {
         o.message
     );
 }
+
+/// The session token of the Bedrock credentials below: a secret like the others.
+const SESSION_TOKEN: &str = "session-token-for-tests";
+
+/// Headers that carry a credential in some provider's probe.
+const CREDENTIAL_HEADERS: [&str; 7] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "x-amz-security-token",
+];
+
+/// The providers whose probe sends a credential, each with its model and the fake provider's
+/// path for it. Every one gets every credential field, so Bedrock signs with a session token.
+fn credentialed_probes(api_base: impl Fn(&str) -> String) -> Vec<(&'static str, ProbeTarget)> {
+    [
+        ("openai", "openai/gpt-4o", "openai/v1"),
+        ("azure", "azure/deploy", "azure"),
+        ("anthropic", "anthropic/claude-3-5-sonnet", "anthropic"),
+        ("gemini", "gemini/gemini-1.5-pro", "gemini"),
+        (
+            "bedrock",
+            "bedrock/anthropic.claude-3-sonnet-20240229-v1:0",
+            "bedrock",
+        ),
+    ]
+    .into_iter()
+    .map(|(provider, model, path)| {
+        let mut t = target(provider, model, Some(api_base(path)), testing::GOOD_KEY);
+        t.credentials = serde_json::from_value(serde_json::json!({
+            "api_key": testing::GOOD_KEY,
+            "aws_access_key_id": testing::BEDROCK_ACCESS_KEY,
+            "aws_secret_access_key": testing::BEDROCK_SECRET,
+            "aws_session_token": SESSION_TOKEN,
+        }))
+        .unwrap();
+        (provider, t)
+    })
+    .collect()
+}
+
+/// A provider endpoint that redirects to another host must not get the tenant's credential
+/// sent there: not the headers reqwest strips itself (`Authorization`), and not the custom ones
+/// it does not (`x-api-key`, `api-key`, `x-goog-api-key`, `x-amz-security-token`).
+#[tokio::test]
+async fn a_redirect_to_another_host_gets_no_credentials() {
+    let origin = testing::start().await;
+    let secrets = [
+        testing::GOOD_KEY,
+        testing::BEDROCK_ACCESS_KEY,
+        testing::BEDROCK_SECRET,
+        SESSION_TOKEN,
+    ];
+    // Every provider and hop is tried before failing, so the failure lists every leak.
+    let mut problems = Vec::new();
+    for (provider, _) in credentialed_probes(|_| String::new()) {
+        // The server redirected to records every request; it is the full fake provider, so
+        // a credential that reached it would even be accepted, as an attacker's would be.
+        let (other, log) = testing::start_recording().await;
+        let hops = [
+            // (status, where the model points, where it is sent, what differs)
+            (
+                307,
+                origin.to_string(),
+                format!("127.0.0.1:{}", other.port()),
+                "port",
+            ),
+            (
+                302,
+                origin.to_string(),
+                format!("localhost:{}", other.port()),
+                "host and port",
+            ),
+            // The model names `localhost`; the redirect goes to the same server by its IP.
+            (
+                308,
+                format!("localhost:{}", other.port()),
+                format!("127.0.0.1:{}", other.port()),
+                "host",
+            ),
+        ];
+        for (status, from, to, differs) in hops {
+            let (_, t) =
+                credentialed_probes(|path| format!("http://{from}/redirect/{status}/{to}/{path}"))
+                    .into_iter()
+                    .find(|(p, _)| *p == provider)
+                    .unwrap();
+            let seen_before = log.requests().len();
+            let o = probe(&t).await;
+            let case = format!("{provider}, a {status} to another {differs}");
+            for r in log
+                .requests()
+                .iter()
+                .skip(seen_before)
+                .filter(|r| r.host != from)
+            {
+                for (name, value) in &r.headers {
+                    if CREDENTIAL_HEADERS.contains(&name.as_str())
+                        || secrets.iter().any(|s| value.contains(s))
+                    {
+                        problems.push(format!(
+                            "{case}: {} received header {name} on {}",
+                            r.host, r.uri
+                        ));
+                    }
+                }
+            }
+            if o.verified
+                || !o.message.contains("redirect to another host refused")
+                || !o.message.contains(&format!("http://{to}"))
+                || !o.message.contains("credentials were not sent")
+            {
+                problems.push(format!(
+                    "{case}: verified {}, message {:?}",
+                    o.verified, o.message
+                ));
+            }
+            if secrets.iter().any(|s| o.message.contains(s)) {
+                problems.push(format!("{case}: the message shows a secret"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// A redirect that stays on the model's own scheme, host and port is followed, credential and
+/// all. Bedrock is left out: its SigV4 signature covers the path, which the redirect changes,
+/// so no server could accept it after the hop.
+#[tokio::test]
+async fn a_redirect_on_the_same_host_and_port_is_followed() {
+    let (addr, log) = testing::start_recording().await;
+    let probes = credentialed_probes(|path| {
+        format!(
+            "http://{addr}/redirect/307/127.0.0.1:{}/{path}",
+            addr.port()
+        )
+    });
+    let probes: Vec<_> = probes.iter().filter(|(p, _)| *p != "bedrock").collect();
+    for (provider, t) in &probes {
+        let o = probe(t).await;
+        assert!(o.verified, "{provider}: {}", o.message);
+    }
+    let requests = log.requests();
+    assert_eq!(requests.len(), 2 * probes.len(), "{requests:?}");
+    assert!(requests.iter().all(|r| r.host == addr.to_string()));
+}
