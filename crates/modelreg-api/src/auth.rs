@@ -1,12 +1,12 @@
 //! Authentication (SPEC §3): API tokens and HS256 JWTs, and the `Caller` extractor that adds
 //! the project and the role.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use crate::{
     AppState,
     error::ApiError,
-    jwks::{KeySource, Origin},
+    jwks::{self, KeySource, Origin},
 };
 use axum::{extract::FromRequestParts, http::request::Parts};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
@@ -51,6 +51,17 @@ pub struct JwtConfig {
     pub username_claim: String,
     /// Clients that may act for organizations named by `X-Org-Id`.
     pub service_accounts: BTreeMap<String, ServiceAccount>,
+    /// The least time keys fetched from a JWKS are trusted before the next verification fetches
+    /// them again, whatever the response says (`no-cache`, `max-age=0`), and the least time
+    /// between two fetches after one failed: it keeps an identity provider that forbids
+    /// caching from costing a fetch per request. 15 seconds; capped at one hour. Keys live for
+    /// the response's `Cache-Control: max-age` (or `Expires`), 5 minutes when it states none,
+    /// one hour at most.
+    pub jwks_min_lifetime: Duration,
+    /// How long keys past their lifetime are still used while the identity provider cannot be
+    /// reached (with a warning logged); after it, that provider's tokens are refused until a
+    /// fetch succeeds. 10 minutes; capped at one hour.
+    pub jwks_stale_grace: Duration,
 }
 
 impl Default for JwtConfig {
@@ -65,6 +76,8 @@ impl Default for JwtConfig {
             roles_claim: "roles".into(),
             username_claim: "preferred_username".into(),
             service_accounts: BTreeMap::new(),
+            jwks_min_lifetime: jwks::DEFAULT_MIN_LIFETIME,
+            jwks_stale_grace: jwks::DEFAULT_STALE_GRACE,
         }
     }
 }
@@ -119,13 +132,14 @@ fn unauthenticated(msg: &str) -> Error {
 
 impl Authenticator {
     pub fn new(store: Arc<dyn Store>, config: &JwtConfig) -> Self {
+        let source = |o| KeySource::new(o, config.jwks_min_lifetime, config.jwks_stale_grace);
         let mut sources: Vec<KeySource> = config
             .oidc_issuers
             .iter()
-            .map(|i| KeySource::new(Origin::Issuer(i.clone())))
+            .map(|i| source(Origin::Issuer(i.clone())))
             .collect();
         if let Some(url) = &config.jwks_url {
-            sources.push(KeySource::new(Origin::Url(url.clone())));
+            sources.push(source(Origin::Url(url.clone())));
         }
         let http = modelreg_probe::tls_config()
             .ok()

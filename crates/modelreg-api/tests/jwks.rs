@@ -1,7 +1,8 @@
 //! Asymmetric JWTs (SPEC §3, issue [identity]): RS256, ES256 and EdDSA against a JWKS URL or
 //! OIDC discovery, key rotation at the identity provider, algorithm checks, configurable
-//! claims, and service accounts acting for an organization with X-Org-Id. The identity
-//! provider is a real HTTP server on 127.0.0.1.
+//! claims, service accounts acting for an organization with X-Org-Id, and how long fetched
+//! keys are trusted (the JWKS response's cache lifetime, its floor, and the grace while the
+//! provider is down). The identity provider is a real HTTP server on 127.0.0.1.
 
 mod common;
 
@@ -9,12 +10,14 @@ use std::{
     collections::BTreeMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use axum::{
     Json, Router,
     extract::{Path, State},
-    http::Method,
+    http::{Method, StatusCode, header},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use common::*;
@@ -55,68 +58,84 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-/// What the fake identity provider's handlers share: the key ids it serves, how often its
-/// JWKS was fetched, and its address.
-type IdpState = (Arc<Mutex<Vec<String>>>, Arc<Mutex<u32>>, SocketAddr);
-
-/// The identity provider: per-realm discovery documents and one JWKS whose keys the test sets.
+/// The identity provider: per-realm discovery documents and one JWKS whose keys, cache header
+/// and availability the test sets, counting how often its JWKS is asked for.
 #[derive(Clone)]
 struct Idp {
     addr: SocketAddr,
     served: Arc<Mutex<Vec<String>>>,
     fetches: Arc<Mutex<u32>>,
+    cache_control: Arc<Mutex<Option<String>>>,
+    down: Arc<Mutex<bool>>,
 }
 
 impl Idp {
     async fn start(kids: &[&str]) -> Idp {
-        let served = Arc::new(Mutex::new(
-            kids.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
-        ));
-        let fetches = Arc::new(Mutex::new(0));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state = (served.clone(), fetches.clone(), addr);
+        let idp = Idp {
+            addr: listener.local_addr().unwrap(),
+            served: Arc::new(Mutex::new(kids.iter().map(|k| k.to_string()).collect())),
+            fetches: Arc::new(Mutex::new(0)),
+            cache_control: Arc::new(Mutex::new(None)),
+            down: Arc::new(Mutex::new(false)),
+        };
         let app = Router::new()
             .route(
                 "/realms/{realm}/.well-known/openid-configuration",
                 get(
-                    |Path(realm): Path<String>, State((_, _, addr)): State<IdpState>| async move {
+                    |Path(realm): Path<String>, State(idp): State<Idp>| async move {
+                        let addr = idp.addr;
                         Json(json!({"issuer": format!("http://{addr}/realms/{realm}"),
                                 "jwks_uri": format!("http://{addr}/realms/{realm}/jwks")}))
                     },
                 ),
             )
-            .route(
-                "/realms/{realm}/jwks",
-                get(|State((served, fetches, _)): State<IdpState>| async move {
-                    *fetches.lock().unwrap() += 1;
-                    let all: Value = serde_json::from_str(JWKS).unwrap();
-                    let want = served.lock().unwrap().clone();
-                    let keys: Vec<Value> = all["keys"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .filter(|k| want.iter().any(|w| k["kid"] == w.as_str()))
-                        .cloned()
-                        .collect();
-                    Json(json!({"keys": keys}))
-                }),
-            )
-            .with_state(state);
+            .route("/realms/{realm}/jwks", get(Idp::jwks))
+            .with_state(idp.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Idp {
-            addr,
-            served,
-            fetches,
+        idp
+    }
+
+    async fn jwks(State(idp): State<Idp>) -> Response {
+        *idp.fetches.lock().unwrap() += 1;
+        if *idp.down.lock().unwrap() {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
+        let all: Value = serde_json::from_str(JWKS).unwrap();
+        let want = idp.served.lock().unwrap().clone();
+        let keys: Vec<Value> = all["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| want.iter().any(|w| k["kid"] == w.as_str()))
+            .cloned()
+            .collect();
+        let mut res = Json(json!({"keys": keys})).into_response();
+        if let Some(cc) = idp.cache_control.lock().unwrap().clone() {
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, cc.parse().unwrap());
+        }
+        res
     }
 
     fn issuer(&self, realm: &str) -> String {
         format!("http://{}/realms/{realm}", self.addr)
     }
 
+    fn jwks_url(&self) -> String {
+        format!("http://{}/realms/x/jwks", self.addr)
+    }
+
     fn fetches(&self) -> u32 {
         *self.fetches.lock().unwrap()
+    }
+
+    fn serve(&self, kids: &[&str]) {
+        *self.served.lock().unwrap() = kids.iter().map(|k| k.to_string()).collect();
+    }
+
+    fn cache_control(&self, value: &str) {
+        *self.cache_control.lock().unwrap() = Some(value.to_owned());
     }
 }
 
@@ -183,7 +202,7 @@ async fn every_asymmetric_algorithm_through_oidc_discovery(app: TestApp) {
 async fn key_rotation_at_the_provider_just_works_and_bogus_kids_are_rate_limited(app: TestApp) {
     let idp = Idp::start(&["rsa-1"]).await;
     let app = app.with_jwt(JwtConfig {
-        jwks_url: Some(format!("http://{}/realms/x/jwks", idp.addr)),
+        jwks_url: Some(idp.jwks_url()),
         ..JwtConfig::default()
     });
     let old = sign(
@@ -193,7 +212,7 @@ async fn key_rotation_at_the_provider_just_works_and_bogus_kids_are_rate_limited
     );
     app.send(list(&old)).await.expect(200);
     // The provider rotates: a token signed with the new key refreshes the cache once.
-    *idp.served.lock().unwrap() = vec!["rsa-1".into(), "rsa-2".into()];
+    idp.serve(&["rsa-1", "rsa-2"]);
     let new = sign(
         Algorithm::RS256,
         "rsa-2",
@@ -329,7 +348,7 @@ async fn algorithm_none_and_confusion_are_refused(app: TestApp) {
 async fn claim_names_are_configurable(app: TestApp) {
     let idp = Idp::start(&["ed-1"]).await;
     let app = app.with_jwt(JwtConfig {
-        jwks_url: Some(format!("http://{}/realms/x/jwks", idp.addr)),
+        jwks_url: Some(idp.jwks_url()),
         roles_claim: "modelreg_roles".into(),
         username_claim: "email".into(),
         ..JwtConfig::default()
@@ -368,7 +387,7 @@ async fn service_accounts_act_for_allowed_organizations_only(app: TestApp) {
         },
     );
     let app = app.with_jwt(JwtConfig {
-        jwks_url: Some(format!("http://{}/realms/x/jwks", idp.addr)),
+        jwks_url: Some(idp.jwks_url()),
         service_accounts: accounts,
         ..JwtConfig::default()
     });
@@ -434,10 +453,153 @@ async fn service_accounts_act_for_allowed_organizations_only(app: TestApp) {
         .expect_error(403, "INSUFFICIENT_PERMISSIONS");
 }
 
+/// A key withdrawn at the identity provider stays trusted only for the max-age of the JWKS
+/// that carried it: before then it is accepted from the cache, after it the keys are fetched
+/// again and the withdrawn key is refused.
+async fn a_withdrawn_key_is_refused_once_its_max_age_has_passed(app: TestApp) {
+    let idp = Idp::start(&["rsa-1", "rsa-2"]).await;
+    idp.cache_control("max-age=1");
+    let app = app.with_jwt(JwtConfig {
+        jwks_url: Some(idp.jwks_url()),
+        // No floor, so that the max-age of one second is what counts.
+        jwks_min_lifetime: Duration::ZERO,
+        ..JwtConfig::default()
+    });
+    let c = claims("anyone", json!({"org_id": "acme"}));
+    let (kept, withdrawn) = (
+        sign(Algorithm::RS256, "rsa-1", c.clone()),
+        sign(Algorithm::RS256, "rsa-2", c),
+    );
+    app.send(list(&withdrawn)).await.expect(200);
+    assert_eq!(idp.fetches(), 1);
+    idp.serve(&["rsa-1"]);
+    // Within the max-age the cached key still verifies, and nothing is fetched.
+    app.send(list(&withdrawn)).await.expect(200);
+    assert_eq!(idp.fetches(), 1);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = app
+        .send(list(&withdrawn))
+        .await
+        .expect_error(401, "INVALID_TOKEN");
+    assert!(r.text.contains("key id"), "{}", r.text);
+    assert_eq!(idp.fetches(), 2, "one refetch once the max-age has passed");
+    // From then on: the withdrawn key is refused without hammering the provider, and the kept
+    // key still verifies.
+    app.send(list(&withdrawn))
+        .await
+        .expect_error(401, "INVALID_TOKEN");
+    app.send(list(&kept)).await.expect(200);
+    assert_eq!(idp.fetches(), 2);
+    // When the keys expire again, verifications arriving together share one fetch.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let together = futures::future::join_all((0..8).map(|_| app.send(list(&kept)))).await;
+    for r in together {
+        r.expect(200);
+    }
+    assert_eq!(idp.fetches(), 3);
+}
+
+/// A JWKS response without a cache header gets the default lifetime (minutes), not the floor:
+/// keys are not fetched again per request once the floor has passed.
+async fn without_a_cache_header_keys_live_the_default_lifetime(app: TestApp) {
+    let idp = Idp::start(&["ec-1"]).await;
+    let app = app.with_jwt(JwtConfig {
+        jwks_url: Some(idp.jwks_url()),
+        jwks_min_lifetime: Duration::from_millis(200),
+        ..JwtConfig::default()
+    });
+    let token = sign(
+        Algorithm::ES256,
+        "ec-1",
+        claims("anyone", json!({"org_id": "acme"})),
+    );
+    app.send(list(&token)).await.expect(200);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for _ in 0..5 {
+        app.send(list(&token)).await.expect(200);
+    }
+    assert_eq!(idp.fetches(), 1);
+}
+
+/// `Cache-Control: no-cache` expires the keys at once, but the floor keeps them for a while,
+/// so a provider that forbids caching does not cost a fetch per request.
+async fn no_cache_is_held_to_the_floor(app: TestApp) {
+    let idp = Idp::start(&["ed-1"]).await;
+    idp.cache_control("no-cache, no-store");
+    let app = app.with_jwt(JwtConfig {
+        jwks_url: Some(idp.jwks_url()),
+        jwks_min_lifetime: Duration::from_secs(2),
+        ..JwtConfig::default()
+    });
+    let token = sign(
+        Algorithm::EdDSA,
+        "ed-1",
+        claims("anyone", json!({"org_id": "acme"})),
+    );
+    for _ in 0..5 {
+        app.send(list(&token)).await.expect(200);
+    }
+    assert_eq!(idp.fetches(), 1, "the floor holds the keys");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    idp.serve(&[]);
+    app.send(list(&token))
+        .await
+        .expect_error(401, "INVALID_TOKEN");
+    assert_eq!(
+        idp.fetches(),
+        2,
+        "past the floor, the keys are fetched again"
+    );
+}
+
+/// When the keys have expired and the provider cannot be reached, the expired keys are still
+/// used for the stale grace; after it every token of that provider is refused, until the
+/// provider answers again.
+async fn an_unreachable_provider_keeps_expired_keys_for_the_grace_then_fails_closed(app: TestApp) {
+    let idp = Idp::start(&["rsa-1"]).await;
+    idp.cache_control("max-age=1");
+    let app = app.with_jwt(JwtConfig {
+        jwks_url: Some(idp.jwks_url()),
+        jwks_min_lifetime: Duration::from_millis(500),
+        jwks_stale_grace: Duration::from_secs(2),
+        ..JwtConfig::default()
+    });
+    let token = sign(
+        Algorithm::RS256,
+        "rsa-1",
+        claims("anyone", json!({"org_id": "acme"})),
+    );
+    app.send(list(&token)).await.expect(200);
+    *idp.down.lock().unwrap() = true;
+    // Expired (1 s), within the grace (until 3 s): the refetch fails, the old keys serve, and
+    // the next request does not try again before the floor has passed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.send(list(&token)).await.expect(200);
+    app.send(list(&token)).await.expect(200);
+    assert_eq!(idp.fetches(), 2);
+    // Past the grace: fail closed.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let r = app
+        .send(list(&token))
+        .await
+        .expect_error(401, "INVALID_TOKEN");
+    assert!(r.text.contains("cannot be fetched"), "{}", r.text);
+    assert_eq!(idp.fetches(), 3);
+    // The provider is back: once the floor has passed, the keys are fetched and trusted again.
+    *idp.down.lock().unwrap() = false;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    app.send(list(&token)).await.expect(200);
+    assert_eq!(idp.fetches(), 4);
+}
+
 on_both_backends!(
     every_asymmetric_algorithm_through_oidc_discovery,
     key_rotation_at_the_provider_just_works_and_bogus_kids_are_rate_limited,
     algorithm_none_and_confusion_are_refused,
     claim_names_are_configurable,
     service_accounts_act_for_allowed_organizations_only,
+    a_withdrawn_key_is_refused_once_its_max_age_has_passed,
+    without_a_cache_header_keys_live_the_default_lifetime,
+    no_cache_is_held_to_the_floor,
+    an_unreachable_provider_keeps_expired_keys_for_the_grace_then_fails_closed,
 );

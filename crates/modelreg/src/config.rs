@@ -280,6 +280,8 @@ impl Config {
             roles_claim: self.jwt_roles_claim.clone(),
             username_claim: self.jwt_username_claim.clone(),
             service_accounts,
+            // The JWKS cache bounds are not an operator's setting: their defaults hold.
+            ..modelreg_api::JwtConfig::default()
         })
     }
 
