@@ -152,7 +152,7 @@ pub async fn run_backend(
             addr: server.addr,
             token: token
                 .clone()
-                .context("the server printed no bootstrap token on the fresh store")?,
+                .context("the server minted no bootstrap token on the fresh store")?,
             models: size,
             cursors: Arc::new(Vec::new()),
         };

@@ -20,7 +20,7 @@ pub const MASTER_KEY: &str = "YmVuY2htYXJrLW1hc3Rlci1rZXktMzItYnl0ZXMhISE=";
 pub struct ServerProc {
     child: Child,
     pub addr: SocketAddr,
-    /// The bootstrap token, printed by the first start on a fresh store only.
+    /// The bootstrap token, minted by the first start on a fresh store only.
     pub token: Option<String>,
     pub pid: u32,
 }
@@ -50,7 +50,8 @@ impl Storage {
 
 impl ServerProc {
     /// Starts `bin serve` on a free loopback port and waits for it to listen. On a store with
-    /// no token yet, the server mints and prints the bootstrap owner token. Its log (warnings
+    /// no token yet, the server mints the bootstrap owner token (into the data directory, as
+    /// stdout is not a terminal). Its log (warnings
     /// such as sqlx's slow-statement alerts) goes to `server.log` in `data_dir`.
     pub async fn start(bin: &Path, storage: &Storage, data_dir: &Path) -> anyhow::Result<Self> {
         let log = std::fs::OpenOptions::new()
@@ -78,13 +79,9 @@ impl ServerProc {
             .with_context(|| format!("cannot run {}", bin.display()))?;
         let pid = child.id().context("the server exited at once")?;
         let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-        let mut token = None;
         let addr = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await? {
                 let line = line.trim();
-                if line.starts_with("mr_") {
-                    token = Some(line.to_owned());
-                }
                 if let Some(a) = line.strip_prefix("modelreg listening on http://") {
                     return Ok(a.parse::<SocketAddr>()?);
                 }
@@ -94,6 +91,15 @@ impl ServerProc {
         .await
         .context("the server did not start within 60 s")??;
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // stdout is a pipe, so a bootstrap token is written to the data directory instead of
+        // printed; it is taken (and the file removed) as an operator would.
+        let token_file = data_dir.join("bootstrap-token");
+        let token = std::fs::read_to_string(&token_file)
+            .ok()
+            .map(|t| t.trim().to_owned());
+        if token.is_some() {
+            std::fs::remove_file(&token_file).context("cannot remove the bootstrap token file")?;
+        }
         wait_until_idle(pid).await;
         Ok(ServerProc {
             child,

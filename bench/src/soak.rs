@@ -194,7 +194,7 @@ pub async fn soak(
         token: server
             .token
             .clone()
-            .context("the server printed no bootstrap token on the fresh store")?,
+            .context("the server minted no bootstrap token on the fresh store")?,
         models: plan.models,
         cursors: Arc::new(Vec::new()),
     };

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use modelreg_core::list::{ListQuery, parse_sort};
+use modelreg_core::list::{CursorKeys, ListQuery, parse_sort};
 
 fuzz_target!(|data: &str| {
     if let Ok(keys) = parse_sort(data) {
@@ -14,10 +14,19 @@ fuzz_target!(|data: &str| {
         // What was accepted can be written back and parses to the same keys.
         let text = keys
             .iter()
-            .map(|k| format!("{}:{}", k.field.as_str(), if k.desc { "desc" } else { "asc" }))
+            .map(|k| {
+                format!(
+                    "{}:{}",
+                    k.field.as_str(),
+                    if k.desc { "desc" } else { "asc" }
+                )
+            })
             .collect::<Vec<_>>()
             .join(",");
         assert_eq!(parse_sort(&text).unwrap(), keys);
     }
-    let _ = ListQuery::parse(&[("sort".to_owned(), data.to_owned())]);
+    let _ = ListQuery::parse(
+        &[("sort".to_owned(), data.to_owned())],
+        &CursorKeys::ephemeral(),
+    );
 });

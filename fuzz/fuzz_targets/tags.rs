@@ -3,12 +3,15 @@
 
 use libfuzzer_sys::fuzz_target;
 use modelreg_core::{
-    list::ListQuery,
+    list::{CursorKeys, ListQuery},
     validate::{MAX_TAG_LEN, MAX_TAGS, tags},
 };
 
 fuzz_target!(|data: &str| {
-    if let Ok(q) = ListQuery::parse(&[("tags".to_owned(), data.to_owned())]) {
+    if let Ok(q) = ListQuery::parse(
+        &[("tags".to_owned(), data.to_owned())],
+        &CursorKeys::ephemeral(),
+    ) {
         for t in &q.filters.tags {
             assert!(!t.is_empty() && !t.contains(','));
         }

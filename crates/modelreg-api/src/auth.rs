@@ -211,8 +211,8 @@ impl Authenticator {
             return self.api_token(token).await;
         }
         if token.split('.').count() == 3 {
-            let claims = self.verify_jwt(token).await?;
-            return self.identity(claims, org_header);
+            let (claims, realm) = self.verify_jwt(token).await?;
+            return self.identity(claims, realm.as_deref(), org_header);
         }
         Err(unauthenticated("the bearer token is not valid"))
     }
@@ -245,8 +245,12 @@ impl Authenticator {
     /// Checks a JWT's signature and standard claims and returns its claims. HMAC is only ever
     /// used with the configured secret, and asymmetric keys only with their own algorithm, so
     /// `none` and algorithm confusion are refused.
-    async fn verify_jwt(&self, token: &str) -> Result<Map<String, Value>> {
+    ///
+    /// With the claims comes the organization the key's source speaks for, when it speaks for
+    /// one alone: a configured OIDC issuer that is a Keycloak realm (`…/realms/<name>`).
+    async fn verify_jwt(&self, token: &str) -> Result<(Map<String, Value>, Option<String>)> {
         let (header, iss) = unverified_parts(token)?;
+        let mut realm = None;
         let (key, validation) = match header.alg {
             Algorithm::HS256 => {
                 let key = self.hs256.clone().ok_or_else(|| {
@@ -293,6 +297,7 @@ impl Authenticator {
                 }
                 let issuer = match &source.origin {
                     Origin::Issuer(i) => {
+                        realm = keycloak_realm(i);
                         iss.filter(|x| x.trim_end_matches('/') == i.trim_end_matches('/'))
                     }
                     Origin::Url(_) => self.config.issuer.clone(),
@@ -314,11 +319,19 @@ impl Authenticator {
                     _ => "the token is malformed",
                 })
             })?;
-        Ok(data.claims)
+        Ok((data.claims, realm))
     }
 
     /// The caller a verified token describes.
-    fn identity(&self, claims: Map<String, Value>, org_header: Option<&str>) -> Result<Identity> {
+    /// `realm` is the organization the token's issuer is bound to, if any: a token from one
+    /// organization's realm acts in that organization only, whatever its `org_id` claim says
+    /// (a realm's administrators can put any claim in its tokens).
+    fn identity(
+        &self,
+        claims: Map<String, Value>,
+        realm: Option<&str>,
+        org_header: Option<&str>,
+    ) -> Result<Identity> {
         let text = |name: &str| {
             claims
                 .get(name)
@@ -338,6 +351,14 @@ impl Authenticator {
                     .collect()
             })
             .unwrap_or_default();
+        if let (Some(realm), Some(claimed)) = (realm, text("org_id"))
+            && claimed != realm
+        {
+            return Err(Error::Forbidden(format!(
+                "this token was issued by the realm of organization {realm}, which may not act \
+                 for another organization"
+            )));
+        }
         let (org, principal) = match (text("org_id"), org_header) {
             (Some(org), header) => {
                 if header.is_some_and(|h| h != org) {
@@ -408,6 +429,17 @@ impl Authenticator {
             grants,
             project_generation: None,
         })
+    }
+}
+
+/// The realm a Keycloak issuer URL names (`https://kc.example.com/realms/acme` → `acme`): an
+/// issuer that is one organization's own.
+fn keycloak_realm(issuer: &str) -> Option<String> {
+    let url = url::Url::parse(issuer).ok()?;
+    let segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        [.., "realms", realm] => Some((*realm).to_owned()),
+        _ => None,
     }
 }
 

@@ -15,7 +15,7 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use modelreg_core::{store::Store, verify::ProbeOutcome};
+use modelreg_core::{store::Store, validate::provider_label, verify::ProbeOutcome};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
@@ -48,7 +48,7 @@ struct PoolLabels {
     pool: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct ModelLabels {
     status: String,
     provider: String,
@@ -220,7 +220,9 @@ impl Metrics {
         outcome: &ProbeOutcome,
     ) {
         let labels = VerificationLabels {
-            provider: provider.unwrap_or("").to_owned(),
+            // A tenant's free text never becomes a label: other tenants read /metrics, and each
+            // new value would be a new series kept for ever.
+            provider: provider_label(provider).to_owned(),
             kind: if stored { "stored" } else { "unsaved" },
             outcome: if outcome.verified {
                 "verified"
@@ -248,14 +250,21 @@ impl Metrics {
             let mut at = self.model_counts_at.lock().await;
             if at.is_none_or(|t| t.elapsed() >= MODEL_COUNTS_TTL) {
                 let counts = store.count_by_status_provider().await?;
-                self.models.clear();
+                // Providers outside the known names are summed under `other` (see
+                // `provider_label`).
+                let mut by_label: std::collections::BTreeMap<ModelLabels, u64> = Default::default();
                 for c in counts {
+                    let labels = ModelLabels {
+                        status: c.status,
+                        provider: provider_label(c.provider.as_deref()).to_owned(),
+                    };
+                    *by_label.entry(labels).or_default() += c.count;
+                }
+                self.models.clear();
+                for (labels, count) in by_label {
                     self.models
-                        .get_or_create(&ModelLabels {
-                            status: c.status,
-                            provider: c.provider.unwrap_or_default(),
-                        })
-                        .set(i64::try_from(c.count).unwrap_or(i64::MAX));
+                        .get_or_create(&labels)
+                        .set(i64::try_from(count).unwrap_or(i64::MAX));
                 }
                 *at = Some(Instant::now());
             }

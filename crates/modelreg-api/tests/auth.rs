@@ -174,10 +174,11 @@ async fn a_revoked_token_stops_working_at_once(app: TestApp) {
             .project("p")
     };
     app.send(req()).await.expect(200);
-    assert!(app.store.revoke_token(&name).await.unwrap());
+    let org_id = OrgId::parse(&org).unwrap();
+    assert!(app.store.revoke_org_token(&org_id, &name).await.unwrap());
     app.send(req()).await.expect_error(401, "INVALID_TOKEN");
     assert!(
-        !app.store.revoke_token(&name).await.unwrap(),
+        !app.store.revoke_org_token(&org_id, &name).await.unwrap(),
         "already revoked"
     );
     // Only the hash is stored.

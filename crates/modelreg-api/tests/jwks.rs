@@ -592,7 +592,56 @@ async fn an_unreachable_provider_keeps_expired_keys_for_the_grace_then_fails_clo
     assert_eq!(idp.fetches(), 4);
 }
 
+/// With one Keycloak realm per organization, a realm's administrators control what its tokens
+/// claim. A token from realm `acme` acts in `acme` only: an `org_id` claim naming another
+/// organization is refused, not obeyed.
+async fn a_realm_speaks_only_for_its_own_organization(app: TestApp) {
+    let idp = Idp::start(&["rsa-1"]).await;
+    let app = app.with_jwt(JwtConfig {
+        oidc_issuers: vec![idp.issuer("acme"), idp.issuer("beta")],
+        ..JwtConfig::default()
+    });
+    // beta has a model; acme's realm must not reach it.
+    let beta = sign(
+        Algorithm::RS256,
+        "rsa-1",
+        claims(&idp.issuer("beta"), json!({})),
+    );
+    app.send(
+        Req::new(Method::POST, "/assets/models")
+            .auth(&beta)
+            .project("p")
+            .json(
+                json!({"name": "beta-only", "litellm_model": "openai/gpt-4o",
+                         "credentials": {"api_key": "k"}}),
+            ),
+    )
+    .await
+    .expect(201);
+    let forged = sign(
+        Algorithm::RS256,
+        "rsa-1",
+        claims(&idp.issuer("acme"), json!({"org_id": "beta"})),
+    );
+    let r = app
+        .send(list(&forged))
+        .await
+        .expect_error(403, "INSUFFICIENT_PERMISSIONS");
+    assert!(!r.text.contains("beta-only"));
+    // Its own organization, named or not, is fine.
+    for extra in [json!({"org_id": "acme"}), json!({})] {
+        let own = sign(
+            Algorithm::RS256,
+            "rsa-1",
+            claims(&idp.issuer("acme"), extra),
+        );
+        let r = app.send(list(&own)).await.expect(200);
+        assert_eq!(r.json["pagination"]["total_items"], 0);
+    }
+}
+
 on_both_backends!(
+    a_realm_speaks_only_for_its_own_organization,
     every_asymmetric_algorithm_through_oidc_discovery,
     key_rotation_at_the_provider_just_works_and_bogus_kids_are_rate_limited,
     algorithm_none_and_confusion_are_refused,

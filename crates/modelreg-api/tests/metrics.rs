@@ -380,8 +380,64 @@ async fn concurrent_misses_of_one_page_render_it_once(app: TestApp) {
     assert_eq!(counts(&m), (rendered + 2.0, kept + 30.0));
 }
 
+/// A provider is a tenant's free text, and `/metrics` is read by anyone who can reach it and
+/// shared by every organization: a provider name other than LiteLLM's known ones is counted as
+/// `other`, so it neither shows one tenant's names to another nor grows the series without end.
+async fn a_tenants_own_provider_names_never_become_labels(app: TestApp) {
+    let t = app.tenant().await;
+    for body in [
+        json!({"name": "a", "litellm_model": "gpt-4o", "provider": "acme-internal-llm-7",
+               "credentials": {"api_key": "k"}}),
+        json!({"name": "b", "litellm_model": "acme-internal-llm-8/x", "credentials": {"api_key": "k"}}),
+        json!({"name": "c", "litellm_model": "openai/gpt-4o", "credentials": {"api_key": "k"}}),
+    ] {
+        app.send(t.post("/assets/models", body)).await.expect(201);
+    }
+    app.send(t.post(
+        "/assets/models/verify",
+        json!({"name": "d", "litellm_model": "acme-internal-llm-9/x",
+               "api_base": "http://127.0.0.1:9/v1", "credentials": {"api_key": "k"}}),
+    ))
+    .await
+    .expect(200);
+    let (m, text) = scrape(&app).await;
+    for private in [
+        "acme-internal-llm-7",
+        "acme-internal-llm-8",
+        "acme-internal-llm-9",
+    ] {
+        assert!(!text.contains(private), "{private} appears in the metrics");
+    }
+    assert_eq!(
+        m.get(
+            "modelreg_models",
+            &[("provider", "other"), ("status", "PENDING")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        m.get(
+            "modelreg_models",
+            &[("provider", "openai"), ("status", "PENDING")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        m.get(
+            "modelreg_verifications_total",
+            &[
+                ("kind", "unsaved"),
+                ("outcome", "failed"),
+                ("provider", "other")
+            ]
+        ),
+        1.0
+    );
+}
+
 on_both_backends!(
     metrics_count_requests_models_and_verifications,
+    a_tenants_own_provider_names_never_become_labels,
     concurrent_misses_of_one_page_render_it_once
 );
 

@@ -543,6 +543,70 @@ async fn cursor_rules(app: TestApp) {
     }
 }
 
+/// A cursor is refused (422, on `query.cursor`) when it was not issued by this server or was
+/// changed in any way, whatever the sort field and whatever the value put in it: one whose
+/// sort value is not of the column's type (`"not-a-time"` for `created_at`) was a 500 on
+/// PostgreSQL.
+async fn a_forged_or_tampered_cursor_is_refused_on_every_field(app: TestApp) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let t = app.tenant().await;
+    for i in 0..3 {
+        app.send(t.post("/assets/models", model(&format!("f{i}"))))
+            .await
+            .expect(201);
+    }
+    // The time fields first: their forged values were the 500.
+    let fields = ["created_at", "updated_at"]
+        .into_iter()
+        .chain(SORT_FIELDS.into_iter().filter(|f| !f.ends_with("_at")));
+    for field in fields {
+        let r = app
+            .send(t.get(&format!("/assets/models?limit=1&sort={field}:asc")))
+            .await
+            .expect(200);
+        let cursor = r.json["pagination"]["next_cursor"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // The untouched cursor works.
+        app.send(t.get(&format!("/assets/models?cursor={cursor}")))
+            .await
+            .expect(200);
+        let doc: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&cursor).unwrap()).unwrap();
+        let mut forgeries: Vec<Value> = Vec::new();
+        for value in [
+            json!("not-a-time"),
+            json!("zzz"),
+            json!(""),
+            json!("2026-13-45T99:99:99Z"),
+        ] {
+            // (A value equal to the original, such as "" for an unset mode, is no change.)
+            if doc["after"]["values"][0] != value {
+                let mut d = doc.clone();
+                d["after"]["values"][0] = value;
+                forgeries.push(d);
+            }
+        }
+        let mut other_id = doc.clone();
+        other_id["after"]["id"] = json!("00000000-0000-0000-0000-000000000000");
+        forgeries.push(other_id);
+        let mut no_mac = doc.clone();
+        no_mac.as_object_mut().unwrap().remove("mac");
+        forgeries.push(no_mac.clone());
+        let mut bad_time = no_mac;
+        bad_time["after"]["values"][0] = json!("not-a-time");
+        forgeries.push(bad_time);
+        for forged in forgeries {
+            let raw = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+            let r = app
+                .send(t.get(&format!("/assets/models?cursor={raw}")))
+                .await
+                .expect_error(422, "VALIDATION_ERROR");
+            assert_eq!(r.error_locs(), ["query.cursor"], "{field}: {forged}");
+        }
+    }
+}
+
 on_both_backends!(
     empty_list,
     page_arithmetic_at_the_edges,
@@ -553,4 +617,5 @@ on_both_backends!(
     cursor_pages_through_250_models_without_duplicate_or_gap,
     cursor_paging_while_models_are_created_misses_and_repeats_nothing,
     cursor_rules,
+    a_forged_or_tampered_cursor_is_refused_on_every_field,
 );

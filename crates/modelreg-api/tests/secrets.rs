@@ -257,6 +257,26 @@ async fn error_messages_never_echo_values(app: TestApp) {
         .await
         .expect(422);
     assert!(!r.text.contains("ECHO-CANARY"));
+    // A malformed reference (a key pasted after the prefix) is refused without repeating it,
+    // on create, on update, on the key-by-key change and on verify.
+    for value in [
+        format!("os.environ/{secret}"),
+        format!("file:{secret}"),
+        format!("file:./{secret}"),
+    ] {
+        let creds = json!({"api_key": value});
+        let model = "/assets/models/echo";
+        for req in [
+            t.post("/assets/models", with_creds("E3", creds.clone())),
+            t.put(model, json!({"credentials": creds})),
+            t.patch(&format!("{model}/credentials"), creds.clone()),
+            t.post("/assets/models/verify", with_creds("E4", creds.clone())),
+        ] {
+            let r = app.send(req).await;
+            assert_eq!(r.status.as_u16(), 422, "{value}: {}", r.text);
+            assert!(!r.text.contains("ECHO-CANARY"), "echoed: {}", r.text);
+        }
+    }
 }
 
 on_both_backends!(

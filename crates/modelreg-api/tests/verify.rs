@@ -135,6 +135,8 @@ async fn verify_before_save_stores_nothing(app: TestApp) {
     assert_eq!(r.json["resource_uri"], "verify-2");
 }
 
+/// References resolve at verification where the operator granted them (here `MR_VERIFY_KEY_*`
+/// and `MR_UNSET_*`, in the test router).
 async fn references_are_resolved_at_verification(app: TestApp) {
     let addr = testing::start().await;
     let base = format!("http://{addr}/openai/v1");
@@ -162,9 +164,27 @@ async fn references_are_resolved_at_verification(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(r.json["verified"], false);
+    // The message names the credential, not the variable: it reads the same whether the
+    // variable is unset or not granted (docs/secrets.md).
     let msg = r.json["message"].as_str().unwrap();
-    assert!(msg.contains(&unset) && msg.contains("not set"), "{msg}");
+    assert!(
+        msg.contains("\"api_key\"") && msg.contains("not set") && !msg.contains(&unset),
+        "{msg}"
+    );
     assert_eq!(r.json["status"], "ERROR");
+    // A variable the operator did not grant is refused with the same words, set or not.
+    let ungranted = format!("MR_NOT_GRANTED_{}", std::process::id());
+    // SAFETY: a variable name of this test alone; nothing else reads or writes it.
+    unsafe { std::env::set_var(&ungranted, GOOD_KEY) };
+    let r = app
+        .send(t.post(
+            "/assets/models/verify",
+            config("Ungranted", &base, &format!("os.environ/{ungranted}")),
+        ))
+        .await
+        .expect(200);
+    assert_eq!(r.json["verified"], false);
+    assert_eq!(r.json["message"].as_str().unwrap(), msg);
 }
 
 async fn undecryptable_credentials_fail_verification(app: TestApp) {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod list;
 pub mod litellm;
 pub mod model;
+pub mod references;
 pub mod resource_uri;
 pub mod secrets;
 pub mod service;

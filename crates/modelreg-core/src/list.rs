@@ -1,13 +1,19 @@
 //! The list query of `GET /assets/models` (SPEC §2.1): parameters, sort, keyset cursor.
 //!
 //! A cursor is opaque to clients: base64url of a small JSON document holding the sort, the
-//! filters and the last row's sort values and id. A request that carries a cursor uses the
-//! cursor's sort and filters, so `?cursor=…` alone fetches the next page; sort or filter
-//! parameters sent beside a cursor must equal the cursor's.
+//! filters and the last row's sort values and id, sealed with a MAC under a key every replica
+//! shares ([`CursorKeys`]). A cursor this deployment did not issue, or one changed in any field,
+//! is a 422: its values never reach a query unless the server wrote them. A request that
+//! carries a cursor uses the cursor's sort and filters, so `?cursor=…` alone fetches the next
+//! page; sort or filter parameters sent beside a cursor must equal the cursor's.
+
+use std::{fmt, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 use crate::{
     error::{Error, FieldError},
@@ -168,6 +174,63 @@ struct CursorDoc {
     sort: Vec<SortKey>,
     filters: Filters,
     after: After,
+    /// The MAC of the document without it (base64url).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    mac: String,
+}
+
+/// The keys that seal cursors, newest first: derived from the master keys, so every replica
+/// issues and accepts the same cursors. A cursor sealed under a key that has since been
+/// retired is refused like a forged one, and the client starts again from the first page.
+#[derive(Clone)]
+pub struct CursorKeys(Arc<Vec<Zeroizing<[u8; 32]>>>);
+
+impl fmt::Debug for CursorKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CursorKeys({} keys)", self.0.len())
+    }
+}
+
+/// The bytes of a cursor's MAC that are kept: 128 bits.
+const MAC_LEN: usize = 16;
+
+impl CursorKeys {
+    /// `keys` newest first; at least one.
+    pub fn new(keys: Vec<Zeroizing<[u8; 32]>>) -> Self {
+        assert!(!keys.is_empty(), "cursor keys need at least one key");
+        CursorKeys(Arc::new(keys))
+    }
+
+    /// A random key that only this process knows (tests, and tools that never see a cursor).
+    pub fn ephemeral() -> Self {
+        let mut key = Zeroizing::new([0u8; 32]);
+        crate::secrets::fill_random(key.as_mut_slice());
+        CursorKeys::new(vec![key])
+    }
+
+    fn mac(key: &[u8; 32], bytes: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(b"modelreg-cursor-v1\0");
+        mac.update(bytes);
+        mac
+    }
+
+    fn seal(&self, bytes: &[u8]) -> String {
+        let tag = Self::mac(&self.0[0], bytes).finalize().into_bytes();
+        URL_SAFE_NO_PAD.encode(&tag[..MAC_LEN])
+    }
+
+    fn opens(&self, bytes: &[u8], tag: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else {
+            return false;
+        };
+        tag.len() == MAC_LEN
+            && self
+                .0
+                .iter()
+                .any(|k| Self::mac(k, bytes).verify_truncated_left(&tag).is_ok())
+    }
 }
 
 /// How the page is chosen.
@@ -231,20 +294,23 @@ impl ListQuery {
         }
     }
 
-    /// The cursor that continues after `last`.
-    pub fn cursor_after(&self, last: &Model) -> String {
-        let doc = CursorDoc {
+    /// The cursor that continues after `last`, sealed with `keys`.
+    pub fn cursor_after(&self, last: &Model, keys: &CursorKeys) -> String {
+        let mut doc = CursorDoc {
             v: 1,
             sort: self.sort.clone(),
             filters: self.filters.clone(),
             after: self.after(last),
+            mac: String::new(),
         };
+        doc.mac = keys.seal(&serde_json::to_vec(&doc).expect("serializable"));
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&doc).expect("serializable"))
     }
 
-    /// Parses the query string's pairs. Unknown parameters are ignored, as the platform we
-    /// are compatible with does; a parameter given twice is an error.
-    pub fn parse(pairs: &[(String, String)]) -> Result<ListQuery, Error> {
+    /// Parses the query string's pairs; a cursor must be one sealed with `cursors`. Unknown
+    /// parameters are ignored, as the platform we are compatible with does; a parameter given
+    /// twice is an error.
+    pub fn parse(pairs: &[(String, String)], cursors: &CursorKeys) -> Result<ListQuery, Error> {
         if pairs.len() > MAX_QUERY_PARAMS {
             return Err(Error::InvalidRequest(format!(
                 "too many query parameters ({}); at most {MAX_QUERY_PARAMS} are accepted",
@@ -400,7 +466,7 @@ impl ListQuery {
             sort,
         };
         if let Some(raw) = get("cursor").filter(|s| !s.is_empty()) {
-            match decode_cursor(raw) {
+            match decode_cursor(raw, cursors) {
                 Err(msg) => fail("cursor", "cursor", msg),
                 Ok(doc) => {
                     let filters_sent = filters != Filters::default();
@@ -469,7 +535,7 @@ pub fn page_and_limit(pairs: &[(String, String)]) -> Result<(u32, u32), Error> {
     }
 }
 
-fn decode_cursor(raw: &str) -> Result<CursorDoc, String> {
+fn decode_cursor(raw: &str, keys: &CursorKeys) -> Result<CursorDoc, String> {
     const BAD: &str = "is not a cursor issued by this server";
     if raw.len() > MAX_CURSOR_LEN {
         return Err(BAD.into());
@@ -477,7 +543,14 @@ fn decode_cursor(raw: &str) -> Result<CursorDoc, String> {
     let bytes = URL_SAFE_NO_PAD
         .decode(raw.trim())
         .map_err(|_| BAD.to_string())?;
-    let doc: CursorDoc = serde_json::from_slice(&bytes).map_err(|_| BAD.to_string())?;
+    let mut doc: CursorDoc = serde_json::from_slice(&bytes).map_err(|_| BAD.to_string())?;
+    // The MAC first: a forged or altered cursor is refused whatever it holds, so no value in
+    // it reaches a query (a sort value of the wrong type was once a 500 on PostgreSQL).
+    let mac = std::mem::take(&mut doc.mac);
+    let unsealed = serde_json::to_vec(&doc).map_err(|_| BAD.to_string())?;
+    if !keys.opens(&unsealed, &mac) {
+        return Err(BAD.into());
+    }
     // The document came from a client: hold it to the same rules as parameters.
     let valid = doc.v == 1
         && !doc.sort.is_empty()
@@ -510,9 +583,36 @@ fn decode_cursor(raw: &str) -> Result<CursorDoc, String> {
 mod tests {
     use super::*;
 
+    fn keys() -> CursorKeys {
+        CursorKeys::new(vec![Zeroizing::new([7u8; 32])])
+    }
+
     fn q(s: &str) -> Result<ListQuery, Error> {
         let pairs: Vec<(String, String)> = form_pairs(s);
-        ListQuery::parse(&pairs)
+        ListQuery::parse(&pairs, &keys())
+    }
+
+    /// `doc` sealed as the server seals cursors, under `keys`.
+    fn sealed(mut doc: CursorDoc, keys: &CursorKeys) -> String {
+        doc.mac = String::new();
+        doc.mac = keys.seal(&serde_json::to_vec(&doc).unwrap());
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&doc).unwrap())
+    }
+
+    fn doc(values: &[&str]) -> CursorDoc {
+        CursorDoc {
+            v: 1,
+            sort: vec![SortKey {
+                field: SortField::CreatedAt,
+                desc: true,
+            }],
+            filters: Filters::default(),
+            after: After {
+                values: values.iter().map(|v| (*v).to_owned()).collect(),
+                id: Uuid::nil(),
+            },
+            mac: String::new(),
+        }
     }
 
     fn form_pairs(s: &str) -> Vec<(String, String)> {
@@ -629,22 +729,35 @@ mod tests {
         ] {
             assert_eq!(err_fields(bad), ["cursor"], "{bad}");
         }
-        let forged = CursorDoc {
-            v: 1,
-            sort: vec![SortKey {
-                field: SortField::Name,
-                desc: false,
-            }],
-            filters: Filters {
-                search: Some("UPPER".into()),
-                ..Default::default()
-            },
-            after: After {
-                values: vec!["x".into()],
-                id: Uuid::nil(),
-            },
-        };
-        let raw = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        // Sealed, but breaking the parameters' rules: still refused.
+        let mut bad_filter = doc(&["2026-01-01T00:00:00.000000Z"]);
+        bad_filter.filters.search = Some("UPPER".into());
+        let raw = sealed(bad_filter, &keys());
         assert_eq!(err_fields(&format!("cursor={raw}")), ["cursor"]);
+    }
+
+    #[test]
+    fn only_an_untouched_cursor_of_this_deployment_is_accepted() {
+        let good = doc(&["2026-01-01T00:00:00.000000Z"]);
+        let query = q(&format!("cursor={}", sealed(good.clone(), &keys()))).unwrap();
+        assert_eq!(query.paging, Paging::After(good.after.clone()));
+        // Any change to a sealed cursor, a cursor without its seal, and one sealed under
+        // another key: all refused, whatever the value.
+        let raw = sealed(good.clone(), &keys());
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&raw).unwrap()).unwrap();
+        json["after"]["values"][0] = "not-a-time".into();
+        let tampered = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&json).unwrap());
+        let mut unsealed = good.clone();
+        unsealed.mac = String::new();
+        let unsealed = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&unsealed).unwrap());
+        let foreign = sealed(good.clone(), &CursorKeys::ephemeral());
+        for bad in [tampered, unsealed, foreign] {
+            assert_eq!(err_fields(&format!("cursor={bad}")), ["cursor"], "{bad}");
+        }
+        // After a key rotation the older key still opens what it sealed.
+        let rotated = CursorKeys::new(vec![Zeroizing::new([8u8; 32]), Zeroizing::new([7u8; 32])]);
+        let pairs = form_pairs(&format!("cursor={raw}"));
+        assert!(ListQuery::parse(&pairs, &rotated).is_ok());
     }
 }

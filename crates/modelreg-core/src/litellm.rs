@@ -13,8 +13,9 @@ use zeroize::Zeroizing;
 
 use crate::{
     model::{Mode, Model, Status},
+    references::Reference,
     resource_uri::ResourceUri,
-    secrets::{Credentials, Reference},
+    secrets::Credentials,
     validate::infer_provider,
 };
 
@@ -72,13 +73,16 @@ const SECRET_PARAMS: [&str; 12] = [
 
 /// The query of an export: the list's filters, in creation order unless a sort is given, so
 /// an imported file comes back in its own order.
-pub fn export_query(pairs: &[(String, String)]) -> crate::Result<crate::list::ListQuery> {
+pub fn export_query(
+    pairs: &[(String, String)],
+    cursors: &crate::list::CursorKeys,
+) -> crate::Result<crate::list::ListQuery> {
     if pairs.iter().any(|(k, _)| k == "sort") {
-        return crate::list::ListQuery::parse(pairs);
+        return crate::list::ListQuery::parse(pairs, cursors);
     }
     let mut pairs = pairs.to_vec();
     pairs.push(("sort".into(), "created_at:asc".into()));
-    crate::list::ListQuery::parse(&pairs)
+    crate::list::ListQuery::parse(&pairs, cursors)
 }
 
 /// One environment variable that the exported config refers to.
@@ -153,8 +157,15 @@ impl Export {
         env_example(self.env.values())
     }
 
-    /// Adds one model. `credentials` are the opened ones (`None` when they do not open).
-    pub fn add(&mut self, model: &Model, credentials: Option<&Credentials>) {
+    /// Adds one model. `credentials` are the opened ones (`None` when they do not open);
+    /// `resolved`, in an export with values, the same with their references resolved, and
+    /// why any reference is not (`ReferencePolicy::resolve_each`).
+    pub fn add(
+        &mut self,
+        model: &Model,
+        credentials: Option<&Credentials>,
+        resolved: Option<(Option<Credentials>, Vec<String>)>,
+    ) {
         let f = &model.fields;
         if f.status == Status::Disabled {
             self.skipped_disabled += 1;
@@ -184,15 +195,13 @@ impl Export {
             Some(c) => {
                 let map: Map<String, Value> =
                     serde_json::from_str(c.expose_json()).unwrap_or_default();
-                let resolved: Option<Map<String, Value>> = match &self.values {
-                    None => None,
-                    Some(_) => match c.resolve(|n| std::env::var(n).ok()) {
-                        Ok(r) => serde_json::from_str(r.expose_json()).ok(),
-                        Err(e) => {
-                            self.unresolved.push(format!("{uri}: {e}"));
-                            None
-                        }
-                    },
+                let resolved: Option<Map<String, Value>> = match resolved {
+                    Some((values, refused)) if self.values.is_some() => {
+                        self.unresolved
+                            .extend(refused.into_iter().map(|why| format!("{uri}: {why}")));
+                        values.and_then(|r| serde_json::from_str(r.expose_json()).ok())
+                    }
+                    _ => None,
                 };
                 for (key, value) in map {
                     if key == KEYLESS {

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::tenant::TenantScope;
+use crate::{references::Reference, tenant::TenantScope};
 
 /// Largest accepted credentials object, serialized.
 pub const MAX_CREDENTIALS_BYTES: usize = 64 * 1024;
@@ -126,53 +126,6 @@ fn looks_masked(v: &str) -> bool {
     all_mask || has_mask_run || words.iter().any(|w| t.eq_ignore_ascii_case(w))
 }
 
-/// A credential value that names where the secret is instead of holding it: `os.environ/NAME`
-/// (the LiteLLM convention) or `file:/absolute/path`. Resolved only when modelreg itself needs
-/// the value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reference<'a> {
-    Env(&'a str),
-    File(&'a str),
-}
-
-impl<'a> Reference<'a> {
-    pub fn parse(value: &'a str) -> Option<Reference<'a>> {
-        if let Some(name) = value.strip_prefix("os.environ/") {
-            Some(Reference::Env(name))
-        } else {
-            value.strip_prefix("file:").map(Reference::File)
-        }
-    }
-
-    fn check(&self) -> Result<(), String> {
-        match self {
-            Reference::Env(name) => {
-                let ok = name
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if ok {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "os.environ/ must be followed by a variable name of letters, digits and _ (got {name:?})"
-                    ))
-                }
-            }
-            Reference::File(path) => {
-                if path.starts_with('/') && !path.contains('\0') {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "file: must be followed by an absolute path (got {path:?})"
-                    ))
-                }
-            }
-        }
-    }
-}
-
 /// The rules for a value a client sends. Messages name the key, never the value.
 fn check_incoming(key: &str, value: &serde_json::Value) -> Result<(), String> {
     let key_shown: String = key.chars().take(40).collect();
@@ -244,34 +197,6 @@ impl Credentials {
         }
         if map.is_empty() {
             return Err("the change would remove every key; credentials must not be empty".into());
-        }
-        Credentials::from_map(map)
-    }
-
-    /// These credentials with every reference replaced by what it names, for the moment
-    /// modelreg itself needs the values (verification, export with values). `env` looks up an
-    /// environment variable.
-    pub fn resolve(&self, env: impl Fn(&str) -> Option<String>) -> Result<Credentials, String> {
-        let mut map: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(self.expose_json()).map_err(|e| e.to_string())?;
-        for (key, value) in map.iter_mut() {
-            let Some(text) = value.as_str() else { continue };
-            let resolved = match Reference::parse(text) {
-                None => continue,
-                Some(Reference::Env(name)) => env(name).ok_or_else(|| {
-                    format!(
-                        "credential {key:?} refers to environment variable {name}, which is not set"
-                    )
-                })?,
-                Some(Reference::File(path)) => std::fs::read_to_string(path)
-                    .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
-                    .map_err(|e| {
-                        format!(
-                            "credential {key:?} refers to file {path}, which cannot be read: {e}"
-                        )
-                    })?,
-            };
-            *value = serde_json::Value::String(resolved);
         }
         Credentials::from_map(map)
     }
@@ -435,6 +360,29 @@ impl Keyring {
 
     pub fn current(&self) -> &Kek {
         self.keks.last().expect("non-empty")
+    }
+
+    /// Every configured KEK, oldest first.
+    pub fn keks(&self) -> &[Kek] {
+        &self.keks
+    }
+
+    /// A key for `purpose` derived from each KEK (HMAC-SHA256 of the purpose under the KEK),
+    /// newest first: keys every replica shares, without using a KEK itself for anything but
+    /// wrapping.
+    pub fn derive(&self, purpose: &str) -> Vec<Zeroizing<[u8; 32]>> {
+        use hmac::{KeyInit, Mac};
+        self.keks
+            .iter()
+            .rev()
+            .map(|k| {
+                let mut mac = hmac::Hmac::<Sha256>::new_from_slice(k.key.as_slice())
+                    .expect("HMAC takes any key length");
+                mac.update(b"modelreg-derive\0");
+                mac.update(purpose.as_bytes());
+                Zeroizing::new(mac.finalize().into_bytes().into())
+            })
+            .collect()
     }
 
     pub fn seal(&self, binding: Binding<'_>, credentials: &Credentials) -> SealedCredentials {
@@ -839,10 +787,22 @@ mod tests {
             "os.environ/",
             "os.environ/1ABC",
             "os.environ/A-B",
+            "os.environ/sk-live-abcdef123456",
             "file:relative/path",
+            "file:sk-live-abcdef123456",
         ] {
             let json = serde_json::json!({ "api_key": bad }).to_string();
-            assert!(serde_json::from_str::<Credentials>(&json).is_err(), "{bad}");
+            let err = serde_json::from_str::<Credentials>(&json)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("api_key"), "{bad}: {err}");
+            // Neither the value nor what follows the prefix is repeated: a client that pasted
+            // a key after `os.environ/` must not get it back.
+            let after_prefix = bad.split_once(['/', ':']).map(|(_, r)| r).unwrap_or(bad);
+            assert!(
+                after_prefix.len() < 3 || !err.contains(after_prefix),
+                "the value was echoed: {err}"
+            );
         }
     }
 
@@ -860,34 +820,15 @@ mod tests {
     }
 
     #[test]
-    fn references_resolve_only_when_asked() {
-        let dir = std::env::temp_dir().join(format!("mr-ref-{}", Uuid::now_v7()));
-        std::fs::write(&dir, "from-file\n").unwrap();
+    fn references_are_stored_as_they_are() {
         let json = serde_json::json!({
             "api_key": "os.environ/MR_TEST_KEY",
-            "token": format!("file:{}", dir.display()),
+            "token": "file:/run/secrets/key",
             "plain": "v"
         });
         let c: Credentials = serde_json::from_value(json).unwrap();
         assert_eq!(c.references(), ["api_key", "token"]);
-        assert!(
-            c.expose_json().contains("os.environ/MR_TEST_KEY"),
-            "stored as a reference"
-        );
-        let env = |n: &str| (n == "MR_TEST_KEY").then(|| "from-env".to_owned());
-        let r = c.resolve(env).unwrap();
-        assert_eq!(
-            r.expose_json(),
-            r#"{"api_key":"from-env","plain":"v","token":"from-file"}"#
-        );
-        let err = c.resolve(|_| None).unwrap_err();
-        assert!(
-            err.contains("MR_TEST_KEY") && err.contains("not set"),
-            "{err}"
-        );
-        std::fs::remove_file(&dir).unwrap();
-        let err = c.resolve(env).unwrap_err();
-        assert!(err.contains("cannot be read"), "{err}");
+        assert!(c.expose_json().contains("os.environ/MR_TEST_KEY"));
     }
 
     #[test]

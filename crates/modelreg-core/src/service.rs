@@ -9,8 +9,9 @@ use crate::{
     audit::{AuditAction, AuditEntry, AuditEvent, diff},
     auth::{Action, Role},
     error::{Error, Result},
-    list::{ListPage, ListQuery},
+    list::{CursorKeys, ListPage, ListQuery},
     model::{Model, ModelCreate, ModelFields, ModelUpdate, Status},
+    references::ReferencePolicy,
     resource_uri::{ModelKey, ResourceUri},
     secrets::{Binding, Credentials, CredentialsPatch, Keyring, OpenError, SealedCredentials},
     store::{AuditFilter, ModelChange, NewModel, Store},
@@ -138,6 +139,8 @@ pub struct Registry {
     store: Arc<dyn Store>,
     keyring: Arc<Keyring>,
     prober: Arc<dyn Prober>,
+    references: ReferencePolicy,
+    cursors: CursorKeys,
     on_verification: Option<VerificationHook>,
 }
 
@@ -166,10 +169,19 @@ impl Registry {
     pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>) -> Self {
         Self {
             store,
+            cursors: CursorKeys::new(keyring.derive("list-cursor")),
             keyring,
             prober: Arc::new(NoProber),
+            references: ReferencePolicy::none(),
             on_verification: None,
         }
+    }
+
+    /// The same registry, resolving credential references as `references` grants (by
+    /// default nothing is granted).
+    pub fn with_references(mut self, references: ReferencePolicy) -> Self {
+        self.references = references;
+        self
     }
 
     /// The same registry, telling `hook` of every verification.
@@ -190,10 +202,16 @@ impl Registry {
         self
     }
 
-    /// Probes a model's provider with `credentials`: references are resolved first, and one
-    /// that cannot be is a failed verification naming it.
-    async fn probe(&self, fields: &ModelFields, credentials: &Credentials) -> ProbeOutcome {
-        let resolved = match credentials.resolve(|name| std::env::var(name).ok()) {
+    /// Probes a model's provider with `credentials`: references are resolved first, as the
+    /// operator grants them to `org`, and one that is not is a failed verification naming the
+    /// credential key (never the reference or a value).
+    async fn probe(
+        &self,
+        org: &OrgId,
+        fields: &ModelFields,
+        credentials: &Credentials,
+    ) -> ProbeOutcome {
+        let resolved = match self.references.resolve(org, credentials) {
             Ok(c) => c,
             Err(message) => return ProbeOutcome::failed(message),
         };
@@ -216,7 +234,9 @@ impl Registry {
     pub async fn verify_unsaved(&self, caller: &Caller, body: ModelCreate) -> Result<ProbeOutcome> {
         caller.require(Action::Verify)?;
         let input = validate::create(body)?;
-        let outcome = self.probe(&input.fields, &input.credentials).await;
+        let outcome = self
+            .probe(&caller.scope.org, &input.fields, &input.credentials)
+            .await;
         self.verified(&input.fields, false, &outcome);
         Ok(outcome)
     }
@@ -232,7 +252,10 @@ impl Registry {
     /// Verifies and records, for a request or the background checker.
     pub async fn verify_model(&self, current: Model, actor: &Actor) -> Result<Verified> {
         let outcome = match self.keyring.open(binding(&current), &current.credentials) {
-            Ok(credentials) => self.probe(&current.fields, &credentials).await,
+            Ok(credentials) => {
+                self.probe(&current.scope.org, &current.fields, &credentials)
+                    .await
+            }
             Err(e) => ProbeOutcome::failed(format!("stored credentials cannot be decrypted: {e}")),
         };
         self.verified(&current.fields, true, &outcome);
@@ -279,6 +302,11 @@ impl Registry {
 
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    /// The keys list cursors are sealed with; the same on every replica of a deployment.
+    pub fn cursors(&self) -> &CursorKeys {
+        &self.cursors
     }
 
     /// The model as a reader must see it: when its credentials do not open (a missing key,
@@ -515,7 +543,8 @@ impl Registry {
     }
 
     /// The export of `scope`. `with_values` also collects each variable's value, references
-    /// resolved (the local `export --with-values`; no HTTP response ever carries them).
+    /// resolved as the operator grants them to the organization (the local
+    /// `export --with-values`; no HTTP response ever carries them).
     pub async fn export_litellm_in(
         &self,
         scope: &TenantScope,
@@ -532,7 +561,11 @@ impl Registry {
             let page = self.store.list_models(scope, &query).await?;
             for model in &page.items {
                 let credentials = self.keyring.open(binding(model), &model.credentials).ok();
-                export.add(model, credentials.as_ref());
+                let resolved = match &credentials {
+                    Some(c) if with_values => Some(self.references.resolve_each(&scope.org, c)),
+                    _ => None,
+                };
+                export.add(model, credentials.as_ref(), resolved);
             }
             match page.items.last() {
                 Some(last) if page.has_more => {

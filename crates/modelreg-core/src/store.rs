@@ -150,14 +150,12 @@ pub struct NewToken {
 /// API tokens are looked up before the tenant is known, so these methods are not scoped.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// `AlreadyExists` when the name is taken (names are unique across organizations, so
-    /// `token revoke NAME` is unambiguous).
+    /// `AlreadyExists` when the organization has a token of that name. Names are unique per
+    /// organization only, so a refusal tells nothing of other organizations' tokens.
     async fn insert_token(&self, token: NewToken) -> Result<ApiToken>;
     /// The active (not revoked) token with this hash.
     async fn token_by_hash(&self, hash: &str) -> Result<Option<FoundToken>>;
     async fn list_tokens(&self) -> Result<Vec<ApiToken>>;
-    /// Returns whether an active token of that name was revoked.
-    async fn revoke_token(&self, name: &str) -> Result<bool>;
     /// The tokens of one organization.
     async fn org_tokens(&self, org: &OrgId) -> Result<Vec<ApiToken>>;
     /// Revokes an active token of `org` by name; whether one was.

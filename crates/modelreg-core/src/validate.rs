@@ -266,6 +266,81 @@ fn id<T>(v: T) -> Result<T, (&'static str, String)> {
     Ok(v)
 }
 
+/// LiteLLM's provider names that modelreg knows. A provider is a tenant's free text; where it
+/// leaves the tenant (a metric label shared by every organization), only these names are used
+/// as they are, and any other is `other`.
+pub const KNOWN_PROVIDERS: [&str; 56] = [
+    "ai21",
+    "aleph_alpha",
+    "anthropic",
+    "anyscale",
+    "azure",
+    "azure_ai",
+    "bedrock",
+    "bedrock_converse",
+    "cerebras",
+    "clarifai",
+    "cloudflare",
+    "codestral",
+    "cohere",
+    "cohere_chat",
+    "custom_openai",
+    "dashscope",
+    "databricks",
+    "deepinfra",
+    "deepseek",
+    "fireworks_ai",
+    "friendliai",
+    "gemini",
+    "github",
+    "google_ai_studio",
+    "groq",
+    "hosted_vllm",
+    "huggingface",
+    "jina_ai",
+    "lm_studio",
+    "mistral",
+    "moonshot",
+    "nlp_cloud",
+    "nvidia_nim",
+    "ollama",
+    "ollama_chat",
+    "openai",
+    "openai_compatible",
+    "openrouter",
+    "perplexity",
+    "predibase",
+    "replicate",
+    "sagemaker",
+    "sambanova",
+    "text-completion-openai",
+    "together_ai",
+    "triton",
+    "vertex_ai",
+    "vertex_ai_beta",
+    "vllm",
+    "voyage",
+    "watsonx",
+    "xai",
+    "xinference",
+    "mistral_azure",
+    "fireworks",
+    "together",
+];
+
+/// The provider as a label other tenants may see: a known name as it is, `other` for any
+/// other text, `` for none.
+pub fn provider_label(provider: Option<&str>) -> &'static str {
+    match provider {
+        None => "",
+        Some(p) => KNOWN_PROVIDERS
+            .iter()
+            .find(|k| k.eq_ignore_ascii_case(p.trim()))
+            .copied()
+            .unwrap_or("other"),
+    }
+}
+
 /// The provider a LiteLLM model string implies: the prefix before the first `/`, or, for a bare
 /// model name, the vendor of a few well-known families.
 pub fn infer_provider(litellm_model: &str) -> Option<String> {

@@ -785,8 +785,8 @@ impl TokenStore for PostgresStore {
                 last_used_at: None,
             }),
             Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists(format!(
-                "a token named '{}' already exists",
-                token.name
+                "a token named '{}' already exists in organization {}",
+                token.name, token.org
             ))),
             Err(e) => Err(db_error(e)),
         }
@@ -809,15 +809,6 @@ impl TokenStore for PostgresStore {
         rows.iter().map(token_from_row).collect()
     }
 
-    async fn revoke_token(&self, name: &str) -> Result<bool> {
-        let done = sqlx::query(q(&sql::REVOKE_TOKEN))
-            .bind(ts(Timestamp::now()))
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
-    }
     async fn org_tokens(&self, org: &OrgId) -> Result<Vec<ApiToken>> {
         let rows = sqlx::query(q(&sql::ORG_TOKENS))
             .bind(org.as_str())

@@ -247,10 +247,6 @@ statement!(
         .to_owned()
 );
 statement!(
-    REVOKE_TOKEN,
-    "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL".to_owned()
-);
-statement!(
     APPLIED_MIGRATIONS,
     "SELECT COUNT(*) FROM _sqlx_migrations WHERE success".to_owned()
 );

@@ -575,6 +575,7 @@ impl TokenStore for SqliteStore {
             .bind(token.project.to_string())
             .bind(token.role.as_str())
             .bind(now.to_string())
+            .bind(token.expires_at.map(|t| t.to_string()))
             .execute(&self.write)
             .await;
         match result {
@@ -590,8 +591,8 @@ impl TokenStore for SqliteStore {
                 last_used_at: None,
             }),
             Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists(format!(
-                "a token named '{}' already exists",
-                token.name
+                "a token named '{}' already exists in organization {}",
+                token.name, token.org
             ))),
             Err(e) => Err(db_error(e)),
         }
@@ -619,15 +620,6 @@ impl TokenStore for SqliteStore {
         rows.iter().map(token_from_row).collect()
     }
 
-    async fn revoke_token(&self, name: &str) -> Result<bool> {
-        let done = sqlx::query(AssertSqlSafe(sql::REVOKE_TOKEN.sqlite.as_str()))
-            .bind(Timestamp::now().to_string())
-            .bind(name)
-            .execute(&self.write)
-            .await
-            .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
-    }
     async fn org_tokens(&self, org: &OrgId) -> Result<Vec<ApiToken>> {
         let rows = sqlx::query(AssertSqlSafe(sql::ORG_TOKENS.sqlite.as_str()))
             .bind(org.as_str())
@@ -859,7 +851,7 @@ mod tests {
     /// as parameters (as the store runs it).
     #[tokio::test]
     async fn a_keyset_page_seeks_to_its_cursor() {
-        use modelreg_core::list::{After, Paging};
+        use modelreg_core::list::{After, CursorKeys, Paging};
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("k.db")).await.unwrap();
         let scope = TenantScope::new(OrgId::parse("o").unwrap(), ProjectId::parse("p").unwrap());
@@ -872,8 +864,11 @@ mod tests {
             "status",
         ] {
             for dir in ["asc", "desc"] {
-                let mut q =
-                    ListQuery::parse(&[("sort".to_owned(), format!("{field}:{dir}"))]).unwrap();
+                let mut q = ListQuery::parse(
+                    &[("sort".to_owned(), format!("{field}:{dir}"))],
+                    &CursorKeys::ephemeral(),
+                )
+                .unwrap();
                 q.paging = Paging::After(After {
                     values: vec!["2026-01-01T00:00:00Z".into()],
                     id: Uuid::now_v7(),
@@ -944,7 +939,7 @@ mod tests {
     /// page the direct path takes.
     #[tokio::test]
     async fn direct_pages_match_the_ordinary_path() {
-        use modelreg_core::list::After;
+        use modelreg_core::list::{After, CursorKeys};
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
         let scope = TenantScope::new(OrgId::parse("o").unwrap(), ProjectId::parse("p").unwrap());
@@ -953,19 +948,30 @@ mod tests {
             .insert_models(&scope, &models, &test_audit())
             .await
             .unwrap();
-        let first = ListQuery::parse(&[("limit".to_owned(), "7".to_owned())]).unwrap();
+        let first = ListQuery::parse(
+            &[("limit".to_owned(), "7".to_owned())],
+            &CursorKeys::ephemeral(),
+        )
+        .unwrap();
         let whole = store.list_models(&scope, &first).await.unwrap();
         let last = whole.items.last().unwrap();
-        let mut after = ListQuery::parse(&[("limit".to_owned(), "7".to_owned())]).unwrap();
+        let mut after = ListQuery::parse(
+            &[("limit".to_owned(), "7".to_owned())],
+            &CursorKeys::ephemeral(),
+        )
+        .unwrap();
         after.paging = Paging::After(After {
             values: vec![last.created_at.to_string()],
             id: last.id,
         });
-        let mut by_name = ListQuery::parse(&[
-            ("sort".to_owned(), "name:asc".to_owned()),
-            ("page".to_owned(), "3".to_owned()),
-            ("limit".to_owned(), "10".to_owned()),
-        ])
+        let mut by_name = ListQuery::parse(
+            &[
+                ("sort".to_owned(), "name:asc".to_owned()),
+                ("page".to_owned(), "3".to_owned()),
+                ("limit".to_owned(), "10".to_owned()),
+            ],
+            &CursorKeys::ephemeral(),
+        )
         .unwrap();
         let mut tail = by_name.clone();
         tail.paging = Paging::Page(4);

@@ -6,7 +6,7 @@ use modelreg_core::{
     Error,
     audit::{AuditAction, AuditEntry, GENESIS, first_broken},
     auth::{ProjectGrant, Role},
-    list::{ListQuery, Paging},
+    list::{CursorKeys, ListQuery, Paging},
     model::{Model, ModelFields, Status},
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
@@ -445,7 +445,8 @@ async fn batch_inserts_are_all_or_nothing() {
             assert_eq!((m.version, m.created_at), (1, new.now), "{}", b.name);
             assert_eq!(m.resource_uri, new.resource_uri, "{}", b.name);
         }
-        let tagged = ListQuery::parse(&[("tags".into(), "a".into())]).unwrap();
+        let tagged =
+            ListQuery::parse(&[("tags".into(), "a".into())], &CursorKeys::ephemeral()).unwrap();
         let page = s.list_models(&t, &tagged).await.unwrap();
         assert_eq!(page.total_items, 5, "{}: the batch's tags", b.name);
         let events = s.audit_chain("batch", 0, 100).await.unwrap();
@@ -510,7 +511,8 @@ async fn a_long_batch_keeps_one_chain() {
         let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=2_101).collect::<Vec<i64>>(), "{}", b.name);
         assert_eq!(events[2_100].resource_uri, "l2099", "{}", b.name);
-        let tagged = ListQuery::parse(&[("tags".into(), "a".into())]).unwrap();
+        let tagged =
+            ListQuery::parse(&[("tags".into(), "a".into())], &CursorKeys::ephemeral()).unwrap();
         let page = s.list_models(&t, &tagged).await.unwrap();
         assert_eq!(page.total_items, 2_101, "{}: every model's tag", b.name);
         let page = s.list_models(&t, &ListQuery::default()).await.unwrap();
@@ -597,7 +599,7 @@ async fn filtered_totals_stay_exact_across_replicas() {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect();
-            ListQuery::parse(&pairs).unwrap()
+            ListQuery::parse(&pairs, &CursorKeys::ephemeral()).unwrap()
         };
         let tagged = by(&[("tags", "a")]);
         let disabled = by(&[("status", "DISABLED")]);
@@ -738,7 +740,11 @@ async fn the_maintained_count_stays_exact() {
                 .unwrap()
         );
         let unfiltered = s.list_models(&t, &ListQuery::default()).await.unwrap();
-        let filtered = ListQuery::parse(&[("status".into(), "PENDING".into())]).unwrap();
+        let filtered = ListQuery::parse(
+            &[("status".into(), "PENDING".into())],
+            &CursorKeys::ephemeral(),
+        )
+        .unwrap();
         let counted = s.list_models(&t, &filtered).await.unwrap();
         assert_eq!(
             (unfiltered.total_items, counted.total_items),
@@ -839,8 +845,16 @@ async fn every_write_moves_the_generation_a_page_carries() {
         let other = scope("gens", "q");
         assert_eq!(s.project_generation(&t).await.unwrap(), None, "{name}");
         let unfiltered = ListQuery::default();
-        let filtered = ListQuery::parse(&[("search".to_owned(), "gen".to_owned())]).unwrap();
-        let no_match = ListQuery::parse(&[("search".to_owned(), "no such".to_owned())]).unwrap();
+        let filtered = ListQuery::parse(
+            &[("search".to_owned(), "gen".to_owned())],
+            &CursorKeys::ephemeral(),
+        )
+        .unwrap();
+        let no_match = ListQuery::parse(
+            &[("search".to_owned(), "no such".to_owned())],
+            &CursorKeys::ephemeral(),
+        )
+        .unwrap();
         // Reads the generation, checks every kind of page carries it (a filtered page with no
         // rows too, through its count of none) and that it moved on from `last`.
         let current = |last: Option<i64>| {
@@ -906,19 +920,27 @@ async fn every_write_moves_the_generation_a_page_carries() {
 async fn tokens() {
     for b in backends().await {
         let s = &b.store;
+        // Every column is written and read back, `expires_at` among them (the SQLite insert
+        // once left it unbound, and an expiring token never expired).
+        let expires = Timestamp::parse("2999-01-01T00:00:00.000000Z").unwrap();
         let t = NewToken {
             name: "svc".into(),
             org: OrgId::parse("o").unwrap(),
             project: ProjectGrant::All,
             role: Role::Admin,
             hash: "h1".into(),
-            expires_at: None,
+            expires_at: Some(expires),
         };
         let created = s.insert_token(t).await.unwrap();
+        assert_eq!(created.expires_at, Some(expires));
         let found = s.token_by_hash("h1").await.unwrap().unwrap();
         assert_eq!(found.token, created, "{}", b.name);
         assert_eq!(found.project_generation, None, "a token of every project");
-        let dup = NewToken {
+        let listed = s.org_tokens(&OrgId::parse("o").unwrap()).await.unwrap();
+        assert_eq!(listed, std::slice::from_ref(&created), "{}", b.name);
+        // Names are unique per organization: another organization may use the same one, and
+        // only a second one in the same organization is refused.
+        let elsewhere = NewToken {
             name: "svc".into(),
             org: OrgId::parse("o2").unwrap(),
             project: ProjectGrant::One(ProjectId::parse("p").unwrap()),
@@ -926,14 +948,37 @@ async fn tokens() {
             hash: "h2".into(),
             expires_at: None,
         };
+        let other = s.insert_token(elsewhere).await.unwrap();
+        assert_eq!(other.expires_at, None);
+        let again = NewToken {
+            name: "svc".into(),
+            org: OrgId::parse("o").unwrap(),
+            project: ProjectGrant::All,
+            role: Role::Viewer,
+            hash: "h3".into(),
+            expires_at: None,
+        };
         assert!(matches!(
-            s.insert_token(dup).await,
+            s.insert_token(again).await,
             Err(Error::AlreadyExists(_))
         ));
-        assert!(s.revoke_token("svc").await.unwrap());
+        assert!(
+            s.revoke_org_token(&OrgId::parse("o").unwrap(), "svc")
+                .await
+                .unwrap()
+        );
         assert!(s.token_by_hash("h1").await.unwrap().is_none());
+        assert!(
+            s.token_by_hash("h2").await.unwrap().is_some(),
+            "{}: the other organization's token of that name stays",
+            b.name
+        );
         assert!(s.list_tokens().await.unwrap()[0].revoked_at.is_some());
-        assert!(!s.revoke_token("svc").await.unwrap());
+        assert!(
+            !s.revoke_org_token(&OrgId::parse("o").unwrap(), "svc")
+                .await
+                .unwrap()
+        );
         s.ready().await.unwrap();
     }
 }

@@ -9,7 +9,7 @@
 //! `docs/postgres-query-plans.md`.
 
 use modelreg_core::{
-    list::ListQuery,
+    list::{CursorKeys, ListQuery},
     tenant::{OrgId, ProjectId, TenantScope},
 };
 use modelreg_store::{PoolSettings, PostgresStore, testing::PgSchema};
@@ -100,7 +100,7 @@ async fn list_filters_use_indexes() {
                 (k.to_owned(), v.to_owned())
             })
             .collect();
-        let query = ListQuery::parse(&pairs).unwrap();
+        let query = ListQuery::parse(&pairs, &CursorKeys::ephemeral()).unwrap();
         let plan = store.explain_list(&scope, &query).await.unwrap();
         if plan.contains("Seq Scan on models") {
             seq_scans.push(title);

@@ -10,10 +10,12 @@ use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Every setting. Keys are the TOML keys; the environment variable of each is `MODELREG_` and
-/// the key in upper case.
+/// the key in upper case. Secrets are `SecretString`s, so no `{:?}` of the configuration can
+/// print them, and they are never serialized (their defaults are unset).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -21,14 +23,18 @@ pub struct Config {
     pub listen: String,
     /// Directory of the embedded database and its key file.
     pub data_dir: PathBuf,
-    /// `sqlite://PATH`; defaults to `<data_dir>/modelreg.db`.
-    pub database_url: Option<String>,
+    /// `sqlite://PATH` or `postgres://…` (which may hold a password); defaults to
+    /// `<data_dir>/modelreg.db`.
+    #[serde(skip_serializing)]
+    pub database_url: Option<SecretString>,
     /// Base64 of a 32-byte key-encryption key. Takes precedence over the key file.
-    pub master_key: Option<String>,
+    #[serde(skip_serializing)]
+    pub master_key: Option<SecretString>,
     /// Key file; defaults to `master.key` beside the SQLite database, created with mode 0600.
     pub master_key_file: Option<PathBuf>,
     /// Accept HS256 JWTs signed with this secret.
-    pub jwt_hs256_secret: Option<String>,
+    #[serde(skip_serializing)]
+    pub jwt_hs256_secret: Option<SecretString>,
     /// Required `iss` of JWTs, when set.
     pub jwt_issuer: Option<String>,
     /// Required `aud` of JWTs, when set.
@@ -83,6 +89,16 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Connections served at once; one more is answered 503.
     pub max_connections: usize,
+    /// Environment variables that credential references (`os.environ/NAME`) of every
+    /// organization may name: names or globs such as `OPENAI_*`, comma-separated. Nothing by
+    /// default; the server's own settings never (docs/secrets.md).
+    pub reference_env: Option<String>,
+    /// Directories whose files credential references (`file:PATH`) of every organization may
+    /// name, comma-separated. None by default.
+    pub reference_dirs: Option<String>,
+    /// Grants for some organizations, as JSON:
+    /// `[{"orgs": ["acme"], "env": ["ACME_*"], "dirs": ["/run/secrets/acme"]}]`.
+    pub reference_grants: Option<String>,
 }
 
 impl Default for Config {
@@ -120,6 +136,9 @@ impl Default for Config {
             header_timeout_secs: limits.header_timeout.as_secs(),
             max_header_bytes: limits.max_header_bytes,
             max_connections: limits.max_connections,
+            reference_env: None,
+            reference_dirs: None,
+            reference_grants: None,
         }
     }
 }
@@ -141,7 +160,7 @@ pub struct Overrides {
     pub log_level: Option<String>,
 }
 
-const STRING_KEYS: [&str; 16] = [
+const STRING_KEYS: [&str; 19] = [
     "listen",
     "data_dir",
     "database_url",
@@ -158,6 +177,9 @@ const STRING_KEYS: [&str; 16] = [
     "jwt_roles_claim",
     "jwt_username_claim",
     "service_accounts",
+    "reference_env",
+    "reference_dirs",
+    "reference_grants",
 ];
 
 impl Config {
@@ -229,9 +251,10 @@ impl Config {
 
     /// The database URL in use.
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("modelreg.db").display()))
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("modelreg.db").display()),
+        }
     }
 
     /// Pool settings of the PostgreSQL backend.
@@ -263,7 +286,7 @@ impl Config {
             hs256_secret: self
                 .jwt_hs256_secret
                 .as_ref()
-                .map(|s| s.as_bytes().to_vec()),
+                .map(|s| s.expose_secret().as_bytes().to_vec()),
             issuer: self.jwt_issuer.clone(),
             audience: self.jwt_audience.clone(),
             leeway_secs: self.jwt_leeway_secs,
@@ -302,6 +325,67 @@ impl Config {
         .map_err(|e| anyhow::anyhow!("cannot build the HTTP client for probes: {e}"))
     }
 
+    /// What credential references may resolve to (docs/secrets.md): the configured grants,
+    /// with the server's own files (data directory, key file, database, `config_file`) and
+    /// secrets (master keys, JWT secret, database URL) kept out of every grant.
+    pub fn references(
+        &self,
+        keyring: &modelreg_core::secrets::Keyring,
+        config_file: Option<&Path>,
+    ) -> anyhow::Result<modelreg_core::references::ReferencePolicy> {
+        use modelreg_core::references::{Grant, Protected, ReferencePolicy};
+        let list = |v: &Option<String>| -> Vec<String> {
+            v.as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut grants = vec![Grant {
+            orgs: Vec::new(),
+            env: list(&self.reference_env),
+            dirs: list(&self.reference_dirs)
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+        }];
+        if let Some(json) = &self.reference_grants {
+            let more: Vec<Grant> = serde_json::from_str(json)
+                .map_err(|e| anyhow::anyhow!("MODELREG_REFERENCE_GRANTS is not valid: {e}"))?;
+            grants.extend(more);
+        }
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut paths = vec![absolute(&self.data_dir), absolute(&self.key_file())];
+        let url = self.database_url();
+        if let Some(db) = modelreg_store::sqlite_path(&url) {
+            let db = absolute(Path::new(db));
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut p = db.clone().into_os_string();
+                p.push(suffix);
+                paths.push(PathBuf::from(p));
+            }
+        }
+        paths.extend(config_file.map(absolute));
+        let mut secrets: Vec<zeroize::Zeroizing<String>> =
+            keyring.keks().iter().map(|k| k.to_base64()).collect();
+        secrets.extend(
+            [&self.master_key, &self.jwt_hs256_secret, &self.database_url]
+                .into_iter()
+                .flatten()
+                .map(|s| zeroize::Zeroizing::new(s.expose_secret().to_owned())),
+        );
+        if let Some(password) = url::Url::parse(&url)
+            .ok()
+            .and_then(|u| u.password().map(str::to_owned))
+        {
+            secrets.push(zeroize::Zeroizing::new(password));
+        }
+        ReferencePolicy::new(&grants, Protected { paths, secrets })
+            .map_err(|e| anyhow::anyhow!("credential reference grants: {e}"))
+    }
+
     /// The database URL without credentials, for messages and logs.
     pub fn database_url_redacted(&self) -> String {
         modelreg_store::redact_url(&self.database_url())
@@ -318,5 +402,42 @@ impl Config {
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or_else(|| self.data_dir.clone());
         dir.join("master.key")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No `{:?}` of the configuration prints a secret: the master key, the JWT secret, or a
+    /// database password.
+    #[test]
+    fn debug_never_prints_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("modelreg.toml");
+        std::fs::write(
+            &file,
+            r#"
+master_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+jwt_hs256_secret = "jwt-secret-canary-5521"
+database_url = "postgres://modelreg:db-password-canary-0042@db.example/modelreg"
+"#,
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), Overrides::default()).unwrap();
+        let shown = format!("{config:?} {:#?}", config.clone());
+        for secret in [
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            "jwt-secret-canary-5521",
+            "db-password-canary-0042",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        // The values are still there for the code that needs them.
+        assert!(config.database_url().contains("db-password-canary-0042"));
+        assert_eq!(
+            config.jwt().unwrap().hs256_secret.as_deref(),
+            Some(b"jwt-secret-canary-5521".as_slice())
+        );
     }
 }

@@ -14,6 +14,8 @@ use modelreg_core::{
     store::Store,
 };
 
+use secrecy::ExposeSecret;
+
 use crate::config::Config;
 
 /// The keyring the configuration names. With no `master_key` and no key file, a new key file
@@ -22,6 +24,7 @@ pub fn load(config: &Config, create: bool) -> anyhow::Result<Keyring> {
     if let Some(keys) = &config.master_key {
         // Several keys, comma-separated, the newest last.
         let keks = keys
+            .expose_secret()
             .split(',')
             .map(str::trim)
             .filter(|k| !k.is_empty())

@@ -179,7 +179,7 @@ enum TokenCommand {
         /// owner, admin, member, developer, operator or viewer.
         #[arg(long)]
         role: String,
-        /// Unique name; the token acts as service:<name>.
+        /// Name, unique in the organization; the token acts as service:<name>.
         #[arg(long)]
         name: String,
         #[command(flatten)]
@@ -196,6 +196,10 @@ enum TokenCommand {
     /// Revoke an API token by name. It stops working at once.
     Revoke {
         name: String,
+        /// The token's organization; needed only when several organizations have a token of
+        /// that name.
+        #[arg(long)]
+        org: Option<String>,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -292,7 +296,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             )?;
             telemetry::init(&config.log_format, &config.log_level);
-            serve::run(config).await
+            serve::run(config, file).await
         }
         Command::Migrate(storage) => {
             let config = Config::load(file, overrides(&storage))?;
@@ -455,12 +459,19 @@ async fn export(file: Option<&std::path::Path>, args: ExportArgs) -> anyhow::Res
         modelreg_core::tenant::ProjectId::parse(&project)
             .map_err(|m| client::ClientError::usage(format!("--project: {m}")))?,
     );
-    let query = modelreg_core::litellm::export_query(&args.filters.pairs())?;
     let config = key_config(file, &args.storage)?;
-    let keyring = std::sync::Arc::new(keys::load(&config, false)?);
+    let keyring = keys::load(&config, false)?;
+    // References resolve here exactly as the server resolves them: only as granted.
+    let references = config.references(&keyring, file)?;
     let store = config.open_store().await?;
-    let registry = modelreg_core::service::Registry::new(store.clone(), keyring);
-    let result = registry.export_litellm_in(&scope, &query, true).await;
+    let registry =
+        modelreg_core::service::Registry::new(store.clone(), std::sync::Arc::new(keyring))
+            .with_references(references);
+    let result =
+        match modelreg_core::litellm::export_query(&args.filters.pairs(), registry.cursors()) {
+            Ok(query) => registry.export_litellm_in(&scope, &query, true).await,
+            Err(e) => Err(e),
+        };
     store.close().await;
     let export = result?;
     for why in &export.unresolved {

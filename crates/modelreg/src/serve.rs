@@ -1,6 +1,6 @@
 //! `modelreg serve`: open storage, mint the bootstrap token if needed, serve until a signal.
 
-use std::{sync::Arc, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use modelreg_api::Authenticator;
@@ -17,8 +17,11 @@ use crate::{config::Config, keys};
 
 pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// `config_file` is the TOML file the configuration came from, if any: like the data
+/// directory, it is never readable through a credential reference.
+pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let keyring = keys::load(&config, true)?;
+    let references = config.references(&keyring, config_file)?;
     let store = config.open_store().await?;
     tracing::info!(
         database = %config.database_url_redacted(),
@@ -28,7 +31,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let jwt = config.jwt()?;
     if !jwt.accepts_jwts() {
-        bootstrap_token(store.as_ref()).await?;
+        bootstrap_token(store.as_ref(), &config.data_dir).await?;
     }
     let keyring = Arc::new(keyring);
     // Check every stored credential in the background: a large registry starts at once, and
@@ -65,6 +68,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // One set of metrics, so the background checker's verifications are counted too.
     let metrics = Arc::new(modelreg_api::metrics::Metrics::new());
     let registry = Registry::new(store.clone(), keyring)
+        .with_references(references)
         .with_prober(Arc::new(config.prober()?))
         .with_verification_hook(metrics.verification_hook());
     if config.check_interval_secs > 0 {
@@ -126,9 +130,9 @@ fn spawn_checker(registry: Registry, config: &Config) {
 }
 
 /// The embedded default has no identity provider: the first start mints one owner token for
-/// organization `default`, all projects, and prints it once. Later starts find it (or any
-/// token created since) and mint nothing.
-async fn bootstrap_token(store: &dyn Store) -> anyhow::Result<()> {
+/// organization `default`, all projects, and hands it over once (see `hand_over`). Later
+/// starts find it (or any token created since) and mint nothing.
+async fn bootstrap_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
     if !store.list_tokens().await?.is_empty() {
         return Ok(());
     }
@@ -145,13 +149,53 @@ async fn bootstrap_token(store: &dyn Store) -> anyhow::Result<()> {
         .await;
     match minted {
         Ok(_) => {}
-        // Another replica starting at the same moment minted it and printed it.
+        // Another replica starting at the same moment minted it and handed it over.
         Err(modelreg_core::Error::AlreadyExists(_)) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
-    println!(
-        "Created an owner token for organization 'default', all projects. It is shown only once; \
-         only its hash is stored:\n\n    {token}\n"
+    hand_over(&token, data_dir)
+}
+
+/// The file the bootstrap token is written to when stdout is not a terminal.
+pub const BOOTSTRAP_TOKEN_FILE: &str = "bootstrap-token";
+
+/// Shows the bootstrap token to the person at the terminal. When stdout is not a terminal it
+/// is most likely a log pipeline (a service manager, a container runtime merging stdout and
+/// stderr), where a token would be kept and shipped: then the token goes to a file readable
+/// by this user alone, and the log says only where it is.
+fn hand_over(token: &str, data_dir: &Path) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if std::io::stdout().is_terminal() {
+        println!(
+            "Created an owner token for organization 'default', all projects. It is shown only \
+             once; only its hash is stored:\n\n    {token}\n"
+        );
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let path = data_dir.join(BOOTSTRAP_TOKEN_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .with_context(|| format!("cannot write the bootstrap token to {}", path.display()))?;
+    // A file left by an earlier start may have other permissions: `mode` applies on creation.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    writeln!(file, "{token}")?;
+    file.sync_all()?;
+    tracing::warn!(
+        path = %path.display(),
+        "created an owner token for organization 'default', all projects; stdout is not a \
+         terminal, so it was written to this file (mode 0600) instead of printed. Read it, \
+         then delete the file"
     );
     Ok(())
 }

@@ -92,12 +92,34 @@ pub async fn run(file: Option<&Path>, cmd: TokenCommand) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
-            TokenCommand::Revoke { name, .. } => {
-                if store.revoke_token(&name).await? {
-                    println!("revoked token '{name}'");
+            TokenCommand::Revoke { name, org, .. } => {
+                // Names are unique per organization: without --org, the name must be active
+                // in exactly one.
+                let org = match org {
+                    Some(org) => OrgId::parse(&org).map_err(anyhow::Error::msg).context("--org")?,
+                    None => {
+                        let mut orgs: Vec<OrgId> = store
+                            .list_tokens()
+                            .await?
+                            .into_iter()
+                            .filter(|t| t.name == name && t.revoked_at.is_none())
+                            .map(|t| t.org)
+                            .collect();
+                        match orgs.len() {
+                            0 => bail!("no active token named '{name}'"),
+                            1 => orgs.remove(0),
+                            _ => bail!(
+                                "organizations {} each have a token named '{name}'; say which with --org",
+                                orgs.iter().map(|o| o.as_str()).collect::<Vec<_>>().join(", ")
+                            ),
+                        }
+                    }
+                };
+                if store.revoke_org_token(&org, &name).await? {
+                    println!("revoked token '{name}' of organization {org}");
                     Ok(())
                 } else {
-                    bail!("no active token named '{name}'")
+                    bail!("no active token named '{name}' in organization {org}")
                 }
             }
         }

@@ -396,7 +396,8 @@ async fn export_with_values_resolves_references_into_a_private_file() {
             reqwest::Method::POST,
             "/assets/models",
             Some(json!({"name": "Prod", "litellm_model": "openai/gpt-4o",
-                        "credentials": {"api_key": "sk-literal-value-91", "organization": "os.environ/MR_TEST_ORG"}})),
+                        "credentials": {"api_key": "sk-literal-value-91", "organization": "os.environ/MR_TEST_ORG",
+                                        "jwt": "os.environ/MODELREG_JWT_HS256_SECRET"}})),
         )
         .await;
     assert_eq!(s, 201, "{m}");
@@ -416,7 +417,13 @@ async fn export_with_values_resolves_references_into_a_private_file() {
         "-o",
         config.to_str().unwrap(),
     ];
-    let env = [("MR_TEST_ORG", "org-from-env-55")];
+    // References resolve only as the operator grants them, here every variable but the
+    // server's own settings, which are never granted.
+    let env = [
+        ("MR_TEST_ORG", "org-from-env-55"),
+        ("MODELREG_REFERENCE_ENV", "*"),
+        ("MODELREG_JWT_HS256_SECRET", "jwt-secret-in-export-env-3"),
+    ];
     let r = cli(&args, &env, None).await;
     r.ok();
     let values = std::fs::read_to_string(&env_file).unwrap();
@@ -425,6 +432,12 @@ async fn export_with_values_resolves_references_into_a_private_file() {
         "{values}"
     );
     assert!(values.contains("MR_TEST_ORG='org-from-env-55'"), "{values}");
+    assert!(
+        values.contains("MODELREG_JWT_HS256_SECRET=''")
+            && !values.contains("jwt-secret-in-export-env-3"),
+        "{values}"
+    );
+    assert!(r.stderr.contains("\"jwt\""), "{}", r.stderr);
     assert_eq!(
         std::fs::metadata(&env_file).unwrap().permissions().mode() & 0o777,
         0o600
@@ -436,11 +449,17 @@ async fn export_with_values_resolves_references_into_a_private_file() {
     let again = cli(&args, &env, None).await;
     assert_eq!(again.code, 2, "{}", again.stderr);
     assert!(again.stderr.contains("File exists"), "{}", again.stderr);
-    // An unset reference is named, and its value left empty.
+    // Without a grant the reference is not resolved: reported by model and key, and its
+    // value left empty.
     std::fs::remove_file(&env_file).unwrap();
-    let unset = cli(&args, &[], None).await;
+    let unset = cli(&args, &[("MR_TEST_ORG", "org-from-env-55")], None).await;
     unset.ok();
-    assert!(unset.stderr.contains("MR_TEST_ORG"), "{}", unset.stderr);
+    assert!(
+        unset.stderr.contains("prod") && unset.stderr.contains("\"organization\""),
+        "{}",
+        unset.stderr
+    );
+    assert!(!unset.stderr.contains("org-from-env-55"));
     assert!(
         std::fs::read_to_string(&env_file)
             .unwrap()

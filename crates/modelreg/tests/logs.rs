@@ -93,3 +93,67 @@ async fn text_logs_are_plain_lines() {
         assert!(line.contains(part), "{part} in {line}");
     }
 }
+
+/// With stdout not a terminal (here both streams go to one file, as a service manager or a
+/// container runtime merges them into a log pipeline), the bootstrap owner token is never
+/// printed: it goes to a file of mode 0600 in the data directory, and the log says only where.
+#[tokio::test]
+async fn the_bootstrap_token_never_reaches_a_log_pipeline() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let merged_path = dir.path().join("merged.log");
+    let merged = std::fs::File::create(&merged_path).unwrap();
+    let mut child = command(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ],
+        &[("RUST_LOG", "info")],
+    )
+    .stdout(merged.try_clone().unwrap())
+    .stderr(merged)
+    .spawn()
+    .unwrap();
+    let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let text = std::fs::read_to_string(&merged_path).unwrap();
+            if let Some(addr) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("modelreg listening on "))
+            {
+                return addr.to_owned();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the server did not start");
+    let file = data.join("bootstrap-token");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let token = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert!(token.starts_with("mr_"), "{token}");
+    // The token works, and is nowhere in what the process wrote.
+    let c = Client::new(&base, &token);
+    assert_eq!(
+        c.send(reqwest::Method::GET, "/assets/models", None).await.0,
+        200
+    );
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let text = std::fs::read_to_string(&merged_path).unwrap();
+    assert!(!text.contains(&token), "the token is in the log: {text}");
+    assert!(!text.contains("mr_"), "a token is in the log: {text}");
+    let told: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["path"].as_str() == file.to_str())
+        .collect();
+    assert_eq!(told.len(), 1, "the log names where the token is: {text}");
+}

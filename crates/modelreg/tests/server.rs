@@ -41,12 +41,26 @@ async fn bootstrap_token_is_printed_once_and_survives_restart() {
     assert_eq!(mode(&dir.path().join("master.key")), 0o600);
 }
 
-#[tokio::test]
-async fn token_cli_works_against_a_running_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().to_str().unwrap();
-    let server = Server::start(dir.path(), &[]).await;
-    let (ok, stdout, stderr) = token_create(d, "viewer", "ci-reader").await;
+/// The token commands, against a running server, on either backend: `storage` is the CLI's
+/// `--data-dir` or `--database-url`, `envs` the server's.
+async fn token_cli_works_against_a_running_server(
+    server_dir: &Path,
+    storage: [&str; 2],
+    envs: &[(&str, &str)],
+) {
+    let server = Server::start(server_dir, envs).await;
+    let cli = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(storage.iter().map(|s| (*s).to_owned()));
+        async move {
+            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+            output(&refs, &[]).await
+        }
+    };
+    let create = |org: &'static str, role: &'static str, name: &'static str| {
+        token_create_in(&storage, org, role, name)
+    };
+    let (ok, stdout, stderr) = create("default", "viewer", "ci-reader").await;
     assert!(ok, "{stderr}");
     let token = stdout.trim().to_owned();
     assert!(
@@ -72,33 +86,79 @@ async fn token_cli_works_against_a_running_server() {
         (403, Some("INSUFFICIENT_PERMISSIONS"))
     );
 
-    let (ok, stdout, _) = output(&["token", "list", "--data-dir", d], &[]).await;
+    let (ok, stdout, _) = cli(&["token", "list"]).await;
     assert!(ok);
     assert!(
         stdout.contains("ci-reader") && stdout.contains("viewer") && stdout.contains("bootstrap")
     );
     assert!(!stdout.contains(&token), "token list must not show secrets");
-    let (ok, stdout, _) = output(&["token", "list", "--json", "--data-dir", d], &[]).await;
+    let (ok, stdout, _) = cli(&["token", "list", "--json"]).await;
     assert!(ok);
     let listed: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2);
 
-    // Duplicate names and bad roles are refused with a message and a non-zero exit.
-    let (ok, _, stderr) = token_create(d, "viewer", "ci-reader").await;
+    // A duplicate name in the organization and a bad role are refused with a message and a
+    // non-zero exit. The same name in another organization is that organization's own.
+    let (ok, _, stderr) = create("default", "viewer", "ci-reader").await;
     assert!(!ok && stderr.contains("already exists"), "{stderr}");
-    let (ok, _, stderr) = token_create(d, "god", "x").await;
+    let (ok, _, stderr) = create("default", "god", "x").await;
     assert!(!ok && stderr.contains("--role"), "{stderr}");
+    let (ok, stdout, stderr) = create("other-org", "viewer", "ci-reader").await;
+    assert!(ok, "{stderr}");
+    let other = Client::new(&server.base, stdout.trim());
 
-    let (ok, _, stderr) = output(&["token", "revoke", "ci-reader", "--data-dir", d], &[]).await;
+    // With the name in two organizations, revoking needs --org, and revokes only that one.
+    let (ok, _, stderr) = cli(&["token", "revoke", "ci-reader"]).await;
+    assert!(!ok && stderr.contains("--org"), "{stderr}");
+    let (ok, _, stderr) = cli(&["token", "revoke", "ci-reader", "--org", "default"]).await;
     assert!(ok, "{stderr}");
     let (s, e) = c.send(reqwest::Method::GET, "/assets/models", None).await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (401, Some("INVALID_TOKEN"))
     );
-    let (ok, _, stderr) = output(&["token", "revoke", "ci-reader", "--data-dir", d], &[]).await;
+    assert_eq!(
+        other
+            .send(reqwest::Method::GET, "/assets/models", None)
+            .await
+            .0,
+        200
+    );
+    // Now the name is active in one organization only: --org is not needed.
+    let (ok, _, stderr) = cli(&["token", "revoke", "ci-reader"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        other
+            .send(reqwest::Method::GET, "/assets/models", None)
+            .await
+            .0,
+        401
+    );
+    let (ok, _, stderr) = cli(&["token", "revoke", "ci-reader"]).await;
     assert!(!ok && stderr.contains("no active token"));
     server.kill9().await;
+}
+
+#[tokio::test]
+async fn token_cli_works_against_a_running_server_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    token_cli_works_against_a_running_server(dir.path(), ["--data-dir", d], &[]).await;
+}
+
+#[tokio::test]
+async fn token_cli_works_against_a_running_server_on_postgres() {
+    let schema = modelreg_store::testing::PgSchema::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    token_cli_works_against_a_running_server(
+        dir.path(),
+        ["--database-url", &schema.url],
+        &[
+            ("MODELREG_DATABASE_URL", &schema.url),
+            ("MODELREG_MASTER_KEY", MASTER_KEY),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! Response bodies of the model endpoints.
 
 use modelreg_core::{
-    list::{ListPage, ListQuery, Paging},
+    list::{CursorKeys, ListPage, ListQuery, Paging},
     model::{Mode, Model, Status},
 };
 use serde::Serialize;
@@ -159,7 +159,8 @@ pub struct ModelList {
 }
 
 impl ModelList {
-    pub fn new(query: &ListQuery, page: &ListPage) -> Self {
+    /// `cursors` seal the next page's cursor.
+    pub fn new(query: &ListQuery, page: &ListPage, cursors: &CursorKeys) -> Self {
         let limit = u64::from(query.limit);
         let total_pages = page.total_items.div_ceil(limit);
         let (page_no, next_page, prev_page) = match query.paging {
@@ -174,7 +175,7 @@ impl ModelList {
         };
         let next_cursor = page
             .has_more
-            .then(|| page.items.last().map(|m| query.cursor_after(m)))
+            .then(|| page.items.last().map(|m| query.cursor_after(m, cursors)))
             .flatten();
         ModelList {
             data: page.items.iter().map(ModelSummary::from).collect(),

@@ -141,8 +141,20 @@ impl TestApp {
         let prober = modelreg_probe::HttpProber::new(modelreg_probe::ProbeConfig::default())
             .expect("prober");
         let last_used = auth.last_used();
+        // The operator's grant for the tests that resolve references (verify.rs); nothing
+        // else is granted, as in a default deployment.
+        let references = modelreg_core::references::ReferencePolicy::new(
+            &[modelreg_core::references::Grant {
+                env: vec!["MR_VERIFY_KEY_*".into(), "MR_UNSET_*".into()],
+                ..Default::default()
+            }],
+            Default::default(),
+        )
+        .expect("grants");
         let router = modelreg_api::router(
-            Registry::new(store, keyring).with_prober(Arc::new(prober)),
+            Registry::new(store, keyring)
+                .with_prober(Arc::new(prober))
+                .with_references(references),
             auth,
             modelreg_api::Limits::default(),
         );

@@ -61,13 +61,11 @@ impl Server {
         .spawn()
         .expect("spawn modelreg");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut token = None;
         let base = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 let line = line.trim();
-                if line.starts_with("mr_") {
-                    token = Some(line.to_owned());
-                }
+                // stdout is a pipe here, not a terminal: no token may ever be printed to it.
+                assert!(!line.contains("mr_"), "a token on stdout: {line}");
                 if let Some(addr) = line.strip_prefix("modelreg listening on ") {
                     return addr.to_owned();
                 }
@@ -78,6 +76,7 @@ impl Server {
         .expect("modelreg did not start in time");
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let token = take_bootstrap_token(dir);
         Server { child, base, token }
     }
 
@@ -91,6 +90,16 @@ impl Server {
     }
 }
 
+/// The bootstrap token a start wrote to the data directory (stdout not being a terminal), if
+/// this start minted one. The file is removed, as its reader should, so that a later start is
+/// seen to mint none.
+pub fn take_bootstrap_token(data_dir: &Path) -> Option<String> {
+    let path = data_dir.join("bootstrap-token");
+    let text = std::fs::read_to_string(&path).ok()?;
+    std::fs::remove_file(&path).expect("remove the bootstrap token file");
+    Some(text.trim().to_owned())
+}
+
 pub async fn output(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
     let out = command(args, envs).output().await.expect("run modelreg");
     (
@@ -102,24 +111,31 @@ pub async fn output(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, Stri
 
 /// `modelreg token create` for organization `default`, all projects.
 pub async fn token_create(data_dir: &str, role: &str, name: &str) -> (bool, String, String) {
-    output(
-        &[
-            "token",
-            "create",
-            "--org",
-            "default",
-            "--project",
-            "*",
-            "--role",
-            role,
-            "--name",
-            name,
-            "--data-dir",
-            data_dir,
-        ],
-        &[],
-    )
-    .await
+    token_create_in(&["--data-dir", data_dir], "default", role, name).await
+}
+
+/// `modelreg token create` for `org`, all projects, on the database `storage` names
+/// (`--data-dir DIR` or `--database-url URL`).
+pub async fn token_create_in(
+    storage: &[&str],
+    org: &str,
+    role: &str,
+    name: &str,
+) -> (bool, String, String) {
+    let mut args = vec![
+        "token",
+        "create",
+        "--org",
+        org,
+        "--project",
+        "*",
+        "--role",
+        role,
+        "--name",
+        name,
+    ];
+    args.extend_from_slice(storage);
+    output(&args, &[]).await
 }
 
 /// reqwest is built without a default TLS crypto provider (the workspace picks ring): install
