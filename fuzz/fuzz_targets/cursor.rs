@@ -1,6 +1,7 @@
-//! The `cursor` query parameter: base64url of a JSON document the server issued and sealed.
-//! The first byte picks whether the input is sent as it is or as the base64 of the rest, so
-//! the fuzzer reaches the JSON inside and the seal's check as well as the encoding.
+//! The `cursor` query parameter: base64url of a JSON document the server issued, `.`, and its
+//! MAC. The first byte picks whether the rest is sent as it is, as base64 without a seal, or
+//! sealed with the fuzzer's own key, so the fuzzer reaches the seal's check, the JSON inside
+//! and the rules the document is held to.
 #![no_main]
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -12,10 +13,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let keys = CursorKeys::new(vec![zeroize::Zeroizing::new([7u8; 32])]);
-    let cursor = if mode % 2 == 0 {
-        URL_SAFE_NO_PAD.encode(rest)
-    } else {
-        String::from_utf8_lossy(rest).into_owned()
+    let cursor = match mode % 3 {
+        0 => keys.seal(rest),
+        1 => URL_SAFE_NO_PAD.encode(rest),
+        _ => String::from_utf8_lossy(rest).into_owned(),
     };
     if let Ok(q) = ListQuery::parse(&[("cursor".to_owned(), cursor.clone())], &keys)
         && let Paging::After(after) = &q.paging

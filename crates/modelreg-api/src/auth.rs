@@ -351,8 +351,14 @@ impl Authenticator {
                     .collect()
             })
             .unwrap_or_default();
-        if let (Some(realm), Some(claimed)) = (realm, text("org_id"))
-            && claimed != realm
+        // Neither a claim nor a header takes a realm's token to another organization: not
+        // `org_id`, and not `X-Org-Id` through a service account of the same client name
+        // (the realm's administrators choose the client ids and roles in its tokens too).
+        if let Some(realm) = realm
+            && [text("org_id").as_deref(), org_header]
+                .into_iter()
+                .flatten()
+                .any(|named| named != realm)
         {
             return Err(Error::Forbidden(format!(
                 "this token was issued by the realm of organization {realm}, which may not act \

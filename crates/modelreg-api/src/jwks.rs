@@ -46,6 +46,12 @@ pub const DEFAULT_MIN_LIFETIME: Duration = Duration::from_secs(15);
 /// (`JwtConfig::jwks_stale_grace`).
 pub const DEFAULT_STALE_GRACE: Duration = Duration::from_secs(10 * 60);
 
+/// How long a request waits for the refresh of keys that are past their lifetime when it
+/// holds a key for its `kid`. A provider that hangs rather than refusing would otherwise hold
+/// every request for the HTTP client's whole timeout once per floor; past this wait the
+/// refresh counts as failed and the held keys serve within their grace.
+pub const STALE_REFRESH_WAIT: Duration = Duration::from_secs(2);
+
 /// Where a key set comes from.
 #[derive(Debug, Clone)]
 pub enum Origin {
@@ -130,7 +136,19 @@ impl KeySource {
             if !r.tried || (may_retry && (stale || unknown_due)) {
                 let first = !r.tried;
                 r.tried = true;
-                let found = match self.fetch(http).await {
+                let fetched = if known && !first {
+                    tokio::time::timeout(STALE_REFRESH_WAIT, self.fetch(http))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(format!(
+                                "no answer within {} s",
+                                STALE_REFRESH_WAIT.as_secs()
+                            ))
+                        })
+                } else {
+                    self.fetch(http).await
+                };
+                let found = match fetched {
                     Ok((keys, lifetime)) => {
                         let found = keys.contains_key(kid);
                         *self.cached.write().await = Cached {

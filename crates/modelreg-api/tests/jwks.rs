@@ -67,6 +67,8 @@ struct Idp {
     fetches: Arc<Mutex<u32>>,
     cache_control: Arc<Mutex<Option<String>>>,
     down: Arc<Mutex<bool>>,
+    /// Answers the JWKS only after this long.
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl Idp {
@@ -78,6 +80,7 @@ impl Idp {
             fetches: Arc::new(Mutex::new(0)),
             cache_control: Arc::new(Mutex::new(None)),
             down: Arc::new(Mutex::new(false)),
+            delay: Arc::new(Mutex::new(Duration::ZERO)),
         };
         let app = Router::new()
             .route(
@@ -98,6 +101,8 @@ impl Idp {
 
     async fn jwks(State(idp): State<Idp>) -> Response {
         *idp.fetches.lock().unwrap() += 1;
+        let delay = *idp.delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         if *idp.down.lock().unwrap() {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
@@ -552,16 +557,15 @@ async fn no_cache_is_held_to_the_floor(app: TestApp) {
     );
 }
 
-/// When the keys have expired and the provider cannot be reached, the expired keys are still
-/// used for the stale grace; after it every token of that provider is refused, until the
-/// provider answers again.
-async fn an_unreachable_provider_keeps_expired_keys_for_the_grace_then_fails_closed(app: TestApp) {
+/// An identity provider whose keys live 1 s, a router that keeps them at least 500 ms and
+/// `grace` past their lifetime, and a token whose key has been fetched once.
+async fn keys_of_one_second(app: &TestApp, grace: Duration) -> (Idp, TestApp, String) {
     let idp = Idp::start(&["rsa-1"]).await;
     idp.cache_control("max-age=1");
     let app = app.with_jwt(JwtConfig {
         jwks_url: Some(idp.jwks_url()),
         jwks_min_lifetime: Duration::from_millis(500),
-        jwks_stale_grace: Duration::from_secs(2),
+        jwks_stale_grace: grace,
         ..JwtConfig::default()
     });
     let token = sign(
@@ -570,6 +574,14 @@ async fn an_unreachable_provider_keeps_expired_keys_for_the_grace_then_fails_clo
         claims("anyone", json!({"org_id": "acme"})),
     );
     app.send(list(&token)).await.expect(200);
+    (idp, app, token)
+}
+
+/// When the keys have expired and the provider cannot be reached, the expired keys are still
+/// used for the stale grace; after it every token of that provider is refused, until the
+/// provider answers again.
+async fn an_unreachable_provider_keeps_expired_keys_for_the_grace_then_fails_closed(app: TestApp) {
+    let (idp, app, token) = keys_of_one_second(&app, Duration::from_secs(2)).await;
     *idp.down.lock().unwrap() = true;
     // Expired (1 s), within the grace (until 3 s): the refetch fails, the old keys serve, and
     // the next request does not try again before the floor has passed.
@@ -590,6 +602,26 @@ async fn an_unreachable_provider_keeps_expired_keys_for_the_grace_then_fails_clo
     tokio::time::sleep(Duration::from_millis(600)).await;
     app.send(list(&token)).await.expect(200);
     assert_eq!(idp.fetches(), 4);
+}
+
+/// A provider that hangs instead of refusing does not hold requests for the HTTP client's
+/// timeout: a token whose key is held waits at most `STALE_REFRESH_WAIT` for the refresh of
+/// expired keys, then is served from them within the grace.
+async fn a_hanging_provider_holds_requests_only_briefly(app: TestApp) {
+    let (idp, app, token) = keys_of_one_second(&app, JwtConfig::default().jwks_stale_grace).await;
+    *idp.delay.lock().unwrap() = Duration::from_secs(8);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let started = std::time::Instant::now();
+    app.send(list(&token)).await.expect(200);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(4),
+        "waited {waited:?}"
+    );
+    // Within the floor after that failure, nobody waits at all.
+    let started = std::time::Instant::now();
+    app.send(list(&token)).await.expect(200);
+    assert!(started.elapsed() < Duration::from_millis(500));
 }
 
 /// With one Keycloak realm per organization, a realm's administrators control what its tokens
@@ -628,6 +660,33 @@ async fn a_realm_speaks_only_for_its_own_organization(app: TestApp) {
         .await
         .expect_error(403, "INSUFFICIENT_PERMISSIONS");
     assert!(!r.text.contains("beta-only"));
+    // Nor through a service account: a realm's administrators choose its tokens' client ids
+    // and roles too, so a token that names a configured cross-organization client, with owner
+    // roles, still cannot use X-Org-Id for another organization.
+    let mut accounts = BTreeMap::new();
+    accounts.insert(
+        "gateway".to_owned(),
+        ServiceAccount {
+            orgs: vec!["*".into()],
+            role: Some("viewer".into()),
+        },
+    );
+    let app = app.with_jwt(JwtConfig {
+        oidc_issuers: vec![idp.issuer("acme"), idp.issuer("beta")],
+        service_accounts: accounts,
+        ..JwtConfig::default()
+    });
+    let client = sign(
+        Algorithm::RS256,
+        "rsa-1",
+        json!({"iss": idp.issuer("acme"), "client_id": "gateway", "sub": "svc-gateway",
+               "roles": {"*": "owner"}, "exp": now() + 600}),
+    );
+    let r = app
+        .send(list(&client).header("x-org-id", "beta"))
+        .await
+        .expect_error(403, "INSUFFICIENT_PERMISSIONS");
+    assert!(!r.text.contains("beta-only"));
     // Its own organization, named or not, is fine.
     for extra in [json!({"org_id": "acme"}), json!({})] {
         let own = sign(
@@ -642,6 +701,7 @@ async fn a_realm_speaks_only_for_its_own_organization(app: TestApp) {
 
 on_both_backends!(
     a_realm_speaks_only_for_its_own_organization,
+    a_hanging_provider_holds_requests_only_briefly,
     every_asymmetric_algorithm_through_oidc_discovery,
     key_rotation_at_the_provider_just_works_and_bogus_kids_are_rate_limited,
     algorithm_none_and_confusion_are_refused,

@@ -141,9 +141,8 @@ async fn references_are_resolved_at_verification(app: TestApp) {
     let addr = testing::start().await;
     let base = format!("http://{addr}/openai/v1");
     let t = app.tenant().await;
+    // Set to GOOD_KEY in the test router's environment (tests/common).
     let var = format!("MR_VERIFY_KEY_{}", std::process::id());
-    // SAFETY: a variable name of this test alone; nothing else reads or writes it.
-    unsafe { std::env::set_var(&var, GOOD_KEY) };
     let r = app
         .send(t.post(
             "/assets/models/verify",
@@ -173,9 +172,8 @@ async fn references_are_resolved_at_verification(app: TestApp) {
     );
     assert_eq!(r.json["status"], "ERROR");
     // A variable the operator did not grant is refused with the same words, set or not.
+    // Set in the test router's environment, but not granted.
     let ungranted = format!("MR_NOT_GRANTED_{}", std::process::id());
-    // SAFETY: a variable name of this test alone; nothing else reads or writes it.
-    unsafe { std::env::set_var(&ungranted, GOOD_KEY) };
     let r = app
         .send(t.post(
             "/assets/models/verify",

@@ -1,8 +1,8 @@
 //! The list query of `GET /assets/models` (SPEC §2.1): parameters, sort, keyset cursor.
 //!
 //! A cursor is opaque to clients: base64url of a small JSON document holding the sort, the
-//! filters and the last row's sort values and id, sealed with a MAC under a key every replica
-//! shares ([`CursorKeys`]). A cursor this deployment did not issue, or one changed in any field,
+//! filters and the last row's sort values and id, then `.` and a MAC of those bytes under a key
+//! every replica shares ([`CursorKeys`]). A cursor this deployment did not issue, or one changed in any field,
 //! is a 422: its values never reach a query unless the server wrote them. A request that
 //! carries a cursor uses the cursor's sort and filters, so `?cursor=…` alone fetches the next
 //! page; sort or filter parameters sent beside a cursor must equal the cursor's.
@@ -174,9 +174,6 @@ struct CursorDoc {
     sort: Vec<SortKey>,
     filters: Filters,
     after: After,
-    /// The MAC of the document without it (base64url).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    mac: String,
 }
 
 /// The keys that seal cursors, newest first: derived from the master keys, so every replica
@@ -216,20 +213,29 @@ impl CursorKeys {
         mac
     }
 
-    fn seal(&self, bytes: &[u8]) -> String {
-        let tag = Self::mac(&self.0[0], bytes).finalize().into_bytes();
-        URL_SAFE_NO_PAD.encode(&tag[..MAC_LEN])
+    /// A cursor of `payload`: `base64url(payload).base64url(mac)`, the MAC under the newest
+    /// key. The MAC covers the bytes themselves, not a re-encoding of what they parse to, so
+    /// nothing a decoder accepts or drops can change what was sealed.
+    pub fn seal(&self, payload: &[u8]) -> String {
+        let tag = Self::mac(&self.0[0], payload).finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(&tag[..MAC_LEN])
+        )
     }
 
-    fn opens(&self, bytes: &[u8], tag: &str) -> bool {
-        let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else {
-            return false;
-        };
-        tag.len() == MAC_LEN
+    /// The payload of a cursor sealed with one of these keys; `None` for anything else.
+    fn open(&self, cursor: &str) -> Option<Vec<u8>> {
+        let (payload, tag) = cursor.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        (tag.len() == MAC_LEN
             && self
                 .0
                 .iter()
-                .any(|k| Self::mac(k, bytes).verify_truncated_left(&tag).is_ok())
+                .any(|k| Self::mac(k, &payload).verify_truncated_left(&tag).is_ok()))
+        .then_some(payload)
     }
 }
 
@@ -296,15 +302,13 @@ impl ListQuery {
 
     /// The cursor that continues after `last`, sealed with `keys`.
     pub fn cursor_after(&self, last: &Model, keys: &CursorKeys) -> String {
-        let mut doc = CursorDoc {
+        let doc = CursorDoc {
             v: 1,
             sort: self.sort.clone(),
             filters: self.filters.clone(),
             after: self.after(last),
-            mac: String::new(),
         };
-        doc.mac = keys.seal(&serde_json::to_vec(&doc).expect("serializable"));
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&doc).expect("serializable"))
+        keys.seal(&serde_json::to_vec(&doc).expect("serializable"))
     }
 
     /// Parses the query string's pairs; a cursor must be one sealed with `cursors`. Unknown
@@ -540,17 +544,10 @@ fn decode_cursor(raw: &str, keys: &CursorKeys) -> Result<CursorDoc, String> {
     if raw.len() > MAX_CURSOR_LEN {
         return Err(BAD.into());
     }
-    let bytes = URL_SAFE_NO_PAD
-        .decode(raw.trim())
-        .map_err(|_| BAD.to_string())?;
-    let mut doc: CursorDoc = serde_json::from_slice(&bytes).map_err(|_| BAD.to_string())?;
     // The MAC first: a forged or altered cursor is refused whatever it holds, so no value in
     // it reaches a query (a sort value of the wrong type was once a 500 on PostgreSQL).
-    let mac = std::mem::take(&mut doc.mac);
-    let unsealed = serde_json::to_vec(&doc).map_err(|_| BAD.to_string())?;
-    if !keys.opens(&unsealed, &mac) {
-        return Err(BAD.into());
-    }
+    let bytes = keys.open(raw.trim()).ok_or_else(|| BAD.to_string())?;
+    let doc: CursorDoc = serde_json::from_slice(&bytes).map_err(|_| BAD.to_string())?;
     // The document came from a client: hold it to the same rules as parameters.
     let valid = doc.v == 1
         && !doc.sort.is_empty()
@@ -593,10 +590,8 @@ mod tests {
     }
 
     /// `doc` sealed as the server seals cursors, under `keys`.
-    fn sealed(mut doc: CursorDoc, keys: &CursorKeys) -> String {
-        doc.mac = String::new();
-        doc.mac = keys.seal(&serde_json::to_vec(&doc).unwrap());
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&doc).unwrap())
+    fn sealed(doc: CursorDoc, keys: &CursorKeys) -> String {
+        keys.seal(&serde_json::to_vec(&doc).unwrap())
     }
 
     fn doc(values: &[&str]) -> CursorDoc {
@@ -611,7 +606,6 @@ mod tests {
                 values: values.iter().map(|v| (*v).to_owned()).collect(),
                 id: Uuid::nil(),
             },
-            mac: String::new(),
         }
     }
 
@@ -744,15 +738,22 @@ mod tests {
         // Any change to a sealed cursor, a cursor without its seal, and one sealed under
         // another key: all refused, whatever the value.
         let raw = sealed(good.clone(), &keys());
+        let (payload, tag) = raw.split_once('.').unwrap();
         let mut json: serde_json::Value =
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&raw).unwrap()).unwrap();
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         json["after"]["values"][0] = "not-a-time".into();
-        let tampered = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&json).unwrap());
-        let mut unsealed = good.clone();
-        unsealed.mac = String::new();
-        let unsealed = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&unsealed).unwrap());
+        let tampered = format!(
+            "{}.{tag}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&json).unwrap())
+        );
+        // The same document with different whitespace is other bytes: refused too.
+        let respaced = format!(
+            "{}.{tag}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec_pretty(&good).unwrap())
+        );
+        let unsealed = payload.to_owned();
         let foreign = sealed(good.clone(), &CursorKeys::ephemeral());
-        for bad in [tampered, unsealed, foreign] {
+        for bad in [tampered, respaced, unsealed, foreign] {
             assert_eq!(err_fields(&format!("cursor={bad}")), ["cursor"], "{bad}");
         }
         // After a key rotation the older key still opens what it sealed.

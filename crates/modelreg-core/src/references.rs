@@ -117,7 +117,7 @@ pub struct Grant {
 struct Checked {
     /// `None`: every organization.
     orgs: Option<Vec<OrgId>>,
-    env: Vec<String>,
+    env: Vec<wildmatch::WildMatch>,
     /// Each directory as configured and as its canonical path.
     dirs: Vec<(PathBuf, PathBuf)>,
 }
@@ -220,7 +220,11 @@ impl ReferencePolicy {
             }
             checked.push(Checked {
                 orgs,
-                env: grant.env.clone(),
+                env: grant
+                    .env
+                    .iter()
+                    .map(|p| wildmatch::WildMatch::new(p))
+                    .collect(),
                 dirs,
             });
         }
@@ -282,24 +286,69 @@ impl ReferencePolicy {
                 None => refused.push(refused_message(&key, reference)),
             }
         }
-        (Credentials::from_map(resolved).ok(), refused)
+        if resolved.is_empty() {
+            return (None, refused);
+        }
+        match Credentials::from_map(resolved) {
+            Ok(c) => (Some(c), refused),
+            // Values that resolved but are too large together: a refusal too, not silence.
+            Err(why) => {
+                refused.push(format!("the resolved credentials {why}"));
+                (None, refused)
+            }
+        }
+    }
+
+    /// Whether every reference in `credentials` is one the operator granted to `org`, judged
+    /// by name and path alone: nothing is read. For the count, at start-up, of models whose
+    /// references will be refused.
+    pub fn covers(&self, org: &OrgId, credentials: &Credentials) -> bool {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(credentials.expose_json()).unwrap_or_default();
+        map.values()
+            .filter_map(|v| v.as_str().and_then(Reference::parse))
+            .all(|reference| match reference {
+                Reference::Env(name) => self.env_granted(org, name),
+                Reference::File(path) => !self.granted_dirs(org, Path::new(path)).is_empty(),
+            })
+    }
+
+    fn grants_of<'a>(&'a self, org: &OrgId) -> impl Iterator<Item = &'a Checked> {
+        let org = org.clone();
+        self.grants
+            .iter()
+            .filter(move |g| g.orgs.as_ref().is_none_or(|orgs| orgs.contains(&org)))
+    }
+
+    /// Whether `name` is granted to `org` and is not a server setting.
+    fn env_granted(&self, org: &OrgId, name: &str) -> bool {
+        env_name_ok(name)
+            && !is_server_setting(name)
+            && self
+                .grants_of(org)
+                .flat_map(|g| g.env.iter())
+                .any(|pattern| pattern.matches(name))
+    }
+
+    /// The granted directories that `path` lies below as written (without `..`), for `org`.
+    fn granted_dirs(&self, org: &OrgId, path: &Path) -> Vec<&(PathBuf, PathBuf)> {
+        if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
+            return Vec::new();
+        }
+        let normal_path = normal(path);
+        self.grants_of(org)
+            .flat_map(|g| g.dirs.iter())
+            .filter(|(given, canonical)| {
+                normal_path.starts_with(given) || normal_path.starts_with(canonical)
+            })
+            .collect()
     }
 
     fn read(&self, org: &OrgId, reference: Reference<'_>) -> Option<Zeroizing<String>> {
         reference.check().ok()?;
-        let grants = self
-            .grants
-            .iter()
-            .filter(|g| g.orgs.as_ref().is_none_or(|orgs| orgs.contains(org)));
         match reference {
             Reference::Env(name) => {
-                if is_server_setting(name) {
-                    return None;
-                }
-                let granted = grants
-                    .flat_map(|g| g.env.iter())
-                    .any(|pattern| glob_matches(pattern, name));
-                if !granted {
+                if !self.env_granted(org, name) {
                     return None;
                 }
                 (self.env)(name).map(Zeroizing::new)
@@ -308,14 +357,8 @@ impl ReferencePolicy {
                 let path = Path::new(path);
                 // Lexically first: a path outside every granted directory is never looked at,
                 // so the file system is not touched for it at all.
-                if path.components().any(|c| c == Component::ParentDir) {
-                    return None;
-                }
-                let dirs: Vec<&(PathBuf, PathBuf)> = grants.flat_map(|g| g.dirs.iter()).collect();
-                let normal_path = normal(path);
-                if !dirs.iter().any(|(given, canonical)| {
-                    normal_path.starts_with(given) || normal_path.starts_with(canonical)
-                }) {
+                let dirs = self.granted_dirs(org, path);
+                if dirs.is_empty() {
                     return None;
                 }
                 // Then as the file system resolves it: a symbolic link out of the granted
@@ -326,9 +369,26 @@ impl ReferencePolicy {
                 {
                     return None;
                 }
-                read_small_file(&canonical)
+                // And by identity, which no name changes: the server's own files and
+                // directories reached through a hard link, a bind mount or a name that did not
+                // exist when the policy was made (the bootstrap token, a new database).
+                let own = self.own_identities();
+                if canonical
+                    .ancestors()
+                    .skip(1)
+                    .any(|dir| identity(dir).is_some_and(|id| own.contains(&id)))
+                {
+                    return None;
+                }
+                read_small_file(&canonical, &own)
             }
         }
+    }
+
+    /// The device and inode of each of the server's own files and directories that exists
+    /// now. Read at each resolution, so that files made since start-up count.
+    fn own_identities(&self) -> Vec<(u64, u64)> {
+        self.own_paths.iter().filter_map(|p| identity(p)).collect()
     }
 
     fn is_own_secret(&self, value: &str) -> bool {
@@ -348,18 +408,62 @@ fn refused_message(key: &str, reference: Reference<'_>) -> String {
     )
 }
 
-/// A regular file of at most `MAX_FILE_BYTES`, as text without its trailing newline. Opened
-/// without following a final symbolic link and without blocking (a FIFO would otherwise hang
-/// the request), then checked to be a regular file.
-fn read_small_file(path: &Path) -> Option<Zeroizing<String>> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// A path's device and inode, following symbolic links.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// File systems whose "files" are the kernel's views of processes and the system: never a
+/// secret an operator placed. `/proc/self/environ` is a regular file of size 0 on procfs,
+/// and procfs can be mounted anywhere.
+const PSEUDO_FILE_SYSTEMS: [i64; 11] = [
+    0x9fa0,     // proc
+    0x62656572, // sysfs
+    0x64626720, // debugfs
+    0x73636673, // securityfs
+    0x74726163, // tracefs
+    0x27e0eb,   // cgroup
+    0x63677270, // cgroup2
+    0xde5e81e4, // efivarfs
+    0xcafe4a11, // bpf
+    0x1cd1,     // devpts
+    0x62656570, // configfs
+];
+
+fn on_pseudo_file_system(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut stat = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `fstatfs` writes a `statfs` for an open descriptor into the buffer it is given.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), stat.as_mut_ptr()) } != 0 {
+        return true;
+    }
+    // SAFETY: initialized by the successful call above.
+    let stat = unsafe { stat.assume_init() };
+    // `f_type`'s integer type differs between platforms (i64 here, u32 or i32 elsewhere).
+    #[allow(clippy::unnecessary_cast)]
+    let kind = stat.f_type as i64;
+    PSEUDO_FILE_SYSTEMS.contains(&kind)
+}
+
+/// A regular file of 1 to `MAX_FILE_BYTES` bytes, as text without its trailing newline, that
+/// is none of `own` (device and inode) and is on no pseudo file system. Opened without
+/// following a final symbolic link and without blocking (a FIFO would otherwise hang the
+/// request), then checked.
+fn read_small_file(path: &Path, own: &[(u64, u64)]) -> Option<Zeroizing<String>> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .ok()?;
     let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
+    if !meta.is_file()
+        || meta.len() == 0
+        || meta.len() > MAX_FILE_BYTES
+        || own.contains(&(meta.dev(), meta.ino()))
+        || on_pseudo_file_system(&file)
+    {
         return None;
     }
     let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
@@ -408,29 +512,6 @@ fn check_pattern(pattern: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether `name` matches `pattern`, where `*` stands for any run of characters.
-fn glob_matches(pattern: &str, name: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == name;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || name.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &name[first.len()..name.len() - last.len()];
-    if !name.ends_with(last) {
-        return false;
-    }
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(i) => rest = &rest[i + middle.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -463,17 +544,16 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob_matches("OPENAI_API_KEY", "OPENAI_API_KEY"));
-        assert!(!glob_matches("OPENAI_API_KEY", "OPENAI_API_KEY2"));
-        assert!(glob_matches("OPENAI_*", "OPENAI_API_KEY"));
-        assert!(glob_matches("OPENAI_*", "OPENAI_"));
-        assert!(!glob_matches("OPENAI_*", "OPENAI"));
-        assert!(glob_matches("*_KEY", "ANTHROPIC_KEY"));
-        assert!(glob_matches("A*B*C", "AxxBxxC"));
-        assert!(glob_matches("A*B*C", "ABC"));
-        assert!(!glob_matches("A*B*C", "AxxC"));
-        assert!(!glob_matches("AB*BA", "ABA"));
-        assert!(glob_matches("*", "ANYTHING"));
+        let matches = |pattern: &str, name: &str| wildmatch::WildMatch::new(pattern).matches(name);
+        assert!(matches("OPENAI_API_KEY", "OPENAI_API_KEY"));
+        assert!(!matches("OPENAI_API_KEY", "OPENAI_API_KEY2"));
+        assert!(matches("OPENAI_*", "OPENAI_API_KEY"));
+        assert!(!matches("OPENAI_*", "OPENAI"));
+        assert!(matches("*_KEY", "ANTHROPIC_KEY"));
+        assert!(matches("A*B*C", "ABC"));
+        assert!(!matches("AB*BA", "ABA"));
+        // A pattern of the grammar, letters, digits, `_` and `*`, has no other wildcard.
+        assert!(check_pattern("OPENAI_?").is_err());
     }
 
     #[test]
@@ -542,6 +622,29 @@ mod tests {
             !other.contains("OTHER") && !other.contains("other"),
             "{other}"
         );
+    }
+
+    #[test]
+    fn covers_judges_by_name_alone() {
+        let policy = ReferencePolicy::new(
+            &[
+                grant(&[], &["OPENAI_*"], &[Path::new("/tmp")]),
+                grant(&["acme"], &["ACME_KEY"], &[]),
+            ],
+            Protected::default(),
+        )
+        .unwrap()
+        // Nothing is set: `covers` must not depend on it.
+        .with_env(env(&[]));
+        let c = |v: &str| creds(serde_json::json!({"plain": "x", "k": v}));
+        assert!(policy.covers(&org("beta"), &c("os.environ/OPENAI_API_KEY")));
+        assert!(policy.covers(&org("beta"), &c("file:/tmp/not-there")));
+        assert!(policy.covers(&org("acme"), &c("os.environ/ACME_KEY")));
+        assert!(policy.covers(&org("beta"), &c("plain-value")));
+        assert!(!policy.covers(&org("beta"), &c("os.environ/ACME_KEY")));
+        assert!(!policy.covers(&org("beta"), &c("file:/tmp/../etc/passwd")));
+        assert!(!policy.covers(&org("beta"), &c("file:/etc/passwd")));
+        assert!(!ReferencePolicy::none().covers(&org("beta"), &c("os.environ/OPENAI_API_KEY")));
     }
 
     #[test]
@@ -617,7 +720,8 @@ mod tests {
         let policy = ReferencePolicy::new(
             &[grant(&[], &[], &[&granted])],
             Protected {
-                paths: vec![own.clone()],
+                // As the server lists them: its data directory and its key file.
+                paths: vec![own.clone(), own.join("master.key")],
                 secrets: Vec::new(),
             },
         )
@@ -643,6 +747,12 @@ mod tests {
             r(Path::new("/proc/self/environ")).unwrap_err(),
         ];
         assert!(refusals.windows(2).all(|w| w[0] == w[1]), "{refusals:#?}");
+        // By identity, not only by name: a hard link to the server's key file placed in the
+        // granted directory is refused; an empty file too.
+        std::fs::hard_link(own.join("master.key"), granted.join("hard")).unwrap();
+        assert!(r(&granted.join("hard")).is_err());
+        std::fs::write(granted.join("empty"), "").unwrap();
+        assert!(r(&granted.join("empty")).is_err());
         assert!(!refusals[0].contains("own-secret") && !refusals[0].contains("master.key"));
         // A granted directory inside the server's own files is a configuration error.
         let e = ReferencePolicy::new(
@@ -668,6 +778,53 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_file_of_the_servers_made_after_start_up_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        // The data directory does not exist yet when the policy is made, and is reached
+        // later through a symbolic link that the protected name does not show.
+        let link = dir.path().join("link");
+        let policy = ReferencePolicy::new(
+            &[grant(&[], &[], &[dir.path()])],
+            Protected {
+                paths: vec![link.join("data-by-link")],
+                secrets: Vec::new(),
+            },
+        )
+        .unwrap();
+        std::fs::create_dir_all(&data).unwrap();
+        std::os::unix::fs::symlink(dir.path(), &link).unwrap();
+        std::os::unix::fs::symlink(&data, dir.path().join("data-by-link")).unwrap();
+        std::fs::write(data.join("bootstrap-token"), "mr_owner\n").unwrap();
+        std::fs::write(dir.path().join("fine"), "v\n").unwrap();
+        let r = |path: &Path| {
+            policy.resolve(
+                &org("o"),
+                &creds(serde_json::json!({ "k": format!("file:{}", path.display()) })),
+            )
+        };
+        assert!(r(&data.join("bootstrap-token")).is_err());
+        assert!(r(&dir.path().join("fine")).is_ok());
+    }
+
+    #[test]
+    fn resolved_values_too_large_together_are_a_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a", "b"] {
+            std::fs::write(dir.path().join(name), "x".repeat(40 * 1024)).unwrap();
+        }
+        let policy =
+            ReferencePolicy::new(&[grant(&[], &[], &[dir.path()])], Protected::default()).unwrap();
+        let c = creds(serde_json::json!({
+            "a": format!("file:{}", dir.path().join("a").display()),
+            "b": format!("file:{}", dir.path().join("b").display()),
+        }));
+        let (resolved, refused) = policy.resolve_each(&org("o"), &c);
+        assert!(resolved.is_none());
+        assert!(refused[0].contains("bytes"), "{refused:?}");
     }
 
     #[test]

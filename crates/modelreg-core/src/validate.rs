@@ -269,7 +269,7 @@ fn id<T>(v: T) -> Result<T, (&'static str, String)> {
 /// LiteLLM's provider names that modelreg knows. A provider is a tenant's free text; where it
 /// leaves the tenant (a metric label shared by every organization), only these names are used
 /// as they are, and any other is `other`.
-pub const KNOWN_PROVIDERS: [&str; 56] = [
+pub const KNOWN_PROVIDERS: &[&str] = &[
     "ai21",
     "aleph_alpha",
     "anthropic",
@@ -289,6 +289,7 @@ pub const KNOWN_PROVIDERS: [&str; 56] = [
     "databricks",
     "deepinfra",
     "deepseek",
+    "fireworks",
     "fireworks_ai",
     "friendliai",
     "gemini",
@@ -300,6 +301,7 @@ pub const KNOWN_PROVIDERS: [&str; 56] = [
     "jina_ai",
     "lm_studio",
     "mistral",
+    "mistral_azure",
     "moonshot",
     "nlp_cloud",
     "nvidia_nim",
@@ -314,6 +316,7 @@ pub const KNOWN_PROVIDERS: [&str; 56] = [
     "sagemaker",
     "sambanova",
     "text-completion-openai",
+    "together",
     "together_ai",
     "triton",
     "vertex_ai",
@@ -323,9 +326,6 @@ pub const KNOWN_PROVIDERS: [&str; 56] = [
     "watsonx",
     "xai",
     "xinference",
-    "mistral_azure",
-    "fireworks",
-    "together",
 ];
 
 /// The provider as a label other tenants may see: a known name as it is, `other` for any

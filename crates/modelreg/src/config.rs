@@ -357,7 +357,13 @@ impl Config {
             grants.extend(more);
         }
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        let mut paths = vec![absolute(&self.data_dir), absolute(&self.key_file())];
+        // Files are compared by name and, at each resolution, by identity, so the bootstrap
+        // token and a database made after start-up count.
+        let mut paths = vec![
+            absolute(&self.data_dir),
+            absolute(&self.data_dir.join(crate::serve::BOOTSTRAP_TOKEN_FILE)),
+            absolute(&self.key_file()),
+        ];
         let url = self.database_url();
         if let Some(db) = modelreg_store::sqlite_path(&url) {
             let db = absolute(Path::new(db));
@@ -380,7 +386,26 @@ impl Config {
             .ok()
             .and_then(|u| u.password().map(str::to_owned))
         {
+            // As written in the URL, and as the database sees it.
+            let decoded = percent_encoding::percent_decode_str(&password).decode_utf8_lossy();
+            secrets.push(zeroize::Zeroizing::new(decoded.into_owned()));
             secrets.push(zeroize::Zeroizing::new(password));
+        }
+        // The database client's own password setting, if the operator uses it.
+        secrets.extend(
+            std::env::var("PGPASSWORD")
+                .ok()
+                .map(zeroize::Zeroizing::new),
+        );
+        for grant in &grants {
+            if grant.orgs.is_empty() && grant.env.iter().any(|p| p.trim_matches('*').is_empty()) {
+                tracing::warn!(
+                    "credential references may name any environment variable (a grant of `*` to \
+                     every organization): every tenant that may verify can send the value of any \
+                     variable of this process, except modelreg's own settings, to a host of its \
+                     choosing; grant names or prefixes instead (docs/secrets.md)"
+                );
+            }
         }
         ReferencePolicy::new(&grants, Protected { paths, secrets })
             .map_err(|e| anyhow::anyhow!("credential reference grants: {e}"))

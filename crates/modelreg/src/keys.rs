@@ -10,6 +10,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use modelreg_core::{
+    references::ReferencePolicy,
     secrets::{Binding, Kek, Keyring},
     store::Store,
 };
@@ -318,16 +319,32 @@ pub async fn retire(config: &Config, store: &dyn Store, id: &str) -> anyhow::Res
     Ok(())
 }
 
-/// The start-up check: every stored credential opens with the configured keys. Failures are
-/// logged with their count; they are also reported as ERROR on every read of those models.
+/// What the start-up check found.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CheckReport {
+    pub total: u64,
+    /// Credentials that do not open with the configured keys.
+    pub failed: u64,
+    /// Credentials holding a reference that no grant covers for the model's organization:
+    /// their verifications fail until the operator grants it.
+    pub ungranted: u64,
+}
+
+/// The start-up check: every stored credential opens with the configured keys, and every
+/// reference in them is one the operator granted. Both counts are logged; credentials that do
+/// not open are also reported as ERROR on every read of those models.
 ///
 /// It runs beside the server's requests, on their threads, so it is paced: a batch of
 /// `CHECK_BATCH` is opened (a few milliseconds of CPU), then the check sleeps three times as
 /// long, which keeps it under a quarter of one core. Unpaced, at 1,000,000 models it took 56 s
 /// of CPU and the lists ran at about half speed for that minute (docs/performance.md).
-pub async fn check_all(store: &dyn Store, ring: &Keyring) -> anyhow::Result<(u64, u64)> {
+pub async fn check_all(
+    store: &dyn Store,
+    ring: &Keyring,
+    references: &ReferencePolicy,
+) -> anyhow::Result<CheckReport> {
     const CHECK_BATCH: u32 = 100;
-    let (mut total, mut failed) = (0u64, 0u64);
+    let mut report = CheckReport::default();
     let mut after = None;
     loop {
         let started = std::time::Instant::now();
@@ -335,16 +352,18 @@ pub async fn check_all(store: &dyn Store, ring: &Keyring) -> anyhow::Result<(u64
         let Some(last) = batch.last() else { break };
         after = Some(last.id);
         for record in &batch {
-            total += 1;
+            report.total += 1;
             let binding = Binding {
                 scope: &record.scope,
                 record_id: record.id,
             };
-            if ring.open(binding, &record.credentials).is_err() {
-                failed += 1;
+            match ring.open(binding, &record.credentials) {
+                Err(_) => report.failed += 1,
+                Ok(c) if !references.covers(&record.scope.org, &c) => report.ungranted += 1,
+                Ok(_) => {}
             }
         }
         tokio::time::sleep(started.elapsed() * 3).await;
     }
-    Ok((total, failed))
+    Ok(report)
 }

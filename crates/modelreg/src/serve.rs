@@ -35,17 +35,30 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> anyho
     }
     let keyring = Arc::new(keyring);
     // Check every stored credential in the background: a large registry starts at once, and
-    // what does not open is reported with its count.
+    // what does not open, or refers to what is not granted, is reported with its count.
     {
-        let (store, keyring) = (store.clone(), keyring.clone());
+        let (store, keyring, references) = (store.clone(), keyring.clone(), references.clone());
         tokio::spawn(async move {
-            match keys::check_all(store.as_ref(), &keyring).await {
-                Ok((total, 0)) => tracing::info!(total, "every stored credential opens"),
-                Ok((total, failed)) => tracing::warn!(
-                    total,
-                    failed,
-                    "{failed} stored credential(s) cannot be decrypted (missing master key, tampering, or a ciphertext moved between rows); those models read as ERROR. See `modelreg keys status`."
-                ),
+            match keys::check_all(store.as_ref(), &keyring, &references).await {
+                Ok(r) => {
+                    if r.failed == 0 {
+                        tracing::info!(total = r.total, "every stored credential opens");
+                    } else {
+                        tracing::warn!(
+                            total = r.total,
+                            failed = r.failed,
+                            "{} stored credential(s) cannot be decrypted (missing master key, tampering, or a ciphertext moved between rows); those models read as ERROR. See `modelreg keys status`.",
+                            r.failed
+                        );
+                    }
+                    if r.ungranted > 0 {
+                        tracing::warn!(
+                            ungranted = r.ungranted,
+                            "{} stored model(s) refer to environment variables or files that no grant covers for their organization: their verifications fail (the background checker marks them ERROR) until the operator grants them with MODELREG_REFERENCE_ENV, MODELREG_REFERENCE_DIRS or MODELREG_REFERENCE_GRANTS (docs/secrets.md)",
+                            r.ungranted
+                        );
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "could not check the stored credentials"),
             }
         });
@@ -130,13 +143,25 @@ fn spawn_checker(registry: Registry, config: &Config) {
 }
 
 /// The embedded default has no identity provider: the first start mints one owner token for
-/// organization `default`, all projects, and hands it over once (see `hand_over`). Later
-/// starts find it (or any token created since) and mint nothing.
+/// organization `default`, all projects, and hands it over once. Later starts find it (or any
+/// token created since) and mint nothing.
+///
+/// The token is shown to the person at the terminal. When stdout is not a terminal it is most
+/// likely a log pipeline (a service manager, a container runtime merging stdout and stderr),
+/// where a token would be kept and shipped: then the token goes to a file of the data
+/// directory readable by this user alone, and the log says only where it is. That file is
+/// written before the token is minted, so a token can never be minted and then lost.
 async fn bootstrap_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     if !store.list_tokens().await?.is_empty() {
         return Ok(());
     }
     let token = generate_token();
+    let pending = if std::io::stdout().is_terminal() {
+        None
+    } else {
+        Some(PendingTokenFile::write(data_dir, &token)?)
+    };
     let minted = store
         .insert_token(NewToken {
             name: BOOTSTRAP_TOKEN_NAME.into(),
@@ -149,55 +174,90 @@ async fn bootstrap_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<(
         .await;
     match minted {
         Ok(_) => {}
-        // Another replica starting at the same moment minted it and handed it over.
+        // Another replica starting at the same moment minted it and handed it over; the
+        // pending file is removed when dropped.
         Err(modelreg_core::Error::AlreadyExists(_)) => return Ok(()),
         Err(e) => return Err(e.into()),
     }
-    hand_over(&token, data_dir)
+    match pending {
+        None => println!(
+            "Created an owner token for organization 'default', all projects. It is shown only \
+             once; only its hash is stored:\n\n    {token}\n"
+        ),
+        Some(file) => {
+            let path = file.publish()?;
+            tracing::warn!(
+                path = %path.display(),
+                "created an owner token for organization 'default', all projects; stdout is \
+                 not a terminal, so it was written to this file (mode 0600) instead of printed. \
+                 Read it, then delete the file"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The file the bootstrap token is written to when stdout is not a terminal.
 pub const BOOTSTRAP_TOKEN_FILE: &str = "bootstrap-token";
 
-/// Shows the bootstrap token to the person at the terminal. When stdout is not a terminal it
-/// is most likely a log pipeline (a service manager, a container runtime merging stdout and
-/// stderr), where a token would be kept and shipped: then the token goes to a file readable
-/// by this user alone, and the log says only where it is.
-fn hand_over(token: &str, data_dir: &Path) -> anyhow::Result<()> {
-    use std::io::{IsTerminal, Write};
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    if std::io::stdout().is_terminal() {
-        println!(
-            "Created an owner token for organization 'default', all projects. It is shown only \
-             once; only its hash is stored:\n\n    {token}\n"
-        );
-        return Ok(());
+/// The bootstrap token in a private file beside its final name, until the token is minted.
+/// Dropped unpublished, the file is removed.
+struct PendingTokenFile {
+    path: std::path::PathBuf,
+    published: bool,
+}
+
+impl PendingTokenFile {
+    fn write(data_dir: &Path, token: &str) -> anyhow::Result<PendingTokenFile> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        let path = data_dir.join(format!(
+            "{BOOTSTRAP_TOKEN_FILE}.{}.pending",
+            std::process::id()
+        ));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .with_context(|| format!("cannot write the bootstrap token to {}", path.display()))?;
+        let pending = PendingTokenFile {
+            path,
+            published: false,
+        };
+        writeln!(file, "{token}")?;
+        file.sync_all()?;
+        Ok(pending)
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(data_dir)
-        .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let path = data_dir.join(BOOTSTRAP_TOKEN_FILE);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .with_context(|| format!("cannot write the bootstrap token to {}", path.display()))?;
-    // A file left by an earlier start may have other permissions: `mode` applies on creation.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    writeln!(file, "{token}")?;
-    file.sync_all()?;
-    tracing::warn!(
-        path = %path.display(),
-        "created an owner token for organization 'default', all projects; stdout is not a \
-         terminal, so it was written to this file (mode 0600) instead of printed. Read it, \
-         then delete the file"
-    );
-    Ok(())
+
+    /// Moves the file to its final name (replacing one an earlier start left) and returns it.
+    fn publish(mut self) -> anyhow::Result<std::path::PathBuf> {
+        let target = self.path.with_file_name(BOOTSTRAP_TOKEN_FILE);
+        // The token is minted now: whatever happens, the file that holds it stays.
+        self.published = true;
+        std::fs::rename(&self.path, &target).with_context(|| {
+            format!(
+                "the bootstrap token is in {}, which could not be renamed to {}",
+                self.path.display(),
+                target.display()
+            )
+        })?;
+        Ok(target)
+    }
+}
+
+impl Drop for PendingTokenFile {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 async fn shutdown_signal() {

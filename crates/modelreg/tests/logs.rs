@@ -157,3 +157,55 @@ async fn the_bootstrap_token_never_reaches_a_log_pipeline() {
         .collect();
     assert_eq!(told.len(), 1, "the log names where the token is: {text}");
 }
+
+/// At a terminal (here a pseudo-terminal that `script` gives the server) the bootstrap token
+/// is printed for the person starting the server, and no file is written.
+#[tokio::test]
+async fn at_a_terminal_the_bootstrap_token_is_printed() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let serve = format!(
+        "{BIN} serve --listen 127.0.0.1:0 --data-dir {}",
+        data.display()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-q", "-e", "-c", &serve, "/dev/null"])
+        .env_clear()
+        .env("SHELL", "/bin/sh")
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        // Its own process group, so that the server under `script` is stopped with it.
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("script (util-linux) runs the server in a pseudo-terminal");
+    let group = child.id().unwrap() as i32;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (token, base) = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut token = None;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let line = line.trim();
+            if line.starts_with("mr_") {
+                token = Some(line.to_owned());
+            }
+            if let Some(addr) = line.strip_prefix("modelreg listening on ") {
+                return (token, addr.to_owned());
+            }
+        }
+        panic!("the server exited before listening");
+    })
+    .await
+    .expect("the server did not start");
+    let token = token.expect("the token was printed to the terminal");
+    assert!(!data.join("bootstrap-token").exists());
+    let c = Client::new(&base, &token);
+    assert_eq!(
+        c.send(reqwest::Method::GET, "/assets/models", None).await.0,
+        200
+    );
+    // SAFETY: signals the process group made above, which holds only `script` and the server.
+    unsafe { libc::kill(-group, libc::SIGKILL) };
+    child.wait().await.unwrap();
+}

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
-async fn bootstrap_token_is_printed_once_and_survives_restart() {
+async fn bootstrap_token_is_handed_over_once_and_survives_restart() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]).await;
     let token = server.token.clone().expect("first start prints a token");

@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 const JWT_SECRET: &str = "jwt-secret-value-for-the-trust-test";
 const SERVER_SECRET: &str = "server-only-secret-value-7f3a";
 const SA_TOKEN: &str = "mounted-service-account-token-9c1e";
+/// Organization tenant-b's key: granted to tenant-b only.
+const TENANT_B_VALUE: &str = "tenant-b-provider-key-41d0";
 
 struct Setup {
     root: tempfile::TempDir,
@@ -53,7 +55,7 @@ async fn setup(postgres: bool) -> Setup {
         ("MODELREG_JWT_HS256_SECRET", JWT_SECRET),
         ("SERVER_SECRET", SERVER_SECRET),
         ("ALLOWED_KEY", testing::GOOD_KEY),
-        ("TENANT_B_KEY", testing::GOOD_KEY),
+        ("TENANT_B_KEY", TENANT_B_VALUE),
         ("MODELREG_REFERENCE_ENV", "ALLOWED_*"),
         (
             "MODELREG_REFERENCE_GRANTS",
@@ -108,6 +110,7 @@ fn server_secrets(s: &Setup) -> Vec<String> {
         SERVER_SECRET.to_owned(),
         SA_TOKEN.to_owned(),
         MASTER_KEY.to_owned(),
+        TENANT_B_VALUE.to_owned(),
     ];
     if let Ok(key_file) = std::fs::read_to_string(s.data().join("master.key")) {
         secrets.extend(
@@ -139,7 +142,11 @@ fn assert_nothing_leaked(log: &RequestLog, secrets: &[String]) {
 async fn references_reach_only_what_the_operator_granted(postgres: bool) {
     let s = setup(postgres).await;
     let (addr, log) = testing::start_recording().await;
+    // Models whose references must be refused point at a path of their own, so any request
+    // made for one of them, whatever it carries, shows in the log; granted ones at the fake
+    // OpenAI.
     let base = format!("http://{addr}/openai/v1");
+    let forbidden_base = format!("http://{addr}/forbidden/v1");
     // Tokens first: on SQLite this creates the database and the key file in the data dir.
     let operator = token(&s, "tenant-a", "operator", "op").await;
     let developer = token(&s, "tenant-a", "developer", "dev").await;
@@ -198,7 +205,7 @@ async fn references_reach_only_what_the_operator_granted(postgres: bool) {
             .send(
                 Method::POST,
                 "/assets/models/verify",
-                Some(model("x", &base, reference)),
+                Some(model("x", &forbidden_base, reference)),
             )
             .await;
         assert_eq!(status, 200, "{reference}: {body}");
@@ -247,7 +254,7 @@ async fn references_reach_only_what_the_operator_granted(postgres: bool) {
             .send(
                 Method::POST,
                 "/assets/models",
-                Some(model(&format!("forbidden {i}"), &base, reference)),
+                Some(model(&format!("forbidden {i}"), &forbidden_base, reference)),
             )
             .await;
         assert_eq!(status, 201, "{body}");
@@ -311,8 +318,14 @@ async fn references_reach_only_what_the_operator_granted(postgres: bool) {
         .await;
     assert_eq!(m["status"], "ACTIVE", "{m}");
     assert_nothing_leaked(&log, &secrets);
-    // Every request the listener got came from a granted reference.
-    assert!(log.requests().len() >= 4, "{:?}", log.requests());
+    // Every request the listener got came from a granted reference: none was made for a
+    // model with a refused one, by either endpoint or the checker.
+    let requests = log.requests();
+    assert!(
+        requests.iter().all(|r| r.uri.starts_with("/openai/v1/")),
+        "a refused reference led to a request: {requests:?}"
+    );
+    assert!(requests.len() >= 4, "{requests:?}");
     drop(server);
 }
 
@@ -360,4 +373,52 @@ async fn a_grant_of_the_servers_own_settings_is_refused_at_start() {
         assert!(stderr.contains(says), "{key}={value}: {stderr}");
     }
     assert!(Path::new(&data_s).exists());
+}
+
+/// After an upgrade, or a grant withdrawn, models that refer to what no grant covers would
+/// turn ERROR one by one as they are verified. The start-up check counts them and says how to
+/// grant, so the operator learns it at once.
+#[tokio::test]
+async fn the_start_up_check_counts_references_no_grant_covers() {
+    let s = setup(false).await;
+    let developer = token(&s, "tenant-a", "developer", "dev").await;
+    let envs: Vec<(&str, &str)> = s
+        .envs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .filter(|(k, _)| !k.starts_with("MODELREG_CHECK_"))
+        .collect();
+    let server = Server::start(&s.data(), &envs).await;
+    let dev = Client::new(&server.base, &developer);
+    for (name, key) in [
+        ("granted", "os.environ/ALLOWED_KEY"),
+        ("other org's", "os.environ/TENANT_B_KEY"),
+        ("plain", "sk-plain-value"),
+    ] {
+        let (status, body) = dev
+            .send(
+                Method::POST,
+                "/assets/models",
+                Some(model(name, "http://127.0.0.1:9/v1", key)),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    server.kill9().await;
+    let log = s.root.path().join("second-start.log");
+    let _server = Server::start_with_log(&s.data(), &envs, Some(&log)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("stored model(s) refer to") {
+            assert!(
+                text.contains("1 stored model(s) refer to")
+                    && text.contains("MODELREG_REFERENCE_ENV"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no warning: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -142,7 +142,9 @@ impl TestApp {
             .expect("prober");
         let last_used = auth.last_used();
         // The operator's grant for the tests that resolve references (verify.rs); nothing
-        // else is granted, as in a default deployment.
+        // else is granted, as in a default deployment. The environment they see is a table,
+        // so that no test changes this process's environment while other threads read it:
+        // `MR_VERIFY_KEY_*` and `MR_NOT_GRANTED_*` are set, `MR_UNSET_*` are not.
         let references = modelreg_core::references::ReferencePolicy::new(
             &[modelreg_core::references::Grant {
                 env: vec!["MR_VERIFY_KEY_*".into(), "MR_UNSET_*".into()],
@@ -150,7 +152,11 @@ impl TestApp {
             }],
             Default::default(),
         )
-        .expect("grants");
+        .expect("grants")
+        .with_env(Arc::new(|name: &str| {
+            (name.starts_with("MR_VERIFY_KEY_") || name.starts_with("MR_NOT_GRANTED_"))
+                .then(|| modelreg_probe::testing::GOOD_KEY.to_owned())
+        }));
         let router = modelreg_api::router(
             Registry::new(store, keyring)
                 .with_prober(Arc::new(prober))
