@@ -93,7 +93,7 @@ pub async fn export_litellm(
     caller: Caller,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Json<LitellmExport>, ApiError> {
-    let query = export_query(&pairs, state.registry.cursors())?;
+    let query = export_query(&pairs, &state.registry.cursors())?;
     let export = state.registry.export_litellm(&caller, &query).await?;
     Ok(Json(LitellmExport {
         config: export.config(),

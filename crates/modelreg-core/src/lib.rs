@@ -9,6 +9,7 @@ pub mod checker;
 pub mod error;
 pub mod list;
 pub mod litellm;
+pub mod live_keys;
 pub mod model;
 pub mod references;
 pub mod resource_uri;

@@ -368,9 +368,9 @@ impl Keyring {
     }
 
     /// A key for `purpose` derived from each KEK (HMAC-SHA256 of the purpose under the KEK),
-    /// newest first: keys every replica shares, without using a KEK itself for anything but
-    /// wrapping.
-    pub fn derive(&self, purpose: &str) -> Vec<Zeroizing<[u8; 32]>> {
+    /// with the KEK's id, newest first: keys every replica shares, without using a KEK itself
+    /// for anything but wrapping.
+    pub fn derive(&self, purpose: &str) -> Vec<(String, Zeroizing<[u8; 32]>)> {
         use hmac::{KeyInit, Mac};
         self.keks
             .iter()
@@ -380,13 +380,40 @@ impl Keyring {
                     .expect("HMAC takes any key length");
                 mac.update(b"modelreg-derive\0");
                 mac.update(purpose.as_bytes());
-                Zeroizing::new(mac.finalize().into_bytes().into())
+                (
+                    k.id.clone(),
+                    Zeroizing::new(mac.finalize().into_bytes().into()),
+                )
             })
             .collect()
     }
 
+    /// Seals under the newest KEK.
     pub fn seal(&self, binding: Binding<'_>, credentials: &Credentials) -> SealedCredentials {
-        let kek = self.current();
+        self.seal_with(self.current(), binding, credentials)
+    }
+
+    /// Seals under the KEK `kek_id` (the newest when it is not configured).
+    pub fn seal_under(
+        &self,
+        kek_id: &str,
+        binding: Binding<'_>,
+        credentials: &Credentials,
+    ) -> SealedCredentials {
+        let kek = self
+            .keks
+            .iter()
+            .find(|k| k.id == kek_id)
+            .unwrap_or_else(|| self.current());
+        self.seal_with(kek, binding, credentials)
+    }
+
+    fn seal_with(
+        &self,
+        kek: &Kek,
+        binding: Binding<'_>,
+        credentials: &Credentials,
+    ) -> SealedCredentials {
         let mut dek = Zeroizing::new([0u8; 32]);
         fill_random(dek.as_mut_slice());
         let mut wrap_nonce = [0u8; NONCE_LEN];

@@ -10,6 +10,7 @@ use crate::{
     auth::{Action, Role},
     error::{Error, Result},
     list::{CursorKeys, ListPage, ListQuery},
+    live_keys::LiveKeys,
     model::{Model, ModelCreate, ModelFields, ModelUpdate, Status},
     references::ReferencePolicy,
     resource_uri::{ModelKey, ResourceUri},
@@ -137,10 +138,9 @@ const MAX_UPDATE_ATTEMPTS: usize = 8;
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
-    keyring: Arc<Keyring>,
+    keys: Arc<LiveKeys>,
     prober: Arc<dyn Prober>,
     references: ReferencePolicy,
-    cursors: CursorKeys,
     on_verification: Option<VerificationHook>,
 }
 
@@ -166,15 +166,21 @@ pub struct Verified {
 }
 
 impl Registry {
+    /// A registry whose keys never change; see `with_keys` for a server's.
     pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>) -> Self {
         Self {
             store,
-            cursors: CursorKeys::new(keyring.derive("list-cursor")),
-            keyring,
+            keys: Arc::new(LiveKeys::fixed(keyring)),
             prober: Arc::new(NoProber),
             references: ReferencePolicy::none(),
             on_verification: None,
         }
+    }
+
+    /// The same registry, with keys that can change while it runs.
+    pub fn with_keys(mut self, keys: Arc<LiveKeys>) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// The same registry, resolving credential references as `references` grants (by
@@ -251,7 +257,7 @@ impl Registry {
 
     /// Verifies and records, for a request or the background checker.
     pub async fn verify_model(&self, current: Model, actor: &Actor) -> Result<Verified> {
-        let outcome = match self.keyring.open(binding(&current), &current.credentials) {
+        let outcome = match self.open(&current) {
             Ok(credentials) => {
                 self.probe(&current.scope.org, &current.fields, &credentials)
                     .await
@@ -300,20 +306,42 @@ impl Registry {
         &self.store
     }
 
-    pub fn keyring(&self) -> &Keyring {
-        &self.keyring
+    pub fn keys(&self) -> &Arc<LiveKeys> {
+        &self.keys
     }
 
     /// The keys list cursors are sealed with; the same on every replica of a deployment.
-    pub fn cursors(&self) -> &CursorKeys {
-        &self.cursors
+    pub fn cursors(&self) -> CursorKeys {
+        self.keys.state().cursors().clone()
+    }
+
+    /// A model's credentials, opened. A record sealed under a key this server does not hold
+    /// makes it read its key configuration again (see `LiveKeys::learn`) before it gives up.
+    fn open(&self, model: &Model) -> Result<Credentials, OpenError> {
+        match self
+            .keys
+            .state()
+            .ring()
+            .open(binding(model), &model.credentials)
+        {
+            Err(OpenError::UnknownKey(id)) if self.keys.learn(&id) => self
+                .keys
+                .state()
+                .ring()
+                .open(binding(model), &model.credentials),
+            opened => opened,
+        }
+    }
+
+    fn seal(&self, binding: Binding<'_>, credentials: &Credentials) -> SealedCredentials {
+        self.keys.state().seal(binding, credentials)
     }
 
     /// The model as a reader must see it: when its credentials do not open (a missing key,
     /// tampered bytes, a ciphertext moved from another row) it is reported as `ERROR` with the
     /// reason, whatever status is stored, so it never passes as healthy.
     pub fn checked(&self, mut model: Model) -> Model {
-        if let Err(e) = self.keyring.open(binding(&model), &model.credentials) {
+        if let Err(e) = self.open(&model) {
             model.fields.status = Status::Error;
             model.fields.status_message = Some(format!(
                 "stored credentials cannot be decrypted: {e}; replace them with PUT {{\"credentials\": …}}{}",
@@ -330,7 +358,7 @@ impl Registry {
         caller.require(Action::Write)?;
         let input = validate::create(body)?;
         let id = Uuid::now_v7();
-        let credentials = self.keyring.seal(
+        let credentials = self.seal(
             Binding {
                 scope: &caller.scope,
                 record_id: id,
@@ -403,7 +431,7 @@ impl Registry {
             if fields == current.fields && new_credentials.is_none() {
                 return Ok(None);
             }
-            let credentials = new_credentials.map(|c| self.keyring.seal(binding(current), c));
+            let credentials = new_credentials.map(|c| self.seal(binding(current), c));
             Ok(Some(Planned {
                 fields,
                 credentials,
@@ -424,10 +452,7 @@ impl Registry {
     ) -> Result<Model> {
         caller.require(Action::Write)?;
         self.write_with_retry(caller, key, if_match, |current| {
-            let stored = self
-                .keyring
-                .open(binding(current), &current.credentials)
-                .map_err(|e| {
+            let stored = self.open(current).map_err(|e| {
                     Error::field(
                         &["body"],
                         "credentials_unreadable",
@@ -441,7 +466,7 @@ impl Registry {
                 .map_err(|m| Error::field(&["body"], "credentials", m))?;
             Ok(Some(Planned {
                 fields: current.fields.clone(),
-                credentials: Some(self.keyring.seal(binding(current), &merged)),
+                credentials: Some(self.seal(binding(current), &merged)),
                 action: AuditAction::Credentials,
             }))
         })
@@ -525,8 +550,7 @@ impl Registry {
         let parse = |c: &Credentials| {
             serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(c.expose_json()).ok()
         };
-        self.keyring
-            .open(binding(model), &model.credentials)
+        self.open(model)
             .ok()
             .is_some_and(|stored| parse(&stored) == parse(credentials))
     }
@@ -560,7 +584,7 @@ impl Registry {
         loop {
             let page = self.store.list_models(scope, &query).await?;
             for model in &page.items {
-                let credentials = self.keyring.open(binding(model), &model.credentials).ok();
+                let credentials = self.open(model).ok();
                 let resolved = match &credentials {
                     Some(c) if with_values => Some(self.references.resolve_each(&scope.org, c)),
                     _ => None,

@@ -215,6 +215,13 @@ pub trait MaintenanceStore: Send + Sync {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<ClaimedCheck>>;
+    /// Records that a replica is alive and holds these keys; forgets replicas not seen for a
+    /// day.
+    async fn replica_heartbeat(&self, beat: &ReplicaBeat) -> Result<()>;
+    /// The replicas that count as running at `now`.
+    async fn live_replicas(&self, now: Timestamp) -> Result<Vec<ReplicaBeat>>;
+    /// Forgets a replica that stops cleanly.
+    async fn forget_replica(&self, id: &str) -> Result<()>;
     /// Ends `owner`'s lease on a model and schedules its next check; counts a failure in a row
     /// or resets the count.
     async fn finish_check(
@@ -225,6 +232,16 @@ pub trait MaintenanceStore: Send + Sync {
         succeeded: bool,
         next_check_at: Timestamp,
     ) -> Result<()>;
+}
+
+/// What a running server last reported of itself: the master keys it holds, newest last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaBeat {
+    pub id: String,
+    pub kek_ids: Vec<String>,
+    pub seen_at: Timestamp,
+    /// Until when it counts as running without another heartbeat.
+    pub live_until: Timestamp,
 }
 
 /// A model leased for a health check, with its failures in a row.

@@ -35,6 +35,11 @@ impl Timestamp {
         Timestamp::from_offset_date_time(self.0 + d)
     }
 
+    /// This time minus `d`.
+    pub fn minus(&self, d: std::time::Duration) -> Timestamp {
+        Timestamp::from_offset_date_time(self.0 - d)
+    }
+
     pub fn as_offset_date_time(&self) -> OffsetDateTime {
         self.0
     }

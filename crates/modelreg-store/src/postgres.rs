@@ -20,7 +20,8 @@ use modelreg_core::{
     secrets::SealedCredentials,
     store::{
         ApiToken, AuditFilter, ClaimedCheck, FoundToken, MaintenanceStore, ModelChange, ModelStore,
-        NewModel, NewToken, PoolUsage, SealedRecord, StatusProviderCount, Store, TokenStore,
+        NewModel, NewToken, PoolUsage, ReplicaBeat, SealedRecord, StatusProviderCount, Store,
+        TokenStore,
     },
     tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
@@ -40,8 +41,8 @@ use crate::{
     list_query::{self, Dialect},
     rows::{
         audit_from_row, bind_fields, empty_page_generation, finish_page, found_token_from_row,
-        json, model_from_row, next_audit_event, sealed_record_from_row, token_from_row,
-        total_and_generation,
+        json, model_from_row, next_audit_event, replica_from_row, sealed_record_from_row,
+        token_from_row, total_and_generation,
     },
     sql::{self, first_free, uri_range},
 };
@@ -976,6 +977,44 @@ impl MaintenanceStore for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn replica_heartbeat(&self, beat: &ReplicaBeat) -> Result<()> {
+        sqlx::query(q(&sql::REPLICA_HEARTBEAT))
+            .bind(&beat.id)
+            .bind(beat.kek_ids.join(","))
+            .bind(ts(beat.seen_at))
+            .bind(ts(beat.live_until))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let day_ago = beat
+            .seen_at
+            .minus(std::time::Duration::from_secs(24 * 3600));
+        sqlx::query(q(&sql::FORGET_OLD_REPLICAS))
+            .bind(ts(day_ago))
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn live_replicas(&self, now: Timestamp) -> Result<Vec<ReplicaBeat>> {
+        let rows = sqlx::query(q(&sql::LIVE_REPLICAS))
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(replica_from_row).collect()
+    }
+
+    async fn forget_replica(&self, id: &str) -> Result<()> {
+        sqlx::query(q(&sql::FORGET_REPLICA))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 
     async fn finish_check(

@@ -10,7 +10,7 @@ use modelreg_core::{
     model::{Mode, Model, ModelFields, Status},
     resource_uri::ResourceUri,
     secrets::SealedCredentials,
-    store::{ApiToken, FoundToken, SealedRecord},
+    store::{ApiToken, FoundToken, ReplicaBeat, SealedRecord},
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
@@ -348,6 +348,20 @@ pub(crate) fn token_from_row(row: &impl RowAccess) -> Result<ApiToken> {
         revoked_at: row.opt_timestamp("revoked_at")?,
         expires_at: row.opt_timestamp("expires_at")?,
         last_used_at: row.opt_timestamp("last_used_at")?,
+    })
+}
+
+pub(crate) fn replica_from_row(row: &impl RowAccess) -> Result<ReplicaBeat> {
+    Ok(ReplicaBeat {
+        id: row.text("replica")?,
+        kek_ids: row
+            .text("kek_ids")?
+            .split(',')
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        seen_at: row.timestamp("seen_at")?,
+        live_until: row.timestamp("live_until")?,
     })
 }
 

@@ -276,3 +276,24 @@ pub(crate) fn first_free(
         .find(|c| !taken.iter().any(|t| t == c.as_str()))
         .expect("a free suffix exists")
 }
+statement!(
+    REPLICA_HEARTBEAT,
+    "INSERT INTO replicas (replica, kek_ids, seen_at, live_until) VALUES (?, ?, ?, ?) \
+     ON CONFLICT (replica) DO UPDATE SET kek_ids = excluded.kek_ids, seen_at = excluded.seen_at, \
+     live_until = excluded.live_until"
+        .to_owned()
+);
+statement!(
+    LIVE_REPLICAS,
+    "SELECT replica, kek_ids, seen_at, live_until FROM replicas WHERE live_until >= ? \
+     ORDER BY replica"
+        .to_owned()
+);
+statement!(
+    FORGET_REPLICA,
+    "DELETE FROM replicas WHERE replica = ?".to_owned()
+);
+statement!(
+    FORGET_OLD_REPLICAS,
+    "DELETE FROM replicas WHERE seen_at < ?".to_owned()
+);

@@ -19,7 +19,8 @@ use modelreg_core::{
     secrets::SealedCredentials,
     store::{
         ApiToken, AuditFilter, ClaimedCheck, FoundToken, MaintenanceStore, ModelChange, ModelStore,
-        NewModel, NewToken, PoolUsage, SealedRecord, StatusProviderCount, Store, TokenStore,
+        NewModel, NewToken, PoolUsage, ReplicaBeat, SealedRecord, StatusProviderCount, Store,
+        TokenStore,
     },
     tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
@@ -39,7 +40,7 @@ use crate::{
     list_query::{self, Dialect},
     rows::{
         RowAccess, audit_from_row, bind_audit_text, empty_page_generation, finish_models,
-        finish_page, found_token_from_row, model_from_row, next_audit_event,
+        finish_page, found_token_from_row, model_from_row, next_audit_event, replica_from_row,
         sealed_record_from_row, token_from_row, total_and_generation,
     },
     sql,
@@ -777,6 +778,44 @@ impl MaintenanceStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn replica_heartbeat(&self, beat: &ReplicaBeat) -> Result<()> {
+        sqlx::query(AssertSqlSafe(sql::REPLICA_HEARTBEAT.sqlite.as_str()))
+            .bind(&beat.id)
+            .bind(beat.kek_ids.join(","))
+            .bind(beat.seen_at.to_string())
+            .bind(beat.live_until.to_string())
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
+        let day_ago = beat
+            .seen_at
+            .minus(std::time::Duration::from_secs(24 * 3600));
+        sqlx::query(AssertSqlSafe(sql::FORGET_OLD_REPLICAS.sqlite.as_str()))
+            .bind(day_ago.to_string())
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn live_replicas(&self, now: Timestamp) -> Result<Vec<ReplicaBeat>> {
+        let rows = sqlx::query(AssertSqlSafe(sql::LIVE_REPLICAS.sqlite.as_str()))
+            .bind(now.to_string())
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(replica_from_row).collect()
+    }
+
+    async fn forget_replica(&self, id: &str) -> Result<()> {
+        sqlx::query(AssertSqlSafe(sql::FORGET_REPLICA.sqlite.as_str()))
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 
     async fn finish_check(

@@ -74,6 +74,9 @@ pub struct Config {
     pub check_concurrency: u32,
     /// Up to this many seconds are added at random to each next check.
     pub check_jitter_secs: u64,
+    /// Seconds between a server's heartbeats, when it also reads its master keys again and
+    /// reports which it holds (docs/secrets.md, rotation).
+    pub replica_heartbeat_secs: u64,
     /// Requests per second each credential may make on average; 0 turns rate limiting off.
     pub rate_limit_per_sec: u32,
     /// Requests a credential may make at once after being idle.
@@ -129,6 +132,7 @@ impl Default for Config {
             check_interval_secs: 0,
             check_concurrency: 4,
             check_jitter_secs: 30,
+            replica_heartbeat_secs: 10,
             rate_limit_per_sec: limits.rate_per_sec,
             rate_limit_burst: limits.rate_burst,
             request_timeout_secs: limits.request_timeout.as_secs(),
@@ -144,7 +148,7 @@ impl Default for Config {
 }
 
 /// Settings given as flags; only those set override the rest.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct Overrides {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
@@ -214,6 +218,7 @@ impl Config {
                 "check_interval_secs",
                 "check_concurrency",
                 "check_jitter_secs",
+                "replica_heartbeat_secs",
                 "rate_limit_per_sec",
                 "rate_limit_burst",
                 "request_timeout_secs",

@@ -6,6 +6,7 @@ use std::{
     io::Write,
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::Path,
+    time::Duration,
 };
 
 use anyhow::{Context, bail};
@@ -138,7 +139,9 @@ pub fn generate(config: &Config) -> anyhow::Result<()> {
         println!("{}", kek.to_base64().as_str());
         eprintln!(
             "new key {}: append it to MODELREG_MASTER_KEY after a comma (the last key is the newest) \
-             on every replica, restart them, then run `modelreg keys rotate`",
+             on every replica and restart them (a process cannot re-read its environment; with \
+             a key file or the --config file they learn it without a restart), then run \
+             `modelreg keys rotate`",
             kek.id()
         );
         return Ok(());
@@ -153,8 +156,9 @@ pub fn generate(config: &Config) -> anyhow::Result<()> {
     write_key_file(&path, &new_text)?;
     println!("{}", kek.id());
     eprintln!(
-        "added key {} to {} as the newest (previous newest: {}). Restart the server so new \
-         credentials use it, then run `modelreg keys rotate`.",
+        "added key {} to {} as the newest (previous newest: {}). Running servers that read this \
+         file load it within one heartbeat (10 s by default) or at once on SIGHUP; then run \
+         `modelreg keys rotate`, which waits for them.",
         kek.id(),
         path.display(),
         ring.current().id()
@@ -227,9 +231,11 @@ pub async fn rotate(
     store: &dyn Store,
     batch_size: u32,
     limit: Option<u64>,
+    wait: Duration,
 ) -> anyhow::Result<RotateReport> {
     let ring = load(config, false)?;
     let current = ring.current().id().to_owned();
+    every_replica_holds(store, &current, wait).await?;
     let total_before: u64 = store
         .count_by_kek()
         .await?
@@ -276,6 +282,54 @@ pub async fn rotate(
         );
     }
     Ok(report)
+}
+
+/// Waits, up to `wait`, until every running replica reports holding `kek_id`; refuses with the
+/// replicas that do not. Re-wrapping under a key a replica does not hold would make every
+/// re-wrapped record read ERROR on it. Servers read their keys again beside each heartbeat
+/// and on SIGHUP, so after `keys generate` this usually takes one heartbeat.
+async fn every_replica_holds(
+    store: &dyn Store,
+    kek_id: &str,
+    wait: Duration,
+) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut told = false;
+    loop {
+        let lacking: Vec<_> = store
+            .live_replicas(modelreg_core::timestamp::Timestamp::now())
+            .await?
+            .into_iter()
+            .filter(|r| !r.kek_ids.iter().any(|k| k == kek_id))
+            .collect();
+        if lacking.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            let names: Vec<String> = lacking
+                .iter()
+                .map(|r| format!("{} (last seen {})", r.id, r.seen_at))
+                .collect();
+            bail!(
+                "{} running replica(s) have not loaded key {kek_id}: {}. Nothing was re-wrapped. \
+                 Give them the key (the key file or MODELREG_MASTER_KEY they read), then send \
+                 them SIGHUP or wait for their next heartbeat, and run `keys rotate` again. A \
+                 replica that stopped without a clean shutdown counts as running for three of \
+                 its heartbeats (30 s by default).",
+                lacking.len(),
+                names.join(", "),
+            );
+        }
+        if !told {
+            eprintln!(
+                "waiting up to {} s for {} running replica(s) to load key {kek_id}",
+                wait.as_secs(),
+                lacking.len()
+            );
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// `modelreg keys retire KEY_ID`: removes a key that no record uses any more.

@@ -220,7 +220,8 @@ enum KeysCommand {
         #[command(flatten)]
         storage: KeyArgs,
     },
-    /// Re-wrap every data key under the newest master key. Safe while servers run; resumable.
+    /// Re-wrap every data key under the newest master key. Safe while servers run: it waits
+    /// until every running server holds that key, and refuses if one does not; resumable.
     Rotate {
         /// Records per batch.
         #[arg(long, default_value_t = 500)]
@@ -228,6 +229,9 @@ enum KeysCommand {
         /// Stop after this many records (run again to continue).
         #[arg(long)]
         limit: Option<u64>,
+        /// Seconds to wait for every running server to load the newest key before refusing.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
         #[command(flatten)]
         storage: KeyArgs,
     },
@@ -285,18 +289,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let file = cli.config.as_deref();
     match cli.command {
         Command::Serve(args) => {
-            let config = Config::load(
-                file,
-                Overrides {
-                    listen: args.listen,
-                    master_key_file: args.master_key_file,
-                    log_format: args.log_format,
-                    log_level: args.log_level,
-                    ..overrides(&args.storage)
-                },
-            )?;
+            let flags = Overrides {
+                listen: args.listen,
+                master_key_file: args.master_key_file,
+                log_format: args.log_format,
+                log_level: args.log_level,
+                ..overrides(&args.storage)
+            };
+            let config = Config::load(file, flags.clone())?;
             telemetry::init(&config.log_format, &config.log_level);
-            serve::run(config, file).await
+            serve::run(config, file, flags).await
         }
         Command::Migrate(storage) => {
             let config = Config::load(file, overrides(&storage))?;
@@ -331,8 +333,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 KeysCommand::Generate { .. } => unreachable!("handled above"),
                 KeysCommand::Status { json, .. } => keys::status(&config, store.as_ref(), json).await,
                 KeysCommand::Rotate {
-                    batch_size, limit, ..
-                } => keys::rotate(&config, store.as_ref(), batch_size, limit)
+                    batch_size, limit, wait, ..
+                } => keys::rotate(
+                    &config,
+                    store.as_ref(),
+                    batch_size,
+                    limit,
+                    std::time::Duration::from_secs(wait),
+                )
                     .await
                     .and_then(|r| {
                         println!(
@@ -468,7 +476,7 @@ async fn export(file: Option<&std::path::Path>, args: ExportArgs) -> anyhow::Res
         modelreg_core::service::Registry::new(store.clone(), std::sync::Arc::new(keyring))
             .with_references(references);
     let result =
-        match modelreg_core::litellm::export_query(&args.filters.pairs(), registry.cursors()) {
+        match modelreg_core::litellm::export_query(&args.filters.pairs(), &registry.cursors()) {
             Ok(query) => registry.export_litellm_in(&scope, &query, true).await,
             Err(e) => Err(e),
         };

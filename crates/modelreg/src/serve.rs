@@ -7,19 +7,29 @@ use modelreg_api::Authenticator;
 use modelreg_core::{
     auth::{ProjectGrant, Role, generate_token, hash_token},
     checker::{CheckerConfig, HealthChecker},
+    live_keys::LiveKeys,
     service::Registry,
-    store::{NewToken, Store},
+    store::{NewToken, ReplicaBeat, Store},
     tenant::OrgId,
+    timestamp::Timestamp,
 };
 use tokio::net::TcpListener;
 
-use crate::{config::Config, keys};
+use crate::{
+    config::{Config, Overrides},
+    keys,
+};
 
 pub const BOOTSTRAP_TOKEN_NAME: &str = "bootstrap";
 
 /// `config_file` is the TOML file the configuration came from, if any: like the data
-/// directory, it is never readable through a credential reference.
-pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// directory, it is never readable through a credential reference. With `flags`, it is read
+/// again to learn new master keys without a restart.
+pub async fn run(
+    config: Config,
+    config_file: Option<&std::path::Path>,
+    flags: Overrides,
+) -> anyhow::Result<()> {
     let keyring = keys::load(&config, true)?;
     let references = config.references(&keyring, config_file)?;
     let store = config.open_store().await?;
@@ -78,14 +88,34 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> anyho
             }
         }
     });
+    // The master keys, read again on SIGHUP and beside each heartbeat, so that `keys
+    // generate` needs no restart; the heartbeat says which this replica holds.
+    let reload_from = config_file.map(Path::to_path_buf);
+    let live = Arc::new(LiveKeys::reloadable(
+        keyring.clone(),
+        Arc::new(move || {
+            let config = Config::load(reload_from.as_deref(), flags.clone())
+                .map_err(|e| format!("{e:#}"))?;
+            keys::load(&config, false).map_err(|e| format!("{e:#}"))
+        }),
+    ));
+    let replica = Replica {
+        id: format!("replica-{}", uuid::Uuid::now_v7()),
+        interval: Duration::from_secs(config.replica_heartbeat_secs.max(1)),
+    };
+    // Once before serving: a replica that starts with a new key seals under it only when
+    // every live replica holds it.
+    replica.beat(store.as_ref(), &live).await;
+    replica.spawn(store.clone(), live.clone());
     // One set of metrics, so the background checker's verifications are counted too.
     let metrics = Arc::new(modelreg_api::metrics::Metrics::new());
     let registry = Registry::new(store.clone(), keyring)
+        .with_keys(live)
         .with_references(references)
         .with_prober(Arc::new(config.prober()?))
         .with_verification_hook(metrics.verification_hook());
     if config.check_interval_secs > 0 {
-        spawn_checker(registry.clone(), &config);
+        spawn_checker(registry.clone(), &config, replica.id.clone());
     }
     let limits = config.limits();
     let app = modelreg_api::router_with_metrics(registry, auth, metrics, limits.clone());
@@ -93,21 +123,107 @@ pub async fn run(config: Config, config_file: Option<&std::path::Path>) -> anyho
     tracing::info!(%addr, "listening");
 
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let server = modelreg_api::serve(listener, app, &limits, shutdown_signal());
+    // One signal, heard by the server (to stop accepting) and by the grace timer.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let server = modelreg_api::serve(listener, app, &limits, stopping(stop_rx.clone()));
     // In-flight requests get `grace` to finish once a signal arrives; then we stop anyway.
     tokio::select! {
         result = server => result.context("server error")?,
-        _ = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
+        _ = async { stopping(stop_rx).await; tokio::time::sleep(grace).await } => {
             tracing::warn!("requests still running after the grace period; stopping");
         }
+    }
+    if let Err(e) = store.forget_replica(&replica.id).await {
+        tracing::warn!(error = %e, "could not remove this replica's heartbeat");
     }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// This running server, as other replicas and `keys rotate` see it through its heartbeats.
+struct Replica {
+    id: String,
+    interval: Duration,
+}
+
+impl Replica {
+    /// Reads the master keys again, reports which this replica holds, and seals new
+    /// credentials under the newest key every live replica holds.
+    async fn beat(&self, store: &dyn Store, live: &LiveKeys) {
+        match live.reload() {
+            Ok(true) => tracing::info!(
+                keys = ?live.state().ring().ids(),
+                "read the master keys again: they changed"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the master keys again; keeping those held")
+            }
+        }
+        let now = Timestamp::now();
+        let beat = ReplicaBeat {
+            id: self.id.clone(),
+            kek_ids: live
+                .state()
+                .ring()
+                .ids()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            seen_at: now,
+            live_until: now.plus(self.interval * 3),
+        };
+        if let Err(e) = store.replica_heartbeat(&beat).await {
+            tracing::warn!(error = %e, "could not record this replica's heartbeat");
+            return;
+        }
+        match store.live_replicas(now).await {
+            Ok(replicas) => {
+                let held: Vec<Vec<String>> = replicas.into_iter().map(|r| r.kek_ids).collect();
+                live.seal_under_common(&held);
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the other replicas' heartbeats"),
+        }
+    }
+
+    /// Beats every interval, and at once on SIGHUP, until the process ends.
+    fn spawn(&self, store: Arc<dyn Store>, live: Arc<LiveKeys>) {
+        let this = Replica {
+            id: self.id.clone(),
+            interval: self.interval,
+        };
+        tokio::spawn(async move {
+            let mut hangup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            loop {
+                let hup = async {
+                    match hangup.as_mut() {
+                        Some(h) => {
+                            h.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(this.interval) => {}
+                    _ = hup => tracing::info!("SIGHUP: reading the master keys again"),
+                }
+                this.beat(store.as_ref(), &live).await;
+            }
+        });
+    }
+}
+
 /// Runs the background health checker until the process ends.
-fn spawn_checker(registry: Registry, config: &Config) {
+fn spawn_checker(registry: Registry, config: &Config, replica: String) {
     let interval = Duration::from_secs(config.check_interval_secs);
     let checker = HealthChecker::new(
         registry,
@@ -117,7 +233,7 @@ fn spawn_checker(registry: Registry, config: &Config) {
             jitter: Duration::from_secs(config.check_jitter_secs),
             ..CheckerConfig::default()
         },
-        format!("replica-{}", uuid::Uuid::now_v7()),
+        replica,
     );
     // Due models are looked for at least every 30 s, so a new model is checked soon.
     let poll = interval.min(Duration::from_secs(30));

@@ -86,8 +86,12 @@ async fn rotate_with_the_key_file_while_serving() {
     assert!(!ok && err.contains("still use"), "{err}");
 
     // Servers pick up the new key on restart; new writes use it, old records still read.
+    // New credentials are sealed under the newest key every running replica holds: the killed
+    // server's heartbeat (old key only) counts for three heartbeats (3 s here), then the new
+    // one's next heartbeat moves sealing to the new key.
     server.kill9().await;
     let server = Server::start(dir.path(), &[]).await;
+    tokio::time::sleep(Duration::from_millis(4500)).await;
     let c = Client::new(&server.base, &token);
     for i in 0..5 {
         assert_eq!(
@@ -291,4 +295,167 @@ async fn start_up_warns_with_the_count_of_unreadable_credentials() {
     .await;
     assert!(!ok && out.contains("MISSING"), "{out}");
     server.kill9().await;
+}
+
+/// The README's order, `keys generate` then `keys rotate` with no restart between them, on a
+/// running server: it learns the new key by itself, `rotate` waits until it has, and no model
+/// reads ERROR at any point.
+#[tokio::test]
+async fn rotation_in_the_readmes_order_needs_no_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let c = Client::new(&server.base, server.token.as_deref().unwrap());
+    for i in 0..20 {
+        let (s, _) = c
+            .send(
+                Method::POST,
+                "/assets/models",
+                Some(create(&format!("r{i}"))),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let (ok, new, err) = keys(&["generate", "--data-dir", d], &[]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = keys(&["rotate", "--data-dir", d], &[]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("rotated 20"), "{out}");
+    all_readable(&c, 20).await;
+    let (s, _) = c
+        .send(Method::POST, "/assets/models", Some(create("after")))
+        .await;
+    assert_eq!(s, 201);
+    all_readable(&c, 21).await;
+    let st = status(&["--data-dir", d], &[]).await;
+    assert!(
+        st.contains(&(new.trim().to_owned(), 21, "current".into())),
+        "{st:?}"
+    );
+    server.kill9().await;
+}
+
+fn borrow(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// A key file of mode 0600 holding `keys`, one per line.
+fn key_file(path: &std::path::Path, keys: &[&str]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, keys.join("\n") + "\n").unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Two replicas on PostgreSQL, sharing a key file: `keys generate` then `keys rotate`, no
+/// restart; both learn the key, and every model reads fine on both throughout.
+#[tokio::test]
+async fn two_replicas_learn_a_new_key_and_rotation_waits_for_both() {
+    let schema = PgSchema::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys/master.key");
+    key_file(&file, &[MASTER_KEY]);
+    let file_s = file.to_str().unwrap();
+    let envs = [
+        ("MODELREG_DATABASE_URL", schema.url.as_str()),
+        ("MODELREG_MASTER_KEY_FILE", file_s),
+    ];
+    let a = Server::start(&dir.path().join("a"), &envs).await;
+    let b = Server::start(&dir.path().join("b"), &envs).await;
+    let token = a.token.clone().or(b.token.clone()).unwrap();
+    let (ca, cb) = (Client::new(&a.base, &token), Client::new(&b.base, &token));
+    for i in 0..10 {
+        let (s, _) = ca
+            .send(
+                Method::POST,
+                "/assets/models",
+                Some(create(&format!("m{i}"))),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let (ok, _, err) = keys(&["generate"], &envs).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = keys(&["rotate"], &envs).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("rotated 10"), "{out}");
+    all_readable(&ca, 10).await;
+    all_readable(&cb, 10).await;
+    let (s, _) = cb
+        .send(Method::POST, "/assets/models", Some(create("by-b")))
+        .await;
+    assert_eq!(s, 201);
+    all_readable(&ca, 11).await;
+    a.kill9().await;
+    b.kill9().await;
+}
+
+/// A replica that has not loaded the new key: `keys rotate` refuses and re-wraps nothing, and
+/// the replica that has the key keeps sealing new credentials under the old one, which both
+/// hold, so the other reads them. Once the key is given and the replica told (SIGHUP), the
+/// rotation goes through.
+#[tokio::test]
+async fn rotation_refuses_while_a_running_replica_lacks_the_key() {
+    let schema = PgSchema::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (file_a, file_b) = (dir.path().join("a.key"), dir.path().join("b.key"));
+    key_file(&file_a, &[MASTER_KEY]);
+    key_file(&file_b, &[MASTER_KEY]);
+    let env = |file: &std::path::Path| {
+        vec![
+            ("MODELREG_DATABASE_URL".to_owned(), schema.url.clone()),
+            (
+                "MODELREG_MASTER_KEY_FILE".to_owned(),
+                file.display().to_string(),
+            ),
+        ]
+    };
+    let (env_a, env_b) = (env(&file_a), env(&file_b));
+    let a = Server::start(&dir.path().join("a"), &borrow(&env_a)).await;
+    let b = Server::start(&dir.path().join("b"), &borrow(&env_b)).await;
+    let token = a.token.clone().or(b.token.clone()).unwrap();
+    let (ca, cb) = (Client::new(&a.base, &token), Client::new(&b.base, &token));
+    for i in 0..5 {
+        let (s, _) = ca
+            .send(
+                Method::POST,
+                "/assets/models",
+                Some(create(&format!("n{i}"))),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    // Only A's key file gets the new key; A reads it within a heartbeat (1 s here).
+    let (ok, new, err) = keys(&["generate"], &borrow(&env_a)).await;
+    assert!(ok, "{err}");
+    let new = new.trim().to_owned();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (s, _) = ca
+        .send(
+            Method::POST,
+            "/assets/models",
+            Some(create("while-b-lacks")),
+        )
+        .await;
+    assert_eq!(s, 201);
+    all_readable(&cb, 6).await;
+    let (ok, _, err) = keys(&["rotate", "--wait", "2"], &borrow(&env_a)).await;
+    assert!(!ok, "rotated while a replica lacked the key");
+    assert!(
+        err.contains("1 running replica(s) have not loaded key") && err.contains(&new),
+        "{err}"
+    );
+    let st = status(&[], &borrow(&env_a)).await;
+    assert!(st.contains(&(new.clone(), 0, "current".into())), "{st:?}");
+    // Give B the key and tell it.
+    std::fs::copy(&file_a, &file_b).unwrap();
+    // SAFETY: signals the test's own child process.
+    unsafe { libc::kill(b.pid() as i32, libc::SIGHUP) };
+    let (ok, out, err) = keys(&["rotate", "--wait", "10"], &borrow(&env_a)).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("rotated 6"), "{out}");
+    all_readable(&ca, 6).await;
+    all_readable(&cb, 6).await;
+    a.kill9().await;
+    b.kill9().await;
 }

@@ -121,7 +121,7 @@ impl ListCache {
         let page = registry.list(caller, query).await?;
         self.rendered.inc();
         let body = Bytes::from(
-            serde_json::to_vec(&ModelList::new(query, &page, registry.cursors()))
+            serde_json::to_vec(&ModelList::new(query, &page, &registry.cursors()))
                 .map_err(|e| Error::Internal(format!("cannot serialize a list page: {e}")))?,
         );
         if let (Some(generation), Paging::Page(_)) = (page.generation, &query.paging) {

@@ -46,6 +46,10 @@ impl Server {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
             None => Stdio::inherit(),
         };
+        // Heartbeats each second, so a killed replica stops counting as running within 3 s
+        // (`keys rotate` waits for the running ones); a test's own setting wins.
+        let mut with_beat = vec![("MODELREG_REPLICA_HEARTBEAT_SECS", "1")];
+        with_beat.extend_from_slice(envs);
         let mut child = command(
             &[
                 "serve",
@@ -54,7 +58,7 @@ impl Server {
                 "--data-dir",
                 dir.to_str().unwrap(),
             ],
-            envs,
+            &with_beat,
         )
         .stdout(Stdio::piped())
         .stderr(stderr)
