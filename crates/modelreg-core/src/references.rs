@@ -39,7 +39,7 @@ impl<'a> Reference<'a> {
 
     /// Whether the reference is well formed. The message never repeats the value: a client
     /// that pasted a key after the prefix must not get it echoed (or logged).
-    pub(crate) fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), String> {
         match self {
             Reference::Env(name) => {
                 if env_name_ok(name) {
@@ -283,7 +283,7 @@ impl ReferencePolicy {
                 Some(v) => {
                     resolved.insert(key, serde_json::Value::String(v.to_string()));
                 }
-                None => refused.push(refused_message(&key, reference)),
+                None => refused.push(refused_credential(&key, reference)),
             }
         }
         if resolved.is_empty() {
@@ -296,6 +296,24 @@ impl ReferencePolicy {
                 refused.push(format!("the resolved credentials {why}"));
                 (None, refused)
             }
+        }
+    }
+
+    /// `value` resolved for `org` if it is a reference (as `resolve_each` resolves a
+    /// credential's), else itself; `label` names it in the refusal. For references outside the
+    /// credentials, such as an `api_base` of `os.environ/AZURE_API_BASE`.
+    pub fn resolve_value(
+        &self,
+        org: &OrgId,
+        label: &str,
+        value: &str,
+    ) -> Result<Zeroizing<String>, String> {
+        match Reference::parse(value) {
+            None => Ok(Zeroizing::new(value.to_owned())),
+            Some(reference) => self
+                .read(org, reference)
+                .filter(|v| !self.is_own_secret(v))
+                .ok_or_else(|| refused_message(label, reference)),
         }
     }
 
@@ -398,11 +416,16 @@ impl ReferencePolicy {
     }
 }
 
-/// The one refusal, whatever the reason.
-fn refused_message(key: &str, reference: Reference<'_>) -> String {
+/// The refusal of a reference of credential `key`.
+fn refused_credential(key: &str, reference: Reference<'_>) -> String {
     let key: String = key.chars().take(40).collect();
+    refused_message(&format!("credential {key:?}"), reference)
+}
+
+/// The one refusal, whatever the reason; `what` names the value that holds the reference.
+fn refused_message(what: &str, reference: Reference<'_>) -> String {
     format!(
-        "credential {key:?} refers to {} that this server does not resolve for this organization \
+        "{what} refers to {} that this server does not resolve for this organization \
          (the operator has not granted it, or it is not set); see docs/secrets.md",
         reference.kind()
     )

@@ -221,10 +221,27 @@ impl Registry {
             Ok(c) => c,
             Err(message) => return ProbeOutcome::failed(message),
         };
+        // An api_base may be a reference too (`os.environ/AZURE_API_BASE`), resolved under the
+        // same grants, and what it names must be a URL like any api_base.
+        let api_base = match &fields.api_base {
+            None => None,
+            Some(base) => match self.references.resolve_value(org, "api_base", base) {
+                Err(message) => return ProbeOutcome::failed(message),
+                Ok(value) => match validate::api_base_url(value.to_string()) {
+                    Ok(url) => Some(url),
+                    Err(_) => {
+                        return ProbeOutcome::failed(
+                            "api_base refers to a value that is not an absolute http(s) URL \
+                             without a user name or password",
+                        );
+                    }
+                },
+            },
+        };
         let target = ProbeTarget {
             provider: fields.provider.clone(),
             litellm_model: fields.litellm_model.clone(),
-            api_base: fields.api_base.clone(),
+            api_base,
             api_version: fields.api_version.clone(),
             timeout: fields
                 .timeout

@@ -171,8 +171,22 @@ pub fn status_message(s: String) -> Result<String, (&'static str, String)> {
     Ok(s)
 }
 
+/// An absolute http(s) URL without user info, or a reference to an environment variable that
+/// holds one (`os.environ/AZURE_API_BASE`, as LiteLLM's examples write it). A reference is
+/// stored as it is and resolved, like a credential reference, only where the operator granted
+/// it (`ReferencePolicy`); the resolved value is held to `api_base_url`.
 pub fn api_base(s: String) -> Result<String, (&'static str, String)> {
     let s = non_blank(s, 1000, false)?;
+    if s.starts_with("os.environ/") {
+        let reference = crate::references::Reference::parse(&s).expect("the prefix was checked");
+        reference.check().map_err(|m| ("reference", m))?;
+        return Ok(s);
+    }
+    api_base_url(s)
+}
+
+/// The rules of an `api_base` URL.
+pub fn api_base_url(s: String) -> Result<String, (&'static str, String)> {
     let url = url::Url::parse(&s).map_err(|e| {
         (
             "url_parsing",
@@ -614,6 +628,10 @@ mod tests {
     fn url_rules() {
         assert!(api_base("https://api.openai.com/v1".into()).is_ok());
         assert!(api_base("http://127.0.0.1:11434".into()).is_ok());
+        assert!(api_base("os.environ/AZURE_API_BASE".into()).is_ok());
+        assert!(api_base("os.environ/".into()).is_err());
+        assert!(api_base("os.environ/A-B".into()).is_err());
+        assert!(api_base("file:/etc/hosts".into()).is_err());
         for bad in [
             "ftp://x",
             "/relative",

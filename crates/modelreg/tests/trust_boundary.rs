@@ -422,3 +422,84 @@ async fn the_start_up_check_counts_references_no_grant_covers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// LiteLLM's own examples write `api_base: os.environ/AZURE_API_BASE`. It is stored as a
+/// reference, and resolved for a probe only where the operator granted the variable, like a
+/// credential reference; what it names must be a URL.
+#[tokio::test]
+async fn an_api_base_reference_resolves_only_where_granted() {
+    let s = setup(false).await;
+    let (addr, log) = testing::start_recording().await;
+    let developer = token(&s, "tenant-a", "developer", "dev").await;
+    let base = format!("http://{addr}/azure");
+    let mut envs: Vec<(&str, &str)> = s
+        .envs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .filter(|(k, _)| !k.starts_with("MODELREG_CHECK_"))
+        .collect();
+    envs.extend([
+        ("ALLOWED_AZURE_BASE", base.as_str()),
+        ("ALLOWED_NOT_A_URL", "no url here"),
+        ("OTHER_AZURE_BASE", base.as_str()),
+    ]);
+    let server = Server::start(&s.data(), &envs).await;
+    let dev = Client::new(&server.base, &developer);
+    let verify = |name: &'static str, api_base: &'static str| {
+        let dev = &dev;
+        async move {
+            let (status, body) = dev
+                .send(
+                    Method::POST,
+                    "/assets/models",
+                    Some(json!({"name": name, "litellm_model": "azure/my-deployment",
+                                "api_base": api_base, "api_version": "2024-06-01",
+                                "credentials": {"api_key": testing::GOOD_KEY}})),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+            assert_eq!(body["api_base"], api_base, "stored as the reference");
+            let uri = body["resource_uri"].as_str().unwrap().to_owned();
+            let (status, body) = dev
+                .send(Method::POST, &format!("/assets/models/{uri}/verify"), None)
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let granted = verify("granted", "os.environ/ALLOWED_AZURE_BASE").await;
+    assert_eq!(granted["verified"], true, "{granted}");
+    let before = log.requests().len();
+    let other = verify("other", "os.environ/OTHER_AZURE_BASE").await;
+    assert_eq!(other["verified"], false);
+    let message = other["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("api_base refers to an environment variable")
+            && !message.contains("OTHER_AZURE_BASE")
+            && !message.contains(&addr.to_string()),
+        "{message}"
+    );
+    let not_url = verify("not a url", "os.environ/ALLOWED_NOT_A_URL").await;
+    assert_eq!(not_url["verified"], false);
+    let message = not_url["message"].as_str().unwrap();
+    assert!(
+        message.contains("not an absolute http(s) URL") && !message.contains("no url here"),
+        "{message}"
+    );
+    assert_eq!(
+        log.requests().len(),
+        before,
+        "a refused api_base was called"
+    );
+    // A malformed reference is refused when written.
+    let (status, body) = dev
+        .send(
+            Method::POST,
+            "/assets/models",
+            Some(json!({"name": "bad", "litellm_model": "azure/x",
+                        "api_base": "os.environ/not-a-name", "credentials": {"k": "v"}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(!body.to_string().contains("not-a-name"), "{body}");
+}
