@@ -83,16 +83,66 @@ impl JsonBody {
     /// Parses the body. Malformed JSON is a 400; JSON of the wrong shape (not an object, a
     /// wrong type, an unknown field) is a 422 that names the field.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let object = self.object()?;
+        deserialize_object(serde_json::Value::Object(object))
+            .map_err(|e| ApiError::validation(vec![e]))
+    }
+
+    /// Parses the body like `parse`, but reports every field that does not parse, not only the
+    /// first: each is left out in turn and the rest parsed again. When any failed, `rules`
+    /// (the domain's validation) runs on what did parse, and its errors for other fields join
+    /// the 422, so a client learns of every invalid field at once.
+    pub fn parse_all<T: DeserializeOwned>(
+        &self,
+        rules: impl FnOnce(T) -> Vec<FieldError>,
+    ) -> Result<T, ApiError> {
+        let mut object = self.object()?;
+        let mut errors: Vec<FieldError> = Vec::new();
+        // Each round leaves out one field, so this ends.
+        for _ in 0..=object.len() {
+            match deserialize_object::<T>(serde_json::Value::Object(object.clone())) {
+                Ok(value) if errors.is_empty() => return Ok(value),
+                Ok(value) => {
+                    let reported: Vec<String> = errors.iter().map(|e| e.loc[1].clone()).collect();
+                    errors.extend(
+                        rules(value)
+                            .into_iter()
+                            .filter(|e| e.loc.get(1).is_none_or(|f| !reported.contains(f))),
+                    );
+                    break;
+                }
+                Err(e) => {
+                    let field = e.loc.get(1).cloned();
+                    errors.push(e);
+                    match field {
+                        Some(f) if object.remove(&f).is_some() => continue,
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Err(ApiError::validation(errors))
+    }
+
+    /// The body as a JSON object: malformed JSON is a 400, any other JSON a 422.
+    fn object(&self) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
         let value: serde_json::Value = serde_json::from_slice(&self.0).map_err(|e| {
             ApiError::invalid_request(format!("the request body is not valid JSON: {e}"))
         })?;
-        if !value.is_object() {
-            return Err(ApiError::field(
+        match value {
+            serde_json::Value::Object(object) => Ok(object),
+            _ => Err(ApiError::field(
                 &["body"],
                 "model_type",
                 "the request body must be a JSON object",
-            ));
+            )),
         }
+    }
+}
+
+/// `value` as a `T`, or the first error, named by its place in the body.
+fn deserialize_object<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, FieldError> {
+    {
         serde_path_to_error::deserialize(value).map_err(|e| {
             use serde_path_to_error::Segment;
             let mut loc = vec!["body".to_owned()];
@@ -108,18 +158,22 @@ impl JsonBody {
             {
                 loc.push(field);
             }
-            let kind = if inner.starts_with("unknown field") {
-                "extra_forbidden"
+            let (kind, msg) = if inner.starts_with("unknown field") {
+                ("extra_forbidden", inner)
+            } else if inner.starts_with("invalid type: floating") && inner.contains("i64") {
+                // A number with a fraction, or too large for an integer (JSON reads those as
+                // floats): say what is wanted, not how serde saw it. Every integer of a body
+                // has these bounds (SPEC §1).
+                (
+                    "int_parsing",
+                    format!("must be an integer between 1 and {}", i32::MAX),
+                )
             } else if inner.starts_with("invalid type") {
-                "type_error"
+                ("type_error", inner)
             } else {
-                "value_error"
+                ("value_error", inner)
             };
-            ApiError::validation(vec![FieldError {
-                loc,
-                msg: inner,
-                kind,
-            }])
+            FieldError { loc, msg, kind }
         })
     }
 }

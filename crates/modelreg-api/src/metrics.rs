@@ -171,6 +171,32 @@ impl Metrics {
                 ("commit", crate::GIT_COMMIT),
             ]),
         );
+        // Every series the sample dashboard queries exists from the start, at zero, so a
+        // fresh replica's panels read 0 rather than "No data".
+        for (kind, outcome) in [
+            ("stored", "verified"),
+            ("stored", "failed"),
+            ("unsaved", "verified"),
+            ("unsaved", "failed"),
+        ] {
+            let labels = VerificationLabels {
+                provider: String::new(),
+                kind,
+                outcome,
+            };
+            let _ = verifications.get_or_create(&labels);
+            let _ = verification_seconds.get_or_create(&labels);
+        }
+        for source in ["kept", "rendered"] {
+            let _ = list_pages.get_or_create(&ListPageLabels { source });
+        }
+        let scrape = RequestLabels {
+            method: "GET".into(),
+            route: "/metrics".into(),
+            status: 200,
+        };
+        let _ = requests.get_or_create(&scrape);
+        let _ = duration.get_or_create(&scrape);
         Metrics {
             registry,
             requests,
@@ -253,6 +279,17 @@ impl Metrics {
                 // Providers outside the known names are summed under `other` (see
                 // `provider_label`).
                 let mut by_label: std::collections::BTreeMap<ModelLabels, u64> = Default::default();
+                // Each status has a series, at zero when no model has it, so that the
+                // dashboard's panel reads 0 on an empty registry rather than "No data".
+                for status in modelreg_core::model::Status::ALL {
+                    by_label.insert(
+                        ModelLabels {
+                            status: status.as_str().to_owned(),
+                            provider: String::new(),
+                        },
+                        0,
+                    );
+                }
                 for c in counts {
                     let labels = ModelLabels {
                         status: c.status,
@@ -304,17 +341,97 @@ impl Drop for InFlight {
     operation_id = "metrics",
     security(()),
     responses(
-        (status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String),
+        (status = 200, description = "The metrics: OpenMetrics, or the Prometheus text format 0.0.4 when the scraper asks for text/plain", content_type = "application/openmetrics-text", body = String),
         (status = 503, description = "Storage unavailable", body = crate::error::ErrorBody),
     ),
 )]
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     let text = state
         .metrics
         .render(state.registry.store().as_ref())
         .await?;
-    let mut res = text.into_response();
+    let (body, content_type) = if wants_text_format(&headers) {
+        (to_text_format(&text), TEXT_CONTENT_TYPE)
+    } else {
+        (text, CONTENT_TYPE)
+    };
+    let mut res = body.into_response();
     res.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     Ok(res)
+}
+
+const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Whether the scraper asks for the Prometheus text format (0.0.4) rather than OpenMetrics:
+/// it names `text/plain` and does not prefer `application/openmetrics-text`. Prometheus
+/// itself offers both, OpenMetrics first; older scrapers and agents ask for text only.
+fn wants_text_format(headers: &axum::http::HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let quality = |wanted: &str| -> f32 {
+        accept
+            .split(',')
+            .filter_map(|part| {
+                let mut params = part.split(';').map(str::trim);
+                let media = params.next()?;
+                if !media.eq_ignore_ascii_case(wanted) {
+                    return None;
+                }
+                Some(
+                    params
+                        .find_map(|p| p.strip_prefix("q=").and_then(|q| q.parse().ok()))
+                        .unwrap_or(1.0),
+                )
+            })
+            .fold(0.0, f32::max)
+    };
+    let text = quality("text/plain");
+    text > 0.0 && text > quality("application/openmetrics-text")
+}
+
+/// The OpenMetrics text that `prometheus-client` writes, in the Prometheus text format 0.0.4:
+/// counters and info metrics are named by their samples (`_total`, `_info`; info becomes a
+/// gauge), and `# UNIT` and `# EOF` go.
+fn to_text_format(openmetrics: &str) -> String {
+    let mut renamed: std::collections::HashMap<&str, (String, &str)> = Default::default();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some((name, kind)) = rest.split_once(' ')
+        {
+            match kind {
+                "counter" => renamed.insert(name, (format!("{name}_total"), "counter")),
+                "info" => renamed.insert(name, (format!("{name}_info"), "gauge")),
+                _ => None,
+            };
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                match renamed.get(name) {
+                    Some((new, kind)) if prefix == "# TYPE " => {
+                        out.push_str(&format!("# TYPE {new} {kind}"));
+                    }
+                    Some((new, _)) => out.push_str(&format!("{prefix}{new} {tail}")),
+                    None => out.push_str(line),
+                }
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -406,8 +406,93 @@ async fn health_readiness_and_documents(app: TestApp) {
         .expect_error(503, "SERVICE_UNAVAILABLE");
 }
 
+/// Every invalid field is reported at once, as docs/api.md promises: wrong types do not stop
+/// at the first, rule violations of the fields that did parse join them, and a masked
+/// credential does not hide the others.
+async fn every_invalid_field_is_reported_at_once(app: TestApp) {
+    let (t, before) = with_stored_model(&app).await;
+    let r = app
+        .send(t.put(
+            "/assets/models/keep-me",
+            json!({"rpm": "fast", "tpm": "slow"}),
+        ))
+        .await
+        .expect_error(422, "VALIDATION_ERROR");
+    assert_eq!(r.error_locs(), ["body.rpm", "body.tpm"], "{}", r.text);
+    assert_eq!(r.json["error"]["details"]["fields"], json!(["rpm", "tpm"]));
+    // Too large for an integer, or a fraction: the rule, not how JSON read it.
+    for body in [
+        json!({"rpm": 1e20}),
+        serde_json::from_str::<Value>(r#"{"rpm": 99999999999999999999}"#).unwrap(),
+        json!({"rpm": 1.5}),
+    ] {
+        let r = app
+            .send(t.put("/assets/models/keep-me", body.clone()))
+            .await
+            .expect_error(422, "VALIDATION_ERROR");
+        let msg = r.json["detail"][0]["msg"].as_str().unwrap();
+        assert_eq!(msg, "must be an integer between 1 and 2147483647", "{body}");
+    }
+    let r = app
+        .send(t.post(
+            "/assets/models",
+            json!({"name": "  ", "litellm_model": "", "tags": ["a,b"], "api_base": "ftp://x",
+                   "rpm": "fast", "credentials": {"api_key": "****"}}),
+        ))
+        .await
+        .expect_error(422, "VALIDATION_ERROR");
+    let mut locs = r.error_locs();
+    locs.sort();
+    assert_eq!(
+        locs,
+        [
+            "body.api_base",
+            "body.credentials",
+            "body.litellm_model",
+            "body.name",
+            "body.rpm",
+            "body.tags"
+        ],
+        "{}",
+        r.text
+    );
+    // A body that is not an object names the body, not an empty field.
+    let r = app
+        .send(t.post("/assets/models", json!([1, 2])))
+        .await
+        .expect_error(422, "VALIDATION_ERROR");
+    assert_eq!(r.json["error"]["details"]["fields"], json!(["body"]));
+    assert_unchanged(&app, &t, &before).await;
+}
+
+/// A provider that needs no key (Ollama, a local vLLM) is created without credentials; any
+/// other still requires them.
+async fn keyless_providers_need_no_credentials(app: TestApp) {
+    let t = app.tenant().await;
+    for (name, model) in [("Local", "ollama/llama3"), ("vLLM", "hosted_vllm/qwen")] {
+        let r = app
+            .send(t.post(
+                "/assets/models",
+                json!({"name": name, "litellm_model": model, "api_base": "http://127.0.0.1:11434"}),
+            ))
+            .await
+            .expect(201);
+        assert_eq!(r.json["credential_fields"], json!(["keyless"]), "{model}");
+    }
+    let r = app
+        .send(t.post(
+            "/assets/models",
+            json!({"name": "Needs a key", "litellm_model": "openai/gpt-4o"}),
+        ))
+        .await
+        .expect_error(422, "VALIDATION_ERROR");
+    assert_eq!(r.error_locs(), ["body.credentials"]);
+}
+
 on_both_backends!(
     malformed_bodies,
+    every_invalid_field_is_reported_at_once,
+    keyless_providers_need_no_credentials,
     wrong_types_name_the_field,
     rule_violations_name_every_field,
     resource_uri_rules_in_body_and_path,

@@ -453,6 +453,84 @@ async fn the_sample_dashboard_queries_only_real_metrics() {
         .await
         .expect(200);
     let (m, _) = scrape(&app).await;
+    dashboard_metrics_are_in(&m);
+}
+
+/// A scraper that asks for the Prometheus text format (version 0.0.4) gets it, not OpenMetrics:
+/// counters and info named by their samples, no `# EOF`. (`.ci/prometheus` also has the real
+/// `promtool` check both.)
+#[tokio::test]
+async fn the_text_format_is_served_when_asked_for() {
+    let app = TestApp::sqlite().await;
+    let t = app.tenant().await;
+    app.send(t.post("/assets/models", model("One")))
+        .await
+        .expect(201);
+    for accept in [
+        "text/plain;version=0.0.4",
+        "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        "application/openmetrics-text;version=1.0.0;q=0.1,text/plain;version=0.0.4;q=0.9",
+    ] {
+        let r = app
+            .send(Req::new(Method::GET, "/metrics").header("accept", accept))
+            .await
+            .expect(200);
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/plain; version=0.0.4; charset=utf-8"),
+            "{accept}"
+        );
+        assert!(!r.text.contains("# EOF"), "{accept}");
+        assert!(
+            r.text
+                .contains("# TYPE modelreg_http_requests_total counter")
+                && r.text.contains("# HELP modelreg_http_requests_total ")
+                && r.text.contains("# TYPE modelreg_build_info gauge")
+                && r.text
+                    .contains("# TYPE modelreg_http_request_duration_seconds histogram"),
+            "{}",
+            r.text
+        );
+        // Each sample's family is declared under the sample's own name (or its histogram's).
+        for line in r
+            .text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|f| r.text.contains(&format!("# TYPE {f} histogram")))
+                .unwrap_or(name);
+            assert!(
+                r.text.contains(&format!("# TYPE {family} ")),
+                "{name} has no TYPE line"
+            );
+        }
+    }
+    // Prometheus offers both, OpenMetrics first: it gets OpenMetrics.
+    let r = app
+        .send(Req::new(Method::GET, "/metrics").header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        ))
+        .await
+        .expect(200);
+    assert!(r.text.ends_with("# EOF\n"));
+}
+
+/// On a fresh replica, before any request or verification, every series the dashboard
+/// queries is there (at zero), so no panel reads "No data".
+#[tokio::test]
+async fn a_fresh_replica_has_every_series_the_dashboard_queries() {
+    let app = TestApp::sqlite().await;
+    let (m, _) = scrape(&app).await;
+    dashboard_metrics_are_in(&m);
+}
+
+/// Each `modelreg_*` name in the dashboard's queries has a sample in `m`.
+fn dashboard_metrics_are_in(m: &Scrape) {
     let names: BTreeSet<&str> = m.samples.keys().map(|(n, _)| n.as_str()).collect();
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -22,8 +22,12 @@ impl FieldError {
         }
     }
 
-    /// The field's dotted name without the `body`/`query`/`path` prefix, for messages.
+    /// The field's dotted name without the `body`/`query`/`path` prefix, for messages; the
+    /// prefix itself for an error of the whole body or query.
     pub fn field(&self) -> String {
+        if self.loc.len() <= 1 {
+            return self.loc.first().cloned().unwrap_or_default();
+        }
         self.loc
             .iter()
             .skip(1)

@@ -280,6 +280,35 @@ fn id<T>(v: T) -> Result<T, (&'static str, String)> {
     Ok(v)
 }
 
+/// Providers that are usually run without a key: a model of one may be created without
+/// credentials.
+pub const KEYLESS_PROVIDERS: &[&str] = &[
+    "hosted_vllm",
+    "llamafile",
+    "lm_studio",
+    "ollama",
+    "ollama_chat",
+    "vllm",
+    "xinference",
+];
+
+fn is_keyless(provider: &str) -> bool {
+    KEYLESS_PROVIDERS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(provider.trim()))
+}
+
+/// The credentials of a model that has none: `{"keyless": true}`, which names no secret and
+/// which the LiteLLM export leaves out.
+pub fn keyless_credentials() -> Credentials {
+    let mut map = serde_json::Map::new();
+    map.insert(
+        crate::litellm::KEYLESS.into(),
+        serde_json::Value::Bool(true),
+    );
+    Credentials::from_map(map).expect("a one-key object")
+}
+
 /// LiteLLM's provider names that modelreg knows. A provider is a tenant's free text; where it
 /// leaves the tenant (a metric label shared by every organization), only these names are used
 /// as they are, and any other is `other`.
@@ -414,14 +443,21 @@ pub fn create(body: ModelCreate) -> Result<CreateInput, Error> {
     let default_temperature =
         c.optional("default_temperature", body.default_temperature, temperature);
     let timeout_s = c.optional("timeout", body.timeout, timeout);
-    let credentials = c.required("credentials", body.credentials, id);
+    let provider = if provider_absent {
+        litellm.as_deref().and_then(infer_provider)
+    } else {
+        into_option(provider)
+    };
+    // A provider that needs no key (Ollama, a local vLLM) is created without inventing one:
+    // its credentials are the `keyless` marker the LiteLLM import uses too.
+    let keyless = provider.as_deref().is_some_and(is_keyless);
+    let credentials = if keyless && body.credentials.is_absent() {
+        Some(keyless_credentials())
+    } else {
+        c.required("credentials", body.credentials, id)
+    };
     c.finish(|| {
         let litellm = litellm.expect("checked");
-        let provider = if provider_absent {
-            infer_provider(&litellm)
-        } else {
-            into_option(provider)
-        };
         CreateInput {
             resource_uri,
             fields: ModelFields {

@@ -186,6 +186,46 @@ const STRING_KEYS: [&str; 19] = [
     "reference_grants",
 ];
 
+/// Every key of the configuration file: a key that is not one of these is a mistake (a typo
+/// would otherwise leave the setting at its default without a word).
+fn known_keys() -> Vec<String> {
+    let mut keys: Vec<String> = match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    // The secrets, which are never serialized.
+    keys.extend(["database_url", "master_key", "jwt_hs256_secret"].map(str::to_owned));
+    keys
+}
+
+/// Refuses a configuration file with a key that is not a setting, naming the nearest one.
+fn check_keys(file: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read the config file {}: {e}", file.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| anyhow::anyhow!("config file {}: {e}", file.display()))?;
+    let known = known_keys();
+    for key in table.keys() {
+        if known.contains(key) {
+            continue;
+        }
+        let nearest = known
+            .iter()
+            .map(|k| (strsim::jaro_winkler(key, k), k))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .filter(|(score, _)| *score >= 0.8)
+            .map(|(_, k)| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
+        anyhow::bail!(
+            "config file {}: unknown key `{key}`{nearest} (the keys are the settings' names in \
+             lower case without MODELREG_; see `modelreg --help` and the README)",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
 impl Config {
     pub fn load(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
@@ -195,6 +235,7 @@ impl Config {
                 "config file {} does not exist",
                 file.display()
             );
+            check_keys(file)?;
             figment = figment.merge(Toml::file(file));
         }
         // String settings are read verbatim (figment's Env would turn a secret like "123" into
@@ -438,6 +479,36 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_key_in_the_file_names_the_nearest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("modelreg.toml");
+        std::fs::write(&file, "lisen = \"0.0.0.0:9000\"\n").unwrap();
+        let e = Config::load(Some(&file), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown key `lisen`") && e.contains("did you mean `listen`?"),
+            "{e}"
+        );
+        std::fs::write(&file, "completely_unrelated = 1\n").unwrap();
+        let e = Config::load(Some(&file), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown key `completely_unrelated`") && !e.contains("did you mean"),
+            "{e}"
+        );
+        // Every real key, secrets included, is accepted.
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9\"\nmaster_key_file = \"/x\"\ncheck_interval_secs = 5\n\
+             database_url = \"sqlite:///tmp/x.db\"\njwt_hs256_secret = \"s\"\n",
+        )
+        .unwrap();
+        assert!(Config::load(Some(&file), Overrides::default()).is_ok());
+    }
 
     /// No `{:?}` of the configuration prints a secret: the master key, the JWT secret, or a
     /// database password.

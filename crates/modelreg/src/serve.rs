@@ -119,7 +119,16 @@ pub async fn run(
     }
     let limits = config.limits();
     let app = modelreg_api::router_with_metrics(registry, auth, metrics, limits.clone());
-    println!("modelreg listening on http://{addr}");
+    // Where to reach the server, on stdout for whoever started it; in JSON log mode as a JSON
+    // line too, so that a pipeline merging stdout into the log reads only JSON.
+    if config.log_format == "json" {
+        println!(
+            "{}",
+            serde_json::json!({"message": "modelreg listening", "url": format!("http://{addr}")})
+        );
+    } else {
+        println!("modelreg listening on http://{addr}");
+    }
     tracing::info!(%addr, "listening");
 
     let grace = Duration::from_secs(config.shutdown_grace_secs);

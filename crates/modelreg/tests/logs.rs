@@ -21,6 +21,13 @@ async fn requests(server: &Server) {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+    // A path no route matches.
+    let unmatched = reqwest::Client::new()
+        .get(format!("{}/no/such/route", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unmatched.status(), 404);
 }
 
 #[tokio::test]
@@ -34,14 +41,18 @@ async fn json_logs_have_one_line_per_request_with_who_and_where() {
     )
     .await;
     requests(&server).await;
-    server.kill9().await;
+    // A clean stop, so that its lines are in the log too.
+    let mut server = server;
+    // SAFETY: signals the test's own child process.
+    unsafe { libc::kill(server.pid() as i32, libc::SIGTERM) };
+    server.child.wait().await.unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
     let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
-    assert_eq!(requests.len(), 2, "{text}");
+    assert_eq!(requests.len(), 3, "{text}");
     let ok = requests[0];
     assert_eq!(ok["level"], "INFO");
     assert_eq!(ok["method"], "GET");
@@ -58,6 +69,32 @@ async fn json_logs_have_one_line_per_request_with_who_and_where() {
     assert_eq!(refused["request_id"], "client-chosen-id-1");
     assert_eq!(refused["principal"], "-");
     assert_eq!(refused["org"], "-");
+    // A refusal says why; a success has no code. Latency is to the microsecond.
+    assert_eq!(refused["code"], "INVALID_TOKEN", "{refused}");
+    assert!(ok.get("code").is_none(), "{ok}");
+    for line in &requests {
+        let ms = line["latency_ms"].as_f64().unwrap();
+        assert_eq!((ms * 1000.0).round() / 1000.0, ms, "{line}");
+    }
+    // Where no route matched, the path is logged beside the route.
+    let unmatched = requests[2];
+    assert_eq!(
+        (unmatched["route"].as_str(), unmatched["path"].as_str()),
+        (Some("unmatched"), Some("/no/such/route")),
+        "{unmatched}"
+    );
+    assert_eq!(unmatched["code"], "RESOURCE_NOT_FOUND");
+    assert!(ok.get("path").is_none(), "{ok}");
+    // The shutdown is logged once, though the server and its grace timer both wait for it.
+    let shutting_down = lines
+        .iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("shutting down"))
+        })
+        .count();
+    assert_eq!(shutting_down, 1, "{text}");
 }
 
 #[tokio::test]
@@ -123,11 +160,8 @@ async fn the_bootstrap_token_never_reaches_a_log_pipeline() {
     let base = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         loop {
             let text = std::fs::read_to_string(&merged_path).unwrap();
-            if let Some(addr) = text
-                .lines()
-                .find_map(|l| l.strip_prefix("modelreg listening on "))
-            {
-                return addr.to_owned();
+            if let Some(addr) = text.lines().find_map(listening_at) {
+                return addr;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
@@ -150,9 +184,13 @@ async fn the_bootstrap_token_never_reaches_a_log_pipeline() {
     let text = std::fs::read_to_string(&merged_path).unwrap();
     assert!(!text.contains(&token), "the token is in the log: {text}");
     assert!(!text.contains("mr_"), "a token is in the log: {text}");
-    let told: Vec<Value> = text
+    // In JSON mode every line either stream writes is JSON, the address line included.
+    let lines: Vec<Value> = text
         .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let told: Vec<&Value> = lines
+        .iter()
         .filter(|l| l["path"].as_str() == file.to_str())
         .collect();
     assert_eq!(told.len(), 1, "the log names where the token is: {text}");

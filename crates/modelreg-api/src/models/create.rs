@@ -42,7 +42,7 @@ pub async fn create_model(
     body: JsonBody,
 ) -> Result<(StatusCode, HeaderMap, Json<ModelView>), ApiError> {
     caller.require(Action::Write)?;
-    let input: ModelCreate = body.parse()?;
+    let input: ModelCreate = super::create_body(&body)?;
     let model = state.registry.create(&caller, input).await?;
     let mut headers = entity_headers(&model);
     let location = format!("/assets/models/{}", model.resource_uri);

@@ -11,7 +11,33 @@ pub mod verify;
 pub mod view;
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use modelreg_core::model::Model;
+use modelreg_core::{
+    Error, FieldError,
+    model::{Model, ModelCreate, ModelUpdate},
+    validate,
+};
+
+/// The domain's errors of a body that parsed in part, for `JsonBody::parse_all`.
+fn rule_errors<T>(checked: Result<T, Error>) -> Vec<FieldError> {
+    match checked {
+        Err(Error::Validation(errors)) => errors,
+        _ => Vec::new(),
+    }
+}
+
+/// A create (or verify-before-save) body, with every invalid field reported at once.
+pub(crate) fn create_body(
+    body: &crate::extract::JsonBody,
+) -> Result<ModelCreate, crate::error::ApiError> {
+    body.parse_all(|b: ModelCreate| rule_errors(validate::create(b)))
+}
+
+/// An update body, with every invalid field reported at once.
+pub(crate) fn update_body(
+    body: &crate::extract::JsonBody,
+) -> Result<ModelUpdate, crate::error::ApiError> {
+    body.parse_all(|b: ModelUpdate| rule_errors(validate::update(b)))
+}
 
 /// Headers every single-model response carries.
 pub(crate) fn entity_headers(model: &Model) -> HeaderMap {

@@ -18,7 +18,7 @@ async fn update(
     body: JsonBody,
 ) -> Result<(HeaderMap, Json<ModelView>), ApiError> {
     caller.require(Action::Write)?;
-    let input: ModelUpdate = body.parse()?;
+    let input: ModelUpdate = super::update_body(&body)?;
     let model = state
         .registry
         .update(&caller, &key.0, input, pre.if_match.as_ref())

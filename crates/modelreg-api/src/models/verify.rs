@@ -53,7 +53,7 @@ pub async fn verify_unsaved(
     body: JsonBody,
 ) -> Result<Json<ProbeOutcome>, ApiError> {
     caller.require(Action::Verify)?;
-    let input: ModelCreate = body.parse()?;
+    let input: ModelCreate = super::create_body(&body)?;
     Ok(Json(state.registry.verify_unsaved(&caller, input).await?))
 }
 

@@ -70,8 +70,8 @@ impl Server {
                 let line = line.trim();
                 // stdout is a pipe here, not a terminal: no token may ever be printed to it.
                 assert!(!line.contains("mr_"), "a token on stdout: {line}");
-                if let Some(addr) = line.strip_prefix("modelreg listening on ") {
-                    return addr.to_owned();
+                if let Some(addr) = listening_at(line) {
+                    return addr;
                 }
             }
             panic!("modelreg exited before listening");
@@ -92,6 +92,16 @@ impl Server {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
     }
+}
+
+/// The server's address from its stdout line: `modelreg listening on URL`, or in JSON log
+/// mode `{"message": "modelreg listening", "url": URL}`.
+pub fn listening_at(line: &str) -> Option<String> {
+    if let Some(addr) = line.strip_prefix("modelreg listening on ") {
+        return Some(addr.to_owned());
+    }
+    let v: Value = serde_json::from_str(line).ok()?;
+    (v["message"] == "modelreg listening").then(|| v["url"].as_str().map(str::to_owned))?
 }
 
 /// The bootstrap token a start wrote to the data directory (stdout not being a terminal), if
