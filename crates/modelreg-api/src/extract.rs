@@ -6,7 +6,7 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Path, Request},
     http::{HeaderMap, header, request::Parts},
 };
-use modelreg_core::{FieldError, resource_uri::ModelKey, service::EtagCondition};
+use modelreg_core::{resource_uri::ModelKey, service::EtagCondition};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -83,123 +83,24 @@ impl JsonBody {
     /// Parses the body. Malformed JSON is a 400; JSON of the wrong shape (not an object, a
     /// wrong type, an unknown field) is a 422 that names the field.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        let object = self.object()?;
-        deserialize_object(serde_json::Value::Object(object))
-            .map_err(|e| ApiError::validation(vec![e]))
+        modelreg_core::validate::from_json(self.json()?).map_err(ApiError::from)
     }
 
-    /// Parses the body like `parse`, but reports every field that does not parse, not only the
-    /// first: each is left out in turn and the rest parsed again. When any failed, `rules`
-    /// (the domain's validation) runs on what did parse, and its errors for other fields join
-    /// the 422, so a client learns of every invalid field at once.
+    /// Parses the body like `parse`, but reports every invalid field at once, the domain's
+    /// `rules` included (`validate::from_json_all`).
     pub fn parse_all<T: DeserializeOwned>(
         &self,
-        rules: impl FnOnce(T) -> Vec<FieldError>,
+        rules: impl FnOnce(T) -> Vec<modelreg_core::FieldError>,
     ) -> Result<T, ApiError> {
-        let mut object = self.object()?;
-        let mut errors: Vec<FieldError> = Vec::new();
-        // Each round leaves out one field, so this ends.
-        for _ in 0..=object.len() {
-            match deserialize_object::<T>(serde_json::Value::Object(object.clone())) {
-                Ok(value) if errors.is_empty() => return Ok(value),
-                Ok(value) => {
-                    let reported: Vec<String> = errors.iter().map(|e| e.loc[1].clone()).collect();
-                    errors.extend(
-                        rules(value)
-                            .into_iter()
-                            .filter(|e| e.loc.get(1).is_none_or(|f| !reported.contains(f))),
-                    );
-                    break;
-                }
-                Err(e) => {
-                    let field = e.loc.get(1).cloned();
-                    errors.push(e);
-                    match field {
-                        Some(f) if object.remove(&f).is_some() => continue,
-                        _ => break,
-                    }
-                }
-            }
-        }
-        Err(ApiError::validation(errors))
+        modelreg_core::validate::from_json_all(self.json()?, rules).map_err(ApiError::from)
     }
 
-    /// The body as a JSON object: malformed JSON is a 400, any other JSON a 422.
-    fn object(&self) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-        let value: serde_json::Value = serde_json::from_slice(&self.0).map_err(|e| {
+    /// The body as JSON: malformed JSON is a 400.
+    fn json(&self) -> Result<serde_json::Value, ApiError> {
+        serde_json::from_slice(&self.0).map_err(|e| {
             ApiError::invalid_request(format!("the request body is not valid JSON: {e}"))
-        })?;
-        match value {
-            serde_json::Value::Object(object) => Ok(object),
-            _ => Err(ApiError::field(
-                &["body"],
-                "model_type",
-                "the request body must be a JSON object",
-            )),
-        }
-    }
-}
-
-/// `value` as a `T`, or the first error, named by its place in the body.
-fn deserialize_object<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, FieldError> {
-    {
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            use serde_path_to_error::Segment;
-            let mut loc = vec!["body".to_owned()];
-            loc.extend(e.path().iter().filter_map(|seg| match seg {
-                Segment::Seq { index } => Some(index.to_string()),
-                Segment::Map { key } => Some(key.clone()),
-                Segment::Enum { variant } => Some(variant.clone()),
-                Segment::Unknown => None,
-            }));
-            let inner = without_literals(&e.into_inner().to_string());
-            if loc.len() == 1
-                && let Some(field) = unknown_field(&inner)
-            {
-                loc.push(field);
-            }
-            let (kind, msg) = if inner.starts_with("unknown field") {
-                ("extra_forbidden", inner)
-            } else if inner.starts_with("invalid type: floating") && inner.contains("i64") {
-                // A number with a fraction, or too large for an integer (JSON reads those as
-                // floats): say what is wanted, not how serde saw it. Every integer of a body
-                // has these bounds (SPEC §1).
-                (
-                    "int_parsing",
-                    format!("must be an integer between 1 and {}", i32::MAX),
-                )
-            } else if inner.starts_with("invalid type") {
-                ("type_error", inner)
-            } else {
-                ("value_error", inner)
-            };
-            FieldError { loc, msg, kind }
         })
     }
-}
-
-/// serde's message without the literal it quotes: `invalid type: string "sk-…", expected i64`
-/// becomes `invalid type: string, expected i64`. A client that sends a secret in the wrong
-/// field must not get it echoed back (or logged).
-fn without_literals(msg: &str) -> String {
-    if let Some(rest) = msg.strip_prefix("unknown variant `") {
-        let expected = rest.find(", expected").map(|i| &rest[i..]).unwrap_or("");
-        return format!("unknown variant{expected}");
-    }
-    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
-        if let Some(rest) = msg.strip_prefix(prefix) {
-            let kind = rest.split([' ', ',']).next().unwrap_or("");
-            let expected = rest.rfind(", expected ").map(|i| &rest[i..]).unwrap_or("");
-            return format!("{prefix}{kind}{expected}");
-        }
-    }
-    msg.to_owned()
-}
-
-/// The field name in serde's "unknown field `x`, expected …" message.
-fn unknown_field(msg: &str) -> Option<String> {
-    let rest = msg.strip_prefix("unknown field `")?;
-    Some(rest.split('`').next()?.to_owned())
 }
 
 /// The raw query string as pairs, decoded. Parsing into a typed query is the domain's job.

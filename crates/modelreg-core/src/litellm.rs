@@ -191,6 +191,11 @@ impl Export {
                 params.insert(key.into(), v);
             }
         }
+        // LiteLLM routes by `litellm_params.tags`; `model_info.tags` below keeps them where
+        // earlier exports put them.
+        if !f.tags.is_empty() {
+            params.insert("tags".into(), json!(f.tags));
+        }
         match credentials {
             Some(c) => {
                 let map: Map<String, Value> =
@@ -370,7 +375,7 @@ fn read_entry(entry: &Value) -> Result<ImportItem, String> {
     fields.insert("name".into(), json!(name));
     fields.insert("litellm_model".into(), json!(model));
     for (key, value) in params {
-        if key == "model" {
+        if key == "model" || key == "tags" {
             continue;
         }
         if key == "custom_llm_provider" {
@@ -408,6 +413,7 @@ fn read_entry(entry: &Value) -> Result<ImportItem, String> {
             "deprecation_message" => {
                 fields.insert("status_message".into(), value.clone());
             }
+            "tags" => {}
             k if INFO_FIELDS.contains(&k) => {
                 fields.insert(k.into(), number_or_string(k, value));
             }
@@ -416,6 +422,9 @@ fn read_entry(entry: &Value) -> Result<ImportItem, String> {
     }
     if status.is_none() {
         fields.remove("status_message");
+    }
+    if let Some(tags) = merge_tags([params.get("tags"), info.get("tags")]) {
+        fields.insert("tags".into(), tags);
     }
     let resource_uri = info
         .get(ID)
@@ -430,6 +439,27 @@ fn read_entry(entry: &Value) -> Result<ImportItem, String> {
         status,
         dropped,
     })
+}
+
+/// The model's tags from `litellm_params.tags` (LiteLLM's tag routing) and `model_info.tags`,
+/// in that order, each once. A value that is not a list is passed on as it is, so validation
+/// names it as the real run would.
+fn merge_tags(sources: [Option<&Value>; 2]) -> Option<Value> {
+    let present: Vec<&Value> = sources
+        .into_iter()
+        .flatten()
+        .filter(|v| !v.is_null())
+        .collect();
+    if let Some(not_a_list) = present.iter().find(|v| !v.is_array()) {
+        return Some((*not_a_list).clone());
+    }
+    let mut tags: Vec<Value> = Vec::new();
+    for tag in present.iter().filter_map(|v| v.as_array()).flatten() {
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+    (!present.is_empty()).then_some(Value::Array(tags))
 }
 
 /// YAML configs often quote numbers (`rpm: "60"`); integer fields take them as numbers.
@@ -526,6 +556,33 @@ mod tests {
                 "model_info.mode (\"rerank\")"
             ]
         );
+    }
+
+    #[test]
+    fn litellm_params_tags_are_the_model_tags() {
+        let config = json!({"model_list": [
+            {"model_name": "a", "litellm_params": {"model": "openai/a", "tags": ["free", "eu"]}},
+            {"model_name": "b", "litellm_params": {"model": "openai/b", "tags": ["free", "eu"]},
+             "model_info": {"tags": ["eu", "prod", "free"]}},
+            {"model_name": "c", "litellm_params": {"model": "openai/c"}, "model_info": {"tags": ["prod"]}},
+            {"model_name": "d", "litellm_params": {"model": "openai/d", "tags": "free"},
+             "model_info": {"tags": ["prod"]}},
+            {"model_name": "e", "litellm_params": {"model": "openai/e", "tags": null}},
+        ]});
+        let items = read_config(&config).unwrap();
+        let tags: Vec<Option<&Value>> = items.iter().map(|i| i.fields.get("tags")).collect();
+        assert_eq!(
+            tags,
+            [
+                Some(&json!(["free", "eu"])),
+                Some(&json!(["free", "eu", "prod"])),
+                Some(&json!(["prod"])),
+                // Not a list: passed on as it is, so validation names it.
+                Some(&json!("free")),
+                None,
+            ]
+        );
+        assert!(items.iter().all(|i| i.dropped.is_empty()), "{items:?}");
     }
 
     #[test]

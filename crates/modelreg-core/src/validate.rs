@@ -1,12 +1,133 @@
 //! Turns request bodies into validated domain values (SPEC §1, §2.2). Every broken rule is
 //! collected, so one 422 names every bad field.
 
+use serde::de::DeserializeOwned;
+
 use crate::{
     error::{Error, FieldError},
     model::{Mode, ModelCreate, ModelFields, ModelUpdate, Patch, Status},
     resource_uri::ResourceUri,
     secrets::Credentials,
 };
+
+/// A JSON body as the request type `T`, as the API reads it. A body of the wrong shape (not an
+/// object, a wrong type, an unknown field) is a validation error that names the field; the
+/// message never quotes the value, so a secret sent in the wrong field is not echoed back.
+pub fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
+    match value {
+        serde_json::Value::Object(object) => {
+            first_error(object).map_err(|e| Error::Validation(vec![e]))
+        }
+        _ => Err(not_an_object()),
+    }
+}
+
+/// Like `from_json`, but reports every invalid field at once, as docs/api.md promises: a field
+/// that does not deserialize is reported and left out, and the rest parsed again; when any
+/// failed, `rules` (the domain's validation) runs on what did parse, and its errors for the
+/// other fields join them.
+pub fn from_json_all<T: DeserializeOwned>(
+    value: serde_json::Value,
+    rules: impl FnOnce(T) -> Vec<FieldError>,
+) -> Result<T, Error> {
+    let serde_json::Value::Object(mut object) = value else {
+        return Err(not_an_object());
+    };
+    let mut errors: Vec<FieldError> = Vec::new();
+    // Each round leaves out one field, so this ends.
+    for _ in 0..=object.len() {
+        match first_error::<T>(object.clone()) {
+            Ok(value) if errors.is_empty() => return Ok(value),
+            Ok(value) => {
+                let reported: Vec<String> = errors.iter().map(|e| e.loc[1].clone()).collect();
+                errors.extend(
+                    rules(value)
+                        .into_iter()
+                        .filter(|e| e.loc.get(1).is_none_or(|f| !reported.contains(f))),
+                );
+                break;
+            }
+            Err(e) => {
+                let field = e.loc.get(1).cloned();
+                errors.push(e);
+                match field {
+                    Some(f) if object.remove(&f).is_some() => continue,
+                    _ => break,
+                }
+            }
+        }
+    }
+    Err(Error::Validation(errors))
+}
+
+fn not_an_object() -> Error {
+    Error::field(
+        &["body"],
+        "model_type",
+        "the request body must be a JSON object",
+    )
+}
+
+/// `object` as a `T`, or its first error, named by its place in the body.
+fn first_error<T: DeserializeOwned>(
+    object: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(serde_json::Value::Object(object)).map_err(|e| {
+        use serde_path_to_error::Segment;
+        let mut loc = vec!["body".to_owned()];
+        loc.extend(e.path().iter().filter_map(|seg| match seg {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        }));
+        let inner = without_literals(&e.into_inner().to_string());
+        if loc.len() == 1
+            && let Some(field) = unknown_field(&inner)
+        {
+            loc.push(field);
+        }
+        let (kind, msg) = if inner.starts_with("unknown field") {
+            ("extra_forbidden", inner)
+        } else if inner.starts_with("invalid type: floating") && inner.contains("i64") {
+            // A number with a fraction, or too large for an integer (JSON reads those as
+            // floats): say what is wanted, not how serde saw it. Every integer of a body has
+            // these bounds (SPEC §1).
+            (
+                "int_parsing",
+                format!("must be an integer between 1 and {MAX_INT}"),
+            )
+        } else if inner.starts_with("invalid type") {
+            ("type_error", inner)
+        } else {
+            ("value_error", inner)
+        };
+        FieldError { loc, msg, kind }
+    })
+}
+
+/// serde's message without the literal it quotes: `invalid type: string "sk-…", expected i64`
+/// becomes `invalid type: string, expected i64`.
+fn without_literals(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("unknown variant `") {
+        let expected = rest.find(", expected").map(|i| &rest[i..]).unwrap_or("");
+        return format!("unknown variant{expected}");
+    }
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            let kind = rest.split([' ', ',']).next().unwrap_or("");
+            let expected = rest.rfind(", expected ").map(|i| &rest[i..]).unwrap_or("");
+            return format!("{prefix}{kind}{expected}");
+        }
+    }
+    msg.to_owned()
+}
+
+/// The field name in serde's "unknown field `x`, expected …" message.
+fn unknown_field(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
 
 pub const MAX_TAGS: usize = 50;
 pub const MAX_TAG_LEN: usize = 64;
@@ -599,6 +720,23 @@ mod tests {
             Error::Validation(v) => v.iter().map(|e| e.field()).collect(),
             other => panic!("expected validation error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_names_the_field_never_the_value() {
+        let refused = |v| from_json::<ModelCreate>(v).err().expect("refused");
+        assert_eq!(
+            refused(serde_json::json!({"rpm": "sk-secret-1"})).to_string(),
+            "validation failed: rpm: invalid type: string, expected i64"
+        );
+        assert_eq!(fields_of(refused(serde_json::json!({"nope": 1}))), ["nope"]);
+        let err = refused(serde_json::json!(["x"]));
+        assert!(err.to_string().contains("must be a JSON object"), "{err}");
+        let err = refused(serde_json::json!({"credentials": {"api_key": "***"}}));
+        assert!(
+            err.to_string().contains("masked placeholder") && !err.to_string().contains("***"),
+            "{err}"
+        );
     }
 
     #[test]

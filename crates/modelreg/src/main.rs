@@ -131,7 +131,8 @@ struct ImportArgs {
     client: client::ClientArgs,
     /// The LiteLLM config.yaml.
     file: PathBuf,
-    /// Show what would change, as a diff, and change nothing.
+    /// Show what would change, as a diff, and which entries the server would refuse (exit
+    /// status 1); change nothing.
     #[arg(long)]
     dry_run: bool,
 }

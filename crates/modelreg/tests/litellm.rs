@@ -151,7 +151,13 @@ async fn round_trip(envs: &[(&str, &str)]) {
     assert_eq!(eu["tpm"], 120000);
     assert_eq!(eu["provider"], "azure");
     assert_eq!(eu["max_input_tokens"], 128000);
-    assert_eq!(get("gpt-4o").await["rpm"], 300);
+    let ca = get("gpt-4o").await;
+    assert_eq!(ca["rpm"], 300);
+    assert_eq!(
+        ca["tags"],
+        json!(["free", "canada", "paid"]),
+        "litellm_params.tags (LiteLLM's tag routing) first, then model_info.tags, once each"
+    );
     let claude = get("claude-3-5-sonnet").await;
     assert_eq!(claude["default_max_tokens"], 4096);
     assert_eq!(claude["default_temperature"], 0.2);
@@ -232,6 +238,16 @@ async fn round_trip(envs: &[(&str, &str)]) {
             .all(|v| v != "us-east-1"),
         "no credential value is exported"
     );
+    assert_eq!(
+        list[1]["litellm_params"]["tags"],
+        json!(["free", "canada", "paid"]),
+        "tags are exported where LiteLLM routes by them"
+    );
+    assert_eq!(
+        list[1]["model_info"]["tags"],
+        list[1]["litellm_params"]["tags"]
+    );
+    assert!(list[0]["litellm_params"].get("tags").is_none());
     assert_eq!(list[7]["model_info"]["deprecated"], true);
     assert!(list[4]["litellm_params"].get("keyless").is_none());
     let example = std::fs::read_to_string(out.join(".env.example")).unwrap();
@@ -516,4 +532,334 @@ async fn an_older_binary_refuses_a_newer_schema_on_sqlite() {
 async fn an_older_binary_refuses_a_newer_schema_on_postgres() {
     let schema = PgSchema::create().await;
     newer_schema_is_refused(&schema.url, &[]).await;
+}
+
+/// A server of its own, and client commands against one of its projects.
+struct Setup {
+    dir: tempfile::TempDir,
+    server: Server,
+    token: String,
+}
+
+impl Setup {
+    async fn start() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(&dir.path().join("data"), &[]).await;
+        let token = server.token.clone().expect("a fresh store mints a token");
+        Setup { dir, server, token }
+    }
+
+    /// `Client::send` works in the project `demo`.
+    fn api(&self) -> Client {
+        Client::new(&self.server.base, &self.token)
+    }
+
+    async fn create(&self, body: Value) {
+        let (status, reply) = self
+            .api()
+            .send(reqwest::Method::POST, "/assets/models", Some(body))
+            .await;
+        assert_eq!(status, 201, "{reply}");
+    }
+
+    async fn run(&self, args: &[&str], project: &str) -> Run {
+        let profile = self.dir.path().join("none.toml");
+        let env = [
+            ("MODELREG_SERVER", self.server.base.as_str()),
+            ("MODELREG_TOKEN", self.token.as_str()),
+            ("MODELREG_PROJECT", project),
+            ("MODELREG_PROFILE_FILE", profile.to_str().unwrap()),
+        ];
+        cli(args, &env, None).await
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}
+
+/// Strings that YAML 1.1 readers (PyYAML, and so LiteLLM) take for something else when they
+/// are written plain: booleans, nulls, sexagesimal and underscore integers, octal, floats,
+/// dates and timestamps, and the merge and value keys. YAML 1.2 readers take most as strings.
+const YAML_1_1_TRAPS: [&str; 24] = [
+    "on",
+    "OFF",
+    "yes",
+    "No",
+    "y",
+    "n",
+    "true",
+    "null",
+    "~",
+    "1_000",
+    "12:30",
+    "190:20:30",
+    "0755",
+    "0x1F",
+    "+12",
+    "1e3",
+    "6.8523015e+5",
+    ".inf",
+    "-.Inf",
+    ".NaN",
+    "2002-12-14",
+    "2001-12-14t21:59:43.10-05:00",
+    "=",
+    "<<",
+];
+
+/// `litellm_params` and `model_info` keys whose values are numbers or booleans.
+const NOT_STRINGS: [&str; 8] = [
+    "rpm",
+    "tpm",
+    "timeout",
+    "max_tokens",
+    "temperature",
+    "max_input_tokens",
+    "max_output_tokens",
+    "deprecated",
+];
+
+/// Every plain (unquoted) scalar of a block-style YAML text, as `(key, value)`: a sequence
+/// item has the key of its sequence, a plain mapping key is reported with an empty value.
+fn plain_scalars(text: &str) -> Vec<(String, String)> {
+    /// The length of the double-quoted scalar at the start of `s`, quotes included.
+    fn quoted_len(s: &str) -> usize {
+        let mut escaped = false;
+        for (i, c) in s.char_indices().skip(1) {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => return i + 1,
+                _ => {}
+            }
+        }
+        panic!("unterminated quoted scalar: {s}");
+    }
+    let mut plain = Vec::new();
+    let mut keys: Vec<(usize, String)> = Vec::new();
+    for line in text.lines() {
+        let body = line.trim_start();
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - body.len();
+        let mut rest = body;
+        let mut item_indent = indent;
+        while let Some(r) = rest.strip_prefix("- ") {
+            rest = r;
+            item_indent += 2;
+        }
+        // A key: quoted, or plain up to `:`.
+        let (key, value) = if rest.starts_with('"') {
+            let n = quoted_len(rest);
+            match rest[n..].strip_prefix(':') {
+                Some(v) => (Some(rest[..n].to_owned()), v.trim_start()),
+                None => (None, rest),
+            }
+        } else {
+            match rest.split_once(':') {
+                Some((k, v)) if v.is_empty() || v.starts_with(' ') => {
+                    plain.push((k.to_owned(), String::new()));
+                    (Some(k.to_owned()), v.trim_start())
+                }
+                _ => (None, rest),
+            }
+        };
+        match key {
+            Some(k) => {
+                keys.retain(|(i, _)| *i < item_indent);
+                keys.push((item_indent, k));
+            }
+            None => keys.retain(|(i, _)| *i <= indent),
+        }
+        if !value.is_empty() && !value.starts_with('"') {
+            let owner = keys.last().map(|(_, k)| k.clone()).unwrap_or_default();
+            plain.push((owner, value.to_owned()));
+        } else if value.starts_with('"') {
+            assert_eq!(quoted_len(value), value.len(), "one scalar a line: {line}");
+        }
+    }
+    plain
+}
+
+#[tokio::test]
+async fn the_export_quotes_every_string_that_yaml_1_1_would_misread() {
+    let s = Setup::start().await;
+    s.create(json!({
+        "resource_uri": "azure-eu", "name": "gpt-4o", "litellm_model": "azure/gpt-4o-eu",
+        "api_base": "https://example-eu.openai.azure.com/", "api_version": "2024-06-01",
+        "description": "2024-01-01", "tags": YAML_1_1_TRAPS, "rpm": 600, "tpm": 120000,
+        "timeout": 30, "default_temperature": 0.2, "default_max_tokens": 4096,
+        "max_input_tokens": 128000,
+        "credentials": {"api_key": "os.environ/AZURE_API_KEY", "on": "os.environ/ON_KEY"}
+    }))
+    .await;
+    s.create(json!({
+        "name": "no", "litellm_model": "openai/gpt-4o-mini", "api_version": "1_0",
+        "description": "line one\nkey: value # not a comment\n\t\"quoted\" \\ \u{2028}",
+        "credentials": {"keyless": true}
+    }))
+    .await;
+    let export = s.run(&["export", "--format", "litellm"], "demo").await;
+    let text = &export.ok().stdout;
+
+    for line in [
+        "- model_name: \"gpt-4o\"",
+        "    api_version: \"2024-06-01\"",
+        "    description: \"2024-01-01\"",
+        "- model_name: \"no\"",
+        "    id: \"no\"",
+        "    - \"on\"",
+        "    - \"1_000\"",
+        "    - \"12:30\"",
+        "    - \"0755\"",
+        "    \"on\": \"os.environ/ON_KEY\"",
+        "    rpm: 600",
+        "    timeout: 30.0",
+        "    temperature: 0.2",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+    }
+    // No string is left plain: only numbers, under the keys that hold numbers, and plain keys
+    // that are identifiers no YAML version reads as anything else.
+    for (key, value) in plain_scalars(text) {
+        if value.is_empty() {
+            let identifier = key.starts_with(|c: char| c.is_ascii_lowercase())
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            let special = ["y", "n", "yes", "no", "on", "off", "true", "false", "null"];
+            assert!(
+                identifier && !special.contains(&key.as_str()),
+                "plain key {key:?}"
+            );
+        } else {
+            assert!(
+                NOT_STRINGS.contains(&key.as_str())
+                    && (value.parse::<i64>().is_ok()
+                        || (value.contains('.') && value.parse::<f64>().is_ok())
+                        || value == "true"),
+                "{key}: {value} is plain in\n{text}"
+            );
+        }
+    }
+    // YAML 1.2 reads back every value exactly.
+    let config: Value = serde_norway::from_str(text).unwrap();
+    assert_valid(&config);
+    let list = config["model_list"].as_array().unwrap();
+    assert_eq!(list[0]["model_info"]["tags"], json!(YAML_1_1_TRAPS));
+    assert_eq!(list[0]["litellm_params"]["tags"], json!(YAML_1_1_TRAPS));
+    assert_eq!(list[0]["litellm_params"]["api_version"], "2024-06-01");
+    assert_eq!(list[0]["litellm_params"]["on"], "os.environ/ON_KEY");
+    assert_eq!(
+        list[1]["model_info"]["description"],
+        "line one\nkey: value # not a comment\n\t\"quoted\" \\ \u{2028}"
+    );
+
+    // Idempotent with import: the export imported elsewhere exports the same text, and
+    // re-imports as unchanged.
+    let config_path = s.file("config.yaml", text);
+    let copied = s.run(&["import", &config_path], "copy").await;
+    assert_eq!(
+        summary(&copied),
+        "created 2, updated 0, unchanged 0, failed 0"
+    );
+    let again = s.run(&["export", "--format", "litellm"], "copy").await;
+    let body = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(body(&again.ok().stdout), body(text));
+    let back = s.run(&["import", &config_path], "demo").await;
+    assert_eq!(
+        summary(&back),
+        "created 0, updated 0, unchanged 2, failed 0"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_refuses_each_entry_the_real_run_would() {
+    let s = Setup::start().await;
+    s.create(json!({"resource_uri": "existing", "name": "existing",
+                    "litellm_model": "openai/gpt-4o",
+                    "credentials": {"api_key": "os.environ/OPENAI_API_KEY"}}))
+        .await;
+    let file = s.file(
+        "config.yaml",
+        "model_list:
+  - model_name: fine
+    litellm_params: {model: openai/gpt-4o-mini, api_key: os.environ/OPENAI_API_KEY}
+  - model_name: zero-rpm
+    litellm_params: {model: openai/gpt-4o, rpm: 0}
+  - model_name: bad-base
+    litellm_params: {model: openai/gpt-4o, api_base: not a url}
+  - model_name: wordy-tpm
+    litellm_params: {model: openai/gpt-4o, tpm: lots}
+  - model_name: masked-key
+    litellm_params: {model: openai/gpt-4o, api_key: '****'}
+  - model_name: long-message
+    litellm_params: {model: openai/gpt-4o}
+    model_info: {deprecated: true, deprecation_message: \"bell \\a\"}
+  - model_name: existing
+    litellm_params: {model: openai/gpt-4o, temperature: 12, api_key: os.environ/OPENAI_API_KEY}
+",
+    );
+    let refused = |run: &Run| -> Vec<String> {
+        run.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("! "))
+            .map(|l| l.split(':').next().unwrap().to_owned())
+            .collect()
+    };
+    let dry = s.run(&["import", "--dry-run", &file], "demo").await;
+    assert_eq!(dry.code, 1, "{}\n{}", dry.stdout, dry.stderr);
+    assert_eq!(
+        refused(&dry),
+        [
+            "zero-rpm",
+            "bad-base",
+            "wordy-tpm",
+            "masked-key",
+            "long-message",
+            "existing"
+        ],
+        "{}",
+        dry.stderr
+    );
+    for reason in [
+        "! zero-rpm: validation failed: rpm: must be between 1 and 2147483647 (got 0)",
+        "! bad-base: validation failed: api_base: must be an absolute http(s) URL",
+        "! wordy-tpm: validation failed: tpm: invalid type: string, expected",
+        "! masked-key: validation failed: credentials: value of \"api_key\" looks like a masked placeholder",
+        "! long-message: validation failed: status_message: must not contain control characters",
+        "! existing: validation failed: default_temperature: must be between 0 and 9.99 (got 12)",
+    ] {
+        assert!(dry.stderr.contains(reason), "{reason} in\n{}", dry.stderr);
+    }
+    assert!(
+        !dry.stderr.contains("****"),
+        "values are never echoed: {}",
+        dry.stderr
+    );
+    assert!(
+        dry.stdout
+            .ends_with("would be created 1, would be updated 0, unchanged 0, failed 6\n"),
+        "{}",
+        dry.stdout
+    );
+    let (status, _) = s
+        .api()
+        .send(reqwest::Method::GET, "/assets/models/fine", None)
+        .await;
+    assert_eq!(status, 404, "a dry run writes nothing");
+
+    // The real run refuses the same entries.
+    let real = s.run(&["import", &file], "demo").await;
+    assert_eq!(real.code, 1, "{}\n{}", real.stdout, real.stderr);
+    assert_eq!(refused(&real), refused(&dry), "{}", real.stderr);
 }

@@ -11,12 +11,13 @@ use std::{
 use indicatif::{ProgressBar, ProgressStyle};
 use modelreg_core::{
     litellm::{self, EnvVar, ImportItem},
-    model::Status,
-    validate::infer_provider,
+    model::{ModelCreate, ModelUpdate, Status},
+    validate::{self, infer_provider},
 };
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::{Client, ClientError, Result, models::Filters, output::to_yaml, segment};
+use super::{Client, ClientError, Result, models::Filters, segment, yaml};
 
 /// The top-level sections of a LiteLLM config that are not models: reported, not imported.
 const OTHER_SECTIONS: [&str; 5] = [
@@ -39,7 +40,8 @@ pub struct Exported {
 }
 
 /// The config as YAML: entries keep LiteLLM's key order (`model_name`, `litellm_params`
-/// with `model` first, `model_info`), with a header saying where it came from.
+/// with `model` first, `model_info`), with a header saying where it came from. Every string
+/// is quoted, so LiteLLM's YAML 1.1 reader takes it as the string it is (see `yaml`).
 pub fn config_yaml(exported: &Exported, source: &str) -> Result<String> {
     let mut list = Vec::new();
     for entry in exported.config["model_list"]
@@ -79,7 +81,7 @@ pub fn config_yaml(exported: &Exported, source: &str) -> Result<String> {
             exported.skipped_disabled
         ));
     }
-    out.push_str(&to_yaml(&doc)?);
+    out.push_str(&yaml::to_string(&serde_norway::Value::Mapping(doc)));
     Ok(out)
 }
 
@@ -330,7 +332,7 @@ fn progress(len: usize) -> ProgressBar {
 }
 
 /// Imports the entries into the client's project. With `dry_run` nothing is written; the
-/// plan is printed as a diff.
+/// plan is printed as a diff, and each entry the server would refuse is reported as a failure.
 pub async fn import(client: &Client, items: &[ImportItem], dry_run: bool) -> Result<ImportReport> {
     let mut report = ImportReport::default();
     let bar = progress(items.len());
@@ -377,6 +379,23 @@ pub async fn import(client: &Client, items: &[ImportItem], dry_run: bool) -> Res
     Ok(report)
 }
 
+/// Checks `body` as the server would, without sending it: the same reading of the JSON and
+/// the same domain rules (`modelreg_core::validate`). An error is the server's refusal, so a
+/// dry run fails the entries that the real run would fail.
+fn would_accept<T: DeserializeOwned, U>(
+    body: &Value,
+    rules: fn(T) -> modelreg_core::Result<U>,
+) -> Result<()> {
+    let every_error = |t: T| match rules(t) {
+        Err(modelreg_core::Error::Validation(errors)) => errors,
+        _ => Vec::new(),
+    };
+    validate::from_json_all::<T>(body.clone(), every_error)
+        .and_then(rules)
+        .map(drop)
+        .map_err(|e| ClientError::refused(e.to_string()))
+}
+
 enum Outcome {
     Created,
     Updated,
@@ -398,28 +417,32 @@ async fn import_one(
     match plan {
         Plan::Create => {
             let line = format!("+ {uri} (create)");
-            if dry_run {
-                return Ok((Outcome::Created, vec![line]));
-            }
             let mut body = item.fields.clone();
             body.insert("resource_uri".into(), json!(uri));
             body.insert(
                 "credentials".into(),
                 Value::Object(item.credentials.clone()),
             );
-            let created = client
-                .post("/assets/models", Some(&Value::Object(body)))
-                .await?;
+            let body = Value::Object(body);
             // A new model starts PENDING; a deprecated entry is marked after.
-            if item.status == Some(Status::Deprecated) {
+            let mark = (item.status == Some(Status::Deprecated)).then(|| {
                 let mut mark = Map::new();
                 mark.insert("status".into(), json!("DEPRECATED"));
                 if let Some(m) = item.fields.get("status_message") {
                     mark.insert("status_message".into(), m.clone());
                 }
-                client
-                    .patch(&path, &Value::Object(mark), created.etag.as_deref())
-                    .await?;
+                Value::Object(mark)
+            });
+            if dry_run {
+                would_accept::<ModelCreate, _>(&body, validate::create)?;
+                if let Some(mark) = &mark {
+                    would_accept::<ModelUpdate, _>(mark, validate::update)?;
+                }
+                return Ok((Outcome::Created, vec![line]));
+            }
+            let created = client.post("/assets/models", Some(&body)).await?;
+            if let Some(mark) = &mark {
+                client.patch(&path, mark, created.etag.as_deref()).await?;
             }
             Ok((Outcome::Created, vec![line]))
         }
@@ -433,7 +456,13 @@ async fn import_one(
                 lines.extend(diff.iter().map(|d| format!("    {d}")));
                 lines
             };
+            changes.insert(
+                "credentials".into(),
+                Value::Object(item.credentials.clone()),
+            );
+            let changes = Value::Object(changes);
             if dry_run {
+                would_accept::<ModelUpdate, _>(&changes, validate::update)?;
                 // Credential values are never read back, so a dry run compares their key
                 // names only; a real run lets the server compare the values.
                 return Ok(if diff.is_empty() {
@@ -442,13 +471,7 @@ async fn import_one(
                     (Outcome::Updated, describe(&diff))
                 });
             }
-            changes.insert(
-                "credentials".into(),
-                Value::Object(item.credentials.clone()),
-            );
-            let reply = client
-                .patch(&path, &Value::Object(changes), etag.as_deref())
-                .await?;
+            let reply = client.patch(&path, &changes, etag.as_deref()).await?;
             if reply.etag.is_some() && reply.etag == etag {
                 Ok((Outcome::Unchanged, Vec::new()))
             } else {

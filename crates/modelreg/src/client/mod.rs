@@ -7,6 +7,7 @@ pub mod interop;
 pub mod models;
 mod output;
 pub mod profile;
+mod yaml;
 
 use std::{fmt, time::Duration};
 
