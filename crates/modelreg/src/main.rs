@@ -7,21 +7,15 @@ mod serve;
 mod telemetry;
 mod token;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, builder::PossibleValuesParser};
 
 use crate::config::{Config, Overrides};
 
-/// A registry of LLM model configurations.
-///
-/// Settings come from flags, then MODELREG_* environment variables, then the TOML file given
-/// by --config, then defaults. Secrets (MODELREG_MASTER_KEY, MODELREG_JWT_HS256_SECRET) are
-/// read from the environment or the file only, never from flags.
-///
-/// The client commands (login, models, export, import) talk to a running server. Their exit
-/// status: 0 success, 1 the server refused (or a verification failed), 2 bad usage, 3 the
-/// server could not be reached.
 /// `--version`: the release and the commit it was built from.
 fn version() -> &'static str {
     static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -34,11 +28,21 @@ fn version() -> &'static str {
     &VERSION
 }
 
+/// A registry of LLM model configurations.
+///
+/// The server commands (serve, migrate, token, keys, audit) take their settings from flags,
+/// then MODELREG_* environment variables, then the TOML file given by their --config
+/// (MODELREG_CONFIG), then defaults. Secrets (MODELREG_MASTER_KEY, MODELREG_JWT_HS256_SECRET)
+/// are read from the environment or the file only, never from flags.
+///
+/// The client commands (login, models, export, import) talk to a running server. Their exit
+/// status: 0 success, 1 the server refused (or a verification failed), 2 bad usage, 3 the
+/// server could not be reached. Every command exits 2 on bad usage.
 #[derive(Parser)]
 #[command(name = "modelreg", version = version(), about, long_about)]
 struct Cli {
-    /// TOML configuration file [env: MODELREG_CONFIG]
-    #[arg(long, global = true, env = "MODELREG_CONFIG")]
+    /// Where --config went before it was a flag of the server commands; still taken there.
+    #[arg(long, hide = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -105,8 +109,9 @@ struct ExportArgs {
     format: ExportFormat,
     #[command(flatten)]
     filters: client::models::Filters,
-    /// Where the config goes; - for stdout.
-    #[arg(short, long, default_value = "-")]
+    /// The file the config is written to; - for stdout. (Here -o names a file, as for curl
+    /// or cc: the format is --format.)
+    #[arg(short, long, value_name = "FILE", default_value = "-")]
     output: PathBuf,
     /// Where the .env.example goes [default: beside --output; none for stdout]
     #[arg(long)]
@@ -121,7 +126,10 @@ struct ExportArgs {
     /// Organization to export, with --with-values.
     #[arg(long, default_value = "default")]
     org: String,
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "With --with-values (the database, read directly)"
+    )]
     storage: KeyArgs,
 }
 
@@ -139,6 +147,9 @@ struct ImportArgs {
 
 #[derive(Args, Clone, Default)]
 struct StorageArgs {
+    /// TOML configuration file [env: MODELREG_CONFIG]
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Data directory of the embedded database [env: MODELREG_DATA_DIR] [default: ./modelreg-data]
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -177,19 +188,28 @@ enum TokenCommand {
         /// Project the token is bound to, or '*' for all projects.
         #[arg(long)]
         project: String,
-        /// owner, admin, member, developer, operator or viewer.
-        #[arg(long)]
+        /// The token's role in its projects.
+        #[arg(long, value_parser = PossibleValuesParser::new(
+            modelreg_core::auth::Role::ALL.map(modelreg_core::auth::Role::as_str)
+        ))]
         role: String,
         /// Name, unique in the organization; the token acts as service:<name>.
         #[arg(long)]
         name: String,
+        /// When the token stops working: a time from now (30d, 12h, 90m, 2w, 3600s) or an
+        /// RFC 3339 time (2030-01-01T00:00:00Z) [default: never]
+        #[arg(long, value_name = "WHEN", value_parser = token::parse_expiry)]
+        expires: Option<modelreg_core::timestamp::Timestamp>,
         #[command(flatten)]
         storage: StorageArgs,
     },
-    /// List API tokens (never their secrets).
+    /// List API tokens (never their secrets): their expiry and last use too.
     List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
+        /// How to print: a table, or json or yaml.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: client::Format,
+        /// Deprecated: use -o json.
+        #[arg(long, hide = true, conflicts_with = "output")]
         json: bool,
         #[command(flatten)]
         storage: StorageArgs,
@@ -206,6 +226,16 @@ enum TokenCommand {
     },
 }
 
+/// `-o` of the commands that print a table or JSON only.
+#[derive(Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+enum TableOrJson {
+    /// An aligned table.
+    #[default]
+    Table,
+    /// JSON.
+    Json,
+}
+
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Add a new master key as the newest (key file), or print one for MODELREG_MASTER_KEY.
@@ -215,8 +245,11 @@ enum KeysCommand {
     },
     /// How many records each key protects, and which keys can be retired.
     Status {
-        /// Print JSON instead of a table.
-        #[arg(long)]
+        /// How to print: a table, or json.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: TableOrJson,
+        /// Deprecated: use -o json.
+        #[arg(long, hide = true, conflicts_with = "output")]
         json: bool,
         #[command(flatten)]
         storage: KeyArgs,
@@ -264,11 +297,30 @@ struct KeyArgs {
     master_key_file: Option<PathBuf>,
 }
 
+/// The configuration file of a server command: its --config, else a --config given ahead of
+/// the command (where it used to go), else MODELREG_CONFIG.
+fn config_file(ahead: Option<&Path>, storage: &StorageArgs) -> Option<PathBuf> {
+    storage
+        .config
+        .clone()
+        .or_else(|| ahead.map(Path::to_path_buf))
+        .or_else(|| {
+            std::env::var_os("MODELREG_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+}
+
+/// The configuration; one that cannot be used (a missing file, a bad value) is a usage error.
+fn load_config(file: Option<&Path>, overrides: Overrides) -> anyhow::Result<Config> {
+    Config::load(file, overrides).map_err(|e| client::ClientError::usage(format!("{e:#}")).into())
+}
+
 /// The configuration of a command that reads the database and the master keys directly
 /// (`keys`, `export --with-values`), logging warnings only.
-fn key_config(file: Option<&std::path::Path>, args: &KeyArgs) -> anyhow::Result<Config> {
-    let config = Config::load(
-        file,
+fn key_config(ahead: Option<&Path>, args: &KeyArgs) -> anyhow::Result<Config> {
+    let config = load_config(
+        config_file(ahead, &args.storage).as_deref(),
         Overrides {
             master_key_file: args.master_key_file.clone(),
             ..overrides(&args.storage)
@@ -287,9 +339,27 @@ fn overrides(storage: &StorageArgs) -> Overrides {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let file = cli.config.as_deref();
+    let ahead = cli.config.as_deref();
+    if ahead.is_some()
+        && matches!(
+            cli.command,
+            Command::Login(_)
+                | Command::Models(_)
+                | Command::Import(_)
+                | Command::Openapi
+                | Command::Completions { .. }
+        )
+    {
+        return Err(client::ClientError::usage(
+            "--config is read by the server commands only (serve, migrate, token, keys, audit, \
+             export --with-values); the client commands take --server, --token and --project",
+        )
+        .into());
+    }
     match cli.command {
         Command::Serve(args) => {
+            let file = config_file(ahead, &args.storage);
+            let file = file.as_deref();
             let flags = Overrides {
                 listen: args.listen,
                 master_key_file: args.master_key_file,
@@ -297,21 +367,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 log_level: args.log_level,
                 ..overrides(&args.storage)
             };
-            let config = Config::load(file, flags.clone())?;
+            let config = load_config(file, flags.clone())?;
             telemetry::init(&config.log_format, &config.log_level);
             serve::run(config, file, flags).await
         }
         Command::Migrate(storage) => {
-            let config = Config::load(file, overrides(&storage))?;
+            let config = load_config(config_file(ahead, &storage).as_deref(), overrides(&storage))?;
             telemetry::init(&config.log_format, &config.log_level);
             let store = config.open_store().await?;
             store.close().await;
             println!("migrations applied to {}", config.database_url_redacted());
             Ok(())
         }
-        Command::Token(cmd) => token::run(file, cmd).await,
+        Command::Token(cmd) => token::run(ahead, cmd).await,
         Command::Audit(AuditCommand::Verify { storage }) => {
-            let config = Config::load(file, overrides(&storage))?;
+            let config = load_config(config_file(ahead, &storage).as_deref(), overrides(&storage))?;
             telemetry::init(&config.log_format, "warn");
             let store = config.open_store().await?;
             let result = audit_verify(store.as_ref()).await;
@@ -325,14 +395,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 | KeysCommand::Rotate { storage, .. }
                 | KeysCommand::Retire { storage, .. } => storage.clone(),
             };
-            let config = key_config(file, &args)?;
+            let config = key_config(ahead, &args)?;
             if let KeysCommand::Generate { .. } = cmd {
                 return keys::generate(&config);
             }
             let store = config.open_store().await?;
             let result = match cmd {
                 KeysCommand::Generate { .. } => unreachable!("handled above"),
-                KeysCommand::Status { json, .. } => keys::status(&config, store.as_ref(), json).await,
+                KeysCommand::Status { output, json, .. } => {
+                    if json {
+                        eprintln!("warning: --json is deprecated; use -o json");
+                    }
+                    let json = json || output == TableOrJson::Json;
+                    keys::status(&config, store.as_ref(), json).await
+                }
                 KeysCommand::Rotate {
                     batch_size, limit, wait, ..
                 } => keys::rotate(
@@ -365,7 +441,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = client::Client::new(client::Settings::resolve(&args.client)?)?;
             Ok(client::models::run(&client, args.command).await?)
         }
-        Command::Export(args) => export(file, args).await,
+        Command::Export(args) => export(ahead, args).await,
         Command::Import(args) => {
             let (items, others) = client::interop::read_config_file(&args.file)?;
             if !others.is_empty() {
@@ -423,23 +499,49 @@ async fn login(args: LoginArgs) -> anyhow::Result<()> {
     }
     let settings = client::Settings::resolve(&c)?;
     let api = client::Client::new(settings.clone())?;
+    let no_project = settings.project.is_none();
+    let mut needs_project = false;
     match api
         .get("/assets/models", &[("limit".into(), "1".into())])
         .await
     {
         Ok(_) => {}
-        // A token good for several projects needs --project to list; it still authenticated.
-        Err(e) if e.status == Some(400) => {}
+        // A token good for several projects needs a project to list; it still authenticated.
+        Err(e) if e.status == Some(400) && no_project => needs_project = true,
         Err(e) => return Err(e.into()),
     }
     let path = client::profile::save(&name, settings.into_profile())?;
     println!("saved profile '{name}' in {}", path.display());
+    if no_project {
+        let then = if needs_project {
+            "this token is not bound to one project, so every command will need --project NAME \
+             or MODELREG_PROJECT"
+        } else {
+            "commands will act in the token's own project"
+        };
+        eprintln!(
+            "warning: no project given, so profile '{name}' has none: {then}. To keep one in the \
+             profile, log in again with --project NAME."
+        );
+    }
     Ok(())
 }
 
 /// `modelreg export`: from the server, or with values from the database directly.
-async fn export(file: Option<&std::path::Path>, args: ExportArgs) -> anyhow::Result<()> {
+async fn export(ahead: Option<&Path>, args: ExportArgs) -> anyhow::Result<()> {
     let ExportFormat::Litellm = args.format;
+    // Elsewhere -o is the output format; here it is the file, so a format's name is a slip.
+    if let Some(name) = args
+        .output
+        .to_str()
+        .filter(|o| matches!(*o, "table" | "json" | "yaml"))
+    {
+        return Err(client::ClientError::usage(format!(
+            "export's -o is the file to write (the format is --format litellm), not an output \
+             format; to write a file named {name}, say -o ./{name}"
+        ))
+        .into());
+    }
     if !args.with_values {
         let client = client::Client::new(client::Settings::resolve(&args.client)?)?;
         let exported = client::interop::export_remote(&client, &args.filters).await?;
@@ -461,17 +563,20 @@ async fn export(file: Option<&std::path::Path>, args: ExportArgs) -> anyhow::Res
         .project
         .clone()
         .or_else(|| std::env::var("MODELREG_PROJECT").ok())
-        .ok_or_else(|| client::ClientError::usage("--with-values needs --project"))?;
+        .ok_or_else(|| {
+            client::ClientError::usage("--with-values needs --project (or MODELREG_PROJECT)")
+        })?;
     let scope = modelreg_core::tenant::TenantScope::new(
         modelreg_core::tenant::OrgId::parse(&args.org)
             .map_err(|m| client::ClientError::usage(format!("--org: {m}")))?,
         modelreg_core::tenant::ProjectId::parse(&project)
             .map_err(|m| client::ClientError::usage(format!("--project: {m}")))?,
     );
-    let config = key_config(file, &args.storage)?;
+    let file = config_file(ahead, &args.storage.storage);
+    let config = key_config(ahead, &args.storage)?;
     let keyring = keys::load(&config, false)?;
     // References resolve here exactly as the server resolves them: only as granted.
-    let references = config.references(&keyring, file)?;
+    let references = config.references(&keyring, file.as_deref())?;
     let store = config.open_store().await?;
     let registry =
         modelreg_core::service::Registry::new(store.clone(), std::sync::Arc::new(keyring))

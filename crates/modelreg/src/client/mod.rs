@@ -15,7 +15,7 @@ use clap::Args;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-pub use output::Format;
+pub use output::{Format, to_yaml};
 
 /// Exit statuses of the client commands (documented in `modelreg --help`).
 pub mod exit {
@@ -120,16 +120,22 @@ impl Settings {
         let pick = |flag: &Option<String>, var: &str, from_profile: Option<String>| {
             flag.clone().or_else(|| env(var)).or(from_profile)
         };
-        let server = pick(
-            &args.server,
-            "MODELREG_SERVER",
-            stored.as_ref().map(|p| p.server.clone()),
-        )
-        .ok_or_else(|| {
-            ClientError::usage(
-                "no server: pass --server, set MODELREG_SERVER, or run `modelreg login`",
-            )
-        })?;
+        let server = match (&args.server, env("MODELREG_SERVER"), &stored) {
+            (Some(flag), _, _) => server_url(flag, "--server")?,
+            (None, Some(var), _) => server_url(&var, "MODELREG_SERVER")?,
+            (None, None, Some(p)) => server_url(
+                &p.server,
+                &format!(
+                    "the server of profile '{profile_name}' in {}",
+                    profile::path()?.display()
+                ),
+            )?,
+            (None, None, None) => {
+                return Err(ClientError::usage(
+                    "no server: pass --server, set MODELREG_SERVER, or run `modelreg login`",
+                ));
+            }
+        };
         let token = pick(
             &args.token,
             "MODELREG_TOKEN",
@@ -146,10 +152,36 @@ impl Settings {
             stored.and_then(|p| p.project),
         );
         Ok(Settings {
-            server: server.trim_end_matches('/').to_owned(),
+            server,
             token,
             project,
         })
+    }
+}
+
+/// The server's URL from `from` (a flag, a variable or a profile): http or https, with a host.
+/// A bare `host:port` is refused rather than completed with http://, since a token sent to a
+/// remote host in clear text is a leak, and guessing https fails every local server: the
+/// message says what to write.
+fn server_url(raw: &str, from: &str) -> Result<String> {
+    let s = raw.trim().trim_end_matches('/');
+    let no_scheme = || {
+        ClientError::usage(format!(
+            "{from}: {s:?} has no scheme: write http://{s} (or https://{s})"
+        ))
+    };
+    match url::Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(s.to_owned()),
+        // `localhost:8080` parses, as a URL of scheme "localhost".
+        Ok(_) if !s.contains("://") => Err(no_scheme()),
+        Err(url::ParseError::RelativeUrlWithoutBase) => Err(no_scheme()),
+        Ok(u) => Err(ClientError::usage(format!(
+            "{from}: {s:?} must be an http:// or https:// URL with a host, not {}:",
+            u.scheme()
+        ))),
+        Err(e) => Err(ClientError::usage(format!(
+            "{from}: {s:?} is not a URL: {e}"
+        ))),
     }
 }
 
@@ -254,10 +286,24 @@ impl Client {
         if status.is_success() || status == StatusCode::NOT_MODIFIED {
             return Ok(Reply { etag, body });
         }
-        Err(ClientError {
+        let mut error = ClientError {
             status: Some(status.as_u16()),
             ..ClientError::refused(describe_error(status, &body))
-        })
+        };
+        // A token for several projects and no project given: a setting is missing, so it is
+        // a usage error, and the message says where the setting goes.
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        if status == StatusCode::BAD_REQUEST
+            && self.settings.project.is_none()
+            && message.contains("X-Project-ID header is required")
+        {
+            error.exit = exit::USAGE;
+            error.message.push_str(
+                "\n  hint: say which project with --project NAME or MODELREG_PROJECT=NAME, or \
+                 keep one in the profile with `modelreg login --project NAME`",
+            );
+        }
+        Err(error)
     }
 
     pub async fn get(&self, path: &str, query: &[(String, String)]) -> Result<Reply> {
@@ -356,6 +402,34 @@ mod tests {
             describe_error(StatusCode::BAD_GATEWAY, &json!("upstream down")),
             "the server answered 502 Bad Gateway: upstream down"
         );
+    }
+
+    #[test]
+    fn a_server_is_an_http_url_with_a_host() {
+        assert_eq!(
+            server_url(" https://reg.example.com/base/ ", "--server").unwrap(),
+            "https://reg.example.com/base"
+        );
+        assert_eq!(
+            server_url("http://[::1]:8080", "--server").unwrap(),
+            "http://[::1]:8080"
+        );
+        for (bare, suggested) in [
+            ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("localhost:8080", "http://localhost:8080"),
+            ("reg.example.com", "http://reg.example.com"),
+        ] {
+            let e = server_url(bare, "--server").unwrap_err();
+            assert_eq!(e.exit, exit::USAGE);
+            assert!(e.message.contains(suggested), "{}", e.message);
+        }
+        for bad in ["ftp://example.com", "http://", "file:///tmp/x"] {
+            assert_eq!(
+                server_url(bad, "--server").unwrap_err().exit,
+                exit::USAGE,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

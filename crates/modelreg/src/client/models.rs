@@ -2,7 +2,8 @@
 
 use std::io::{IsTerminal, Read};
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, builder::PossibleValuesParser};
+use modelreg_core::model::{Mode, Status};
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -19,8 +20,8 @@ pub enum ModelsCommand {
     Get {
         /// resource_uri or id
         model: String,
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
+        #[command(flatten)]
+        output: Output,
     },
     /// Create a model from flags, a file (-f), or both (flags win).
     Create {
@@ -28,8 +29,8 @@ pub enum ModelsCommand {
         fields: FieldArgs,
         #[command(flatten)]
         credentials: CredentialArgs,
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
+        #[command(flatten)]
+        output: Output,
     },
     /// Change a model: only what is given changes (--clear FIELD empties one).
     Update {
@@ -39,29 +40,32 @@ pub enum ModelsCommand {
         fields: FieldArgs,
         #[command(flatten)]
         credentials: CredentialArgs,
-        /// Status: PENDING, ACTIVE, ERROR, DEPRECATED or DISABLED.
-        #[arg(long)]
+        /// The model's status. The server also sets ACTIVE or ERROR when it verifies the model
+        /// (DEPRECATED and DISABLED stay as they are).
+        #[arg(long, value_parser = PossibleValuesParser::new(Status::ALL.map(Status::as_str)))]
         status: Option<String>,
-        /// Why the model has its status.
+        /// Why the model has its status: up to 1000 characters.
         #[arg(long)]
         status_message: Option<String>,
-        /// Remove this credential key (repeatable).
+        /// Remove this credential key (repeatable); the other keys stay.
         #[arg(long = "remove-credential", value_name = "KEY")]
         remove_credentials: Vec<String>,
-        /// Set a nullable field to null (repeatable), e.g. --clear rpm.
-        #[arg(long, value_name = "FIELD")]
+        /// Set an optional field to null (repeatable), e.g. --clear rpm; --clear tags empties
+        /// the list.
+        #[arg(long, value_name = "FIELD", value_parser = PossibleValuesParser::new(CLEARABLE))]
         clear: Vec<String>,
-        /// Only if the model still has this ETag (from `get -o json` or a previous write).
+        /// Change the model only if it still has this ETag (the etag of `get -o json`, or of a
+        /// previous write); else the server refuses with 412.
         #[arg(long)]
         if_match: Option<String>,
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
+        #[command(flatten)]
+        output: Output,
     },
     /// Delete a model and its credentials.
     Delete {
         /// resource_uri or id
         model: String,
-        /// Only if the model still has this ETag.
+        /// Delete the model only if it still has this ETag; else the server refuses with 412.
         #[arg(long)]
         if_match: Option<String>,
     },
@@ -69,20 +73,52 @@ pub enum ModelsCommand {
     Verify {
         /// resource_uri or id
         model: String,
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
+        #[command(flatten)]
+        output: Output,
     },
     /// A model's audit events, newest first.
     History {
         /// resource_uri or id
         model: String,
+        /// Events per page: 1-100.
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Page number, from 1.
         #[arg(long, default_value_t = 1)]
         page: u32,
-        #[arg(short, long, value_enum, default_value_t)]
-        output: Format,
+        #[command(flatten)]
+        output: Output,
     },
+}
+
+/// `-o`, the one output flag of the client commands.
+#[derive(Args, Clone, Copy)]
+pub struct Output {
+    /// How to print: an aligned table, or the data as json or yaml (a model with its etag).
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+/// The fields `--clear` can set to null: the optional ones.
+const CLEARABLE: [&str; 14] = [
+    "provider",
+    "description",
+    "tags",
+    "api_base",
+    "api_version",
+    "mode",
+    "max_input_tokens",
+    "max_output_tokens",
+    "default_max_tokens",
+    "rpm",
+    "tpm",
+    "default_temperature",
+    "timeout",
+    "status_message",
+];
+
+fn modes() -> PossibleValuesParser {
+    PossibleValuesParser::new(Mode::ALL.map(Mode::as_str))
 }
 
 /// The list filters (also the export's).
@@ -91,11 +127,11 @@ pub struct Filters {
     /// Case-insensitive substring of the name or description.
     #[arg(long)]
     pub search: Option<String>,
-    /// PENDING, ACTIVE, ERROR, DEPRECATED or DISABLED.
-    #[arg(long)]
+    /// Only models of this status.
+    #[arg(long, value_parser = PossibleValuesParser::new(Status::ALL.map(Status::as_str)))]
     pub status: Option<String>,
-    /// chat, completion, embedding, image_generation or audio_transcription.
-    #[arg(long)]
+    /// Only models of this mode.
+    #[arg(long, value_parser = modes())]
     pub mode: Option<String>,
     /// Only models with every one of these tags (comma-separated or repeated).
     #[arg(long, value_delimiter = ',')]
@@ -149,50 +185,67 @@ pub struct ListArgs {
     /// Follow cursors to the last page.
     #[arg(long)]
     pub all: bool,
-    #[arg(short, long, value_enum, default_value_t)]
-    pub output: Format,
+    #[command(flatten)]
+    pub output: Output,
 }
 
-/// The writable fields of a model, as flags or a file.
+/// The writable fields of a model, as flags or a file. The server checks every value and
+/// reports all that it refuses at once; the limits below are its.
 #[derive(Args, Default)]
 pub struct FieldArgs {
     /// A YAML or JSON file with the body (any field of the model, and credentials).
     #[arg(short = 'f', long = "file")]
     pub file: Option<std::path::PathBuf>,
+    /// The display name: 1-255 characters, one line (required to create).
     #[arg(long)]
     pub name: Option<String>,
-    /// The LiteLLM model string, e.g. openai/gpt-4o.
+    /// The LiteLLM model string, e.g. openai/gpt-4o: 1-500 characters (required to create).
     #[arg(long = "model", value_name = "LITELLM_MODEL")]
     pub litellm_model: Option<String>,
-    /// The path key (create only; generated from the name when absent).
+    /// The path key: 1-100 of a-z, 0-9 and '-', not a UUID. Set at create (made from the name
+    /// when absent); it never changes.
     #[arg(long)]
     pub resource_uri: Option<String>,
+    /// The provider, e.g. openai or anthropic: 1-100 characters. When a create leaves it out,
+    /// it is taken from the model string's prefix.
     #[arg(long)]
     pub provider: Option<String>,
+    /// Free text: up to 1000 characters.
     #[arg(long)]
     pub description: Option<String>,
-    /// A tag (repeatable, or comma-separated); replaces the list.
+    /// A tag (repeatable, or comma-separated); replaces the list. At most 50 distinct tags of
+    /// 1-64 characters.
     #[arg(long = "tag", value_delimiter = ',')]
     pub tags: Vec<String>,
+    /// The provider's base URL, e.g. https://api.openai.com/v1: absolute http or https,
+    /// without a user name or password.
     #[arg(long)]
     pub api_base: Option<String>,
+    /// The provider's API version, e.g. 2024-06-01 for Azure: 1-50 characters.
     #[arg(long)]
     pub api_version: Option<String>,
-    #[arg(long)]
+    /// What the model does.
+    #[arg(long, value_parser = modes())]
     pub mode: Option<String>,
+    /// The largest prompt the model takes, in tokens: 1-2147483647.
     #[arg(long)]
     pub max_input_tokens: Option<i64>,
+    /// The most tokens the model writes in one answer: 1-2147483647.
     #[arg(long)]
     pub max_output_tokens: Option<i64>,
+    /// max_tokens for requests that give none: 1-2147483647.
     #[arg(long)]
     pub default_max_tokens: Option<i64>,
+    /// Requests per minute allowed: 1-2147483647.
     #[arg(long)]
     pub rpm: Option<i64>,
+    /// Tokens per minute allowed: 1-2147483647.
     #[arg(long)]
     pub tpm: Option<i64>,
+    /// The default sampling temperature: 0-9.99.
     #[arg(long = "temperature")]
     pub default_temperature: Option<f64>,
-    /// Seconds.
+    /// Seconds a call to the provider may take: more than 0, at most 86400.
     #[arg(long)]
     pub timeout: Option<f64>,
 }
@@ -200,8 +253,10 @@ pub struct FieldArgs {
 /// Where credentials come from. Values are never printed.
 #[derive(Args, Default)]
 pub struct CredentialArgs {
-    /// KEY=VALUE (repeatable). VALUE may be a reference: os.environ/NAME or file:/path. A
-    /// literal value shows in the process list; prefer --credentials-stdin or a reference.
+    /// KEY=VALUE (repeatable). VALUE may be a reference, os.environ/NAME or file:/path, which
+    /// the server resolves in the server's environment, and only where its operator granted
+    /// it to this organization (docs/secrets.md). A literal value shows in the process list;
+    /// prefer --credentials-stdin or a reference.
     #[arg(long = "credential", value_name = "KEY=VALUE")]
     pub credential: Vec<String>,
     /// Read credentials from stdin: a JSON object, or KEY=VALUE lines.
@@ -358,16 +413,32 @@ const MODEL_ORDER: &[&str] = &[
     "etag",
 ];
 
-/// A model as the output format wants it; tables also show the ETag.
+/// A model as the output format wants it, with its ETag (a response header) as `etag`, the
+/// value `--if-match` takes.
 fn print_model(format: Format, mut model: Value, etag: Option<&str>) -> Result<()> {
+    if let (Some(obj), Some(tag)) = (model.as_object_mut(), etag) {
+        obj.insert("etag".into(), json!(tag));
+    }
     if format == Format::Table {
-        if let (Some(obj), Some(tag)) = (model.as_object_mut(), etag) {
-            obj.insert("etag".into(), json!(tag));
-        }
         println!("{}", record_table(&model, MODEL_ORDER));
         return Ok(());
     }
     print_data(format, &model)
+}
+
+/// What a failed verification adds when a reference did not resolve: the server resolves
+/// references in its own environment, as its operator granted them, never in this shell's.
+fn verify_hint(message: &str) -> Option<&'static str> {
+    // The server's one wording for a refused reference (modelreg_core::references).
+    let refused = ["refers to an environment variable", "refers to a file"]
+        .iter()
+        .any(|m| message.contains(m));
+    refused.then_some(
+        "hint: os.environ/ and file: references are resolved by the server, in the server's \
+         environment (its process environment and files), not in this shell's; and only those \
+         its operator granted to this organization. Ask the operator to grant it, or store the \
+         value itself with --credentials-stdin (see docs/secrets.md).",
+    )
 }
 
 fn model_path(model: &str) -> String {
@@ -377,14 +448,17 @@ fn model_path(model: &str) -> String {
 pub async fn run(client: &Client, cmd: ModelsCommand) -> Result<()> {
     match cmd {
         ModelsCommand::List(args) => list(client, args).await,
-        ModelsCommand::Get { model, output } => {
+        ModelsCommand::Get {
+            model,
+            output: Output { output },
+        } => {
             let reply = client.get(&model_path(&model), &[]).await?;
             print_model(output, reply.body, reply.etag.as_deref())
         }
         ModelsCommand::Create {
             fields,
             credentials,
-            output,
+            output: Output { output },
         } => {
             let mut body = fields.body()?;
             if let Some(c) = credentials.read()? {
@@ -404,7 +478,7 @@ pub async fn run(client: &Client, cmd: ModelsCommand) -> Result<()> {
             remove_credentials,
             clear,
             if_match,
-            output,
+            output: Output { output },
         } => {
             let mut body = fields.body()?;
             if let Some(s) = status {
@@ -456,7 +530,10 @@ pub async fn run(client: &Client, cmd: ModelsCommand) -> Result<()> {
             println!("deleted {model}");
             Ok(())
         }
-        ModelsCommand::Verify { model, output } => {
+        ModelsCommand::Verify {
+            model,
+            output: Output { output },
+        } => {
             let reply = client
                 .post(&format!("{}/verify", model_path(&model)), None)
                 .await?;
@@ -472,16 +549,20 @@ pub async fn run(client: &Client, cmd: ModelsCommand) -> Result<()> {
                 print_data(output, &reply.body)?;
             }
             if verified {
-                Ok(())
-            } else {
-                Err(ClientError::refused(format!("{model} did not verify")))
+                return Ok(());
             }
+            let mut why = format!("{model} did not verify");
+            if let Some(hint) = verify_hint(reply.body["message"].as_str().unwrap_or("")) {
+                why.push_str("\n  ");
+                why.push_str(hint);
+            }
+            Err(ClientError::refused(why))
         }
         ModelsCommand::History {
             model,
             limit,
             page,
-            output,
+            output: Output { output },
         } => {
             let reply = client
                 .get(
@@ -527,6 +608,7 @@ pub async fn run(client: &Client, cmd: ModelsCommand) -> Result<()> {
 }
 
 async fn list(client: &Client, args: ListArgs) -> Result<()> {
+    let format = args.output.output;
     let mut query = args.filters.pairs();
     if let Some(l) = args.limit {
         query.push(("limit".into(), l.to_string()));
@@ -543,8 +625,8 @@ async fn list(client: &Client, args: ListArgs) -> Result<()> {
         }
         let reply = client.get("/assets/models", &q).await?;
         if !args.all {
-            if args.output != Format::Table {
-                return print_data(args.output, &reply.body);
+            if format != Format::Table {
+                return print_data(format, &reply.body);
             }
             let data = reply.body["data"].as_array().cloned().unwrap_or_default();
             println!("{}", models_table(&data));
@@ -569,7 +651,7 @@ async fn list(client: &Client, args: ListArgs) -> Result<()> {
             None => break,
         }
     }
-    match args.output {
+    match format {
         Format::Table => println!("{}", models_table(&all)),
         other => print_data(other, &json!({ "data": all }))?,
     }

@@ -1,7 +1,7 @@
 //! How the client prints: aligned tables that fit the terminal, or the raw data as JSON or
 //! YAML.
 
-use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, Width, presets};
 use serde_json::Value;
 
 use super::{ClientError, Result};
@@ -12,9 +12,9 @@ pub enum Format {
     /// An aligned table that fits the terminal.
     #[default]
     Table,
-    /// The server's JSON.
+    /// The server's JSON (a model with its etag added).
     Json,
-    /// The server's data as YAML.
+    /// The same data as YAML.
     Yaml,
 }
 
@@ -35,24 +35,76 @@ pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String> {
         .map_err(|e| ClientError::usage(format!("cannot write YAML: {e}")))
 }
 
-/// The terminal's width: `COLUMNS` when set (as shells and tests do), else the terminal's
-/// own; none when stdout is not a terminal (then nothing is wrapped).
+/// The width tables must fit: `COLUMNS` when it is set (as shells and tests do), else the
+/// terminal's own when stdout is one. None means no wrapping: stdout is not a terminal, or the
+/// width is 0 (`COLUMNS=0`, or a terminal that does not know its size and reports 0 x 0).
 fn width() -> Option<u16> {
-    std::env::var("COLUMNS")
+    let columns = std::env::var("COLUMNS")
         .ok()
-        .and_then(|c| c.trim().parse::<u16>().ok())
-        .filter(|w| *w >= 20)
+        .and_then(|c| c.trim().parse::<u16>().ok());
+    columns.or_else(terminal_width).filter(|w| *w > 0)
+}
+
+/// The width of the terminal stdout is, if it is one. Asked of stdout itself, not of the
+/// controlling terminal, since stdout is where the table goes.
+fn terminal_width() -> Option<u16> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into `size`, which outlives the call.
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (rc == 0).then_some(size.ws_col)
 }
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
-    t.load_style(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic)
+    // The width is decided here (`fit`), never by comfy-table asking a terminal on its own.
+    t.force_no_tty()
+        .load_style(presets::NOTHING)
         .set_header(header.iter().map(|h| h.to_string()));
-    if let Some(w) = width() {
-        t.set_width(w);
-    }
     t
+}
+
+/// The table as text, fitted to the width: the columns in `wrapping` wrap, each kept at least
+/// `min` characters wide (or as wide as its widest value, if that is less); the others are never
+/// wrapped. When the table cannot fit that way it is printed unwrapped, one line a row, as for a
+/// pipe: whole values on long lines read better than values cut into slivers.
+fn fit(mut t: Table, wrapping: &[usize], min: u16) -> String {
+    let widths = t.column_max_content_widths();
+    let floor = |i: usize, w: u16| if wrapping.contains(&i) { w.min(min) } else { w };
+    // Each cell is padded by one blank on either side.
+    let needed: u32 = widths
+        .iter()
+        .enumerate()
+        .map(|(i, w)| u32::from(floor(i, *w)) + 2)
+        .sum();
+    match width() {
+        Some(w) if needed <= u32::from(w) => {
+            t.set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(w);
+            for (i, cw) in widths.iter().enumerate() {
+                let constraint = if wrapping.contains(&i) {
+                    ColumnConstraint::LowerBoundary(Width::Fixed(floor(i, *cw)))
+                } else {
+                    ColumnConstraint::ContentWidth
+                };
+                if let Some(c) = t.column_mut(i) {
+                    c.set_constraint(constraint);
+                }
+            }
+        }
+        _ => {
+            t.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+    trim_lines(&t.to_string())
 }
 
 /// A cell's text: strings as they are, lists joined by commas, null as empty.
@@ -80,13 +132,9 @@ pub fn models_table(models: &[Value]) -> String {
     for m in models {
         t.add_row(COLUMNS.map(|(_, k)| cell(&m[k])));
     }
-    // The key and the short enums stay whole; names, model strings and tags wrap.
-    for i in [0, 3, 4, 5] {
-        if let Some(c) = t.column_mut(i) {
-            c.set_constraint(ColumnConstraint::ContentWidth);
-        }
-    }
-    trim_lines(&t.to_string())
+    // The key and the short enums stay whole; names, model strings and tags wrap, down to a
+    // width that still holds a word (a 72-column terminal still wraps a typical list).
+    fit(t, &[1, 2, 6], 6)
 }
 
 /// One object as `FIELD  value` lines, in the given key order, then any other keys.
@@ -105,10 +153,8 @@ pub fn record_table(record: &Value, order: &[&str]) -> String {
             t.add_row([k.clone(), cell(v)]);
         }
     }
-    if let Some(c) = t.column_mut(0) {
-        c.set_constraint(ColumnConstraint::ContentWidth);
-    }
-    trim_lines(&t.to_string())
+    // Values wrap, but never narrower than a timestamp's date and time.
+    fit(t, &[1], 20)
 }
 
 /// Rows of any objects, with the given columns.
@@ -119,12 +165,7 @@ pub fn rows_table(rows: &[Value], columns: &[(&str, &str)]) -> String {
         t.add_row(columns.iter().map(|(_, k)| cell(&r[*k])));
     }
     // Only the last column wraps.
-    for i in 0..columns.len().saturating_sub(1) {
-        if let Some(c) = t.column_mut(i) {
-            c.set_constraint(ColumnConstraint::ContentWidth);
-        }
-    }
-    trim_lines(&t.to_string())
+    fit(t, &[columns.len().saturating_sub(1)], 8)
 }
 
 /// comfy-table pads every cell; trailing blanks only get in the way of diffs and tests.
