@@ -65,6 +65,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(models::verify::verify_unsaved))
         .routes(routes!(models::verify::verify_stored))
         .routes(routes!(openai::list_models))
+        .routes(routes!(openai::retrieve_model))
         .routes(routes!(export::export_litellm))
         .routes(routes!(audit::history))
         .routes(routes!(audit::audit_log))

@@ -1,16 +1,26 @@
-//! `GET /v1/models`: the project's usable models in the OpenAI list format, so existing OpenAI
-//! SDK clients can list them.
+//! `GET /v1/models` and `GET /v1/models/{id}`: the project's usable models in the OpenAI
+//! format, so existing OpenAI SDK clients can list and retrieve them.
 
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::{Path, State, rejection::PathRejection},
+};
 use modelreg_core::{
+    Error,
     list::{After, Filters, ListQuery, Paging, SortField, SortKey},
+    model::Model,
+    resource_uri::ResourceUri,
     service::Caller,
 };
 use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::{AppState, error::ApiError, extract::QueryPairs};
+use crate::{
+    AppState,
+    error::{ApiError, ErrorBody},
+    extract::QueryPairs,
+};
 
 /// A model in the OpenAI format.
 #[derive(Serialize, ToSchema)]
@@ -25,13 +35,29 @@ pub struct OpenAiModel {
     pub owned_by: String,
 }
 
-/// A page of models in the OpenAI list format.
+impl From<&Model> for OpenAiModel {
+    fn from(m: &Model) -> Self {
+        OpenAiModel {
+            id: m.resource_uri.to_string(),
+            object: "model",
+            created: m.created_at.as_offset_date_time().unix_timestamp(),
+            owned_by: m
+                .fields
+                .provider
+                .clone()
+                .unwrap_or_else(|| "modelreg".into()),
+        }
+    }
+}
+
+/// Models in the OpenAI list format.
 #[derive(Serialize, ToSchema)]
 pub struct OpenAiModelList {
     /// Always `list`.
     pub object: &'static str,
     pub data: Vec<OpenAiModel>,
-    /// Whether models follow; pass `last_id` as `after` to get them.
+    /// Whether models follow; pass `last_id` as `after` to get them. Always false without
+    /// `limit`.
     pub has_more: bool,
     pub first_id: Option<String>,
     pub last_id: Option<String>,
@@ -42,26 +68,28 @@ pub struct OpenAiModelList {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct OpenAiListParams {
-    /// Models per page.
-    #[param(minimum = 1, maximum = 1000, default = 1000)]
+    /// Models per page. Without it, every usable model comes in one response.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// The `id` after which to continue (the previous page's `last_id`).
     after: Option<String>,
 }
 
+/// The largest page a client may ask for, and the rows read at a time when it asks for all.
 const MAX: u32 = 1000;
 
 /// List usable models (OpenAI-compatible)
 ///
 /// The project's models that are not DISABLED, by id, in the format of OpenAI's
-/// `GET /v1/models`.
+/// `GET /v1/models`. Without `limit`, all of them in one response: OpenAI's SDKs read one
+/// response and do not follow `has_more`. With `limit` (and `after`), one page.
 #[utoipa::path(
     get,
     path = "/v1/models",
     tag = "openai",
     operation_id = "openai_list_models",
     params(OpenAiListParams, crate::openapi::ProjectHeader),
-    responses((status = 200, description = "A page of models", body = OpenAiModelList)),
+    responses((status = 200, description = "The models, or a page of them", body = OpenAiModelList)),
 )]
 #[tracing::instrument(name = "openai.models", skip_all)]
 pub async fn list_models(
@@ -76,9 +104,9 @@ pub async fn list_models(
             .map(|(_, v)| v.as_str())
     };
     let limit = match get("limit") {
-        None => MAX,
+        None => None,
         Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=MAX).contains(&n) => n,
+            Ok(n) if (1..=MAX).contains(&n) => Some(n),
             _ => {
                 return Err(ApiError::field(
                     &["query", "limit"],
@@ -97,9 +125,9 @@ pub async fn list_models(
         }),
         None => Paging::Page(1),
     };
-    let query = ListQuery {
+    let mut query = ListQuery {
         paging,
-        limit,
+        limit: limit.unwrap_or(MAX),
         filters: Filters {
             usable_only: true,
             ..Filters::default()
@@ -109,26 +137,57 @@ pub async fn list_models(
             desc: false,
         }],
     };
-    let page = state.registry.list(&caller, &query).await?;
-    let data: Vec<OpenAiModel> = page
-        .items
-        .iter()
-        .map(|m| OpenAiModel {
-            id: m.resource_uri.to_string(),
-            object: "model",
-            created: m.created_at.as_offset_date_time().unix_timestamp(),
-            owned_by: m
-                .fields
-                .provider
-                .clone()
-                .unwrap_or_else(|| "modelreg".into()),
-        })
-        .collect();
+    // Without a limit, pages of MAX, each continuing after the last by keyset, until none
+    // follow. (The store counts the filtered rows once and keeps the count while the
+    // project's generation stands, so later pages do not count again.)
+    let mut data = Vec::new();
+    let has_more = loop {
+        let page = state.registry.list(&caller, &query).await?;
+        data.extend(page.items.iter().map(OpenAiModel::from));
+        match page.items.last() {
+            Some(last) if page.has_more && limit.is_none() => {
+                query.paging = Paging::After(query.after(last));
+            }
+            _ => break page.has_more,
+        }
+    };
     Ok(Json(OpenAiModelList {
         object: "list",
         first_id: data.first().map(|m| m.id.clone()),
         last_id: data.last().map(|m| m.id.clone()),
-        has_more: page.has_more,
+        has_more,
         data,
     }))
+}
+
+/// Retrieve a usable model (OpenAI-compatible)
+///
+/// One model of the project by the `id` the list gives (its resource_uri), in the format of
+/// OpenAI's `GET /v1/models/{model}`. A DISABLED model, another project's, or an unknown id
+/// is a 404.
+#[utoipa::path(
+    get,
+    path = "/v1/models/{id}",
+    tag = "openai",
+    operation_id = "openai_retrieve_model",
+    params(
+        ("id" = String, Path, description = "The model's id as the list gives it: its resource_uri"),
+        crate::openapi::ProjectHeader,
+    ),
+    responses(
+        (status = 200, description = "The model", body = OpenAiModel),
+        (status = 404, description = "No usable model of this id in this project", body = ErrorBody),
+    ),
+)]
+#[tracing::instrument(name = "openai.model", skip_all)]
+pub async fn retrieve_model(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<OpenAiModel>, ApiError> {
+    let Path(id) = path.map_err(|e| ApiError::invalid_request(format!("invalid path: {e}")))?;
+    // An id that is not a resource_uri (a model's uuid included) names no model here.
+    let uri = ResourceUri::parse(&id).map_err(|_| ApiError::from(Error::model_not_found(&id)))?;
+    let model = state.registry.get_usable(&caller, &uri).await?;
+    Ok(Json(OpenAiModel::from(&model)))
 }

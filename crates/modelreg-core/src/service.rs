@@ -406,6 +406,20 @@ impl Registry {
         Ok(self.checked(self.find(&caller.scope, key).await?))
     }
 
+    /// A model `GET /v1/models` lists: of the caller's project, by resource_uri, and not
+    /// DISABLED as stored (a model whose credentials do not open reads as ERROR, and a DISABLED
+    /// one among them is still not usable).
+    pub async fn get_usable(&self, caller: &Caller, uri: &ResourceUri) -> Result<Model> {
+        caller.require(Action::Read)?;
+        let model = self
+            .find(&caller.scope, &ModelKey::Uri(uri.clone()))
+            .await?;
+        if model.fields.status == Status::Disabled {
+            return Err(Error::model_not_found(uri.as_str()));
+        }
+        Ok(self.checked(model))
+    }
+
     async fn find(&self, scope: &TenantScope, key: &ModelKey) -> Result<Model> {
         self.store
             .get_model(scope, key)
