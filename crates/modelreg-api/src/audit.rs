@@ -17,12 +17,19 @@ use modelreg_core::{
 };
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{
+    IntoParams, PartialSchema, ToSchema,
+    openapi::{
+        ObjectBuilder, Ref, RefOr, Schema, Type,
+        schema::{AnyOfBuilder, SchemaType},
+    },
+};
 
 use crate::{
     AppState,
     error::{ApiError, ErrorBody},
     extract::{ModelPath, QueryPairs},
+    openapi::json_object,
 };
 
 /// One audit event.
@@ -46,13 +53,97 @@ pub struct AuditEventView {
     pub model_id: String,
     pub resource_uri: String,
     pub request_id: Option<String>,
-    /// Per changed field `{"from": …, "to": …}`; credentials only as `{"changed": true}`.
-    #[schema(value_type = Object)]
-    pub changes: Value,
+    pub changes: AuditChanges,
     /// SHA-256 over this event and `prev_hash`.
     pub hash: String,
     pub prev_hash: String,
 }
+
+/// What an event changed, as `audit::diff` and the verification write it: each changed field
+/// as `{"from": …, "to": …}`, `credentials` only as `{"changed": true}`, and on
+/// `model.verify` events `verified` as a boolean.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct AuditChanges(pub Value);
+
+impl PartialSchema for AuditChanges {
+    fn schema() -> RefOr<Schema> {
+        json_object()
+            .description(Some(
+                "What the event changed: each changed field as `{\"from\": …, \"to\": …}`, \
+                 `credentials` only as `{\"changed\": true}` (never a value), and on `model.verify` \
+                 events `verified` as a boolean.",
+            ))
+            .additional_properties(Some(RefOr::<Schema>::from(
+                AnyOfBuilder::new()
+                    .item(Ref::from_schema_name(FieldChange::name()))
+                    .item(Ref::from_schema_name(CredentialsChange::name()))
+                    .item(ObjectBuilder::new().schema_type(Type::Boolean)),
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for AuditChanges {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        for (name, schema) in [
+            (FieldChange::name(), FieldChange::schema()),
+            (CredentialsChange::name(), CredentialsChange::schema()),
+        ] {
+            schemas.push((name.into(), schema));
+        }
+    }
+}
+
+/// A changed field of an audit event (documentation).
+pub struct FieldChange;
+
+impl PartialSchema for FieldChange {
+    fn schema() -> RefOr<Schema> {
+        let any = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::AnyValue)
+                .description(Some(description))
+        };
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("A field's value before and after the change"))
+            .property(
+                "from",
+                any("The value before; null when there was none or no model"),
+            )
+            .property(
+                "to",
+                any("The value after; null when cleared or the model was deleted"),
+            )
+            .required("from")
+            .required("to")
+            .into()
+    }
+}
+
+impl ToSchema for FieldChange {}
+
+/// A change of credentials in an audit event (documentation).
+pub struct CredentialsChange;
+
+impl PartialSchema for CredentialsChange {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("The credentials changed; their values never appear"))
+            .property(
+                "changed",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .enum_values(Some([true])),
+            )
+            .required("changed")
+            .into()
+    }
+}
+
+impl ToSchema for CredentialsChange {}
 
 impl From<&AuditEvent> for AuditEventView {
     fn from(e: &AuditEvent) -> Self {
@@ -68,7 +159,7 @@ impl From<&AuditEvent> for AuditEventView {
             model_id: e.model_id.to_string(),
             resource_uri: e.resource_uri.clone(),
             request_id: e.request_id.clone(),
-            changes: e.changes.clone(),
+            changes: AuditChanges(e.changes.clone()),
             hash: e.hash.clone(),
             prev_hash: e.prev_hash.clone(),
         }
@@ -179,15 +270,9 @@ pub struct OrgCaller(pub modelreg_core::auth::Identity);
 impl FromRequestParts<AppState> for OrgCaller {
     type Rejection = ApiError;
 
+    /// Authenticated, rate limited and logged as every other caller (`auth::identify`).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let authorization = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .map(|v| v.to_str().unwrap_or(""));
-        let org_header = parts.headers.get("x-org-id").and_then(|v| v.to_str().ok());
-        Ok(OrgCaller(
-            state.auth.authenticate(authorization, org_header).await?,
-        ))
+        Ok(OrgCaller(crate::auth::identify(parts, state).await?))
     }
 }
 

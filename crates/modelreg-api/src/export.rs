@@ -12,6 +12,7 @@ use crate::{
     AppState,
     error::{ApiError, ErrorBody},
     extract::QueryPairs,
+    openapi::json_object,
 };
 
 /// Filters of the export (documentation; parsed like the list's).
@@ -42,8 +43,8 @@ pub struct ExportParams {
 /// A LiteLLM proxy configuration and the environment variables it refers to.
 #[derive(Serialize, ToSchema)]
 pub struct LitellmExport {
-    /// The LiteLLM `config.yaml` document (`model_list`), as JSON.
-    #[schema(value_type = Object)]
+    /// The LiteLLM `config.yaml` document (`model_list`), as JSON (described by `config_schema`).
+    #[schema(schema_with = config_schema)]
     pub config: serde_json::Value,
     /// Every `os.environ/` variable the config names, with the credentials that use it.
     pub env: Vec<EnvVarView>,
@@ -51,6 +52,24 @@ pub struct LitellmExport {
     pub skipped_disabled: u64,
     /// Models whose stored credentials cannot be decrypted, exported without credentials.
     pub unreadable: Vec<String>,
+}
+
+/// `{"model_list": [...]}`, each entry LiteLLM's own (`model_name`, `litellm_params`,
+/// `model_info`), so its keys are LiteLLM's to add to.
+fn config_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::ArrayBuilder;
+    json_object()
+        .description(Some(
+            "The LiteLLM `config.yaml` document (`model_list`), as JSON.",
+        ))
+        .property(
+            "model_list",
+            ArrayBuilder::new().items(json_object().description(Some(
+                "One deployment: `model_name`, `litellm_params` and `model_info`, as LiteLLM reads them",
+            ))),
+        )
+        .required("model_list")
+        .build()
 }
 
 /// An environment variable of the export.

@@ -6,12 +6,12 @@ use axum::{
     http::header,
     response::{Html, IntoResponse},
 };
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{
-    IntoParams, Modify, OpenApi,
+    IntoParams, Modify, OpenApi, PartialSchema,
     openapi::{
-        ContentBuilder, OpenApi as Doc, Ref, RefOr, ResponseBuilder,
-        path::ParameterIn,
-        security::{Http, HttpAuthScheme, SecurityScheme},
+        ContentBuilder, HeaderBuilder, ObjectBuilder, OpenApi as Doc, Ref, RefOr, ResponseBuilder,
+        Schema, Type, extensions::Extensions, path::ParameterIn, schema::AdditionalProperties,
     },
 };
 
@@ -59,6 +59,42 @@ pub struct ProjectHeader(
     /// The project to act in; required unless the credential is bound to exactly one project.
     Option<String>,
 );
+
+/// A JSON object whose keys this document does not list: `{"type": "object",
+/// "additionalProperties": true}`. (Generated clients read a bare `{"type": "object"}` as an
+/// object that holds nothing.)
+pub struct JsonObject;
+
+impl PartialSchema for JsonObject {
+    fn schema() -> RefOr<Schema> {
+        json_object().into()
+    }
+}
+
+impl utoipa::ToSchema for JsonObject {}
+
+pub(crate) fn json_object() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+}
+
+/// The `Retry-After` header every 429 carries (`ApiError::into_response` always sets it).
+fn retry_after() -> utoipa::openapi::Header {
+    let mut header = HeaderBuilder::new()
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        ))
+        .description(Some("Seconds to wait before retrying"))
+        .build();
+    // The header object's own `required` field, which utoipa's `Header` lacks; its flattened
+    // extensions map is serialized as is. Generators make a header that is not required
+    // optional (`number | undefined`).
+    header.extensions = Some(Extensions::from_iter([("required", true)]));
+    header
+}
 
 /// Adds the errors every authenticated operation can answer (400, 401, 403, 500, 503) and the
 /// version, so each operation lists them without repeating them in every annotation.
@@ -119,6 +155,11 @@ pub(crate) fn finish(doc: &mut Doc) {
                 "500",
                 "Internal error; the request id identifies it in the log",
             );
+            if let Some(RefOr::T(limited)) = op.responses.responses.get_mut("429") {
+                limited
+                    .headers
+                    .insert("Retry-After".to_owned(), RefOr::T(retry_after()));
+            }
         }
     }
 }
@@ -132,7 +173,7 @@ pub(crate) fn finish(doc: &mut Doc) {
     tag = "meta",
     operation_id = "openapi",
     security(()),
-    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)),
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = inline(JsonObject))),
 )]
 pub async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
     (

@@ -279,7 +279,7 @@ pub struct ModelCreate {
     pub timeout: Patch<f64>,
     /// Write-only provider credentials: a non-empty JSON object, at most 64 KiB serialized.
     /// Stored encrypted and never returned.
-    #[schema(value_type = Object, required = true, write_only)]
+    #[schema(value_type = Credentials, required = true, write_only)]
     #[serde(default)]
     pub credentials: Patch<Credentials>,
     #[schema(ignore)]
@@ -354,7 +354,7 @@ pub struct ModelUpdate {
     #[serde(default)]
     pub status_message: Patch<String>,
     /// Replaces the stored credentials wholesale.
-    #[schema(value_type = Object, required = false, write_only)]
+    #[schema(value_type = Credentials, required = false, write_only)]
     #[serde(default)]
     pub credentials: Patch<Credentials>,
 }

@@ -19,6 +19,13 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, de::Error as _};
 use sha2::{Digest, Sha256};
+use utoipa::{
+    PartialSchema, ToSchema,
+    openapi::{
+        ArrayBuilder, ObjectBuilder, Ref, RefOr, Schema, Type,
+        schema::{AdditionalProperties, AnyOfBuilder, SchemaType},
+    },
+};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -180,6 +187,87 @@ impl<'de> Deserialize<'de> for CredentialsPatch {
             }
         }
         Ok(CredentialsPatch(map))
+    }
+}
+
+/// The OpenAPI schema of one credential value, as `check_incoming` accepts it: any JSON value
+/// but null (a string is a secret or a reference). The types are listed one by one because a
+/// generated client turns a bare `{"type": "object"}` into a record that holds nothing.
+pub struct CredentialValue;
+
+impl PartialSchema for CredentialValue {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .description(Some(
+                "A secret, or a reference to one (`os.environ/NAME`, `file:/path`), or any other \
+                 JSON value but null (a number, a boolean, an array, an object such as a service \
+                 account key).",
+            ))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1)),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(SchemaType::AnyValue)))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .additional_properties(Some(AdditionalProperties::FreeForm(true))),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for CredentialValue {}
+
+/// A credentials object: non-empty, keys of 1–256 characters, each value `value`.
+fn credentials_object(description: &str, value: impl Into<RefOr<Schema>>) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description))
+        .min_properties(Some(1))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(256)),
+        ))
+        .additional_properties(Some(value.into()))
+        .into()
+}
+
+impl PartialSchema for Credentials {
+    fn schema() -> RefOr<Schema> {
+        credentials_object(
+            "Provider credentials, e.g. `{\"api_key\": \"sk-…\"}`: a non-empty object of at most \
+             64 KiB serialized. Stored encrypted and never returned.",
+            Ref::from_schema_name(CredentialValue::name()),
+        )
+    }
+}
+
+impl ToSchema for Credentials {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((CredentialValue::name().into(), CredentialValue::schema()));
+    }
+}
+
+impl PartialSchema for CredentialsPatch {
+    fn schema() -> RefOr<Schema> {
+        credentials_object(
+            "Keys to set (a value) or remove (null); keys not named are kept.",
+            AnyOfBuilder::new()
+                .item(Ref::from_schema_name(CredentialValue::name()))
+                .item(ObjectBuilder::new().schema_type(Type::Null)),
+        )
+    }
+}
+
+impl ToSchema for CredentialsPatch {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((CredentialValue::name().into(), CredentialValue::schema()));
     }
 }
 

@@ -27,7 +27,7 @@ use crate::{
         crate::openapi::ProjectHeader,
     ),
     request_body(
-        content = Object,
+        content = CredentialsPatch,
         description = "Keys to set (a value) or remove (null)",
         content_type = "application/json",
     ),
