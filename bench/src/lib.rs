@@ -4,6 +4,7 @@
 //! figure's ratio to the server's ceiling on `/healthz` in the same run.
 
 pub mod load;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod seed;
 pub mod server;

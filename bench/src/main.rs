@@ -2,14 +2,16 @@
 //!
 //! ```sh
 //! cargo run --release -p modelreg-bench -- run                 # every scenario, 100k models, both backends
-//! cargo run --release -p modelreg-bench -- growth              # list scenarios at 1k…1M, tables and plot
+//! cargo run --release -p modelreg-bench --features plot -- growth   # list scenarios at 1k…1M, tables and plot
 //! cargo run --release -p modelreg-bench -- soak                # 30 minutes of mixed load per backend
 //! ```
 
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand};
-use modelreg_bench::{Plan, Results, load::Scenario, markdown, plot, run_backend, server};
+#[cfg(feature = "plot")]
+use modelreg_bench::plot;
+use modelreg_bench::{Plan, Results, load::Scenario, markdown, run_backend, server};
 
 #[derive(Parser)]
 #[command(
@@ -249,11 +251,26 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&file, serde_json::to_string_pretty(&results)?)?;
     eprintln!("wrote {}", file.display());
     if let Some(path) = plot_path {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        plot::p99_growth(&results.rows, &path)?;
-        eprintln!("wrote {}", path.display());
+        write_plot(&results, &path)?;
     }
+    Ok(())
+}
+
+#[cfg(feature = "plot")]
+fn write_plot(results: &Results, path: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    plot::p99_growth(&results.rows, path)?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+#[cfg(not(feature = "plot"))]
+fn write_plot(_: &Results, path: &std::path::Path) -> anyhow::Result<()> {
+    eprintln!(
+        "not drawn: {} (the plot needs `--features plot`; the figures are in the results file)",
+        path.display()
+    );
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod group_commit;
 mod list_query;
+mod migrations;
 pub mod postgres;
 mod rows;
 mod sql;

@@ -47,7 +47,7 @@ use crate::{
     sql::{self, first_free, uri_range},
 };
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+static MIGRATOR: &std::sync::LazyLock<Migrator> = &crate::migrations::POSTGRES;
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -88,7 +88,7 @@ impl PostgresStore {
             } else {
                 None
             };
-        crate::refuse_newer_schema(newest, &MIGRATOR, "the PostgreSQL database")?;
+        crate::refuse_newer_schema(newest, MIGRATOR, "the PostgreSQL database")?;
         MIGRATOR.run(&pool).await.map_err(|e| {
             Error::Unavailable(format!("cannot migrate the PostgreSQL database: {e}"))
         })?;

@@ -47,7 +47,7 @@ use crate::{
     sqlite_direct::{self, DirectReads},
 };
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATOR: &std::sync::LazyLock<Migrator> = &crate::migrations::SQLITE;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -109,7 +109,7 @@ impl SqliteStore {
         };
         crate::refuse_newer_schema(
             newest,
-            &MIGRATOR,
+            MIGRATOR,
             &format!("the database at {}", path.display()),
         )?;
         MIGRATOR.run(&write).await.map_err(|e| {

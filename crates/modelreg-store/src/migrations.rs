@@ -1,0 +1,132 @@
+//! The migrations, embedded in the binary: each backend's `migrations/<backend>/*.sql`, read
+//! at compile time. sqlx's `migrate!` macro does the same, but it pulls sqlx's whole
+//! proc-macro stack (and a second build of both drivers and of SQLite for the build host)
+//! into every build; this list costs nothing. A test checks it against the directories, so
+//! a migration cannot be added to one and forgotten here.
+
+use std::{borrow::Cow, sync::LazyLock};
+
+use sqlx::{
+    SqlSafeStr,
+    error::BoxDynError,
+    migrate::{Migration, MigrationSource, MigrationType, Migrator},
+};
+
+macro_rules! embedded {
+    ($dir:literal: $($file:literal),* $(,)?) => {
+        &[$(($file, include_str!(concat!("../migrations/", $dir, "/", $file)))),*]
+    };
+}
+
+/// Each migration's file name and SQL.
+type Files = &'static [(&'static str, &'static str)];
+
+pub(crate) const SQLITE_FILES: Files = embedded!("sqlite":
+    "0001_models_and_tokens.sql",
+    "0002_model_counts.sql",
+    "0003_health_checks.sql",
+    "0004_audit_events.sql",
+    "0005_token_expiry_and_use.sql",
+    "0006_count_generation.sql",
+    "0007_status_mode_index.sql",
+    "0008_token_names_per_organization.sql",
+    "0009_replicas.sql",
+);
+
+pub(crate) const POSTGRES_FILES: Files = embedded!("postgres":
+    "0001_models_and_tokens.sql",
+    "0002_model_counts.sql",
+    "0003_health_checks.sql",
+    "0004_audit_events.sql",
+    "0005_token_expiry_and_use.sql",
+    "0006_count_generation.sql",
+    "0007_status_mode_index.sql",
+    "0008_token_names_per_organization.sql",
+    "0009_replicas.sql",
+);
+
+pub(crate) static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(SQLITE_FILES));
+pub(crate) static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| migrator(POSTGRES_FILES));
+
+/// Migrations read as sqlx reads a directory: version and description from the file name
+/// (`0003_health_checks.sql` is version 3, "health checks"), and a checksum of the SQL, so
+/// databases migrated by the macro's migrations are recognized as the same.
+#[derive(Debug)]
+struct Embedded(Files);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> futures::future::BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move {
+            self.0
+                .iter()
+                .map(|(file, sql)| {
+                    let (version, rest) = file
+                        .split_once('_')
+                        .ok_or_else(|| format!("migration {file} has no version"))?;
+                    let description = rest.trim_end_matches(".sql").replace('_', " ");
+                    Ok(Migration::new(
+                        version.parse()?,
+                        Cow::Owned(description),
+                        MigrationType::Simple,
+                        sql.into_sql_str(),
+                        sql.starts_with("-- no-transaction"),
+                    ))
+                })
+                .collect()
+        })
+    }
+}
+
+fn migrator(files: Files) -> Migrator {
+    // The source is in memory, so the future is ready at once.
+    futures::executor::block_on(Migrator::new(Embedded(files)))
+        .expect("the embedded migrations are well formed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lists above hold every file of the directories, in order.
+    #[test]
+    fn every_migration_file_is_embedded() {
+        for (dir, files) in [("sqlite", SQLITE_FILES), ("postgres", POSTGRES_FILES)] {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/").to_owned() + dir;
+            let mut on_disk: Vec<String> = std::fs::read_dir(path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".sql"))
+                .collect();
+            on_disk.sort();
+            let listed: Vec<&str> = files.iter().map(|(f, _)| *f).collect();
+            assert_eq!(on_disk, listed, "{dir}");
+            let versions: Vec<i64> = migrator(files).iter().map(|m| m.version).collect();
+            assert_eq!(
+                versions,
+                (1..=files.len() as i64).collect::<Vec<_>>(),
+                "{dir}"
+            );
+        }
+    }
+
+    /// The checksums are sqlx's own for the same files (as its `migrate!` computed them), so
+    /// databases migrated before this list existed are recognized.
+    #[test]
+    fn checksums_are_sqlxs() {
+        let m = migrator(SQLITE_FILES);
+        let first = m.iter().next().unwrap();
+        assert_eq!(first.description, "models and tokens");
+        assert_eq!(
+            first.checksum.as_ref(),
+            sqlx::migrate::Migration::new(
+                1,
+                Cow::Borrowed("x"),
+                MigrationType::Simple,
+                SQLITE_FILES[0].1.into_sql_str(),
+                false
+            )
+            .checksum
+            .as_ref()
+        );
+    }
+}
