@@ -12,16 +12,21 @@ use sqlx::{
     migrate::{Migration, MigrationSource, MigrationType, Migrator},
 };
 
+/// Each backend's files of these names, embedded: one list, because the two backends'
+/// migrations go in step (tests/schema.rs holds them to one logical schema).
 macro_rules! embedded {
-    ($dir:literal: $($file:literal),* $(,)?) => {
-        &[$(($file, include_str!(concat!("../migrations/", $dir, "/", $file)))),*]
+    ($($file:literal),* $(,)?) => {
+        (
+            &[$(($file, include_str!(concat!("../migrations/sqlite/", $file)))),*],
+            &[$(($file, include_str!(concat!("../migrations/postgres/", $file)))),*],
+        )
     };
 }
 
 /// Each migration's file name and SQL.
 type Files = &'static [(&'static str, &'static str)];
 
-pub(crate) const SQLITE_FILES: Files = embedded!("sqlite":
+const FILES: (Files, Files) = embedded!(
     "0001_models_and_tokens.sql",
     "0002_model_counts.sql",
     "0003_health_checks.sql",
@@ -32,18 +37,8 @@ pub(crate) const SQLITE_FILES: Files = embedded!("sqlite":
     "0008_token_names_per_organization.sql",
     "0009_replicas.sql",
 );
-
-pub(crate) const POSTGRES_FILES: Files = embedded!("postgres":
-    "0001_models_and_tokens.sql",
-    "0002_model_counts.sql",
-    "0003_health_checks.sql",
-    "0004_audit_events.sql",
-    "0005_token_expiry_and_use.sql",
-    "0006_count_generation.sql",
-    "0007_status_mode_index.sql",
-    "0008_token_names_per_organization.sql",
-    "0009_replicas.sql",
-);
+pub(crate) const SQLITE_FILES: Files = FILES.0;
+pub(crate) const POSTGRES_FILES: Files = FILES.1;
 
 pub(crate) static SQLITE: LazyLock<Migrator> = LazyLock::new(|| migrator(SQLITE_FILES));
 pub(crate) static POSTGRES: LazyLock<Migrator> = LazyLock::new(|| migrator(POSTGRES_FILES));
