@@ -143,6 +143,13 @@ async fn soak(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Refused before the run rather than after it: a growth run takes hours.
+    #[cfg(not(feature = "plot"))]
+    if matches!(cli.command, Command::Growth { .. }) {
+        anyhow::bail!(
+            "growth draws its plot with the `plot` feature: cargo run --release -p modelreg-bench --features plot -- growth"
+        );
+    }
     let (common, plan, label, plot_path) = match cli.command {
         Command::Soak {
             backend,
@@ -250,9 +257,12 @@ async fn main() -> anyhow::Result<()> {
     };
     std::fs::write(&file, serde_json::to_string_pretty(&results)?)?;
     eprintln!("wrote {}", file.display());
+    #[cfg(feature = "plot")]
     if let Some(path) = plot_path {
         write_plot(&results, &path)?;
     }
+    #[cfg(not(feature = "plot"))]
+    let _ = plot_path;
     Ok(())
 }
 
@@ -263,14 +273,5 @@ fn write_plot(results: &Results, path: &std::path::Path) -> anyhow::Result<()> {
     }
     plot::p99_growth(&results.rows, path)?;
     eprintln!("wrote {}", path.display());
-    Ok(())
-}
-
-#[cfg(not(feature = "plot"))]
-fn write_plot(_: &Results, path: &std::path::Path) -> anyhow::Result<()> {
-    eprintln!(
-        "not drawn: {} (the plot needs `--features plot`; the figures are in the results file)",
-        path.display()
-    );
     Ok(())
 }

@@ -361,6 +361,9 @@ pub async fn metrics(
     let mut res = body.into_response();
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // The format depends on Accept: caches between scraper and server must know it.
+    res.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
     Ok(res)
 }
 

@@ -153,9 +153,10 @@ pub(crate) async fn request_context(
     // Milliseconds to the microsecond: more digits are noise, and they make lines harder to
     // read and to aggregate.
     let latency_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
-    // The path only where no route matched (the template says it otherwise); the request
-    // target is percent-encoded, so it holds no line break.
-    let path = (route == UNMATCHED).then_some(path);
+    // The path only where no route matched (the template says it otherwise), cut to 256
+    // characters: it is the client's to choose, on the cheapest request there is. The
+    // formatter escapes it, so it cannot break a line.
+    let path = (route == UNMATCHED).then(|| path.chars().take(256).collect::<String>());
     // The one line per request: what, who, how it went, and for a refusal, why.
     span.in_scope(|| {
         tracing::info!(

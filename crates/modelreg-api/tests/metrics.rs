@@ -481,6 +481,7 @@ async fn the_text_format_is_served_when_asked_for() {
             "{accept}"
         );
         assert!(!r.text.contains("# EOF"), "{accept}");
+        assert_eq!(r.header("vary"), Some("accept"));
         assert!(
             r.text
                 .contains("# TYPE modelreg_http_requests_total counter")

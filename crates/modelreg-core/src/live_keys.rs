@@ -68,8 +68,9 @@ impl KeyState {
 pub struct LiveKeys {
     state: RwLock<Arc<KeyState>>,
     reload: Option<Reload>,
-    /// When a record under an unknown key last caused a re-read.
-    learned_at: Mutex<Option<Instant>>,
+    /// When each unknown key id last caused a re-read. Held across the re-read, so that
+    /// callers who meet the same record at once wait for its outcome instead of failing.
+    learned_at: Mutex<std::collections::HashMap<String, Instant>>,
 }
 
 impl LiveKeys {
@@ -79,7 +80,7 @@ impl LiveKeys {
         LiveKeys {
             state: RwLock::new(Arc::new(KeyState::new(ring, newest))),
             reload: None,
-            learned_at: Mutex::new(None),
+            learned_at: Mutex::new(Default::default()),
         }
     }
 
@@ -96,32 +97,48 @@ impl LiveKeys {
         self.state.read().expect("key state").clone()
     }
 
-    /// Reads the key configuration again. Returns whether the set of keys changed. A
-    /// configuration that does not read (a half-written file, a malformed key) leaves the
-    /// keys as they were.
+    /// Reads the key configuration again and adds the keys it names. Returns whether a key
+    /// was added. A key that the configuration no longer names is kept until the process
+    /// restarts (with a warning): dropping it at once would make what it sealed read ERROR, if
+    /// the file was edited by mistake or read half-written. A configuration that does not read
+    /// leaves the keys as they were.
     pub fn reload(&self) -> Result<bool, String> {
         let Some(reload) = &self.reload else {
             return Ok(false);
         };
-        let ring = reload()?;
+        let read = reload()?;
         let mut state = self.state.write().expect("key state");
-        if ring.ids() == state.ring.ids() {
+        let held = state.ring.ids();
+        let named = read.ids();
+        for gone in held.iter().filter(|id| !named.contains(id)) {
+            tracing::warn!(
+                key = gone,
+                "the key configuration no longer names this master key; it stays held until restart"
+            );
+        }
+        if named.iter().all(|id| held.contains(id)) {
             return Ok(false);
         }
-        // The sealing key stays until the heartbeat finds that every replica holds a newer
-        // one; if it was removed, the newest takes its place.
-        let seal_id = if ring.ids().contains(&state.seal_id.as_str()) {
-            state.seal_id.clone()
-        } else {
-            ring.current().id().to_owned()
-        };
+        // The held keys the configuration dropped, oldest first, then the configuration's own
+        // order, whose last key is the newest.
+        let mut keks: Vec<crate::secrets::Kek> = state
+            .ring
+            .keks()
+            .iter()
+            .filter(|k| !named.contains(&k.id()))
+            .cloned()
+            .collect();
+        keks.extend(read.keks().iter().cloned());
+        let ring = Keyring::new(keks)?;
+        // The sealing key stays until the heartbeat finds that every replica holds a newer one.
+        let seal_id = state.seal_id.clone();
         *state = Arc::new(KeyState::new(Arc::new(ring), seal_id));
         Ok(true)
     }
 
     /// After meeting a record sealed under `kek_id`, which this server does not hold: reads
-    /// the configuration again unless that was done less than `LEARN_GAP` ago. Returns
-    /// whether the key is held now.
+    /// the configuration again unless that was done for this key id less than `LEARN_GAP`
+    /// ago. Returns whether the key is held now.
     pub fn learn(&self, kek_id: &str) -> bool {
         if self.state().ring.ids().contains(&kek_id) {
             return true;
@@ -129,13 +146,16 @@ impl LiveKeys {
         if self.reload.is_none() {
             return false;
         }
-        {
-            let mut at = self.learned_at.lock().expect("learn gate");
-            if at.is_some_and(|t| t.elapsed() < LEARN_GAP) {
-                return false;
-            }
-            *at = Some(Instant::now());
+        let mut learned = self.learned_at.lock().expect("learn gate");
+        // Another caller may have learned it while this one waited for the gate.
+        if self.state().ring.ids().contains(&kek_id) {
+            return true;
         }
+        if learned.get(kek_id).is_some_and(|t| t.elapsed() < LEARN_GAP) {
+            return false;
+        }
+        learned.insert(kek_id.to_owned(), Instant::now());
+        learned.retain(|_, t| t.elapsed() < LEARN_GAP);
         if let Err(e) = self.reload() {
             tracing::warn!(error = %e, "cannot read the master keys again");
         }
@@ -225,6 +245,18 @@ mod tests {
     }
 
     #[test]
+    fn a_key_the_configuration_drops_stays_held() {
+        let (old, new) = (Kek::generate(), Kek::generate());
+        let only_new = new.to_base64();
+        let reload: Reload =
+            Arc::new(move || Keyring::new(vec![Kek::from_base64(&only_new).unwrap()]));
+        let live = LiveKeys::reloadable(Arc::new(ring(&[&old])), reload);
+        assert!(live.reload().unwrap());
+        assert_eq!(live.state().ring().ids(), [old.id(), new.id()]);
+        assert!(!live.reload().unwrap(), "nothing new the second time");
+    }
+
+    #[test]
     fn an_unknown_key_is_learned_at_most_once_per_gap() {
         let (old, new) = (Kek::generate(), Kek::generate());
         let reads = Arc::new(Mutex::new(0));
@@ -236,9 +268,14 @@ mod tests {
         });
         let live = LiveKeys::reloadable(Arc::new(ring(&[&old])), reload);
         assert!(live.learn(new.id()));
+        assert!(live.learn(new.id()), "held now: no re-read");
         assert!(!live.learn("k000000000000"));
         assert!(!live.learn("k000000000000"));
-        assert_eq!(*reads.lock().unwrap(), 1, "one re-read per gap");
+        assert_eq!(
+            *reads.lock().unwrap(),
+            2,
+            "one re-read per unknown key and gap"
+        );
         assert!(!LiveKeys::fixed(Arc::new(ring(&[&old]))).learn(new.id()));
     }
 }

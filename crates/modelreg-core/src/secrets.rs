@@ -343,6 +343,7 @@ impl Binding<'_> {
 }
 
 /// A key-encryption key. The bytes are zeroized on drop and never printed.
+#[derive(Clone)]
 pub struct Kek {
     id: String,
     key: Zeroizing<[u8; 32]>,

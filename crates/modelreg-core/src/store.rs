@@ -215,11 +215,17 @@ pub trait MaintenanceStore: Send + Sync {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<ClaimedCheck>>;
-    /// Records that a replica is alive and holds these keys; forgets replicas not seen for a
-    /// day.
-    async fn replica_heartbeat(&self, beat: &ReplicaBeat) -> Result<()>;
-    /// The replicas that count as running at `now`.
-    async fn live_replicas(&self, now: Timestamp) -> Result<Vec<ReplicaBeat>>;
+    /// Records that replica `id` is alive for `live_for` more, holds `kek_ids` and seals under
+    /// `seal_kek_id`, stamped with the store's clock; forgets replicas not seen for a day.
+    async fn replica_heartbeat(
+        &self,
+        id: &str,
+        kek_ids: &[String],
+        seal_kek_id: &str,
+        live_for: std::time::Duration,
+    ) -> Result<()>;
+    /// The replicas that count as running now, by the store's clock.
+    async fn live_replicas(&self) -> Result<Vec<ReplicaBeat>>;
     /// Forgets a replica that stops cleanly.
     async fn forget_replica(&self, id: &str) -> Result<()>;
     /// Ends `owner`'s lease on a model and schedules its next check; counts a failure in a row
@@ -234,13 +240,16 @@ pub trait MaintenanceStore: Send + Sync {
     ) -> Result<()>;
 }
 
-/// What a running server last reported of itself: the master keys it holds, newest last.
+/// What a running server last reported of itself: the master keys it holds (newest last) and
+/// the one it seals new credentials under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaBeat {
     pub id: String,
     pub kek_ids: Vec<String>,
+    pub seal_kek_id: String,
+    /// When it reported, by the store's clock.
     pub seen_at: Timestamp,
-    /// Until when it counts as running without another heartbeat.
+    /// Until when it counts as running without another heartbeat, by the store's clock.
     pub live_until: Timestamp,
 }
 

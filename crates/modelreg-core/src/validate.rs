@@ -14,34 +14,35 @@ use crate::{
 /// object, a wrong type, an unknown field) is a validation error that names the field; the
 /// message never quotes the value, so a secret sent in the wrong field is not echoed back.
 pub fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
-    match value {
-        serde_json::Value::Object(object) => {
-            first_error(object).map_err(|e| Error::Validation(vec![e]))
-        }
-        _ => Err(not_an_object()),
+    if !value.is_object() {
+        return Err(not_an_object());
     }
+    first_error(&value).map_err(|e| Error::Validation(vec![e]))
 }
+
+/// The most errors `from_json_all` reports: enough for any body of a real client, and a bound
+/// on the work a body of many bad fields can cause (each one costs a parse of the body).
+const MAX_REPORTED: usize = 25;
 
 /// Like `from_json`, but reports every invalid field at once, as docs/api.md promises: a field
 /// that does not deserialize is reported and left out, and the rest parsed again; when any
 /// failed, `rules` (the domain's validation) runs on what did parse, and its errors for the
-/// other fields join them.
+/// other fields join them. At most `MAX_REPORTED` errors are reported.
 pub fn from_json_all<T: DeserializeOwned>(
-    value: serde_json::Value,
+    mut value: serde_json::Value,
     rules: impl FnOnce(T) -> Vec<FieldError>,
 ) -> Result<T, Error> {
-    let serde_json::Value::Object(mut object) = value else {
+    if !value.is_object() {
         return Err(not_an_object());
-    };
+    }
     let mut errors: Vec<FieldError> = Vec::new();
-    // Each round leaves out one field, so this ends.
-    for _ in 0..=object.len() {
-        match first_error::<T>(object.clone()) {
-            Ok(value) if errors.is_empty() => return Ok(value),
-            Ok(value) => {
+    while errors.len() < MAX_REPORTED {
+        match first_error::<T>(&value) {
+            Ok(parsed) if errors.is_empty() => return Ok(parsed),
+            Ok(parsed) => {
                 let reported: Vec<String> = errors.iter().map(|e| e.loc[1].clone()).collect();
                 errors.extend(
-                    rules(value)
+                    rules(parsed)
                         .into_iter()
                         .filter(|e| e.loc.get(1).is_none_or(|f| !reported.contains(f))),
                 );
@@ -50,13 +51,15 @@ pub fn from_json_all<T: DeserializeOwned>(
             Err(e) => {
                 let field = e.loc.get(1).cloned();
                 errors.push(e);
-                match field {
-                    Some(f) if object.remove(&f).is_some() => continue,
-                    _ => break,
+                // Each round leaves out the field that failed, so the loop ends.
+                let removed = field.and_then(|f| value.as_object_mut()?.remove(&f));
+                if removed.is_none() {
+                    break;
                 }
             }
         }
     }
+    errors.truncate(MAX_REPORTED);
     Err(Error::Validation(errors))
 }
 
@@ -68,11 +71,10 @@ fn not_an_object() -> Error {
     )
 }
 
-/// `object` as a `T`, or its first error, named by its place in the body.
-fn first_error<T: DeserializeOwned>(
-    object: serde_json::Map<String, serde_json::Value>,
-) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(serde_json::Value::Object(object)).map_err(|e| {
+/// `value` as a `T`, or its first error, named by its place in the body. Read in place: a
+/// body is never copied for it.
+fn first_error<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         use serde_path_to_error::Segment;
         let mut loc = vec!["body".to_owned()];
         loc.extend(e.path().iter().filter_map(|seg| match seg {

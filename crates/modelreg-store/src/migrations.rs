@@ -104,24 +104,53 @@ mod tests {
         }
     }
 
-    /// The checksums are sqlx's own for the same files (as its `migrate!` computed them), so
-    /// databases migrated before this list existed are recognized.
+    /// The checksums are the ones the released versions recorded in `_sqlx_migrations` when
+    /// sqlx's `migrate!` embedded these files (SHA-384 of each file; the first 16 bytes here),
+    /// so databases migrated before this list existed are recognized, and a released
+    /// migration edited by mistake fails here before it fails a user's start-up.
     #[test]
-    fn checksums_are_sqlxs() {
-        let m = migrator(SQLITE_FILES);
-        let first = m.iter().next().unwrap();
-        assert_eq!(first.description, "models and tokens");
-        assert_eq!(
-            first.checksum.as_ref(),
-            sqlx::migrate::Migration::new(
-                1,
-                Cow::Borrowed("x"),
-                MigrationType::Simple,
-                SQLITE_FILES[0].1.into_sql_str(),
-                false
-            )
-            .checksum
-            .as_ref()
-        );
+    fn checksums_are_those_the_released_versions_recorded() {
+        let released: [(&str, &[&str]); 2] = [
+            (
+                "sqlite",
+                &[
+                    "631a7f8dac0fb8fe75e9cc716e3c803d",
+                    "b484c1db2d451792c56fef1ff81ee5a8",
+                    "bf801ef6e0073d3a00c7d16595f39167",
+                    "d067758183accba077deb3c6de26cbe7",
+                    "5a04c1cd84950630997a557c859ebd5f",
+                    "6a3e667a86b98decc6e5e45c4e073012",
+                    "6a4f0479c8383f8ceceacf2cd30bf05d",
+                ],
+            ),
+            (
+                "postgres",
+                &[
+                    "717d6689388c1cca8901f325894ac778",
+                    "fdd5d1dc3677b74cd87b8e8ed94fa00b",
+                    "2cd2ccb6453f5d41180ccabcf1605787",
+                    "7143ead99f99e0736ea8283536922678",
+                    "d76424482a688680fb98eb737498ebfe",
+                    "7ac2c752b58b9010a262b4e9fa12d0a7",
+                    "6a4f0479c8383f8ceceacf2cd30bf05d",
+                ],
+            ),
+        ];
+        for (dir, digests) in released {
+            let files = if dir == "sqlite" {
+                SQLITE_FILES
+            } else {
+                POSTGRES_FILES
+            };
+            let m = migrator(files);
+            for (migration, digest) in m.iter().zip(digests) {
+                let hex: String = migration.checksum[..16]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                assert_eq!(&hex, digest, "{dir} {}", migration.version);
+            }
+            assert_eq!(m.iter().next().unwrap().description, "models and tokens");
+        }
     }
 }

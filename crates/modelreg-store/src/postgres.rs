@@ -979,29 +979,43 @@ impl MaintenanceStore for PostgresStore {
             .collect()
     }
 
-    async fn replica_heartbeat(&self, beat: &ReplicaBeat) -> Result<()> {
-        sqlx::query(q(&sql::REPLICA_HEARTBEAT))
-            .bind(&beat.id)
-            .bind(beat.kek_ids.join(","))
-            .bind(ts(beat.seen_at))
-            .bind(ts(beat.live_until))
+    async fn replica_heartbeat(
+        &self,
+        id: &str,
+        kek_ids: &[String],
+        seal_kek_id: &str,
+        live_for: std::time::Duration,
+    ) -> Result<()> {
+        // The database's clock, not this host's: every replica and `keys rotate` compare
+        // against the same one.
+        let upsert = format!(
+            "INSERT INTO replicas ({}) VALUES ($1, $2, $3, now(), now() + make_interval(secs => $4)) \
+             ON CONFLICT (replica) DO UPDATE SET kek_ids = excluded.kek_ids, \
+             seal_kek_id = excluded.seal_kek_id, seen_at = excluded.seen_at, \
+             live_until = excluded.live_until",
+            sql::REPLICA_COLUMNS
+        );
+        sqlx::query(AssertSqlSafe(upsert))
+            .bind(id)
+            .bind(kek_ids.join(","))
+            .bind(seal_kek_id)
+            .bind(live_for.as_secs_f64())
             .execute(&self.pool)
             .await
             .map_err(db_error)?;
-        let day_ago = beat
-            .seen_at
-            .minus(std::time::Duration::from_secs(24 * 3600));
-        sqlx::query(q(&sql::FORGET_OLD_REPLICAS))
-            .bind(ts(day_ago))
+        sqlx::query("DELETE FROM replicas WHERE seen_at < now() - interval '1 day'")
             .execute(&self.pool)
             .await
             .map_err(db_error)?;
         Ok(())
     }
 
-    async fn live_replicas(&self, now: Timestamp) -> Result<Vec<ReplicaBeat>> {
-        let rows = sqlx::query(q(&sql::LIVE_REPLICAS))
-            .bind(ts(now))
+    async fn live_replicas(&self) -> Result<Vec<ReplicaBeat>> {
+        let select = format!(
+            "SELECT {} FROM replicas WHERE live_until >= now() ORDER BY replica",
+            sql::REPLICA_COLUMNS
+        );
+        let rows = sqlx::query(AssertSqlSafe(select))
             .fetch_all(&self.pool)
             .await
             .map_err(db_error)?;

@@ -360,6 +360,7 @@ pub(crate) fn replica_from_row(row: &impl RowAccess) -> Result<ReplicaBeat> {
             .filter(|k| !k.is_empty())
             .map(str::to_owned)
             .collect(),
+        seal_kek_id: row.text("seal_kek_id")?,
         seen_at: row.timestamp("seen_at")?,
         live_until: row.timestamp("live_until")?,
     })

@@ -277,23 +277,10 @@ pub(crate) fn first_free(
         .expect("a free suffix exists")
 }
 statement!(
-    REPLICA_HEARTBEAT,
-    "INSERT INTO replicas (replica, kek_ids, seen_at, live_until) VALUES (?, ?, ?, ?) \
-     ON CONFLICT (replica) DO UPDATE SET kek_ids = excluded.kek_ids, seen_at = excluded.seen_at, \
-     live_until = excluded.live_until"
-        .to_owned()
-);
-statement!(
-    LIVE_REPLICAS,
-    "SELECT replica, kek_ids, seen_at, live_until FROM replicas WHERE live_until >= ? \
-     ORDER BY replica"
-        .to_owned()
-);
-statement!(
     FORGET_REPLICA,
     "DELETE FROM replicas WHERE replica = ?".to_owned()
 );
-statement!(
-    FORGET_OLD_REPLICAS,
-    "DELETE FROM replicas WHERE seen_at < ?".to_owned()
-);
+/// Heartbeats (sqlite.rs and postgres.rs): PostgreSQL stamps them with its own clock, so
+/// replicas on hosts whose clocks disagree still agree on which are alive; SQLite is one
+/// host's file, whose clock every process shares.
+pub(crate) const REPLICA_COLUMNS: &str = "replica, kek_ids, seal_kek_id, seen_at, live_until";

@@ -780,29 +780,47 @@ impl MaintenanceStore for SqliteStore {
             .collect()
     }
 
-    async fn replica_heartbeat(&self, beat: &ReplicaBeat) -> Result<()> {
-        sqlx::query(AssertSqlSafe(sql::REPLICA_HEARTBEAT.sqlite.as_str()))
-            .bind(&beat.id)
-            .bind(beat.kek_ids.join(","))
-            .bind(beat.seen_at.to_string())
-            .bind(beat.live_until.to_string())
+    async fn replica_heartbeat(
+        &self,
+        id: &str,
+        kek_ids: &[String],
+        seal_kek_id: &str,
+        live_for: std::time::Duration,
+    ) -> Result<()> {
+        let now = Timestamp::now();
+        let upsert = format!(
+            "INSERT INTO replicas ({}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (replica) DO UPDATE SET \
+             kek_ids = excluded.kek_ids, seal_kek_id = excluded.seal_kek_id, \
+             seen_at = excluded.seen_at, live_until = excluded.live_until",
+            sql::REPLICA_COLUMNS
+        );
+        sqlx::query(AssertSqlSafe(upsert))
+            .bind(id)
+            .bind(kek_ids.join(","))
+            .bind(seal_kek_id)
+            .bind(now.to_string())
+            .bind(now.plus(live_for).to_string())
             .execute(&self.write)
             .await
             .map_err(db_error)?;
-        let day_ago = beat
-            .seen_at
-            .minus(std::time::Duration::from_secs(24 * 3600));
-        sqlx::query(AssertSqlSafe(sql::FORGET_OLD_REPLICAS.sqlite.as_str()))
-            .bind(day_ago.to_string())
+        sqlx::query("DELETE FROM replicas WHERE seen_at < ?")
+            .bind(
+                now.minus(std::time::Duration::from_secs(24 * 3600))
+                    .to_string(),
+            )
             .execute(&self.write)
             .await
             .map_err(db_error)?;
         Ok(())
     }
 
-    async fn live_replicas(&self, now: Timestamp) -> Result<Vec<ReplicaBeat>> {
-        let rows = sqlx::query(AssertSqlSafe(sql::LIVE_REPLICAS.sqlite.as_str()))
-            .bind(now.to_string())
+    async fn live_replicas(&self) -> Result<Vec<ReplicaBeat>> {
+        let select = format!(
+            "SELECT {} FROM replicas WHERE live_until >= ? ORDER BY replica",
+            sql::REPLICA_COLUMNS
+        );
+        let rows = sqlx::query(AssertSqlSafe(select))
+            .bind(Timestamp::now().to_string())
             .fetch_all(&self.read)
             .await
             .map_err(db_error)?;

@@ -1066,40 +1066,45 @@ async fn every_write_appends_to_the_organizations_chain() {
 
 #[tokio::test]
 async fn replica_heartbeats() {
-    use modelreg_core::store::ReplicaBeat;
     for b in backends().await {
         let s = &b.store;
-        let now = Timestamp::now();
-        let beat = |id: &str, keys: &[&str], at: Timestamp| ReplicaBeat {
-            id: id.into(),
-            kek_ids: keys.iter().map(|k| (*k).to_owned()).collect(),
-            seen_at: at,
-            live_until: at.plus(std::time::Duration::from_secs(30)),
-        };
-        s.replica_heartbeat(&beat("a", &["k1"], now)).await.unwrap();
-        s.replica_heartbeat(&beat("b", &["k1", "k2"], now))
+        let keys = |k: &[&str]| k.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+        let live_for = std::time::Duration::from_secs(30);
+        s.replica_heartbeat("a", &keys(&["k1"]), "k1", live_for)
+            .await
+            .unwrap();
+        s.replica_heartbeat("b", &keys(&["k1", "k2"]), "k1", live_for)
             .await
             .unwrap();
         // A second beat replaces the first.
-        s.replica_heartbeat(&beat("a", &["k1", "k2"], now))
+        s.replica_heartbeat("a", &keys(&["k1", "k2"]), "k2", live_for)
             .await
             .unwrap();
-        let live = s.live_replicas(now).await.unwrap();
+        let live = s.live_replicas().await.unwrap();
         assert_eq!(live.len(), 2, "{}", b.name);
-        assert_eq!(live[0].kek_ids, ["k1", "k2"], "{}", b.name);
-        assert_eq!(live[0].seen_at, now, "{}", b.name);
-        // Past its live_until a replica no longer counts; a forgotten one is gone.
-        let later = now.plus(std::time::Duration::from_secs(31));
-        assert!(
-            s.live_replicas(later).await.unwrap().is_empty(),
+        assert_eq!(
+            (
+                live[0].id.as_str(),
+                live[0].kek_ids.clone(),
+                live[0].seal_kek_id.as_str()
+            ),
+            ("a", keys(&["k1", "k2"]), "k2"),
             "{}",
             b.name
         );
+        assert!(live[0].live_until > live[0].seen_at, "{}", b.name);
+        // Past its live_until a replica no longer counts; a forgotten one is gone.
+        s.replica_heartbeat("c", &keys(&["k1"]), "k1", std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         s.forget_replica("a").await.unwrap();
-        let live = s.live_replicas(now).await.unwrap();
+        let live = s.live_replicas().await.unwrap();
         assert_eq!(
             live.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-            ["b"]
+            ["b"],
+            "{}",
+            b.name
         );
     }
 }

@@ -60,6 +60,31 @@ pub fn load(config: &Config, create: bool) -> anyhow::Result<Keyring> {
     read_key_file(&path)
 }
 
+/// What a running server reads again to learn new master keys: the source its keys came from
+/// at start, fixed then. A key file is read again by its path; keys in the configuration
+/// (`MODELREG_MASTER_KEY` or the `--config` file's `master_key`) by reading the configuration
+/// again, of which only `master_key` is used. (The environment itself cannot change, so keys
+/// given there are learned only by a restart.)
+pub fn reloader(
+    config: &Config,
+    config_file: Option<&Path>,
+    flags: crate::config::Overrides,
+) -> modelreg_core::live_keys::Reload {
+    if config.master_key.is_some() {
+        let file = config_file.map(Path::to_path_buf);
+        return std::sync::Arc::new(move || {
+            let config =
+                Config::load(file.as_deref(), flags.clone()).map_err(|e| format!("{e:#}"))?;
+            if config.master_key.is_none() {
+                return Err("the configuration no longer names a master key".into());
+            }
+            load(&config, false).map_err(|e| format!("{e:#}"))
+        });
+    }
+    let path = config.key_file();
+    std::sync::Arc::new(move || read_key_file(&path).map_err(|e| format!("{e:#}")))
+}
+
 /// Writes `text` to the key file atomically, mode 0600.
 fn write_key_file(path: &Path, text: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
@@ -235,7 +260,7 @@ pub async fn rotate(
 ) -> anyhow::Result<RotateReport> {
     let ring = load(config, false)?;
     let current = ring.current().id().to_owned();
-    every_replica_holds(store, &current, wait).await?;
+    every_replica_seals_under(store, &current, wait).await?;
     let total_before: u64 = store
         .count_by_kek()
         .await?
@@ -280,15 +305,21 @@ pub async fn rotate(
             "  {} rotated, {} changed meanwhile, {} failed (of {total_before})",
             report.rotated, report.changed_meanwhile, report.failed
         );
+        // A replica that started meanwhile with older keys would read what was re-wrapped as
+        // ERROR, and seal anew under an old key: stop, with what was done so far.
+        every_replica_seals_under(store, &current, Duration::ZERO).await?;
     }
     Ok(report)
 }
 
-/// Waits, up to `wait`, until every running replica reports holding `kek_id`; refuses with the
-/// replicas that do not. Re-wrapping under a key a replica does not hold would make every
-/// re-wrapped record read ERROR on it. Servers read their keys again beside each heartbeat
-/// and on SIGHUP, so after `keys generate` this usually takes one heartbeat.
-async fn every_replica_holds(
+/// Waits, up to `wait`, until every running replica reports that it holds `kek_id` and seals
+/// new credentials under it; refuses, naming the replicas that do not. Re-wrapping under a key
+/// a replica does not hold would make every re-wrapped record read ERROR on it; and a replica
+/// still sealing under an older key would leave new records under a key about to be retired.
+/// Servers read their keys again beside each heartbeat and on SIGHUP, and move their sealing
+/// to a key once every replica holds it, so after `keys generate` this takes a heartbeat or
+/// two.
+async fn every_replica_seals_under(
     store: &dyn Store,
     kek_id: &str,
     wait: Duration,
@@ -296,35 +327,42 @@ async fn every_replica_holds(
     let deadline = std::time::Instant::now() + wait;
     let mut told = false;
     loop {
-        let lacking: Vec<_> = store
-            .live_replicas(modelreg_core::timestamp::Timestamp::now())
+        let lagging: Vec<_> = store
+            .live_replicas()
             .await?
             .into_iter()
-            .filter(|r| !r.kek_ids.iter().any(|k| k == kek_id))
+            .filter(|r| r.seal_kek_id != kek_id)
             .collect();
-        if lacking.is_empty() {
+        if lagging.is_empty() {
             return Ok(());
         }
         if std::time::Instant::now() >= deadline {
-            let names: Vec<String> = lacking
+            let names: Vec<String> = lagging
                 .iter()
-                .map(|r| format!("{} (last seen {})", r.id, r.seen_at))
+                .map(|r| {
+                    let holds = if r.kek_ids.iter().any(|k| k == kek_id) {
+                        "holds it, not yet sealing under it"
+                    } else {
+                        "has not loaded it"
+                    };
+                    format!("{} ({holds}; last seen {})", r.id, r.seen_at)
+                })
                 .collect();
             bail!(
-                "{} running replica(s) have not loaded key {kek_id}: {}. Nothing was re-wrapped. \
-                 Give them the key (the key file or MODELREG_MASTER_KEY they read), then send \
-                 them SIGHUP or wait for their next heartbeat, and run `keys rotate` again. A \
-                 replica that stopped without a clean shutdown counts as running for three of \
-                 its heartbeats (30 s by default).",
-                lacking.len(),
+                "{} running replica(s) are not yet sealing under key {kek_id}: {}. Nothing more \
+                 was re-wrapped. Give them the key (the key file or MODELREG_MASTER_KEY they \
+                 read), then send them SIGHUP or wait for their next heartbeat, and run `keys \
+                 rotate` again. A replica that stopped without a clean shutdown counts as \
+                 running for three of its heartbeats (30 s by default).",
+                lagging.len(),
                 names.join(", "),
             );
         }
         if !told {
             eprintln!(
-                "waiting up to {} s for {} running replica(s) to load key {kek_id}",
+                "waiting up to {} s for {} running replica(s) to load and seal under key {kek_id}",
                 wait.as_secs(),
-                lacking.len()
+                lagging.len()
             );
             told = true;
         }
@@ -350,6 +388,22 @@ pub async fn retire(config: &Config, store: &dyn Store, id: &str) -> anyhow::Res
         .unwrap_or(0);
     if in_use > 0 {
         bail!("{in_use} record(s) still use {id}: run `modelreg keys rotate` first");
+    }
+    // A running replica that still seals under it would write records no key opens once it
+    // is gone.
+    let sealing: Vec<String> = store
+        .live_replicas()
+        .await?
+        .into_iter()
+        .filter(|r| r.seal_kek_id == id)
+        .map(|r| r.id)
+        .collect();
+    if !sealing.is_empty() {
+        bail!(
+            "running replica(s) {} still seal new credentials under {id}: run `modelreg keys \
+             rotate` (it waits until they seal under the newest key), then retire",
+            sealing.join(", ")
+        );
     }
     if config.master_key.is_some() {
         println!(

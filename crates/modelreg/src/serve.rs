@@ -9,9 +9,8 @@ use modelreg_core::{
     checker::{CheckerConfig, HealthChecker},
     live_keys::LiveKeys,
     service::Registry,
-    store::{NewToken, ReplicaBeat, Store},
+    store::{NewToken, Store},
     tenant::OrgId,
-    timestamp::Timestamp,
 };
 use tokio::net::TcpListener;
 
@@ -30,6 +29,9 @@ pub async fn run(
     config_file: Option<&std::path::Path>,
     flags: Overrides,
 ) -> anyhow::Result<()> {
+    // SIGHUP asks for the master keys to be read again; heard from the start, so that one
+    // sent while the server starts (a service manager's reload) does not kill it.
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let keyring = keys::load(&config, true)?;
     let references = config.references(&keyring, config_file)?;
     let store = config.open_store().await?;
@@ -88,25 +90,22 @@ pub async fn run(
             }
         }
     });
-    // The master keys, read again on SIGHUP and beside each heartbeat, so that `keys
-    // generate` needs no restart; the heartbeat says which this replica holds.
-    let reload_from = config_file.map(Path::to_path_buf);
+    // The master keys, read again on SIGHUP and beside each heartbeat from the source they
+    // came from at start, so that `keys generate` needs no restart; the heartbeat says which
+    // this replica holds and seals under.
     let live = Arc::new(LiveKeys::reloadable(
         keyring.clone(),
-        Arc::new(move || {
-            let config = Config::load(reload_from.as_deref(), flags.clone())
-                .map_err(|e| format!("{e:#}"))?;
-            keys::load(&config, false).map_err(|e| format!("{e:#}"))
-        }),
+        keys::reloader(&config, config_file, flags),
     ));
     let replica = Replica {
         id: format!("replica-{}", uuid::Uuid::now_v7()),
-        interval: Duration::from_secs(config.replica_heartbeat_secs.max(1)),
+        // At most an hour: others forget a replica not seen for a day.
+        interval: Duration::from_secs(config.replica_heartbeat_secs.clamp(1, 3600)),
     };
     // Once before serving: a replica that starts with a new key seals under it only when
     // every live replica holds it.
     replica.beat(store.as_ref(), &live).await;
-    replica.spawn(store.clone(), live.clone());
+    let heartbeats = replica.spawn(store.clone(), live.clone(), hangup);
     // One set of metrics, so the background checker's verifications are counted too.
     let metrics = Arc::new(modelreg_api::metrics::Metrics::new());
     let registry = Registry::new(store.clone(), keyring)
@@ -143,16 +142,21 @@ pub async fn run(
     };
     let server = modelreg_api::serve(listener, app, &limits, stopping(stop_rx.clone()));
     // In-flight requests get `grace` to finish once a signal arrives; then we stop anyway.
-    tokio::select! {
-        result = server => result.context("server error")?,
+    let served = tokio::select! {
+        result = server => result.context("server error"),
         _ = async { stopping(stop_rx).await; tokio::time::sleep(grace).await } => {
             tracing::warn!("requests still running after the grace period; stopping");
+            Ok(())
         }
-    }
+    };
+    // No heartbeat after this replica's row is removed, or it would count as running again.
+    heartbeats.abort();
+    let _ = heartbeats.await;
     if let Err(e) = store.forget_replica(&replica.id).await {
         tracing::warn!(error = %e, "could not remove this replica's heartbeat");
     }
     store.close().await;
+    served?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -164,54 +168,59 @@ struct Replica {
 }
 
 impl Replica {
-    /// Reads the master keys again, reports which this replica holds, and seals new
-    /// credentials under the newest key every live replica holds.
+    /// Reads the master keys again, decides which key to seal new credentials under (the
+    /// newest that every live replica holds, this one included), and reports both.
     async fn beat(&self, store: &dyn Store, live: &LiveKeys) {
         match live.reload() {
             Ok(true) => tracing::info!(
                 keys = ?live.state().ring().ids(),
-                "read the master keys again: they changed"
+                "read the master keys again: a key was added"
             ),
             Ok(false) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the master keys again; keeping those held")
             }
         }
-        let now = Timestamp::now();
-        let beat = ReplicaBeat {
-            id: self.id.clone(),
-            kek_ids: live
-                .state()
-                .ring()
-                .ids()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            seen_at: now,
-            live_until: now.plus(self.interval * 3),
-        };
-        if let Err(e) = store.replica_heartbeat(&beat).await {
-            tracing::warn!(error = %e, "could not record this replica's heartbeat");
-            return;
-        }
-        match store.live_replicas(now).await {
+        let mine: Vec<String> = live
+            .state()
+            .ring()
+            .ids()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        match store.live_replicas().await {
             Ok(replicas) => {
-                let held: Vec<Vec<String>> = replicas.into_iter().map(|r| r.kek_ids).collect();
+                let mut held: Vec<Vec<String>> = replicas
+                    .into_iter()
+                    .filter(|r| r.id != self.id)
+                    .map(|r| r.kek_ids)
+                    .collect();
+                held.push(mine.clone());
                 live.seal_under_common(&held);
             }
             Err(e) => tracing::warn!(error = %e, "could not read the other replicas' heartbeats"),
         }
+        let seal = live.state().seal_id().to_owned();
+        if let Err(e) = store
+            .replica_heartbeat(&self.id, &mine, &seal, self.interval * 3)
+            .await
+        {
+            tracing::warn!(error = %e, "could not record this replica's heartbeat");
+        }
     }
 
-    /// Beats every interval, and at once on SIGHUP, until the process ends.
-    fn spawn(&self, store: Arc<dyn Store>, live: Arc<LiveKeys>) {
+    /// Beats every interval, and at once on SIGHUP, until aborted.
+    fn spawn(
+        &self,
+        store: Arc<dyn Store>,
+        live: Arc<LiveKeys>,
+        mut hangup: Option<tokio::signal::unix::Signal>,
+    ) -> tokio::task::JoinHandle<()> {
         let this = Replica {
             id: self.id.clone(),
             interval: self.interval,
         };
         tokio::spawn(async move {
-            let mut hangup =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
             loop {
                 let hup = async {
                     match hangup.as_mut() {
@@ -227,7 +236,7 @@ impl Replica {
                 }
                 this.beat(store.as_ref(), &live).await;
             }
-        });
+        })
     }
 }
 

@@ -91,7 +91,8 @@ async fn rotate_with_the_key_file_while_serving() {
     // one's next heartbeat moves sealing to the new key.
     server.kill9().await;
     let server = Server::start(dir.path(), &[]).await;
-    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let db = format!("sqlite://{}/modelreg.db", dir.path().display());
+    wait_for_replicas(&db, |live| live.iter().all(|r| r.seal_kek_id == new)).await;
     let c = Client::new(&server.base, &token);
     for i in 0..5 {
         assert_eq!(
@@ -335,6 +336,27 @@ async fn rotation_in_the_readmes_order_needs_no_restart() {
     server.kill9().await;
 }
 
+/// Polls the running replicas' heartbeats in the database at `url` until `done` says so (20 s
+/// at most), rather than sleeping for a guessed number of heartbeats.
+async fn wait_for_replicas(url: &str, done: impl Fn(&[modelreg_core::store::ReplicaBeat]) -> bool) {
+    let store = modelreg_store::open(url, &modelreg_store::PoolSettings::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let live = store.live_replicas().await.unwrap();
+        if done(&live) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replicas did not get there: {live:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    store.close().await;
+}
+
 fn borrow(v: &[(String, String)]) -> Vec<(&str, &str)> {
     v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
@@ -425,11 +447,16 @@ async fn rotation_refuses_while_a_running_replica_lacks_the_key() {
             .await;
         assert_eq!(s, 201);
     }
-    // Only A's key file gets the new key; A reads it within a heartbeat (1 s here).
+    // Only A's key file gets the new key; A reads it within a heartbeat (1 s here), and
+    // reports it, while both still seal under the old one.
     let (ok, new, err) = keys(&["generate"], &borrow(&env_a)).await;
     assert!(ok, "{err}");
     let new = new.trim().to_owned();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_for_replicas(&schema.url, |live| {
+        live.iter().filter(|r| r.kek_ids.contains(&new)).count() == 1
+            && live.iter().all(|r| r.seal_kek_id != new)
+    })
+    .await;
     let (s, _) = ca
         .send(
             Method::POST,
@@ -442,7 +469,8 @@ async fn rotation_refuses_while_a_running_replica_lacks_the_key() {
     let (ok, _, err) = keys(&["rotate", "--wait", "2"], &borrow(&env_a)).await;
     assert!(!ok, "rotated while a replica lacked the key");
     assert!(
-        err.contains("1 running replica(s) have not loaded key") && err.contains(&new),
+        err.contains(&format!("are not yet sealing under key {new}"))
+            && err.matches("has not loaded it").count() == 1,
         "{err}"
     );
     let st = status(&[], &borrow(&env_a)).await;
@@ -456,6 +484,47 @@ async fn rotation_refuses_while_a_running_replica_lacks_the_key() {
     assert!(out.contains("rotated 6"), "{out}");
     all_readable(&ca, 6).await;
     all_readable(&cb, 6).await;
+    a.kill9().await;
+    b.kill9().await;
+}
+
+/// A key no record uses may still be the one running replicas seal new credentials under (here
+/// because one replica lacks the newer key): retiring it then would leave their next records
+/// under a key nobody holds, so it is refused.
+#[tokio::test]
+async fn retire_refuses_while_a_replica_seals_under_the_key() {
+    let schema = PgSchema::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (file_a, file_b) = (dir.path().join("a.key"), dir.path().join("b.key"));
+    key_file(&file_a, &[MASTER_KEY]);
+    key_file(&file_b, &[MASTER_KEY]);
+    let env = |file: &std::path::Path| {
+        vec![
+            ("MODELREG_DATABASE_URL".to_owned(), schema.url.clone()),
+            (
+                "MODELREG_MASTER_KEY_FILE".to_owned(),
+                file.display().to_string(),
+            ),
+        ]
+    };
+    let (env_a, env_b) = (env(&file_a), env(&file_b));
+    let a = Server::start(&dir.path().join("a"), &borrow(&env_a)).await;
+    let b = Server::start(&dir.path().join("b"), &borrow(&env_b)).await;
+    let old = status(&[], &borrow(&env_a)).await;
+    let (ok, new, err) = keys(&["generate"], &borrow(&env_a)).await;
+    assert!(ok, "{err}");
+    let new = new.trim().to_owned();
+    wait_for_replicas(&schema.url, |live| {
+        live.iter().any(|r| r.kek_ids.contains(&new))
+    })
+    .await;
+    let old_id = old.first().map(|k| k.0.clone()).unwrap_or_else(|| {
+        // No record yet: `keys status` lists the configured key anyway.
+        panic!("no key in {old:?}")
+    });
+    let (ok, _, err) = keys(&["retire", &old_id], &borrow(&env_a)).await;
+    assert!(!ok, "retired a key that replicas seal under");
+    assert!(err.contains("still seal new credentials under"), "{err}");
     a.kill9().await;
     b.kill9().await;
 }
