@@ -412,29 +412,64 @@ async fn two_replicas_learn_a_new_key_and_rotation_waits_for_both() {
     b.kill9().await;
 }
 
+/// Two replicas on one PostgreSQL schema, each reading a key file of its own (both with the
+/// same key at first), and A's environment, for the CLI.
+struct TwoReplicas {
+    schema: PgSchema,
+    dir: tempfile::TempDir,
+    file_a: std::path::PathBuf,
+    file_b: std::path::PathBuf,
+    env_a: Vec<(String, String)>,
+    a: Server,
+    b: Server,
+}
+
+impl TwoReplicas {
+    async fn start() -> TwoReplicas {
+        let schema = PgSchema::create().await;
+        let dir = tempfile::tempdir().unwrap();
+        let (file_a, file_b) = (dir.path().join("a.key"), dir.path().join("b.key"));
+        key_file(&file_a, &[MASTER_KEY]);
+        key_file(&file_b, &[MASTER_KEY]);
+        let env = |file: &std::path::Path| {
+            vec![
+                ("MODELREG_DATABASE_URL".to_owned(), schema.url.clone()),
+                (
+                    "MODELREG_MASTER_KEY_FILE".to_owned(),
+                    file.display().to_string(),
+                ),
+            ]
+        };
+        let (env_a, env_b) = (env(&file_a), env(&file_b));
+        let a = Server::start(&dir.path().join("a"), &borrow(&env_a)).await;
+        let b = Server::start(&dir.path().join("b"), &borrow(&env_b)).await;
+        TwoReplicas {
+            schema,
+            dir,
+            file_a,
+            file_b,
+            env_a,
+            a,
+            b,
+        }
+    }
+}
+
 /// A replica that has not loaded the new key: `keys rotate` refuses and re-wraps nothing, and
 /// the replica that has the key keeps sealing new credentials under the old one, which both
 /// hold, so the other reads them. Once the key is given and the replica told (SIGHUP), the
 /// rotation goes through.
 #[tokio::test]
 async fn rotation_refuses_while_a_running_replica_lacks_the_key() {
-    let schema = PgSchema::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (file_a, file_b) = (dir.path().join("a.key"), dir.path().join("b.key"));
-    key_file(&file_a, &[MASTER_KEY]);
-    key_file(&file_b, &[MASTER_KEY]);
-    let env = |file: &std::path::Path| {
-        vec![
-            ("MODELREG_DATABASE_URL".to_owned(), schema.url.clone()),
-            (
-                "MODELREG_MASTER_KEY_FILE".to_owned(),
-                file.display().to_string(),
-            ),
-        ]
-    };
-    let (env_a, env_b) = (env(&file_a), env(&file_b));
-    let a = Server::start(&dir.path().join("a"), &borrow(&env_a)).await;
-    let b = Server::start(&dir.path().join("b"), &borrow(&env_b)).await;
+    let TwoReplicas {
+        schema,
+        dir: _dir,
+        file_a,
+        file_b,
+        env_a,
+        a,
+        b,
+    } = TwoReplicas::start().await;
     let token = a.token.clone().or(b.token.clone()).unwrap();
     let (ca, cb) = (Client::new(&a.base, &token), Client::new(&b.base, &token));
     for i in 0..5 {
@@ -493,23 +528,15 @@ async fn rotation_refuses_while_a_running_replica_lacks_the_key() {
 /// under a key nobody holds, so it is refused.
 #[tokio::test]
 async fn retire_refuses_while_a_replica_seals_under_the_key() {
-    let schema = PgSchema::create().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (file_a, file_b) = (dir.path().join("a.key"), dir.path().join("b.key"));
-    key_file(&file_a, &[MASTER_KEY]);
-    key_file(&file_b, &[MASTER_KEY]);
-    let env = |file: &std::path::Path| {
-        vec![
-            ("MODELREG_DATABASE_URL".to_owned(), schema.url.clone()),
-            (
-                "MODELREG_MASTER_KEY_FILE".to_owned(),
-                file.display().to_string(),
-            ),
-        ]
-    };
-    let (env_a, env_b) = (env(&file_a), env(&file_b));
-    let a = Server::start(&dir.path().join("a"), &borrow(&env_a)).await;
-    let b = Server::start(&dir.path().join("b"), &borrow(&env_b)).await;
+    let TwoReplicas {
+        schema,
+        dir: _dir,
+        file_a: _,
+        file_b: _,
+        env_a,
+        a,
+        b,
+    } = TwoReplicas::start().await;
     let old = status(&[], &borrow(&env_a)).await;
     let (ok, new, err) = keys(&["generate"], &borrow(&env_a)).await;
     assert!(ok, "{err}");
