@@ -107,11 +107,16 @@ pub(crate) async fn request_context(
     req.extensions_mut().insert(RequestId(id.clone()));
     req.extensions_mut().insert(who.clone());
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
+    // The path only where no route matched (the template says it otherwise), so a routed
+    // request copies nothing; cut to 256 characters, as it is the client's to choose on the
+    // cheapest request there is. The formatter escapes it, so it cannot break a line.
+    let path = route
+        .is_none()
+        .then(|| req.uri().path().chars().take(256).collect::<String>());
     let span = tracing::info_span!(
         "request",
         %method,
@@ -153,10 +158,6 @@ pub(crate) async fn request_context(
     // Milliseconds to the microsecond: more digits are noise, and they make lines harder to
     // read and to aggregate.
     let latency_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
-    // The path only where no route matched (the template says it otherwise), cut to 256
-    // characters: it is the client's to choose, on the cheapest request there is. The
-    // formatter escapes it, so it cannot break a line.
-    let path = (route == UNMATCHED).then(|| path.chars().take(256).collect::<String>());
     // The one line per request: what, who, how it went, and for a refusal, why.
     span.in_scope(|| {
         tracing::info!(

@@ -162,6 +162,7 @@ pub async fn run(
 }
 
 /// This running server, as other replicas and `keys rotate` see it through its heartbeats.
+#[derive(Clone)]
 struct Replica {
     id: String,
     interval: Duration,
@@ -216,10 +217,7 @@ impl Replica {
         live: Arc<LiveKeys>,
         mut hangup: Option<tokio::signal::unix::Signal>,
     ) -> tokio::task::JoinHandle<()> {
-        let this = Replica {
-            id: self.id.clone(),
-            interval: self.interval,
-        };
+        let this = self.clone();
         tokio::spawn(async move {
             loop {
                 let hup = async {
