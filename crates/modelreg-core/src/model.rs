@@ -97,27 +97,51 @@ impl fmt::Display for Mode {
     }
 }
 
-/// The writable, validated fields of a model: what create sets and update changes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelFields {
-    pub name: String,
-    pub litellm_model: String,
-    pub provider: Option<String>,
-    pub description: Option<String>,
-    pub tags: Vec<String>,
-    pub api_base: Option<String>,
-    pub api_version: Option<String>,
-    pub mode: Option<Mode>,
-    pub max_input_tokens: Option<i64>,
-    pub max_output_tokens: Option<i64>,
-    pub default_max_tokens: Option<i64>,
-    pub rpm: Option<i64>,
-    pub tpm: Option<i64>,
-    pub default_temperature: Option<f64>,
-    pub timeout: Option<f64>,
-    pub status: Status,
-    pub status_message: Option<String>,
+/// Every writable field of a model, declared once: its name, its type, and how the store
+/// keeps it (`text`, `empty_is_none` (an empty string for none), `nullable`, `json_list`).
+/// Everything that lists the fields is derived from this: `ModelFields` below, the store's
+/// columns, binds and row reading, and the views. Call it with the name of a macro that
+/// takes the list: `with_model_fields!(my_macro)`. A new field goes here, plus a migration.
+#[macro_export]
+macro_rules! with_model_fields {
+    ($callback:ident) => {
+        $callback! {
+            name: String [text],
+            litellm_model: String [text],
+            provider: Option<String> [empty_is_none],
+            description: Option<String> [nullable],
+            tags: Vec<String> [json_list],
+            api_base: Option<String> [nullable],
+            api_version: Option<String> [nullable],
+            mode: Option<$crate::model::Mode> [empty_is_none],
+            max_input_tokens: Option<i64> [nullable],
+            max_output_tokens: Option<i64> [nullable],
+            default_max_tokens: Option<i64> [nullable],
+            rpm: Option<i64> [nullable],
+            tpm: Option<i64> [nullable],
+            default_temperature: Option<f64> [nullable],
+            timeout: Option<f64> [nullable],
+            status: $crate::model::Status [text],
+            status_message: Option<String> [nullable],
+        }
+    };
 }
+
+macro_rules! define_model_fields {
+    ($($name:ident : $ty:ty [$($how:tt)*]),* $(,)?) => {
+        /// The writable, validated fields of a model: what create sets and update changes.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct ModelFields {
+            $(pub $name: $ty,)*
+        }
+
+        impl ModelFields {
+            /// The fields' names, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+        }
+    };
+}
+with_model_fields!(define_model_fields);
 
 /// A stored model configuration, as the store returns it. The credentials travel sealed; only
 /// the service opens them.

@@ -172,8 +172,9 @@ pub struct SealedRecord {
     pub credentials: SealedCredentials,
 }
 
-/// Maintenance of the stored credentials across every tenant: key rotation, key status and
-/// the start-up check. Used by administration commands and start-up only, never by a request.
+/// Maintenance across every tenant: key rotation, key status, the audit chain check, bulk
+/// loads and the start-up check. Reached only from the binary's administration commands and
+/// start-up, never from a request handler.
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
     /// Up to `limit` records with id greater than `after`, in id order; with `not_kek`, only
@@ -202,6 +203,17 @@ pub trait MaintenanceStore: Send + Sync {
         models: &[NewModel],
         audit: &AuditEntry,
     ) -> Result<u64>;
+}
+
+/// What a running server reads and writes for itself, outside any tenant's request: its
+/// readiness and pools, the metrics' counts, health-check leases and replica heartbeats.
+/// Tenants' names never leave it, only counts.
+#[async_trait]
+pub trait ServerStore: Send + Sync {
+    /// Storage is reachable and the schema is at the version this binary expects.
+    async fn ready(&self) -> Result<()>;
+    /// The connection pools and how much of each is in use.
+    fn pool_usage(&self) -> Vec<PoolUsage>;
     /// Models by status and provider across every organization (for metrics; no tenant's
     /// names appear, only the counts).
     async fn count_by_status_provider(&self) -> Result<Vec<StatusProviderCount>>;
@@ -282,12 +294,12 @@ pub struct PoolUsage {
     pub idle: u32,
 }
 
+/// The whole store, as a backend implements it. Each part of modelreg holds only the part it
+/// needs: the model service a `ModelStore`, the token service and the authenticator a
+/// `TokenStore`, the server's own jobs a `ServerStore`, the administration commands a
+/// `MaintenanceStore`.
 #[async_trait]
-pub trait Store: ModelStore + TokenStore + MaintenanceStore {
-    /// Storage is reachable and the schema is at the version this binary expects.
-    async fn ready(&self) -> Result<()>;
-    /// The connection pools and how much of each is in use.
-    fn pool_usage(&self) -> Vec<PoolUsage>;
+pub trait Store: ModelStore + TokenStore + ServerStore + MaintenanceStore {
     /// Flushes and closes connections.
     async fn close(&self);
 }

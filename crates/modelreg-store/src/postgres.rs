@@ -20,7 +20,7 @@ use modelreg_core::{
     secrets::SealedCredentials,
     store::{
         ApiToken, AuditFilter, ClaimedCheck, FoundToken, MaintenanceStore, ModelChange, ModelStore,
-        NewModel, NewToken, PoolUsage, ReplicaBeat, SealedRecord, StatusProviderCount, Store,
+        NewModel, NewToken, PoolUsage, ReplicaBeat, SealedRecord, ServerStore, StatusProviderCount, Store,
         TokenStore,
     },
     tenant::{OrgId, TenantScope},
@@ -938,6 +938,32 @@ impl MaintenanceStore for PostgresStore {
         .await;
         settle(tx, result, |_| true).await
     }
+}
+
+#[async_trait]
+impl ServerStore for PostgresStore {
+    async fn ready(&self) -> Result<()> {
+        let applied: i64 = sqlx::query_scalar(q(&sql::APPLIED_MIGRATIONS))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_error)?;
+        let expected = MIGRATOR.iter().count() as i64;
+        if applied < expected {
+            return Err(Error::Unavailable(format!(
+                "database schema is behind: {applied} of {expected} migrations applied"
+            )));
+        }
+        Ok(())
+    }
+
+    fn pool_usage(&self) -> Vec<PoolUsage> {
+        vec![crate::pool_usage(
+            "primary",
+            self.pool.options().get_max_connections(),
+            &self.pool,
+        )]
+    }
+
     async fn count_by_status_provider(&self) -> Result<Vec<StatusProviderCount>> {
         let rows: Vec<(String, Option<String>, i64)> =
             sqlx::query_as(q(&sql::COUNT_BY_STATUS_PROVIDER))
@@ -1055,28 +1081,6 @@ impl MaintenanceStore for PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn ready(&self) -> Result<()> {
-        let applied: i64 = sqlx::query_scalar(q(&sql::APPLIED_MIGRATIONS))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_error)?;
-        let expected = MIGRATOR.iter().count() as i64;
-        if applied < expected {
-            return Err(Error::Unavailable(format!(
-                "database schema is behind: {applied} of {expected} migrations applied"
-            )));
-        }
-        Ok(())
-    }
-
-    fn pool_usage(&self) -> Vec<PoolUsage> {
-        vec![crate::pool_usage(
-            "primary",
-            self.pool.options().get_max_connections(),
-            &self.pool,
-        )]
-    }
-
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -19,7 +19,7 @@ use modelreg_core::{
     secrets::SealedCredentials,
     store::{
         ApiToken, AuditFilter, ClaimedCheck, FoundToken, MaintenanceStore, ModelChange, ModelStore,
-        NewModel, NewToken, PoolUsage, ReplicaBeat, SealedRecord, StatusProviderCount, Store,
+        NewModel, NewToken, PoolUsage, ReplicaBeat, SealedRecord, ServerStore, StatusProviderCount, Store,
         TokenStore,
     },
     tenant::{OrgId, TenantScope},
@@ -739,6 +739,32 @@ impl MaintenanceStore for SqliteStore {
         // Cloned once into the writer's queue; seeding and imports call this, not requests.
         self.writer.insert_many(scope, models.to_vec(), audit).await
     }
+}
+
+#[async_trait]
+impl ServerStore for SqliteStore {
+    async fn ready(&self) -> Result<()> {
+        let applied: i64 =
+            sqlx::query_scalar(AssertSqlSafe(sql::APPLIED_MIGRATIONS.sqlite.as_str()))
+                .fetch_one(&self.read)
+                .await
+                .map_err(db_error)?;
+        let expected = MIGRATOR.iter().count() as i64;
+        if applied < expected {
+            return Err(Error::Unavailable(format!(
+                "database schema is behind: {applied} of {expected} migrations applied"
+            )));
+        }
+        Ok(())
+    }
+
+    fn pool_usage(&self) -> Vec<PoolUsage> {
+        vec![
+            crate::pool_usage("read", READERS, &self.read),
+            crate::pool_usage("write", 1, &self.write),
+        ]
+    }
+
     async fn count_by_status_provider(&self) -> Result<Vec<StatusProviderCount>> {
         let rows: Vec<(String, Option<String>, i64)> =
             sqlx::query_as(AssertSqlSafe(sql::COUNT_BY_STATUS_PROVIDER.sqlite.as_str()))
@@ -860,28 +886,6 @@ impl MaintenanceStore for SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn ready(&self) -> Result<()> {
-        let applied: i64 =
-            sqlx::query_scalar(AssertSqlSafe(sql::APPLIED_MIGRATIONS.sqlite.as_str()))
-                .fetch_one(&self.read)
-                .await
-                .map_err(db_error)?;
-        let expected = MIGRATOR.iter().count() as i64;
-        if applied < expected {
-            return Err(Error::Unavailable(format!(
-                "database schema is behind: {applied} of {expected} migrations applied"
-            )));
-        }
-        Ok(())
-    }
-
-    fn pool_usage(&self) -> Vec<PoolUsage> {
-        vec![
-            crate::pool_usage("read", READERS, &self.read),
-            crate::pool_usage("write", 1, &self.write),
-        ]
-    }
-
     async fn close(&self) {
         // Readers first: the last connection to close checkpoints and removes the WAL, and
         // only the writer can.
