@@ -1,16 +1,17 @@
 //! Storage backends of modelreg: SQLite (embedded default) and PostgreSQL (scale-out).
 //! `open` picks one from a database URL.
 
-mod group_commit;
+mod exec;
 mod list_query;
 mod migrations;
 pub mod postgres;
 mod rows;
 mod sql;
 pub mod sqlite;
-mod sqlite_direct;
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod writes;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -18,6 +19,7 @@ use modelreg_core::{Error, Result, store::Store};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use store::SqlStore;
 
 /// Connection pool settings of the PostgreSQL backend.
 #[derive(Debug, Clone)]
@@ -82,20 +84,6 @@ pub(crate) fn refuse_newer_schema(
             env!("CARGO_PKG_VERSION")
         ))),
         _ => Ok(()),
-    }
-}
-
-/// The usage of one sqlx pool.
-pub(crate) fn pool_usage<DB: sqlx::Database>(
-    pool: &'static str,
-    max: u32,
-    p: &sqlx::Pool<DB>,
-) -> modelreg_core::store::PoolUsage {
-    modelreg_core::store::PoolUsage {
-        pool,
-        max,
-        open: p.size(),
-        idle: u32::try_from(p.num_idle()).unwrap_or(u32::MAX),
     }
 }
 

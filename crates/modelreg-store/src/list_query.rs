@@ -9,17 +9,12 @@ use sea_query::{
     Cond, Expr, ExprTrait, LikeExpr, Order, Query, QueryStatementBuilder, SelectStatement,
 };
 
-use crate::rows::MODEL_COLUMNS;
+use crate::{
+    exec::{Dialect, Value},
+    rows::MODEL_COLUMNS,
+};
 
 const MODELS: &str = "models";
-
-/// The backend a query is rendered for. Only the cursor's values differ: PostgreSQL compares
-/// `id` as uuid and the timestamps as timestamptz, so the text values are cast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dialect {
-    Sqlite,
-    Postgres,
-}
 
 /// A cursor value for `col`, typed as the backend stores the column.
 fn typed(col: &str, value: &str, dialect: Dialect) -> Expr {
@@ -152,7 +147,9 @@ pub(crate) fn page(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Sele
         ));
     }
     let mut sel = Query::select();
-    sel.columns(MODEL_COLUMNS).from(MODELS).cond_where(cond);
+    sel.columns(MODEL_COLUMNS.iter().copied())
+        .from(MODELS)
+        .cond_where(cond);
     for k in &q.sort {
         sel.order_by(
             column(k.field),
@@ -227,10 +224,43 @@ pub(crate) fn unfiltered_page(
 /// The number of rows the filters match, ignoring paging.
 pub(crate) fn count(scope: &TenantScope, q: &ListQuery) -> SelectStatement {
     Query::select()
-        .expr(Expr::cust("COUNT(*)"))
+        .expr_as(Expr::cust("COUNT(*)"), "n")
         .from(MODELS)
         .cond_where(filter(scope, q))
         .to_owned()
+}
+
+/// The statement's text for `dialect`, and its values.
+pub(crate) fn build(statement: SelectStatement, dialect: Dialect) -> (String, Vec<Value>) {
+    let (sql, values) = match dialect {
+        Dialect::Sqlite => statement.build(sea_query::SqliteQueryBuilder),
+        Dialect::Postgres => statement.build(sea_query::PostgresQueryBuilder),
+    };
+    (sql, values.0.into_iter().map(value).collect())
+}
+
+/// A sea-query value as ours. The list statements bind text (filters, cursor values, cast in
+/// SQL where PostgreSQL needs another type) and integers (limits and offsets) only.
+fn value(v: sea_query::Value) -> Value {
+    use sea_query::Value as V;
+    match v {
+        V::String(s) => Value::Text(s),
+        V::Char(c) => Value::Text(c.map(String::from)),
+        V::Bool(b) => Value::Bool(b.unwrap_or(false)),
+        V::TinyInt(i) => Value::Int(i.map(i64::from)),
+        V::SmallInt(i) => Value::Int(i.map(i64::from)),
+        V::Int(i) => Value::Int(i.map(i64::from)),
+        V::BigInt(i) => Value::Int(i),
+        V::TinyUnsigned(u) => Value::Int(u.map(i64::from)),
+        V::SmallUnsigned(u) => Value::Int(u.map(i64::from)),
+        V::Unsigned(u) => Value::Int(u.map(i64::from)),
+        V::BigUnsigned(u) => Value::Int(u.map(|u| i64::try_from(u).unwrap_or(i64::MAX))),
+        V::Float(f) => Value::Real(f.map(f64::from)),
+        V::Double(f) => Value::Real(f),
+        V::Bytes(b) => Value::Blob(b.unwrap_or_default()),
+        // No list statement binds another kind (dates, uuids and json are bound as text).
+        _ => Value::Text(None),
+    }
 }
 
 #[cfg(test)]

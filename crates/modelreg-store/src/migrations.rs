@@ -36,6 +36,7 @@ const FILES: (Files, Files) = embedded!(
     "0007_status_mode_index.sql",
     "0008_token_names_per_organization.sql",
     "0009_replicas.sql",
+    "0010_invariants_in_triggers.sql",
 );
 pub(crate) const SQLITE_FILES: Files = FILES.0;
 pub(crate) const POSTGRES_FILES: Files = FILES.1;

@@ -1,6 +1,6 @@
 //! Mapping between rows and domain values, written once for both backends: each backend's row
 //! type implements `RowAccess` in its own column types (SQLite text, PostgreSQL uuid and
-//! timestamptz).
+//! timestamptz). The model's field columns are derived from `with_model_fields!`.
 
 use modelreg_core::{
     Error, Result,
@@ -14,76 +14,169 @@ use modelreg_core::{
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
-use sqlx::{Row, postgres::PgRow, sqlite::SqliteRow};
+use std::sync::LazyLock;
+
 use uuid::Uuid;
+
+use crate::exec::{Value, params};
+
+/// How the store keeps each model field, as `with_model_fields!` declares it.
+#[derive(Clone, Copy)]
+pub(crate) enum How {
+    /// As is.
+    Text,
+    /// None as an empty string, so that it sorts first on every backend.
+    EmptyIsNone,
+    /// None as NULL.
+    Nullable,
+    /// A JSON list of strings in a text column.
+    JsonList,
+}
+
+/// A field's Rust type, as a column.
+pub(crate) trait Column: Sized {
+    fn encode(&self, how: How) -> Value;
+    fn decode(row: &dyn RowAccess, col: &str, how: How) -> Result<Self>;
+}
+
+impl Column for String {
+    fn encode(&self, _: How) -> Value {
+        self.into()
+    }
+    fn decode(row: &dyn RowAccess, col: &str, _: How) -> Result<Self> {
+        row.text(col)
+    }
+}
+
+impl Column for Option<String> {
+    fn encode(&self, how: How) -> Value {
+        match how {
+            How::EmptyIsNone => self.clone().unwrap_or_default().into(),
+            _ => self.clone().into(),
+        }
+    }
+    fn decode(row: &dyn RowAccess, col: &str, how: How) -> Result<Self> {
+        match how {
+            How::EmptyIsNone => Ok(non_empty(row.text(col)?)),
+            _ => row.opt_text(col),
+        }
+    }
+}
+
+impl Column for Vec<String> {
+    fn encode(&self, _: How) -> Value {
+        json(self).into()
+    }
+    fn decode(row: &dyn RowAccess, col: &str, _: How) -> Result<Self> {
+        json_list(row, col)
+    }
+}
+
+impl Column for Option<i64> {
+    fn encode(&self, _: How) -> Value {
+        (*self).into()
+    }
+    fn decode(row: &dyn RowAccess, col: &str, _: How) -> Result<Self> {
+        row.opt_int(col)
+    }
+}
+
+impl Column for Option<f64> {
+    fn encode(&self, _: How) -> Value {
+        (*self).into()
+    }
+    fn decode(row: &dyn RowAccess, col: &str, _: How) -> Result<Self> {
+        row.opt_real(col)
+    }
+}
+
+impl Column for Option<Mode> {
+    fn encode(&self, _: How) -> Value {
+        self.map(|m| m.as_str()).unwrap_or("").into()
+    }
+    fn decode(row: &dyn RowAccess, col: &str, _: How) -> Result<Self> {
+        match row.text(col)?.as_str() {
+            "" => Ok(None),
+            m => Mode::parse(m).map(Some).ok_or_else(|| corrupt(col, m)),
+        }
+    }
+}
+
+impl Column for Status {
+    fn encode(&self, _: How) -> Value {
+        self.as_str().into()
+    }
+    fn decode(row: &dyn RowAccess, col: &str, _: How) -> Result<Self> {
+        let s = row.text(col)?;
+        Status::parse(&s).ok_or_else(|| corrupt(col, &s))
+    }
+}
+
+macro_rules! how {
+    (text) => {
+        How::Text
+    };
+    (empty_is_none) => {
+        How::EmptyIsNone
+    };
+    (nullable) => {
+        How::Nullable
+    };
+    (json_list) => {
+        How::JsonList
+    };
+}
+
+/// The columns of the model fields, their values and their reading, from the one declaration.
+/// Two more columns follow the fields: the lower-cased name and description the search reads.
+macro_rules! field_columns {
+    ($($name:ident : $ty:ty [$how:ident $($rest:tt)*]),* $(,)?) => {
+        /// The columns a model's fields are written to, in `field_values`' order.
+        pub(crate) const FIELD_COLUMNS: &[&str] = &[$(stringify!($name),)* "name_lc", "description_lc"];
+
+        /// A model's fields as the values of `FIELD_COLUMNS`.
+        pub(crate) fn field_values(f: &ModelFields) -> Vec<Value> {
+            vec![
+                $(Column::encode(&f.$name, how!($how)),)*
+                f.name.to_lowercase().into(),
+                f.description.as_deref().unwrap_or("").to_lowercase().into(),
+            ]
+        }
+
+        fn fields_from_row(row: &dyn RowAccess) -> Result<ModelFields> {
+            Ok(ModelFields {
+                $($name: <$ty as Column>::decode(row, stringify!($name), how!($how))?,)*
+            })
+        }
+    };
+}
+modelreg_core::with_model_fields!(field_columns);
 
 /// The columns a model is read from, its sealed credentials included: the service checks on
 /// every read that they still open.
-pub(crate) const MODEL_COLUMNS: [&str; 30] = [
-    "id",
-    "organization_id",
-    "project_id",
-    "resource_uri",
-    "name",
-    "litellm_model",
-    "provider",
-    "description",
-    "tags",
-    "api_base",
-    "api_version",
-    "mode",
-    "max_input_tokens",
-    "max_output_tokens",
-    "default_max_tokens",
-    "rpm",
-    "tpm",
-    "default_temperature",
-    "timeout",
-    "status",
-    "status_message",
-    "created_at",
-    "updated_at",
-    "created_by",
-    "updated_by",
-    "credential_fields",
-    "credentials_kek_id",
-    "credentials",
-    "last_verified_at",
-    "version",
-];
+pub(crate) static MODEL_COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let fields = FIELD_COLUMNS.iter().filter(|c| !c.ends_with("_lc"));
+    ["id", "organization_id", "project_id", "resource_uri"]
+        .into_iter()
+        .chain(fields.copied())
+        .chain([
+            "created_at",
+            "updated_at",
+            "created_by",
+            "updated_by",
+            "credential_fields",
+            "credentials_kek_id",
+            "credentials",
+            "last_verified_at",
+            "version",
+        ])
+        .collect()
+});
 
 /// `MODEL_COLUMNS` joined for hand-written SQL.
 pub(crate) fn model_columns_sql() -> String {
     MODEL_COLUMNS.join(", ")
 }
-
-/// Binds the writable fields of a model, in the order of the column lists of the INSERT and
-/// UPDATE statements. A macro, because each backend's query type is different.
-macro_rules! bind_fields {
-    ($q:expr, $f:expr) => {{
-        let f = $f;
-        $q.bind(f.name.clone())
-            .bind(f.name.to_lowercase())
-            .bind(f.litellm_model.clone())
-            .bind(f.provider.clone().unwrap_or_default())
-            .bind(f.description.clone())
-            .bind(f.description.as_deref().unwrap_or("").to_lowercase())
-            .bind($crate::rows::json(&f.tags))
-            .bind(f.api_base.clone())
-            .bind(f.api_version.clone())
-            .bind(f.mode.map(|m| m.as_str()).unwrap_or(""))
-            .bind(f.max_input_tokens)
-            .bind(f.max_output_tokens)
-            .bind(f.default_max_tokens)
-            .bind(f.rpm)
-            .bind(f.tpm)
-            .bind(f.default_temperature)
-            .bind(f.timeout)
-            .bind(f.status.as_str())
-            .bind(f.status_message.clone())
-    }};
-}
-pub(crate) use bind_fields;
 
 /// The next event of an organization's audit chain, after `last` (its newest `(seq, hash)`),
 /// hashed.
@@ -118,40 +211,24 @@ pub(crate) fn next_audit_event(
     event
 }
 
-/// Binds an audit event to `sql::AUDIT_INSERT` on SQLite, where ids and times are text.
-macro_rules! bind_audit_text {
-    ($q:expr, $e:expr) => {{
-        let e = $e;
-        $q.bind(e.id.to_string())
-            .bind(e.organization_id.clone())
-            .bind(e.seq)
-            .bind(e.at.to_string())
-            .bind(e.principal.clone())
-            .bind(e.on_behalf_of.clone())
-            .bind(e.action.clone())
-            .bind(e.project_id.clone())
-            .bind(e.model_id.to_string())
-            .bind(e.resource_uri.clone())
-            .bind(e.request_id.clone())
-            .bind(e.changes.to_string())
-            .bind(e.prev_hash.clone())
-            .bind(e.hash.clone())
-    }};
-}
-pub(crate) use bind_audit_text;
-
-/// The column list `bind_fields!` binds, for INSERT.
-pub(crate) const FIELD_COLUMNS: &str = "name, name_lc, litellm_model, provider, description, \
-     description_lc, tags, api_base, api_version, mode, max_input_tokens, max_output_tokens, \
-     default_max_tokens, rpm, tpm, default_temperature, timeout, status, status_message";
-
-/// `col = ?` for each column `bind_fields!` binds, for UPDATE.
-pub(crate) fn field_assignments() -> String {
-    FIELD_COLUMNS
-        .split(',')
-        .map(|c| format!("{} = ?", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// An audit event as the values of `sql::AUDIT_COLUMNS`.
+pub(crate) fn audit_values(e: &AuditEvent) -> Vec<Value> {
+    params![
+        e.id,
+        e.organization_id.as_str(),
+        e.seq,
+        e.at,
+        e.principal.as_str(),
+        e.on_behalf_of.clone(),
+        e.action.as_str(),
+        e.project_id.as_str(),
+        e.model_id,
+        e.resource_uri.as_str(),
+        e.request_id.clone(),
+        e.changes.to_string(),
+        e.prev_hash.as_str(),
+        e.hash.as_str(),
+    ]
 }
 
 pub(crate) fn json(list: &[String]) -> String {
@@ -163,7 +240,7 @@ pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
 }
 
 /// Typed column access over a backend's row.
-pub(crate) trait RowAccess {
+pub trait RowAccess {
     fn text(&self, col: &str) -> Result<String>;
     fn opt_text(&self, col: &str) -> Result<Option<String>>;
     fn int(&self, col: &str) -> Result<i64>;
@@ -178,68 +255,20 @@ pub(crate) trait RowAccess {
     }
 }
 
-macro_rules! plain_access {
-    () => {
-        fn text(&self, col: &str) -> Result<String> {
-            self.try_get(col).map_err(crate::db_error)
-        }
-        fn opt_text(&self, col: &str) -> Result<Option<String>> {
-            self.try_get(col).map_err(crate::db_error)
-        }
-        fn int(&self, col: &str) -> Result<i64> {
-            self.try_get(col).map_err(crate::db_error)
-        }
-        fn opt_int(&self, col: &str) -> Result<Option<i64>> {
-            self.try_get(col).map_err(crate::db_error)
-        }
-        fn opt_real(&self, col: &str) -> Result<Option<f64>> {
-            self.try_get(col).map_err(crate::db_error)
-        }
-        fn bytes(&self, col: &str) -> Result<Vec<u8>> {
-            self.try_get(col).map_err(crate::db_error)
-        }
-    };
-}
-
 /// A uuid SQLite stores as text.
-pub(crate) fn text_uuid(row: &impl RowAccess, col: &str) -> Result<Uuid> {
+pub(crate) fn text_uuid(row: &dyn RowAccess, col: &str) -> Result<Uuid> {
     let s = row.text(col)?;
     Uuid::parse_str(&s).map_err(|e| corrupt(col, e))
 }
 
 /// A timestamp SQLite stores as RFC 3339 text.
-pub(crate) fn text_timestamp(row: &impl RowAccess, col: &str) -> Result<Option<Timestamp>> {
+pub(crate) fn text_timestamp(row: &dyn RowAccess, col: &str) -> Result<Option<Timestamp>> {
     row.opt_text(col)?
         .map(|s| Timestamp::parse(&s).ok_or_else(|| corrupt(col, s)))
         .transpose()
 }
 
-impl RowAccess for SqliteRow {
-    plain_access!();
-
-    fn uuid(&self, col: &str) -> Result<Uuid> {
-        text_uuid(self, col)
-    }
-
-    fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>> {
-        text_timestamp(self, col)
-    }
-}
-
-impl RowAccess for PgRow {
-    plain_access!();
-
-    fn uuid(&self, col: &str) -> Result<Uuid> {
-        self.try_get(col).map_err(crate::db_error)
-    }
-
-    fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>> {
-        let t: Option<time::OffsetDateTime> = self.try_get(col).map_err(crate::db_error)?;
-        Ok(t.map(Timestamp::from_offset_date_time))
-    }
-}
-
-fn json_list(row: &impl RowAccess, col: &str) -> Result<Vec<String>> {
+fn json_list(row: &dyn RowAccess, col: &str) -> Result<Vec<String>> {
     let s = row.text(col)?;
     serde_json::from_str(&s).map_err(|e| corrupt(col, e))
 }
@@ -249,45 +278,20 @@ fn non_empty(s: String) -> Option<String> {
 }
 
 /// The tenant a row belongs to.
-fn scope_from_row(row: &impl RowAccess) -> Result<TenantScope> {
+fn scope_from_row(row: &dyn RowAccess) -> Result<TenantScope> {
     let org =
         OrgId::parse(&row.text("organization_id")?).map_err(|e| corrupt("organization", e))?;
     let project = ProjectId::parse(&row.text("project_id")?).map_err(|e| corrupt("project", e))?;
     Ok(TenantScope::new(org, project))
 }
 
-pub(crate) fn model_from_row(row: &impl RowAccess) -> Result<Model> {
+pub(crate) fn model_from_row(row: &dyn RowAccess) -> Result<Model> {
     let uri = row.text("resource_uri")?;
-    let resource_uri = ResourceUri::parse(&uri).map_err(|e| corrupt("resource_uri", e))?;
-    let status = row.text("status")?;
-    let status = Status::parse(&status).ok_or_else(|| corrupt("status", &status))?;
-    let mode = match row.text("mode")?.as_str() {
-        "" => None,
-        m => Some(Mode::parse(m).ok_or_else(|| corrupt("mode", m))?),
-    };
     Ok(Model {
         id: row.uuid("id")?,
-        resource_uri,
+        resource_uri: ResourceUri::parse(&uri).map_err(|e| corrupt("resource_uri", e))?,
         scope: scope_from_row(row)?,
-        fields: ModelFields {
-            name: row.text("name")?,
-            litellm_model: row.text("litellm_model")?,
-            provider: non_empty(row.text("provider")?),
-            description: row.opt_text("description")?,
-            tags: json_list(row, "tags")?,
-            api_base: row.opt_text("api_base")?,
-            api_version: row.opt_text("api_version")?,
-            mode,
-            max_input_tokens: row.opt_int("max_input_tokens")?,
-            max_output_tokens: row.opt_int("max_output_tokens")?,
-            default_max_tokens: row.opt_int("default_max_tokens")?,
-            rpm: row.opt_int("rpm")?,
-            tpm: row.opt_int("tpm")?,
-            default_temperature: row.opt_real("default_temperature")?,
-            timeout: row.opt_real("timeout")?,
-            status,
-            status_message: row.opt_text("status_message")?,
-        },
+        fields: fields_from_row(row)?,
         created_at: row.timestamp("created_at")?,
         updated_at: row.timestamp("updated_at")?,
         created_by: row.text("created_by")?,
@@ -298,7 +302,7 @@ pub(crate) fn model_from_row(row: &impl RowAccess) -> Result<Model> {
     })
 }
 
-pub(crate) fn sealed_from_row(row: &impl RowAccess) -> Result<SealedCredentials> {
+pub(crate) fn sealed_from_row(row: &dyn RowAccess) -> Result<SealedCredentials> {
     Ok(SealedCredentials {
         kek_id: row.text("credentials_kek_id")?,
         blob: row.bytes("credentials")?,
@@ -307,7 +311,7 @@ pub(crate) fn sealed_from_row(row: &impl RowAccess) -> Result<SealedCredentials>
 }
 
 /// A sealed record with its tenant, for maintenance across tenants.
-pub(crate) fn sealed_record_from_row(row: &impl RowAccess) -> Result<SealedRecord> {
+pub(crate) fn sealed_record_from_row(row: &dyn RowAccess) -> Result<SealedRecord> {
     Ok(SealedRecord {
         id: row.uuid("id")?,
         scope: scope_from_row(row)?,
@@ -315,7 +319,7 @@ pub(crate) fn sealed_record_from_row(row: &impl RowAccess) -> Result<SealedRecor
     })
 }
 
-pub(crate) fn audit_from_row(row: &impl RowAccess) -> Result<AuditEvent> {
+pub(crate) fn audit_from_row(row: &dyn RowAccess) -> Result<AuditEvent> {
     let changes = row.text("changes")?;
     Ok(AuditEvent {
         id: row.uuid("id")?,
@@ -335,7 +339,7 @@ pub(crate) fn audit_from_row(row: &impl RowAccess) -> Result<AuditEvent> {
     })
 }
 
-pub(crate) fn token_from_row(row: &impl RowAccess) -> Result<ApiToken> {
+pub(crate) fn token_from_row(row: &dyn RowAccess) -> Result<ApiToken> {
     let role = row.text("role")?;
     Ok(ApiToken {
         id: row.uuid("id")?,
@@ -351,7 +355,7 @@ pub(crate) fn token_from_row(row: &impl RowAccess) -> Result<ApiToken> {
     })
 }
 
-pub(crate) fn replica_from_row(row: &impl RowAccess) -> Result<ReplicaBeat> {
+pub(crate) fn replica_from_row(row: &dyn RowAccess) -> Result<ReplicaBeat> {
     Ok(ReplicaBeat {
         id: row.text("replica")?,
         kek_ids: row
@@ -367,28 +371,11 @@ pub(crate) fn replica_from_row(row: &impl RowAccess) -> Result<ReplicaBeat> {
 }
 
 /// A row of `TOKEN_BY_HASH`: the token and its project's generation.
-pub(crate) fn found_token_from_row(row: &impl RowAccess) -> Result<FoundToken> {
+pub(crate) fn found_token_from_row(row: &dyn RowAccess) -> Result<FoundToken> {
     Ok(FoundToken {
         token: token_from_row(row)?,
         project_generation: row.opt_int("project_generation")?,
     })
-}
-
-/// Rewrites `?` placeholders as PostgreSQL's `$1`, `$2`, …, so each statement is written once.
-/// The statements this is used on have no `?` inside literals.
-pub(crate) fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push('$');
-            out.push_str(&n.to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The page's models, whether more follow, the total, and the generation read with them.
@@ -402,35 +389,6 @@ pub(crate) fn empty_page_generation(
     counted_at: Option<i64>,
 ) -> Option<i64> {
     from_rows.or(counted_at.filter(|_| count == 0))
-}
-
-/// The maintained total and the generation an unfiltered page's first row carries
-/// (`list_query::unfiltered_page`); `None` when the page has no row.
-pub(crate) fn total_and_generation(
-    first: Option<&impl RowAccess>,
-) -> Result<Option<(i64, Option<i64>)>> {
-    first
-        .map(|row| {
-            Ok((
-                row.opt_int(crate::list_query::TOTAL)?.unwrap_or(0),
-                row.opt_int(crate::list_query::GENERATION)?,
-            ))
-        })
-        .transpose()
-}
-
-pub(crate) fn finish_page(
-    query: &ListQuery,
-    rows: &[impl RowAccess],
-    total: i64,
-    generation: Option<i64>,
-) -> Result<ListPage> {
-    let models = rows
-        .iter()
-        .take(query.limit as usize + 1)
-        .map(model_from_row)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(finish_models(query, models, total, generation))
 }
 
 /// A page of `query` from the models its statement returned (up to `limit + 1`: one more
@@ -448,14 +406,5 @@ pub(crate) fn finish_models(
         total_items: u64::try_from(total).unwrap_or(0),
         has_more,
         generation,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_are_numbered() {
-        assert_eq!(super::numbered("a = ? AND b = ?"), "a = $1 AND b = $2");
-        assert!(super::field_assignments().starts_with("name = ?, name_lc = ?"));
     }
 }

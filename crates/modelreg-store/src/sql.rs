@@ -1,10 +1,13 @@
 //! The hand-written statements, each written once with `?` placeholders. SQLite runs them as
 //! they are; PostgreSQL runs the `numbered` form. (The dynamic list query is in
-//! `list_query.rs`.)
+//! `list_query.rs`.) Where the two really differ, a statement has one text per backend.
 
 use std::sync::LazyLock;
 
-use crate::rows::{FIELD_COLUMNS, field_assignments, model_columns_sql, numbered};
+use crate::{
+    exec::{Dialect, Sql},
+    rows::{FIELD_COLUMNS, model_columns_sql},
+};
 
 /// A statement in both placeholder styles.
 pub(crate) struct Statement {
@@ -19,27 +22,69 @@ impl Statement {
             sqlite: sql,
         }
     }
+
+    /// A statement whose text differs by backend beyond its placeholders.
+    fn pair(sqlite: String, postgres: String) -> Statement {
+        Statement {
+            sqlite,
+            postgres: numbered(&postgres),
+        }
+    }
+}
+
+impl Sql for Statement {
+    fn text(&self, dialect: Dialect) -> &str {
+        match dialect {
+            Dialect::Sqlite => &self.sqlite,
+            Dialect::Postgres => &self.postgres,
+        }
+    }
+}
+
+/// Rewrites `?` placeholders as PostgreSQL's `$1`, `$2`, …, so each statement is written once.
+/// The statements this is used on have no `?` inside literals.
+pub(crate) fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `(?, ?, …)` for `n` values.
+pub(crate) fn placeholders(n: usize) -> String {
+    format!("({})", vec!["?"; n].join(", "))
 }
 
 macro_rules! statement {
     ($name:ident, $sql:expr) => {
         pub(crate) static $name: LazyLock<Statement> = LazyLock::new(|| Statement::new($sql));
     };
+    ($name:ident, sqlite: $sqlite:expr, postgres: $postgres:expr) => {
+        pub(crate) static $name: LazyLock<Statement> =
+            LazyLock::new(|| Statement::pair($sqlite, $postgres));
+    };
 }
 
-/// `INSERT INTO models (…)`: the `bind_fields!` columns, then 11 more bound ones, then
-/// `version`. The one-row statement and PostgreSQL's multi-row VALUES follow it.
+/// `INSERT INTO models (…) VALUES `: the field columns, then `MODEL_ROW_REST`; one row of
+/// values is `writes::model_row`.
 pub(crate) static MODELS_INTO: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO models ({FIELD_COLUMNS}, id, organization_id, project_id, resource_uri, \
-         created_at, updated_at, created_by, updated_by, credential_fields, \
-         credentials_kek_id, credentials, version) "
+        "INSERT INTO models ({}, {MODEL_ROW_REST}) VALUES ",
+        FIELD_COLUMNS.join(", ")
     )
 });
-statement!(
-    INSERT_MODEL,
-    format!("{}VALUES ({}, 1)", *MODELS_INTO, vec!["?"; 30].join(", "))
-);
+/// The columns of a new model after its fields.
+pub(crate) const MODEL_ROW_REST: &str = "id, organization_id, project_id, resource_uri, \
+     created_at, updated_at, created_by, updated_by, credential_fields, credentials_kek_id, \
+     credentials, version";
 statement!(
     MODEL_BY_ID,
     format!(
@@ -59,7 +104,11 @@ statement!(
     format!(
         "UPDATE models SET {}, updated_at = ?, updated_by = ?, version = version + 1 \
          WHERE organization_id = ? AND project_id = ? AND id = ? AND version = ?",
-        field_assignments()
+        FIELD_COLUMNS
+            .iter()
+            .map(|c| format!("{c} = ?"))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 );
 statement!(
@@ -75,23 +124,9 @@ statement!(
         .to_owned()
 );
 statement!(
-    DELETE_TAGS,
-    "DELETE FROM model_tags WHERE model_id = ?".to_owned()
-);
-pub(crate) const TAGS_INTO: &str =
-    "INSERT INTO model_tags (model_id, organization_id, project_id, tag) ";
-statement!(INSERT_TAG, format!("{TAGS_INTO}VALUES (?, ?, ?, ?)"));
-statement!(
     URIS_IN_RANGE,
     "SELECT resource_uri FROM models WHERE organization_id = ? AND project_id = ? \
      AND resource_uri >= ? AND resource_uri < ?"
-        .to_owned()
-);
-statement!(
-    COUNT_ADD,
-    "INSERT INTO model_counts (organization_id, project_id, models) VALUES (?, ?, ?) \
-     ON CONFLICT (organization_id, project_id) DO UPDATE SET models = model_counts.models + excluded.models, \
-     generation = model_counts.generation + 1"
         .to_owned()
 );
 statement!(
@@ -118,12 +153,12 @@ statement!(
 );
 statement!(
     COUNT_BY_KEK,
-    "SELECT credentials_kek_id, COUNT(*) FROM models GROUP BY credentials_kek_id ORDER BY 1"
+    "SELECT credentials_kek_id, COUNT(*) AS n FROM models GROUP BY credentials_kek_id ORDER BY 1"
         .to_owned()
 );
 statement!(
     COUNT_BY_STATUS_PROVIDER,
-    "SELECT status, provider, COUNT(*) FROM models GROUP BY status, provider ORDER BY 1, 2"
+    "SELECT status, provider, COUNT(*) AS n FROM models GROUP BY status, provider ORDER BY 1, 2"
         .to_owned()
 );
 statement!(
@@ -135,30 +170,24 @@ statement!(
      WHERE organization_id = ? AND project_id = ? AND id = ?"
         .to_owned()
 );
+// Leases due models. PostgreSQL skips rows another replica is leasing right now; SQLite's one
+// writer needs no such care.
 statement!(
-    CLAIM_CHECKS_SQLITE,
+    CLAIM_CHECKS,
+    sqlite: claim_checks("ORDER BY next_check_at IS NOT NULL, next_check_at LIMIT ?"),
+    postgres: claim_checks("ORDER BY next_check_at NULLS FIRST LIMIT ? FOR UPDATE SKIP LOCKED")
+);
+
+fn claim_checks(order_and_lock: &str) -> String {
     format!(
         "UPDATE models SET check_lease_owner = ?, check_lease_until = ? WHERE id IN ( \
          SELECT id FROM models WHERE status IN ('PENDING', 'ACTIVE', 'ERROR') \
          AND (next_check_at IS NULL OR next_check_at <= ?) \
-         AND (check_lease_until IS NULL OR check_lease_until < ?) \
-         ORDER BY next_check_at IS NOT NULL, next_check_at LIMIT ?) \
+         AND (check_lease_until IS NULL OR check_lease_until < ?) {order_and_lock}) \
          RETURNING {}, check_failures",
         model_columns_sql()
     )
-);
-statement!(
-    CLAIM_CHECKS_POSTGRES,
-    format!(
-        "UPDATE models SET check_lease_owner = ?, check_lease_until = ? WHERE id IN ( \
-         SELECT id FROM models WHERE status IN ('PENDING', 'ACTIVE', 'ERROR') \
-         AND (next_check_at IS NULL OR next_check_at <= ?) \
-         AND (check_lease_until IS NULL OR check_lease_until < ?) \
-         ORDER BY next_check_at NULLS FIRST LIMIT ? FOR UPDATE SKIP LOCKED) \
-         RETURNING {}, check_failures",
-        model_columns_sql()
-    )
-);
+}
 statement!(
     FINISH_CHECK,
     "UPDATE models SET check_lease_owner = NULL, check_lease_until = NULL, next_check_at = ?, \
@@ -173,11 +202,9 @@ statement!(
 );
 pub(crate) const AUDIT_INTO: &str = "INSERT INTO audit_events (id, organization_id, seq, at, \
      principal, on_behalf_of, action, project_id, model_id, resource_uri, request_id, changes, \
-     prev_hash, hash) ";
-statement!(
-    AUDIT_INSERT,
-    format!("{AUDIT_INTO}VALUES ({})", vec!["?"; 14].join(", "))
-);
+     prev_hash, hash) VALUES ";
+/// Values per audit event.
+pub(crate) const AUDIT_VALUES: usize = 14;
 /// Filters shared by the history and audit queries: `(? IS NULL OR col = ?)` pairs.
 const AUDIT_FILTER: &str = "(? IS NULL OR action = ?) AND (? IS NULL OR resource_uri = ?) \
      AND (? IS NULL OR principal = ? OR on_behalf_of = ?) AND (? IS NULL OR at >= ?) \
@@ -191,7 +218,7 @@ statement!(
 );
 statement!(
     AUDIT_COUNT,
-    format!("SELECT COUNT(*) FROM audit_events WHERE organization_id = ? AND {AUDIT_FILTER}")
+    format!("SELECT COUNT(*) AS n FROM audit_events WHERE organization_id = ? AND {AUDIT_FILTER}")
 );
 statement!(
     HISTORY_PAGE,
@@ -201,7 +228,7 @@ statement!(
 );
 statement!(
     HISTORY_COUNT,
-    "SELECT COUNT(*) FROM audit_events WHERE organization_id = ? AND project_id = ? \
+    "SELECT COUNT(*) AS n FROM audit_events WHERE organization_id = ? AND project_id = ? \
      AND (resource_uri = ? OR model_id = ?)"
         .to_owned()
 );
@@ -248,11 +275,7 @@ statement!(
 );
 statement!(
     APPLIED_MIGRATIONS,
-    "SELECT COUNT(*) FROM _sqlx_migrations WHERE success".to_owned()
-);
-statement!(
-    NEWEST_MIGRATION,
-    "SELECT MAX(version) FROM _sqlx_migrations".to_owned()
+    "SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success".to_owned()
 );
 
 /// Every candidate generated from `base` starts with its first 89 characters (a suffix is at
@@ -280,7 +303,30 @@ statement!(
     FORGET_REPLICA,
     "DELETE FROM replicas WHERE replica = ?".to_owned()
 );
-/// Heartbeats (sqlite.rs and postgres.rs): PostgreSQL stamps them with its own clock, so
-/// replicas on hosts whose clocks disagree still agree on which are alive; SQLite is one
-/// host's file, whose clock every process shares.
-pub(crate) const REPLICA_COLUMNS: &str = "replica, kek_ids, seal_kek_id, seen_at, live_until";
+// Heartbeats. PostgreSQL stamps them with its own clock, so replicas on hosts whose clocks
+// disagree still agree on which are alive; SQLite is one host's file, whose clock every
+// process shares, and is given the time.
+const REPLICA_COLUMNS: &str = "replica, kek_ids, seal_kek_id, seen_at, live_until";
+const REPLICA_UPSERT: &str = "ON CONFLICT (replica) DO UPDATE SET kek_ids = excluded.kek_ids, \
+     seal_kek_id = excluded.seal_kek_id, seen_at = excluded.seen_at, \
+     live_until = excluded.live_until";
+statement!(
+    REPLICA_HEARTBEAT,
+    sqlite: format!("INSERT INTO replicas ({REPLICA_COLUMNS}) VALUES (?, ?, ?, ?, ?) {REPLICA_UPSERT}"),
+    postgres: format!(
+        "INSERT INTO replicas ({REPLICA_COLUMNS}) \
+         VALUES (?, ?, ?, now(), now() + make_interval(secs => ?)) {REPLICA_UPSERT}"
+    )
+);
+statement!(
+    FORGET_OLD_REPLICAS,
+    sqlite: "DELETE FROM replicas WHERE seen_at < ?".to_owned(),
+    postgres: "DELETE FROM replicas WHERE seen_at < now() - interval '1 day'".to_owned()
+);
+statement!(
+    LIVE_REPLICAS,
+    sqlite: format!("SELECT {REPLICA_COLUMNS} FROM replicas WHERE live_until >= ? ORDER BY replica"),
+    postgres: format!(
+        "SELECT {REPLICA_COLUMNS} FROM replicas WHERE live_until >= now() ORDER BY replica"
+    )
+);

@@ -1,67 +1,58 @@
-//! The embedded backend: one SQLite file in WAL mode.
+//! The embedded backend: one SQLite file in WAL mode, with one writer and one way to read.
 //!
-//! Writes go through a pool of one connection, so SQLite's single writer never sees
-//! contention from inside this process (other processes, such as `modelreg token create`,
-//! wait on the busy timeout). Creates and updates share transactions (`group_commit`), so
-//! writes that arrive together cost one fsync. Reads use their own pool and, thanks to WAL, never block or wait
-//! for the writer. `synchronous=FULL` makes every acknowledged commit durable, and
-//! `secure_delete` overwrites deleted rows, credentials included.
+//! - **Writes** go to one thread with its own connection (group commit). It takes what has
+//!   queued (up to `MAX_BATCH`), runs each write in its own savepoint of one
+//!   `BEGIN IMMEDIATE` transaction, commits once, and only then answers each caller. With
+//!   `synchronous=FULL` every acknowledged write is on disk, and N writes that arrive together
+//!   cost one fsync. A write that fails rolls back to its savepoint and leaves the others
+//!   alone; if the commit fails, every write of the batch gets that error and none is stored.
+//!   A write is queued whole: a caller that goes away after queuing does not cancel it.
+//! - **Reads** run on a small pool of read-only connections, without a hand-off between
+//!   threads: a point read or a bounded page runs inline on the calling thread (a few
+//!   microseconds of SQLite's time, far less than waking another thread); anything that may
+//!   scan runs on tokio's blocking pool, at most `READERS` at once.
+//!
+//! Both are rusqlite, not sqlx: sqlx runs each SQLite connection on a thread of its own and
+//! hands every statement and row across a channel, and those wake-ups, not SQLite, bounded
+//! creates (about 1 ms each) and cached lists (docs/performance.md). sqlx only applies the
+//! migrations, on one connection that is closed before the store opens. Every connection's
+//! settings are in `configure`. Other processes (`modelreg token create`, a second server)
+//! wait on SQLite's write lock and busy timeout.
 
-use std::{path::Path, str::FromStr, time::Duration};
-
-use async_trait::async_trait;
-use modelreg_core::{
-    Error, Result,
-    audit::{AuditEntry, AuditEvent},
-    list::{ListPage, ListQuery, Paging},
-    model::{Model, Status},
-    resource_uri::ModelKey,
-    secrets::SealedCredentials,
-    store::{
-        ApiToken, AuditFilter, ClaimedCheck, FoundToken, MaintenanceStore, ModelChange, ModelStore,
-        NewModel, NewToken, PoolUsage, ReplicaBeat, SealedRecord, ServerStore, StatusProviderCount, Store,
-        TokenStore,
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
-    tenant::{OrgId, TenantScope},
-    timestamp::Timestamp,
+    time::Duration,
 };
-use sea_query::{SelectStatement, SqliteQueryBuilder};
-use sea_query_sqlx::SqlxBinder;
-use sqlx::{
-    AssertSqlSafe, Row, Sqlite, SqlitePool, Transaction,
-    migrate::Migrator,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-};
+
+use futures::future::BoxFuture;
+use modelreg_core::{Error, Result, store::PoolUsage, timestamp::Timestamp};
+use rusqlite::{Connection, OpenFlags, Row, params_from_iter, types::Value as Sqlite};
+use sqlx::{Connection as _, sqlite::SqliteConnectOptions};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
-    db_error,
-    group_commit::Writer,
-    list_query::{self, Dialect},
-    rows::{
-        RowAccess, audit_from_row, bind_audit_text, empty_page_generation, finish_models,
-        finish_page, found_token_from_row, model_from_row, next_audit_event, replica_from_row,
-        sealed_record_from_row, token_from_row, total_and_generation,
-    },
-    sql,
-    sqlite_direct::{self, DirectReads},
+    exec::{Dialect, Exec, Sql, Value},
+    rows::{RowAccess, corrupt, text_timestamp, text_uuid},
+    store::{Backend, Cost, Job, SqlStore},
 };
 
-static MIGRATOR: &std::sync::LazyLock<Migrator> = &crate::migrations::SQLITE;
+/// The embedded store.
+pub type SqliteStore = SqlStore<SqliteBackend>;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Scanning reads at once; connections kept idle.
 const READERS: u32 = 8;
-
-pub struct SqliteStore {
-    read: SqlitePool,
-    write: SqlitePool,
-    /// Point reads that skip sqlx's connection thread (see `sqlite_direct`).
-    direct: DirectReads,
-    /// Creates and updates, committed in groups on `write`.
-    writer: Writer,
-    counts: crate::CountCache,
-}
+/// Writes per transaction at most. A create takes well under 0.1 ms of SQLite's time, so a
+/// full batch holds the write lock for a few milliseconds.
+const MAX_BATCH: usize = 64;
+/// Writes waiting at most; past it, callers wait to queue.
+const QUEUE: usize = 1024;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
@@ -77,834 +68,602 @@ impl SqliteStore {
                 .create(dir)
                 .map_err(|e| Error::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let base = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(db_error)?
-            .filename(path)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true)
-            .pragma("secure_delete", "ON");
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .before_acquire(|conn, _| Box::pin(not_stuck_in_a_transaction(conn)))
-            .connect_with(base.clone().create_if_missing(true))
-            .await
-            .map_err(|e| open_error(path, e))?;
-        let newest: Option<i64> = if sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_one(&write)
+        migrate(path).await?;
+        let writer = Writer::start(open(path, Access::Write)?)?;
+        Ok(SqlStore::new(SqliteBackend {
+            writer,
+            readers: Arc::new(Readers {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+                open: AtomicU32::new(0),
+                closed: AtomicBool::new(false),
+                scans: Semaphore::new(READERS as usize),
+            }),
+        }))
+    }
+}
+
+/// Applies pending migrations on a connection of its own, closed when done.
+async fn migrate(path: &Path) -> Result<()> {
+    static MIGRATOR: &std::sync::LazyLock<sqlx::migrate::Migrator> = &crate::migrations::SQLITE;
+    let options = SqliteConnectOptions::from_str("sqlite://")
+        .map_err(crate::db_error)?
+        .filename(path)
+        .create_if_missing(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
-        .map_err(db_error)?
-            > 0
-        {
-            sqlx::query_scalar(AssertSqlSafe(sql::NEWEST_MIGRATION.sqlite.as_str()))
-                .fetch_one(&write)
-                .await
-                .map_err(db_error)?
-        } else {
-            None
-        };
-        crate::refuse_newer_schema(
-            newest,
-            MIGRATOR,
-            &format!("the database at {}", path.display()),
-        )?;
-        MIGRATOR.run(&write).await.map_err(|e| {
-            Error::Unavailable(format!(
-                "cannot migrate the database at {}: {e}",
-                path.display()
-            ))
-        })?;
-        let read = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(base.read_only(true))
-            .await
-            .map_err(|e| open_error(path, e))?;
-        Ok(SqliteStore {
-            read,
-            writer: Writer::start(path, BUSY_TIMEOUT)?,
-            write,
-            direct: DirectReads::new(path),
-            counts: crate::CountCache::default(),
-        })
-    }
-
-    /// An unfiltered page read on the calling thread (`sqlite_direct`), when its work is
-    /// bounded: a cursor page seeks to its cursor in the sort's index, and a numbered page
-    /// skips at most `DIRECT_OFFSET` rows. This saves sqlx's copy of every value and its hand-off
-    /// of every row between threads, most of the cost of a 100-model page. `None`: take the
-    /// sqlx path (also for a page past the end, whose total is read apart).
-    fn direct_page(&self, statement: &SelectStatement, query: &ListQuery) -> Option<ListPage> {
-        const DIRECT_OFFSET: u64 = 1_000;
-        let bounded = match &query.paging {
-            Paging::After(_) => true,
-            Paging::Page(n) => {
-                u64::from(n.saturating_sub(1)) * u64::from(query.limit) <= DIRECT_OFFSET
-            }
-        };
-        if !bounded {
-            return None;
-        }
-        let (sql, values) = statement.build(SqliteQueryBuilder);
-        let rows = self
-            .direct
-            .rows(&sql, sqlite_direct::values(values)?, |r| {
-                Ok((model_from_row(r)?, total_and_generation(Some(r))?))
-            })?;
-        let (total, generation) = rows.first()?.1?;
-        let models = rows.into_iter().map(|(m, _)| m).collect();
-        Some(finish_models(query, models, total, generation))
-    }
-
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        // IMMEDIATE takes the write lock up front, so a transaction that reads then writes
-        // never fails on lock upgrade when another process writes too.
-        self.write
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_error)
-    }
+        .map_err(|e| open_error(path, e))?;
+    let newest: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(version) FROM _sqlx_migrations WHERE EXISTS \
+         (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .or_else(|e| match &e {
+        // No migrations table yet: a new database.
+        sqlx::Error::Database(d) if d.message().contains("no such table") => Ok(None),
+        _ => Err(crate::db_error(e)),
+    })?;
+    crate::refuse_newer_schema(
+        newest,
+        MIGRATOR,
+        &format!("the database at {}", path.display()),
+    )?;
+    MIGRATOR.run(&mut conn).await.map_err(|e| {
+        Error::Unavailable(format!(
+            "cannot migrate the database at {}: {e}",
+            path.display()
+        ))
+    })?;
+    conn.close().await.map_err(crate::db_error)
 }
 
-/// Whether the writer connection is fit for a new transaction. After SQLITE_FULL or an I/O
-/// error SQLite may roll the transaction back by itself; sqlx's own ROLLBACK then fails and
-/// its transaction depth stays at 1, so every later `BEGIN` would fail. Such a connection is
-/// closed, and the pool opens a new one.
-async fn not_stuck_in_a_transaction(
-    conn: &mut sqlx::SqliteConnection,
-) -> std::result::Result<bool, sqlx::Error> {
-    use sqlx::Connection;
-    if !conn.is_in_transaction() {
-        return Ok(true);
-    }
-    // A rollback queued when the last transaction was dropped runs before this ping.
-    conn.ping().await?;
-    if conn.is_in_transaction() {
-        tracing::warn!("the database writer was left in a failed transaction; reconnecting");
-        return Ok(false);
-    }
-    Ok(true)
-}
-
-fn open_error(path: &Path, e: sqlx::Error) -> Error {
+fn open_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!(
         "cannot open the database at {}: {e}",
         path.display()
     ))
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
 }
 
-/// Ends a transaction explicitly: commits when `commit` says so, else rolls back. (A dropped
-/// transaction would only be rolled back lazily, holding its locks until the connection is
-/// next used.)
-async fn settle<T>(
-    tx: Transaction<'static, Sqlite>,
-    result: Result<T>,
-    commit: impl FnOnce(&T) -> bool,
-) -> Result<T> {
-    match result {
-        Ok(value) if commit(&value) => {
-            tx.commit().await.map_err(db_error)?;
-            Ok(value)
-        }
-        other => {
-            if let Err(e) = tx.rollback().await {
-                tracing::warn!(error = %e, "rollback failed");
-            }
-            other
-        }
+/// Opens a connection with the settings every connection of the store has: WAL, durable
+/// commits, enforced foreign keys, deleted rows overwritten, a busy timeout, cached
+/// statements.
+fn open(path: &Path, access: Access) -> Result<SqliteConn> {
+    let flags = match access {
+        Access::Read => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        Access::Write => OpenFlags::SQLITE_OPEN_READ_WRITE,
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_error)?;
+    let mut pragmas = String::from(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+    );
+    match access {
+        Access::Write => pragmas.push_str(" PRAGMA journal_mode = WAL;"),
+        // Reads touch a few pages each: a small page cache per connection (2 MiB).
+        Access::Read => pragmas.push_str(" PRAGMA cache_size = -2048;"),
     }
+    conn.execute_batch(&pragmas).map_err(sqlite_error)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(SqliteConn(conn))
 }
 
-async fn fetch_model(
-    tx: &mut Transaction<'static, Sqlite>,
-    scope: &TenantScope,
-    id: Uuid,
-) -> Result<Model> {
-    let row = sqlx::query(AssertSqlSafe(sql::MODEL_BY_ID.sqlite.as_str()))
-        .bind(scope.org.as_str())
-        .bind(scope.project.as_str())
-        .bind(id.to_string())
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(db_error)?;
-    model_from_row(&row)
-}
+/// A connection of the store, as `Exec`.
+pub struct SqliteConn(Connection);
 
-/// Keeps `model_counts` in step with an insert (+1) or a delete (-1), in the same transaction.
-async fn add_to_count(
-    tx: &mut Transaction<'static, Sqlite>,
-    scope: &TenantScope,
-    delta: i64,
-) -> Result<()> {
-    sqlx::query(AssertSqlSafe(sql::COUNT_ADD.sqlite.as_str()))
-        .bind(scope.org.as_str())
-        .bind(scope.project.as_str())
-        .bind(delta)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
-    Ok(())
-}
-
-/// Appends an audit event to the organization's chain, in the caller's transaction.
-async fn append_audit(
-    tx: &mut Transaction<'static, Sqlite>,
-    scope: &TenantScope,
-    model_id: Uuid,
-    resource_uri: &str,
-    entry: &AuditEntry,
-    at: Timestamp,
-) -> Result<()> {
-    let last: Option<(i64, String)> =
-        sqlx::query_as(AssertSqlSafe(sql::AUDIT_LAST.sqlite.as_str()))
-            .bind(scope.org.as_str())
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_error)?;
-    let event = next_audit_event(scope, model_id, resource_uri, entry, at, last);
-    let q = sqlx::query(AssertSqlSafe(sql::AUDIT_INSERT.sqlite.as_str()));
-    bind_audit_text!(q, &event)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_error)?;
-    Ok(())
-}
-
-#[async_trait]
-impl ModelStore for SqliteStore {
-    async fn insert_model(
-        &self,
-        scope: &TenantScope,
-        new: NewModel,
-        audit: &AuditEntry,
-    ) -> Result<Model> {
-        self.writer.insert(scope, new, audit).await
-    }
-
-    async fn get_model(&self, scope: &TenantScope, key: &ModelKey) -> Result<Option<Model>> {
-        let (statement, value) = match key {
-            ModelKey::Uri(u) => (&sql::MODEL_BY_URI, u.as_str().to_owned()),
-            ModelKey::Id(id) => (&sql::MODEL_BY_ID, id.to_string()),
-        };
-        let params = [scope.org.as_str(), scope.project.as_str(), value.as_str()];
-        if let Some(found) = self
-            .direct
-            .row(&statement.sqlite, &params, |r| model_from_row(r))
-        {
-            return Ok(found);
-        }
-        let row = sqlx::query(AssertSqlSafe(statement.sqlite.as_str()))
-            .bind(scope.org.as_str())
-            .bind(scope.project.as_str())
-            .bind(value)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(model_from_row).transpose()
-    }
-
-    async fn update_model(
-        &self,
-        scope: &TenantScope,
-        change: ModelChange,
-        audit: &AuditEntry,
-    ) -> Result<Option<Model>> {
-        // A version that moved on writes nothing: its savepoint is rolled back.
-        self.writer.update(scope, change, audit).await
-    }
-
-    async fn delete_model(
-        &self,
-        scope: &TenantScope,
-        id: Uuid,
-        expected_version: Option<i64>,
-        audit: &AuditEntry,
-    ) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let result = async {
-            let deleted_uri: Option<String> =
-                sqlx::query_scalar(AssertSqlSafe(sql::DELETE_MODEL.sqlite.as_str()))
-                    .bind(scope.org.as_str())
-                    .bind(scope.project.as_str())
-                    .bind(id.to_string())
-                    .bind(expected_version)
-                    .bind(expected_version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-            // ON DELETE CASCADE removes the tags; this keeps the intent explicit.
-            sqlx::query(AssertSqlSafe(sql::DELETE_TAGS.sqlite.as_str()))
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            let deleted = deleted_uri.is_some();
-            if let Some(uri) = &deleted_uri {
-                add_to_count(&mut tx, scope, -1).await?;
-                append_audit(&mut tx, scope, id, uri, audit, Timestamp::now()).await?;
-            }
-            Ok(deleted)
-        }
-        .await;
-        let deleted = settle(tx, result, |_| true).await?;
-        if deleted {
-            // secure_delete overwrote the row in the database pages, but the WAL still holds
-            // images of them until a checkpoint. Truncating the WAL now removes the deleted
-            // secret from disk at once. Best effort: a failure leaves it to the next checkpoint.
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.write)
-                .await
-            {
-                tracing::warn!(error = %e, "checkpoint after delete failed");
-            }
-        }
-        Ok(deleted)
-    }
-
-    async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage> {
-        if query.filters.is_empty() {
-            // The page and the maintained count in one statement: one round trip, one snapshot.
-            let statement = list_query::unfiltered_page(scope, query, Dialect::Sqlite);
-            if let Some(page) = self.direct_page(&statement, query) {
-                return Ok(page);
-            }
-            let (page_sql, page_values) = statement.build_sqlx(SqliteQueryBuilder);
-            let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
-                .fetch_all(&self.read)
-                .await
-                .map_err(db_error)?;
-            let (total, generation) = match total_and_generation(rows.first())? {
-                Some(found) => found,
-                // A page past the end has no row to carry the total: read it alone.
-                None => (
-                    sqlx::query_scalar(AssertSqlSafe(sql::COUNT_GET.sqlite.as_str()))
-                        .bind(scope.org.as_str())
-                        .bind(scope.project.as_str())
-                        .fetch_optional(&self.read)
-                        .await
-                        .map_err(db_error)?
-                        .unwrap_or(0),
-                    None,
-                ),
-            };
-            return finish_page(query, &rows, total, generation);
-        }
-        // A filtered page carries the project's generation; its count is reused while that
-        // generation is current, else counted once (with the generation it was counted at).
-        let (page_sql, page_values) =
-            list_query::filtered_page(scope, query, Dialect::Sqlite).build_sqlx(SqliteQueryBuilder);
-        let rows = sqlx::query_with(AssertSqlSafe(page_sql), page_values)
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        let generation: Option<i64> = match rows.first() {
-            Some(row) => row
-                .try_get::<Option<i64>, _>(list_query::GENERATION)
-                .map_err(db_error)?,
-            None => None,
-        };
-        let key = crate::CountCache::key(scope, query);
-        let cached = generation.and_then(|g| self.counts.get(&key, g));
-        let (total, generation) = match cached {
-            Some(n) => (i64::try_from(n).unwrap_or(i64::MAX), generation),
-            None => {
-                let (count_sql, count_values) =
-                    list_query::count_with_generation(scope, query).build_sqlx(SqliteQueryBuilder);
-                let row = sqlx::query_with(AssertSqlSafe(count_sql), count_values)
-                    .fetch_one(&self.read)
-                    .await
-                    .map_err(db_error)?;
-                let n: i64 = row.try_get(0).map_err(db_error)?;
-                let counted_at: Option<i64> =
-                    row.try_get(list_query::GENERATION).map_err(db_error)?;
-                if let Some(g) = counted_at {
-                    self.counts.put(key, g, u64::try_from(n).unwrap_or(0));
-                }
-                (n, empty_page_generation(generation, n, counted_at))
-            }
-        };
-        finish_page(query, &rows, total, generation)
-    }
-
-    async fn project_generation(&self, scope: &TenantScope) -> Result<Option<i64>> {
-        let params = [scope.org.as_str(), scope.project.as_str()];
-        if let Some(found) = self.direct.row(&sql::GENERATION_GET.sqlite, &params, |r| {
-            r.int("generation")
-        }) {
-            return Ok(found);
-        }
-        sqlx::query_scalar(AssertSqlSafe(sql::GENERATION_GET.sqlite.as_str()))
-            .bind(scope.org.as_str())
-            .bind(scope.project.as_str())
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_error)
-    }
-
-    async fn record_verification(
-        &self,
-        scope: &TenantScope,
-        id: Uuid,
-        status: Status,
-        message: &str,
-        at: Timestamp,
-        audit: &AuditEntry,
-    ) -> Result<Option<Model>> {
-        let mut tx = self.begin_write().await?;
-        let result = async {
-            let done = sqlx::query(AssertSqlSafe(sql::RECORD_VERIFICATION.sqlite.as_str()))
-                .bind(status.as_str())
-                .bind(message)
-                .bind(at.to_string())
-                .bind(scope.org.as_str())
-                .bind(scope.project.as_str())
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            if done.rows_affected() == 0 {
-                return Ok(None);
-            }
-            add_to_count(&mut tx, scope, 0).await?;
-            let model = fetch_model(&mut tx, scope, id).await?;
-            append_audit(&mut tx, scope, id, model.resource_uri.as_str(), audit, at).await?;
-            Ok(Some(model))
-        }
-        .await;
-        settle(tx, result, Option::is_some).await
-    }
-    async fn model_history(
-        &self,
-        scope: &TenantScope,
-        key: &ModelKey,
-        offset: u64,
-        limit: u32,
-    ) -> Result<(Vec<AuditEvent>, u64)> {
-        // A key matches by resource_uri or by id; the other column gets a value no row has.
-        let (uri, id) = match key {
-            ModelKey::Uri(u) => (u.as_str().to_owned(), Uuid::nil()),
-            ModelKey::Id(id) => (String::new(), *id),
-        };
-        let rows = sqlx::query(AssertSqlSafe(sql::HISTORY_PAGE.sqlite.as_str()))
-            .bind(scope.org.as_str())
-            .bind(scope.project.as_str())
-            .bind(&uri)
-            .bind(id.to_string())
-            .bind(i64::from(limit))
-            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        let total: i64 = sqlx::query_scalar(AssertSqlSafe(sql::HISTORY_COUNT.sqlite.as_str()))
-            .bind(scope.org.as_str())
-            .bind(scope.project.as_str())
-            .bind(&uri)
-            .bind(id.to_string())
-            .fetch_one(&self.read)
-            .await
-            .map_err(db_error)?;
-        let events = rows
-            .iter()
-            .map(audit_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        Ok((events, u64::try_from(total).unwrap_or(0)))
-    }
-
-    async fn audit_events(
-        &self,
-        org: &OrgId,
-        filter: &AuditFilter,
-        offset: u64,
-        limit: u32,
-    ) -> Result<(Vec<AuditEvent>, u64)> {
-        let since = filter.since.map(|t| t.to_string());
-        let until = filter.until.map(|t| t.to_string());
-        macro_rules! filtered {
-            ($q:expr) => {
-                $q.bind(org.as_str())
-                    .bind(&filter.action)
-                    .bind(&filter.action)
-                    .bind(&filter.resource_uri)
-                    .bind(&filter.resource_uri)
-                    .bind(&filter.actor)
-                    .bind(&filter.actor)
-                    .bind(&filter.actor)
-                    .bind(since.clone())
-                    .bind(since.clone())
-                    .bind(until.clone())
-                    .bind(until.clone())
-            };
-        }
-        let rows = filtered!(sqlx::query(AssertSqlSafe(sql::AUDIT_PAGE.sqlite.as_str())))
-            .bind(i64::from(limit))
-            .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        let total: i64 = filtered!(sqlx::query_scalar(AssertSqlSafe(
-            sql::AUDIT_COUNT.sqlite.as_str()
-        )))
-        .fetch_one(&self.read)
-        .await
-        .map_err(db_error)?;
-        let events = rows
-            .iter()
-            .map(audit_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        Ok((events, u64::try_from(total).unwrap_or(0)))
+impl SqliteConn {
+    fn statement<'s>(
+        &'s self,
+        sql: &(impl Sql + ?Sized),
+    ) -> rusqlite::Result<rusqlite::CachedStatement<'s>> {
+        self.0.prepare_cached(sql.text(Dialect::Sqlite))
     }
 }
 
-#[async_trait]
-impl TokenStore for SqliteStore {
-    async fn insert_token(&self, token: NewToken) -> Result<ApiToken> {
-        let id = Uuid::now_v7();
-        let now = Timestamp::now();
-        let result = sqlx::query(AssertSqlSafe(sql::INSERT_TOKEN.sqlite.as_str()))
-            .bind(id.to_string())
-            .bind(&token.name)
-            .bind(&token.hash)
-            .bind(token.org.as_str())
-            .bind(token.project.to_string())
-            .bind(token.role.as_str())
-            .bind(now.to_string())
-            .bind(token.expires_at.map(|t| t.to_string()))
-            .execute(&self.write)
-            .await;
-        match result {
-            Ok(_) => Ok(ApiToken {
-                id,
-                name: token.name,
-                org: token.org,
-                project: token.project,
-                role: token.role,
-                created_at: now,
-                revoked_at: None,
-                expires_at: token.expires_at,
-                last_used_at: None,
-            }),
-            Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists(format!(
-                "a token named '{}' already exists in organization {}",
-                token.name, token.org
-            ))),
-            Err(e) => Err(db_error(e)),
-        }
-    }
-
-    async fn token_by_hash(&self, hash: &str) -> Result<Option<FoundToken>> {
-        if let Some(found) = self.direct.row(&sql::TOKEN_BY_HASH.sqlite, &[hash], |r| {
-            found_token_from_row(r)
-        }) {
-            return Ok(found);
-        }
-        let row = sqlx::query(AssertSqlSafe(sql::TOKEN_BY_HASH.sqlite.as_str()))
-            .bind(hash)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(found_token_from_row).transpose()
-    }
-
-    async fn list_tokens(&self) -> Result<Vec<ApiToken>> {
-        let rows = sqlx::query(AssertSqlSafe(sql::LIST_TOKENS.sqlite.as_str()))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(token_from_row).collect()
-    }
-
-    async fn org_tokens(&self, org: &OrgId) -> Result<Vec<ApiToken>> {
-        let rows = sqlx::query(AssertSqlSafe(sql::ORG_TOKENS.sqlite.as_str()))
-            .bind(org.as_str())
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(token_from_row).collect()
-    }
-
-    async fn revoke_org_token(&self, org: &OrgId, name: &str) -> Result<bool> {
-        let done = sqlx::query(AssertSqlSafe(sql::REVOKE_ORG_TOKEN.sqlite.as_str()))
-            .bind(Timestamp::now().to_string())
-            .bind(org.as_str())
-            .bind(name)
-            .execute(&self.write)
-            .await
-            .map_err(db_error)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn touch_tokens(&self, used: &[(Uuid, Timestamp)]) -> Result<()> {
-        for (id, at) in used {
-            sqlx::query(AssertSqlSafe(sql::TOUCH_TOKEN.sqlite.as_str()))
-                .bind(at.to_string())
-                .bind(id.to_string())
-                .bind(at.to_string())
-                .execute(&self.write)
-                .await
-                .map_err(db_error)?;
-        }
-        Ok(())
-    }
+/// Our values as SQLite's: ids and times are text.
+fn bind(values: Vec<Value>) -> impl Iterator<Item = Sqlite> {
+    values.into_iter().map(|v| match v {
+        Value::Text(t) => t.map_or(Sqlite::Null, Sqlite::Text),
+        Value::Int(i) => i.map_or(Sqlite::Null, Sqlite::Integer),
+        Value::Real(f) => f.map_or(Sqlite::Null, Sqlite::Real),
+        Value::Bool(b) => Sqlite::Integer(b.into()),
+        Value::Blob(b) => Sqlite::Blob(b),
+        Value::Uuid(u) => u.map_or(Sqlite::Null, |u| Sqlite::Text(u.to_string())),
+        Value::Time(t) => t.map_or(Sqlite::Null, |t| Sqlite::Text(t.to_string())),
+    })
 }
 
-#[async_trait]
-impl MaintenanceStore for SqliteStore {
-    async fn sealed_batch(
-        &self,
-        after: Option<Uuid>,
-        limit: u32,
-        not_kek: Option<&str>,
-    ) -> Result<Vec<SealedRecord>> {
-        let after = after.map(|a| a.to_string());
-        let rows = sqlx::query(AssertSqlSafe(sql::SEALED_AFTER.sqlite.as_str()))
-            .bind(after.clone())
-            .bind(after)
-            .bind(not_kek)
-            .bind(not_kek)
-            .bind(i64::from(limit))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(sealed_record_from_row).collect()
+impl Exec for SqliteConn {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
     }
 
-    async fn replace_sealed(&self, record: &SealedRecord, new: &SealedCredentials) -> Result<bool> {
-        let mut tx = self.begin_write().await?;
-        let result = async {
-            let done = sqlx::query(AssertSqlSafe(sql::REPLACE_SEALED.sqlite.as_str()))
-                .bind(&new.kek_id)
-                .bind(&new.blob)
-                .bind(record.scope.org.as_str())
-                .bind(record.scope.project.as_str())
-                .bind(record.id.to_string())
-                .bind(&record.credentials.kek_id)
-                .bind(&record.credentials.blob)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            let replaced = done.rows_affected() > 0;
-            if replaced {
-                // Whether the credentials open decides the status a list shows: a new generation.
-                add_to_count(&mut tx, &record.scope, 0).await?;
-            }
-            Ok(replaced)
-        }
-        .await;
-        settle(tx, result, |_| true).await
+    async fn execute(&mut self, sql: &(impl Sql + ?Sized), params: Vec<Value>) -> Result<u64> {
+        let changed = self
+            .statement(sql)
+            .and_then(|mut s| s.execute(params_from_iter(bind(params))))
+            .map_err(sqlite_error)?;
+        Ok(changed as u64)
     }
 
-    async fn audit_organizations(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar(AssertSqlSafe(sql::AUDIT_ORGS.sqlite.as_str()))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)
-    }
-
-    async fn audit_chain(&self, org: &str, after_seq: i64, limit: u32) -> Result<Vec<AuditEvent>> {
-        let rows = sqlx::query(AssertSqlSafe(sql::AUDIT_CHAIN.sqlite.as_str()))
-            .bind(org)
-            .bind(after_seq)
-            .bind(i64::from(limit))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(audit_from_row).collect()
-    }
-
-    async fn count_by_kek(&self) -> Result<Vec<(String, u64)>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as(AssertSqlSafe(sql::COUNT_BY_KEK.sqlite.as_str()))
-                .fetch_all(&self.read)
-                .await
-                .map_err(db_error)?;
-        Ok(rows
+    async fn fetch<T: Send>(
+        &mut self,
+        sql: &(impl Sql + ?Sized),
+        params: Vec<Value>,
+        mut map: impl FnMut(&dyn RowAccess) -> Result<T> + Send,
+    ) -> Result<Vec<T>> {
+        let mut statement = self.statement(sql).map_err(sqlite_error)?;
+        let names: Vec<String> = statement
+            .column_names()
             .into_iter()
-            .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
-            .collect())
+            .map(String::from)
+            .collect();
+        let mut rows = statement
+            .query(params_from_iter(bind(params)))
+            .map_err(sqlite_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(sqlite_error)? {
+            out.push(map(&SqliteRow { row, names: &names })?);
+        }
+        Ok(out)
     }
-    async fn insert_models(
-        &self,
-        scope: &TenantScope,
-        models: &[NewModel],
-        audit: &AuditEntry,
-    ) -> Result<u64> {
-        // Cloned once into the writer's queue; seeding and imports call this, not requests.
-        self.writer.insert_many(scope, models.to_vec(), audit).await
+
+    async fn lock(&mut self, _key: String) -> Result<()> {
+        // The writer's BEGIN IMMEDIATE already holds the database's one write lock.
+        Ok(())
     }
 }
 
-#[async_trait]
-impl ServerStore for SqliteStore {
-    async fn ready(&self) -> Result<()> {
-        let applied: i64 =
-            sqlx::query_scalar(AssertSqlSafe(sql::APPLIED_MIGRATIONS.sqlite.as_str()))
-                .fetch_one(&self.read)
-                .await
-                .map_err(db_error)?;
-        let expected = MIGRATOR.iter().count() as i64;
-        if applied < expected {
-            return Err(Error::Unavailable(format!(
-                "database schema is behind: {applied} of {expected} migrations applied"
-            )));
+/// A row with its statement's column names, read once per statement. rusqlite's lookup by
+/// name reads and measures every column's name on each call, which made it 9% of a `get`'s
+/// CPU.
+struct SqliteRow<'a> {
+    row: &'a Row<'a>,
+    names: &'a [String],
+}
+
+impl SqliteRow<'_> {
+    fn get<T: rusqlite::types::FromSql>(&self, col: &str) -> Result<T> {
+        let idx = self
+            .names
+            .iter()
+            .position(|n| n == col)
+            .ok_or_else(|| corrupt(col, "no such column"))?;
+        self.row.get(idx).map_err(|e| corrupt(col, e))
+    }
+}
+
+impl RowAccess for SqliteRow<'_> {
+    fn text(&self, col: &str) -> Result<String> {
+        self.get(col)
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>> {
+        self.get(col)
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        self.get(col)
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+        self.get(col)
+    }
+    fn opt_real(&self, col: &str) -> Result<Option<f64>> {
+        self.get(col)
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
+        self.get(col)
+    }
+    fn uuid(&self, col: &str) -> Result<Uuid> {
+        text_uuid(self, col)
+    }
+    fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>> {
+        text_timestamp(self, col)
+    }
+}
+
+/// Maps a SQLite error to the domain error: a unique violation is `AlreadyExists`; busy,
+/// locked, full and I/O trouble are `Unavailable` (503); the rest `Internal`.
+fn sqlite_error(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode::*;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            Error::AlreadyExists(String::new())
         }
-        Ok(())
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                DatabaseBusy | DatabaseLocked | DiskFull | SystemIoFailure | CannotOpen
+            ) =>
+        {
+            Error::Unavailable(format!("the database is busy or full: {e}"))
+        }
+        _ => Error::Internal(format!("database error: {e}")),
+    }
+}
+
+/// Runs a job to its end on this thread. The futures of `SqliteConn` never wait: each
+/// statement runs when polled, so this returns at the first poll.
+fn run<T>(job: impl Job<SqliteConn, T>, conn: &mut SqliteConn) -> Result<T> {
+    futures::executor::block_on(job(conn))
+}
+
+pub struct SqliteBackend {
+    writer: Writer,
+    readers: Arc<Readers>,
+}
+
+/// The read-only connections, opened on demand and kept while idle.
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<SqliteConn>>,
+    open: AtomicU32,
+    /// Set by `close`: no connection is opened or kept after it.
+    closed: AtomicBool,
+    /// Scanning reads at once.
+    scans: Semaphore,
+}
+
+impl Readers {
+    fn take(&self) -> Result<SqliteConn> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(stopped());
+        }
+        if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(conn);
+        }
+        let conn = open(&self.path, Access::Read)?;
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Ok(conn)
+    }
+
+    fn put(&self, conn: SqliteConn) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < READERS as usize
+            && !self.closed.load(Ordering::SeqCst)
+        {
+            idle.push(conn);
+            return;
+        }
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn read<T>(&self, job: impl Job<SqliteConn, T>) -> Result<T> {
+        let mut conn = self.take()?;
+        let out = run(job, &mut conn);
+        self.put(conn);
+        out
+    }
+}
+
+impl Backend for SqliteBackend {
+    const DIALECT: Dialect = Dialect::Sqlite;
+    type Conn = SqliteConn;
+
+    async fn write<T: Send + 'static>(&self, job: impl Job<SqliteConn, T>) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Box::new(Call {
+                job,
+                reply,
+                checkpoint: false,
+            }))
+            .await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn read<T: Send + 'static>(&self, cost: Cost, job: impl Job<SqliteConn, T>) -> Result<T> {
+        match cost {
+            Cost::Point => self.readers.read(job),
+            Cost::Scan => {
+                let _turn = self.readers.scans.acquire().await.map_err(|_| stopped())?;
+                let readers = self.readers.clone();
+                tokio::task::spawn_blocking(move || readers.read(job))
+                    .await
+                    .map_err(|e| Error::Internal(format!("a database read failed: {e}")))?
+            }
+        }
+    }
+
+    async fn scrub(&self) {
+        // secure_delete overwrote the row in the database pages, but the WAL still holds
+        // images of them until a checkpoint. Truncating the WAL removes the deleted secret
+        // from disk at once. Best effort: a failure leaves it to the next checkpoint.
+        let (reply, answer) = oneshot::channel();
+        let call = Call {
+            job: nothing,
+            reply,
+            checkpoint: true,
+        };
+        if self.writer.send(Box::new(call)).await.is_ok() {
+            let _ = answer.await;
+        }
+    }
+
+    fn migrations(&self) -> usize {
+        crate::migrations::SQLITE_FILES.len()
     }
 
     fn pool_usage(&self) -> Vec<PoolUsage> {
+        let idle = self.readers.idle.lock().map(|i| i.len()).unwrap_or(0);
         vec![
-            crate::pool_usage("read", READERS, &self.read),
-            crate::pool_usage("write", 1, &self.write),
+            PoolUsage {
+                pool: "read",
+                max: READERS,
+                open: self.readers.open.load(Ordering::Relaxed),
+                idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            },
+            PoolUsage {
+                pool: "write",
+                max: 1,
+                open: 1,
+                idle: u32::from(self.writer.is_idle()),
+            },
         ]
     }
 
-    async fn count_by_status_provider(&self) -> Result<Vec<StatusProviderCount>> {
-        let rows: Vec<(String, Option<String>, i64)> =
-            sqlx::query_as(AssertSqlSafe(sql::COUNT_BY_STATUS_PROVIDER.sqlite.as_str()))
-                .fetch_all(&self.read)
-                .await
-                .map_err(db_error)?;
-        Ok(rows
-            .into_iter()
-            .map(|(status, provider, n)| StatusProviderCount {
-                status,
-                provider,
-                count: u64::try_from(n).unwrap_or(0),
-            })
-            .collect())
-    }
-    async fn claim_checks(
-        &self,
-        owner: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<ClaimedCheck>> {
-        let rows = sqlx::query(AssertSqlSafe(sql::CLAIM_CHECKS_SQLITE.sqlite.as_str()))
-            .bind(owner)
-            .bind(lease_until.to_string())
-            .bind(now.to_string())
-            .bind(now.to_string())
-            .bind(i64::from(limit))
-            .fetch_all(&self.write)
-            .await
-            .map_err(db_error)?;
-        rows.iter()
-            .map(|row| {
-                Ok(ClaimedCheck {
-                    model: model_from_row(row)?,
-                    failures: row.try_get("check_failures").map_err(db_error)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn replica_heartbeat(
-        &self,
-        id: &str,
-        kek_ids: &[String],
-        seal_kek_id: &str,
-        live_for: std::time::Duration,
-    ) -> Result<()> {
-        let now = Timestamp::now();
-        let upsert = format!(
-            "INSERT INTO replicas ({}) VALUES (?, ?, ?, ?, ?) ON CONFLICT (replica) DO UPDATE SET \
-             kek_ids = excluded.kek_ids, seal_kek_id = excluded.seal_kek_id, \
-             seen_at = excluded.seen_at, live_until = excluded.live_until",
-            sql::REPLICA_COLUMNS
-        );
-        sqlx::query(AssertSqlSafe(upsert))
-            .bind(id)
-            .bind(kek_ids.join(","))
-            .bind(seal_kek_id)
-            .bind(now.to_string())
-            .bind(now.plus(live_for).to_string())
-            .execute(&self.write)
-            .await
-            .map_err(db_error)?;
-        sqlx::query("DELETE FROM replicas WHERE seen_at < ?")
-            .bind(
-                now.minus(std::time::Duration::from_secs(24 * 3600))
-                    .to_string(),
-            )
-            .execute(&self.write)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn live_replicas(&self) -> Result<Vec<ReplicaBeat>> {
-        let select = format!(
-            "SELECT {} FROM replicas WHERE live_until >= ? ORDER BY replica",
-            sql::REPLICA_COLUMNS
-        );
-        let rows = sqlx::query(AssertSqlSafe(select))
-            .bind(Timestamp::now().to_string())
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(replica_from_row).collect()
-    }
-
-    async fn forget_replica(&self, id: &str) -> Result<()> {
-        sqlx::query(AssertSqlSafe(sql::FORGET_REPLICA.sqlite.as_str()))
-            .bind(id)
-            .execute(&self.write)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn finish_check(
-        &self,
-        scope: &TenantScope,
-        id: Uuid,
-        owner: &str,
-        succeeded: bool,
-        next_check_at: Timestamp,
-    ) -> Result<()> {
-        sqlx::query(AssertSqlSafe(sql::FINISH_CHECK.sqlite.as_str()))
-            .bind(next_check_at.to_string())
-            .bind(succeeded)
-            .bind(scope.org.as_str())
-            .bind(scope.project.as_str())
-            .bind(id.to_string())
-            .bind(owner)
-            .execute(&self.write)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Store for SqliteStore {
     async fn close(&self) {
         // Readers first: the last connection to close checkpoints and removes the WAL, and
         // only the writer can.
-        self.read.close().await;
-        self.direct.close();
+        self.readers.closed.store(true, Ordering::SeqCst);
+        if let Ok(mut idle) = self.readers.idle.lock() {
+            idle.clear();
+        }
         self.writer.close().await;
-        self.write.close().await;
     }
+}
+
+/// A write that writes nothing (its batch's commit and checkpoint are what `scrub` waits for).
+fn nothing(_: &mut SqliteConn) -> BoxFuture<'_, Result<()>> {
+    Box::pin(async { Ok(()) })
+}
+
+fn stopped() -> Error {
+    Error::Unavailable("the database has been closed".into())
+}
+
+/// A write queued for the writer thread, with its caller's reply channel.
+struct Call<F, T> {
+    job: F,
+    reply: oneshot::Sender<Result<T>>,
+    /// Truncate the WAL once the batch is committed (see `scrub`).
+    checkpoint: bool,
+}
+
+/// A queued write, whatever it returns.
+trait Queued: Send {
+    fn checkpoint(&self) -> bool;
+    /// Runs the write; its answer waits for the batch's commit.
+    fn run(self: Box<Self>, conn: &mut SqliteConn) -> Box<dyn Answer>;
+    fn fail(self: Box<Self>, e: &Error);
+}
+
+/// A write that ran and waits for the batch's commit to be answered.
+trait Answer {
+    /// Whether it succeeded, so its savepoint is kept.
+    fn ok(&self) -> bool;
+    /// Answers the caller. A write that ran without error in a batch that did not commit
+    /// gets `failed`.
+    fn answer(self: Box<Self>, failed: Option<&Error>);
+}
+
+impl<T: Send + 'static, F: Job<SqliteConn, T>> Queued for Call<F, T> {
+    fn checkpoint(&self) -> bool {
+        self.checkpoint
+    }
+
+    fn run(self: Box<Self>, conn: &mut SqliteConn) -> Box<dyn Answer> {
+        let Call { job, reply, .. } = *self;
+        Box::new((reply, run(job, conn)))
+    }
+
+    fn fail(self: Box<Self>, e: &Error) {
+        // A caller that went away no longer needs its answer.
+        let _ = self.reply.send(Err(copy(e)));
+    }
+}
+
+impl<T> Answer for (oneshot::Sender<Result<T>>, Result<T>) {
+    fn ok(&self) -> bool {
+        self.1.is_ok()
+    }
+
+    fn answer(self: Box<Self>, failed: Option<&Error>) {
+        let (reply, result) = *self;
+        let _ = reply.send(match (result, failed) {
+            (Ok(_), Some(e)) => Err(copy(e)),
+            (r, _) => r,
+        });
+    }
+}
+
+/// The batch's failure, for each of its writes. Only the two kinds a transaction can end
+/// with occur here.
+fn copy(e: &Error) -> Error {
+    match e {
+        Error::Unavailable(m) => Error::Unavailable(m.clone()),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+/// The queue's sending end.
+struct Writer {
+    /// `None` once the store is closed.
+    queue: Mutex<Option<mpsc::Sender<Box<dyn Queued>>>>,
+    /// Answered when the thread has finished and closed its connection.
+    finished: tokio::sync::Mutex<Option<oneshot::Receiver<()>>>,
+    /// Transactions the writer has committed (read by tests, to see writes grouped).
+    #[cfg_attr(not(test), allow(dead_code))]
+    commits: Arc<AtomicU64>,
+    /// Writes queued or running.
+    pending: Arc<AtomicU64>,
+}
+
+impl Writer {
+    /// Starts the thread that commits what it is sent, on `conn`.
+    fn start(conn: SqliteConn) -> Result<Writer> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (finished_tx, finished_rx) = oneshot::channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        let pending = Arc::new(AtomicU64::new(0));
+        let (counted, running) = (commits.clone(), pending.clone());
+        std::thread::Builder::new()
+            .name("modelreg-writer".into())
+            .spawn(move || {
+                let mut conn = conn;
+                commit_loop(&mut conn, rx, &counted, &running);
+                drop(conn);
+                let _ = finished_tx.send(());
+            })
+            .map_err(|e| Error::Unavailable(format!("cannot start the database writer: {e}")))?;
+        Ok(Writer {
+            queue: Mutex::new(Some(tx)),
+            finished: tokio::sync::Mutex::new(Some(finished_rx)),
+            commits,
+            pending,
+        })
+    }
+
+    #[cfg(test)]
+    fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    fn is_idle(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) == 0
+    }
+
+    async fn send(&self, write: Box<dyn Queued>) -> Result<()> {
+        let queue = self
+            .queue
+            .lock()
+            .ok()
+            .and_then(|q| q.clone())
+            .ok_or_else(stopped)?;
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        queue.send(write).await.map_err(|_| {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
+            stopped()
+        })
+    }
+
+    /// Stops taking writes, lets the queued ones finish, and waits for the connection to
+    /// close.
+    async fn close(&self) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.take();
+        }
+        if let Some(finished) = self.finished.lock().await.take() {
+            let _ = finished.await;
+        }
+    }
+}
+
+fn commit_loop(
+    conn: &mut SqliteConn,
+    mut queue: mpsc::Receiver<Box<dyn Queued>>,
+    commits: &AtomicU64,
+    pending: &AtomicU64,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        let n = batch.len() as u64;
+        if commit_batch(conn, &mut batch) {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
+        pending.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// Runs and commits one batch, and answers each of its writes. Whether it committed.
+fn commit_batch(conn: &mut SqliteConn, batch: &mut Vec<Box<dyn Queued>>) -> bool {
+    let checkpoint = batch.iter().any(|w| w.checkpoint());
+    // IMMEDIATE takes the write lock up front, so no statement of the batch fails on lock
+    // upgrade when another process writes too.
+    if let Err(e) = conn.0.execute_batch("BEGIN IMMEDIATE") {
+        let e = sqlite_error(e);
+        batch.drain(..).for_each(|w| w.fail(&e));
+        return false;
+    }
+    let mut done = Vec::with_capacity(batch.len());
+    let mut broken = None;
+    for w in batch.drain(..) {
+        if let Some(e) = &broken {
+            w.fail(e);
+            continue;
+        }
+        if let Err(e) = conn.0.execute_batch("SAVEPOINT one_write") {
+            let e = sqlite_error(e);
+            w.fail(&e);
+            broken = Some(e);
+            continue;
+        }
+        let d = w.run(conn);
+        let end = if d.ok() {
+            conn.0.execute_batch("RELEASE one_write")
+        } else {
+            conn.0
+                .execute_batch("ROLLBACK TO one_write; RELEASE one_write")
+        };
+        done.push(d);
+        if let Err(e) = end {
+            broken = Some(sqlite_error(e));
+        } else if conn.0.is_autocommit() {
+            // After SQLITE_FULL or an I/O error SQLite may roll the whole transaction back
+            // by itself: nothing of the batch can be trusted to commit.
+            broken = Some(Error::Unavailable(
+                "the database rolled the transaction back".into(),
+            ));
+        }
+    }
+    let failed = match broken {
+        Some(e) => Some(e),
+        None => conn.0.execute_batch("COMMIT").err().map(sqlite_error),
+    };
+    if failed.is_some()
+        && !conn.0.is_autocommit()
+        && let Err(r) = conn.0.execute_batch("ROLLBACK")
+    {
+        tracing::warn!(error = %r, "rollback of a failed batch failed");
+    }
+    if let Some(e) = &failed {
+        tracing::warn!(error = %e, writes = done.len(), "a batch of writes did not commit");
+    } else if checkpoint && let Err(e) = conn.0.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+        tracing::warn!(error = %e, "checkpoint after delete failed");
+    }
+    let committed = failed.is_none();
+    for d in done {
+        d.answer(failed.as_ref());
+    }
+    committed
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use modelreg_core::{
-        audit::AuditAction,
-        auth::{ProjectGrant, Role},
-        model::{Mode, ModelFields},
-        resource_uri::ResourceUri,
-        tenant::ProjectId,
+        audit::{AuditAction, AuditEntry},
+        list::ListQuery,
+        model::{ModelFields, Status},
+        resource_uri::{ModelKey, ResourceUri},
+        secrets::SealedCredentials,
+        store::{MaintenanceStore, ModelStore, NewModel, Store},
+        tenant::{OrgId, ProjectId, TenantScope},
     };
 
     /// A keyset page seeks to its cursor in the sort's index instead of walking the index
@@ -934,19 +693,10 @@ mod tests {
                     values: vec!["2026-01-01T00:00:00Z".into()],
                     id: Uuid::now_v7(),
                 });
-                let (sql, values) = list_query::filtered_page(&scope, &q, Dialect::Sqlite)
-                    .build_sqlx(SqliteQueryBuilder);
-                let plan: Vec<(i64, i64, i64, String)> =
-                    sqlx::query_as_with(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")), values)
-                        .fetch_all(&store.read)
-                        .await
-                        .unwrap();
+                let plan = store.explain_list(&scope, &q).await.unwrap();
                 let op = if dir == "asc" { ">" } else { "<" };
                 let seek = format!("AND {field}{op}?)");
-                assert!(
-                    plan.iter().any(|(_, _, _, d)| d.contains(&seek)),
-                    "{field}:{dir} does not seek: {plan:?}"
-                );
+                assert!(plan.contains(&seek), "{field}:{dir} does not seek: {plan}");
             }
         }
     }
@@ -996,85 +746,8 @@ mod tests {
         }
     }
 
-    /// An unfiltered page read directly is the page the sqlx path reads, on every kind of
-    /// page the direct path takes.
-    #[tokio::test]
-    async fn direct_pages_match_the_ordinary_path() {
-        use modelreg_core::list::{After, CursorKeys};
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
-        let scope = TenantScope::new(OrgId::parse("o").unwrap(), ProjectId::parse("p").unwrap());
-        let models: Vec<_> = (0..30).map(plain_model).collect();
-        store
-            .insert_models(&scope, &models, &test_audit())
-            .await
-            .unwrap();
-        let first = ListQuery::parse(
-            &[("limit".to_owned(), "7".to_owned())],
-            &CursorKeys::ephemeral(),
-        )
-        .unwrap();
-        let whole = store.list_models(&scope, &first).await.unwrap();
-        let last = whole.items.last().unwrap();
-        let mut after = ListQuery::parse(
-            &[("limit".to_owned(), "7".to_owned())],
-            &CursorKeys::ephemeral(),
-        )
-        .unwrap();
-        after.paging = Paging::After(After {
-            values: vec![last.created_at.to_string()],
-            id: last.id,
-        });
-        let mut by_name = ListQuery::parse(
-            &[
-                ("sort".to_owned(), "name:asc".to_owned()),
-                ("page".to_owned(), "3".to_owned()),
-                ("limit".to_owned(), "10".to_owned()),
-            ],
-            &CursorKeys::ephemeral(),
-        )
-        .unwrap();
-        let mut tail = by_name.clone();
-        tail.paging = Paging::Page(4);
-        // (query, models on the page): page 4 of 10 is past the end of 30.
-        for (q, expected) in [(&first, 7), (&after, 7), (&by_name, 10), (&tail, 0)] {
-            let statement = list_query::unfiltered_page(&scope, q, Dialect::Sqlite);
-            let (sql, values) = statement.build_sqlx(SqliteQueryBuilder);
-            let rows = sqlx::query_with(AssertSqlSafe(sql), values)
-                .fetch_all(&store.read)
-                .await
-                .unwrap();
-            let direct = store.direct_page(&statement, q);
-            assert_eq!(rows.len().min(q.limit as usize), expected, "{q:?}");
-            match total_and_generation(rows.first()).unwrap() {
-                Some((total, generation)) => {
-                    let ordinary = finish_page(q, &rows, total, generation).unwrap();
-                    let direct = direct.expect("a bounded page is read directly");
-                    assert_eq!(direct.items, ordinary.items, "{q:?}");
-                    if q == &after {
-                        // The cursor page follows the first page, without overlap.
-                        assert!(direct.items.iter().all(|m| !whole.items.contains(m)));
-                    }
-                    assert_eq!(
-                        (direct.total_items, direct.has_more, direct.generation),
-                        (ordinary.total_items, ordinary.has_more, ordinary.generation),
-                        "{q:?}"
-                    );
-                }
-                // A page past the end has no row to carry the total: the sqlx path reads it.
-                None => assert!(direct.is_none(), "{q:?}"),
-            }
-        }
-        by_name.paging = Paging::Page(1_000);
-        let far = list_query::unfiltered_page(&scope, &by_name, Dialect::Sqlite);
-        assert!(
-            store.direct_page(&far, &by_name).is_none(),
-            "an unbounded offset"
-        );
-    }
-
-    /// A clean close leaves no WAL behind: the direct readers and the writer thread close
-    /// their connections first, so the sqlx writer's is the last and checkpoints.
+    /// A clean close leaves no WAL behind: the readers and the writer thread close their
+    /// connections, the writer's last, and it checkpoints.
     #[tokio::test]
     async fn a_clean_close_removes_the_wal() {
         let dir = tempfile::tempdir().unwrap();
@@ -1085,7 +758,7 @@ mod tests {
             .insert_model(&scope, plain_model(1), &test_audit())
             .await
             .unwrap();
-        // A point read and a page, each served by a direct connection that is then kept.
+        // A point read and a page, each served by a reader that is then kept.
         let key = ModelKey::Id(model.id);
         assert!(store.get_model(&scope, &key).await.unwrap().is_some());
         let page = store
@@ -1118,7 +791,7 @@ mod tests {
         while let Some(done) = tasks.join_next().await {
             done.unwrap();
         }
-        let commits = store.writer.commits();
+        let commits = store.backend.writer.commits();
         assert!(
             (1..32).contains(&commits),
             "{commits} commits for 32 creates"
@@ -1130,92 +803,41 @@ mod tests {
         assert_eq!(page.total_items, 32);
     }
 
-    /// The direct reads return exactly what the sqlx path does, every column set.
+    /// Unfiltered pages, read inline, are the pages a filtered query that matches every
+    /// model reads on the blocking pool: same models, same order.
     #[tokio::test]
-    async fn direct_reads_match_the_ordinary_path() {
+    async fn inline_and_scanning_pages_agree() {
+        use modelreg_core::list::CursorKeys;
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("d.db")).await.unwrap();
+        let store = SqliteStore::open(&dir.path().join("p.db")).await.unwrap();
         let scope = TenantScope::new(OrgId::parse("o").unwrap(), ProjectId::parse("p").unwrap());
-        let audit = test_audit();
-        let new = NewModel {
-            id: Uuid::now_v7(),
-            resource_uri: ResourceUri::parse("full").unwrap(),
-            generated: false,
-            fields: ModelFields {
-                name: "Full".into(),
-                litellm_model: "openai/gpt-4o".into(),
-                provider: Some("openai".into()),
-                description: Some("every field set".into()),
-                tags: vec!["a".into(), "b".into()],
-                api_base: Some("https://example.test/v1".into()),
-                api_version: Some("2024-01-01".into()),
-                mode: Some(Mode::Chat),
-                max_input_tokens: Some(128_000),
-                max_output_tokens: Some(4_096),
-                default_max_tokens: Some(1_024),
-                rpm: Some(60),
-                tpm: Some(90_000),
-                default_temperature: Some(0.7),
-                timeout: Some(30.5),
-                status: Status::Active,
-                status_message: Some("ok".into()),
-            },
-            credentials: SealedCredentials {
-                kek_id: "k1".into(),
-                blob: vec![0, 1, 2, 255],
-                fields: vec!["api_key".into()],
-            },
-            actor: "user:t".into(),
-            now: Timestamp::now(),
-        };
-        let model = store.insert_model(&scope, new, &audit).await.unwrap();
-        let token = store
-            .insert_token(NewToken {
-                name: "t".into(),
-                org: scope.org.clone(),
-                project: ProjectGrant::One(scope.project.clone()),
-                role: Role::Viewer,
-                hash: "h".into(),
-                expires_at: None,
-            })
+        let models: Vec<_> = (0..30).map(plain_model).collect();
+        store
+            .insert_models(&scope, &models, &test_audit())
             .await
             .unwrap();
-
-        let uri = model.resource_uri.as_str();
-        let params = [scope.org.as_str(), scope.project.as_str(), uri];
-        let direct = store
-            .direct
-            .row(&sql::MODEL_BY_URI.sqlite, &params, |r| model_from_row(r))
-            .expect("served directly");
-        assert_eq!(direct.as_ref(), Some(&model));
-        let key = ModelKey::Uri(model.resource_uri.clone());
-        assert_eq!(store.get_model(&scope, &key).await.unwrap(), Some(model));
-
-        let found = store
-            .direct
-            .row(&sql::TOKEN_BY_HASH.sqlite, &["h"], |r| {
-                found_token_from_row(r)
-            })
-            .expect("served directly")
-            .unwrap();
-        assert_eq!(found.token, token);
-        let generation = store.project_generation(&scope).await.unwrap();
-        assert!(generation.is_some());
-        assert_eq!(found.project_generation, generation);
-        let missing = store
-            .direct
-            .row(&sql::TOKEN_BY_HASH.sqlite, &["nope"], |r| {
-                found_token_from_row(r)
-            });
-        assert_eq!(missing, Some(None), "no row is an answer, not a fallback");
-    }
-
-    /// A read that cannot be made directly says so, and the caller takes the ordinary path.
-    #[test]
-    fn an_unreadable_database_falls_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let direct = DirectReads::new(&dir.path().join("absent.db"));
-        let read = direct.row("SELECT 1", &[], |r| r.int("1"));
-        assert!(read.is_none());
+        for pairs in [
+            vec![("limit", "7")],
+            vec![("sort", "name:asc"), ("page", "3"), ("limit", "10")],
+        ] {
+            let parse = |extra: Option<(&str, &str)>| {
+                let mut p: Vec<(String, String)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                p.extend(extra.map(|(k, v)| (k.to_owned(), v.to_owned())));
+                ListQuery::parse(&p, &CursorKeys::ephemeral()).unwrap()
+            };
+            let inline = store.list_models(&scope, &parse(None)).await.unwrap();
+            let scanned = store
+                .list_models(&scope, &parse(Some(("status", "PENDING"))))
+                .await
+                .unwrap();
+            assert_eq!(inline.items, scanned.items);
+            assert_eq!(
+                (inline.total_items, inline.has_more),
+                (scanned.total_items, scanned.has_more)
+            );
+        }
     }
 }

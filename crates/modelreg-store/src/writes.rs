@@ -1,0 +1,327 @@
+//! Every write's rules, written once for both backends: what a create, an update, a delete, a
+//! verification and a batch do, in which order, inside the transaction the backend opened.
+//!
+//! What the database keeps by itself is not here (migration 0010): the count of a project's
+//! models and its generation, and the tag rows. Triggers keep them on every insert, delete and
+//! update, whoever writes. What is here: the version compare-and-swap, generated
+//! resource_uris, and the organization's audit chain.
+
+use modelreg_core::{
+    Error, Result,
+    audit::AuditEntry,
+    model::Model,
+    resource_uri::ResourceUri,
+    store::{ModelChange, NewModel},
+    tenant::TenantScope,
+    timestamp::Timestamp,
+};
+use uuid::Uuid;
+
+use crate::{
+    exec::{Exec, Value, params},
+    rows::{FIELD_COLUMNS, audit_values, field_values, json, model_from_row, next_audit_event},
+    sql::{self, AUDIT_VALUES, first_free, placeholders, uri_range},
+};
+
+/// Models per multi-row INSERT: 31 parameters each, under SQLite's 32,766 and PostgreSQL's
+/// 65,535 a statement.
+const MODELS_PER_INSERT: usize = 500;
+
+/// A new model's row, in `sql::MODELS_INTO`'s column order.
+fn model_row(scope: &TenantScope, new: &NewModel, uri: &str, values: &mut Vec<Value>) {
+    values.extend(field_values(&new.fields));
+    values.extend(params![
+        new.id,
+        scope.org.as_str(),
+        scope.project.as_str(),
+        uri,
+        new.now,
+        new.now,
+        new.actor.as_str(),
+        new.actor.as_str(),
+        json(&new.credentials.fields),
+        new.credentials.kek_id.as_str(),
+        new.credentials.blob.clone(),
+        1i64,
+    ]);
+}
+
+/// Values per model row: the fields, then `sql::MODEL_ROW_REST`.
+fn model_row_len() -> usize {
+    FIELD_COLUMNS.len() + 12
+}
+
+/// Inserts models of one project, all or nothing, each with its audit event. Models with
+/// given uris go a chunk to a statement; a generated uri depends on the ones before it, so
+/// those go one at a time.
+pub(crate) async fn insert_many(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    news: &[NewModel],
+    audit: &AuditEntry,
+) -> Result<Vec<ResourceUri>> {
+    let mut uris = Vec::with_capacity(news.len());
+    if news.iter().any(|n| n.generated) {
+        for new in news {
+            let uri = if new.generated {
+                free_generated_uri(c, scope, &new.resource_uri).await?
+            } else {
+                new.resource_uri.clone()
+            };
+            insert_rows(c, scope, std::slice::from_ref(new), &[uri.clone()]).await?;
+            append_audit(c, scope, &[(new.id, uri.as_str(), new.now)], audit).await?;
+            uris.push(uri);
+        }
+        return Ok(uris);
+    }
+    for chunk in news.chunks(MODELS_PER_INSERT) {
+        let chunk_uris: Vec<ResourceUri> = chunk.iter().map(|n| n.resource_uri.clone()).collect();
+        insert_rows(c, scope, chunk, &chunk_uris).await?;
+        let events: Vec<_> = chunk
+            .iter()
+            .zip(&chunk_uris)
+            .map(|(n, u)| (n.id, u.as_str(), n.now))
+            .collect();
+        append_audit(c, scope, &events, audit).await?;
+        uris.extend(chunk_uris);
+    }
+    Ok(uris)
+}
+
+/// One create: the row, its audit event, and the model as stored.
+pub(crate) async fn insert(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    new: &NewModel,
+    audit: &AuditEntry,
+) -> Result<Model> {
+    insert_many(c, scope, std::slice::from_ref(new), audit).await?;
+    fetch_model(c, scope, new.id).await
+}
+
+async fn insert_rows(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    news: &[NewModel],
+    uris: &[ResourceUri],
+) -> Result<()> {
+    let row = placeholders(model_row_len());
+    let mut statement = sql::MODELS_INTO.clone();
+    let mut values = Vec::with_capacity(news.len() * model_row_len());
+    for (i, (new, uri)) in news.iter().zip(uris).enumerate() {
+        if i > 0 {
+            statement.push_str(", ");
+        }
+        statement.push_str(&row);
+        model_row(scope, new, uri.as_str(), &mut values);
+    }
+    let statement = for_dialect(c, statement);
+    match c.execute(&statement, values).await {
+        Err(Error::AlreadyExists(detail)) => {
+            let taken = match uris {
+                [uri] => Some(uri.as_str().to_owned()),
+                _ => match first_repeated(uris) {
+                    Some(uri) => Some(uri),
+                    // PostgreSQL's detail names the key; SQLite's error does not, and its
+                    // transaction is still usable to ask.
+                    None if detail.is_empty() => first_taken(c, scope, uris).await?,
+                    None => None,
+                },
+            };
+            Err(Error::AlreadyExists(match taken {
+                Some(uri) => {
+                    format!("a model with resource_uri '{uri}' already exists in this project")
+                }
+                None => format!(
+                    "a model of the batch has a resource_uri that already exists in this \
+                     project, or two share one{detail}"
+                ),
+            }))
+        }
+        other => other.map(drop),
+    }
+}
+
+/// A statement built here with `?` placeholders, for the connection's backend.
+fn for_dialect(c: &impl Exec, statement: String) -> String {
+    match c.dialect() {
+        crate::exec::Dialect::Sqlite => statement,
+        crate::exec::Dialect::Postgres => sql::numbered(&statement),
+    }
+}
+
+/// A uri given twice in a batch.
+fn first_repeated(uris: &[ResourceUri]) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    uris.iter()
+        .find(|u| !seen.insert(u.as_str()))
+        .map(|u| u.as_str().to_owned())
+}
+
+/// The first of `uris` the project already has.
+async fn first_taken(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    uris: &[ResourceUri],
+) -> Result<Option<String>> {
+    let statement = format!(
+        "SELECT resource_uri FROM models WHERE organization_id = ? AND project_id = ? \
+         AND resource_uri IN {}",
+        placeholders(uris.len())
+    );
+    let mut values = params![scope.org.as_str(), scope.project.as_str()];
+    values.extend(uris.iter().map(|u| Value::from(u.as_str())));
+    let taken = c
+        .fetch(&for_dialect(c, statement), values, |r| {
+            r.text("resource_uri")
+        })
+        .await?;
+    Ok(uris
+        .iter()
+        .map(|u| u.as_str().to_owned())
+        .find(|u| taken.contains(u)))
+}
+
+/// A compare-and-swap update: `None` when the model is gone or its version moved on.
+pub(crate) async fn update(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    change: &ModelChange,
+    audit: &AuditEntry,
+) -> Result<Option<Model>> {
+    let mut values = field_values(&change.fields);
+    values.extend(params![
+        change.now,
+        change.actor.as_str(),
+        scope.org.as_str(),
+        scope.project.as_str(),
+        change.id,
+        change.expected_version,
+    ]);
+    if c.execute(&*sql::UPDATE_MODEL, values).await? == 0 {
+        return Ok(None);
+    }
+    if let Some(s) = &change.credentials {
+        let values = params![
+            json(&s.fields),
+            s.kek_id.as_str(),
+            s.blob.clone(),
+            scope.org.as_str(),
+            scope.project.as_str(),
+            change.id,
+        ];
+        c.execute(&*sql::UPDATE_CREDENTIALS, values).await?;
+    }
+    let model = fetch_model(c, scope, change.id).await?;
+    let event = (model.id, model.resource_uri.as_str(), change.now);
+    append_audit(c, scope, &[event], audit).await?;
+    Ok(Some(model))
+}
+
+/// Deletes a model (with `expected_version`, only that version); whether one was.
+pub(crate) async fn delete(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    id: Uuid,
+    expected_version: Option<i64>,
+    audit: &AuditEntry,
+) -> Result<bool> {
+    let values = params![
+        scope.org.as_str(),
+        scope.project.as_str(),
+        id,
+        expected_version,
+        expected_version,
+    ];
+    let deleted = c
+        .fetch_optional(&*sql::DELETE_MODEL, values, |r| r.text("resource_uri"))
+        .await?;
+    if let Some(uri) = &deleted {
+        append_audit(c, scope, &[(id, uri, Timestamp::now())], audit).await?;
+    }
+    Ok(deleted.is_some())
+}
+
+/// Records a verification; `None` when the model is gone.
+pub(crate) async fn record_verification(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    id: Uuid,
+    (status, message, at): (&str, &str, Timestamp),
+    audit: &AuditEntry,
+) -> Result<Option<Model>> {
+    let values = params![
+        status,
+        message,
+        at,
+        scope.org.as_str(),
+        scope.project.as_str(),
+        id
+    ];
+    if c.execute(&*sql::RECORD_VERIFICATION, values).await? == 0 {
+        return Ok(None);
+    }
+    let model = fetch_model(c, scope, id).await?;
+    append_audit(c, scope, &[(id, model.resource_uri.as_str(), at)], audit).await?;
+    Ok(Some(model))
+}
+
+pub(crate) async fn fetch_model(c: &mut impl Exec, scope: &TenantScope, id: Uuid) -> Result<Model> {
+    let values = params![scope.org.as_str(), scope.project.as_str(), id];
+    c.fetch_optional(&*sql::MODEL_BY_ID, values, model_from_row)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("model {id} vanished inside its own write")))
+}
+
+/// The smallest free generated uri. Creates of the same base in the same project wait for
+/// each other on a lock held until the transaction ends.
+async fn free_generated_uri(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    base: &ResourceUri,
+) -> Result<ResourceUri> {
+    c.lock(format!(
+        "modelreg/uri/{}/{}/{}",
+        scope.org,
+        scope.project,
+        base.as_str()
+    ))
+    .await?;
+    let (from, to) = uri_range(base.as_str());
+    let values = params![scope.org.as_str(), scope.project.as_str(), from, to];
+    let taken = c
+        .fetch(&*sql::URIS_IN_RANGE, values, |r| r.text("resource_uri"))
+        .await?;
+    Ok(first_free(base, &taken))
+}
+
+/// Appends one event per `(model, uri, at)` to the organization's audit chain, in one
+/// statement. The chain is taken for the rest of the transaction (one writer per chain at a
+/// time), after the project's count row, which the write's own statement took: every write
+/// takes the two in that order, so two never wait for each other crosswise.
+async fn append_audit(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    events: &[(Uuid, &str, Timestamp)],
+    entry: &AuditEntry,
+) -> Result<()> {
+    c.lock(format!("modelreg/audit/{}", scope.org)).await?;
+    let mut last = c
+        .fetch_optional(&*sql::AUDIT_LAST, params![scope.org.as_str()], |r| {
+            Ok((r.int("seq")?, r.text("hash")?))
+        })
+        .await?;
+    let mut statement = sql::AUDIT_INTO.to_owned();
+    let mut values = Vec::with_capacity(events.len() * AUDIT_VALUES);
+    for (i, (model_id, uri, at)) in events.iter().enumerate() {
+        let event = next_audit_event(scope, *model_id, uri, entry, *at, last.take());
+        if i > 0 {
+            statement.push_str(", ");
+        }
+        statement.push_str(&placeholders(AUDIT_VALUES));
+        values.extend(audit_values(&event));
+        last = Some((event.seq, event.hash));
+    }
+    let statement = for_dialect(c, statement);
+    c.execute(&statement, values).await.map(drop)
+}
