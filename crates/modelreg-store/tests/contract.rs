@@ -668,7 +668,7 @@ async fn filtered_totals_stay_exact_across_replicas() {
         // A row removed behind the store's back, with plain SQL, moves the generation too
         // (the database's triggers keep it): every replica's cached count retires at once.
         assert_eq!(total(&a, &tagged).await, 3);
-        sqlx_delete(url, raw_delete).await;
+        plain_sql(url, raw_delete).await;
         assert_eq!(
             total(&a, &tagged).await,
             2,
@@ -690,7 +690,7 @@ async fn filtered_totals_stay_exact_across_replicas() {
     }
 }
 
-async fn sqlx_delete(url: &str, sql: &str) {
+async fn plain_sql(url: &str, sql: &str) {
     use sqlx::Connection;
     if url.starts_with("postgres") {
         let mut c = sqlx::PgConnection::connect(url).await.unwrap();
@@ -1106,5 +1106,71 @@ async fn replica_heartbeats() {
             "{}",
             b.name
         );
+    }
+}
+
+/// The database keeps its own invariants: an update and a delete made with plain SQL, outside
+/// modelreg, move the project's generation, its count and its tag rows, so every list (and
+/// every replica's cached count) sees them at once.
+#[tokio::test]
+async fn plain_sql_writes_are_seen_by_the_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("raw.db").display());
+    let schema = PgSchema::create().await;
+    for url in [sqlite.as_str(), schema.url.as_str()] {
+        let s = modelreg_store::open(url, &PoolSettings::default())
+            .await
+            .unwrap();
+        let t = scope("raw", "p");
+        for i in 0..3 {
+            s.insert_model(&t, new_model(&format!("r{i}"), false), &audit())
+                .await
+                .unwrap();
+        }
+        let by = |k: &str, v: &str| {
+            ListQuery::parse(&[(k.into(), v.into())], &CursorKeys::ephemeral()).unwrap()
+        };
+        let total = |q: ListQuery| {
+            let (s, t) = (s.clone(), t.clone());
+            async move { s.list_models(&t, &q).await.unwrap().total_items }
+        };
+        assert_eq!(total(by("status", "DISABLED")).await, 0, "{url}");
+        assert_eq!(total(by("tags", "z")).await, 0, "{url}");
+        let before = s.project_generation(&t).await.unwrap().unwrap();
+
+        plain_sql(
+            url,
+            "UPDATE models SET status = 'DISABLED', tags = '[\"z\"]' WHERE resource_uri = 'r1'",
+        )
+        .await;
+        let after = s.project_generation(&t).await.unwrap().unwrap();
+        assert!(
+            after > before,
+            "{url}: a plain SQL update moved the generation"
+        );
+        assert_eq!(total(by("status", "DISABLED")).await, 1, "{url}");
+        assert_eq!(
+            total(by("tags", "z")).await,
+            1,
+            "{url}: the tag rows followed"
+        );
+        assert_eq!(total(by("tags", "a")).await, 2, "{url}: the old tags went");
+
+        // Health-check bookkeeping is not something a list shows: it moves nothing.
+        plain_sql(url, "UPDATE models SET check_failures = 7").await;
+        assert_eq!(
+            s.project_generation(&t).await.unwrap(),
+            Some(after),
+            "{url}"
+        );
+
+        plain_sql(url, "DELETE FROM models WHERE resource_uri = 'r1'").await;
+        assert_eq!(total(by("tags", "z")).await, 0, "{url}");
+        assert_eq!(
+            total(ListQuery::default()).await,
+            2,
+            "{url}: the count followed"
+        );
+        s.close().await;
     }
 }

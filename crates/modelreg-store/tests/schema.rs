@@ -143,3 +143,49 @@ async fn migrations_agree_on_the_logical_schema() {
     assert_eq!(sqlite_indexes, pg_indexes);
     assert_eq!(sqlite_constraints, pg_constraints);
 }
+
+/// SQLite's trigger that moves a project's generation fires on an update of the columns it
+/// lists: every column of `models` a list can show must be there, or a write of a new column
+/// would leave every cache stale. (PostgreSQL's compares whole rows less the health-check
+/// bookkeeping, so a new column counts there without a change.)
+#[tokio::test]
+async fn the_generation_trigger_covers_every_visible_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    modelreg_store::open(&url, &PoolSettings::default())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut lite = SqliteConnection::connect(&url).await.unwrap();
+    let trigger: String =
+        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'models_changed'")
+            .fetch_one(&mut lite)
+            .await
+            .unwrap();
+    let trigger = trigger.split_whitespace().collect::<Vec<_>>().join(" ");
+    let listed = trigger
+        .split_once("UPDATE OF")
+        .and_then(|(_, rest)| rest.split_once(" ON models"))
+        .map(|(cols, _)| cols.to_owned())
+        .unwrap();
+    let listed: BTreeSet<&str> = listed.split(',').map(str::trim).collect();
+    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('models')")
+        .fetch_all(&mut lite)
+        .await
+        .unwrap();
+    let bookkeeping = [
+        "next_check_at",
+        "check_failures",
+        "check_lease_owner",
+        "check_lease_until",
+        // Derived from name and description, which are listed.
+        "name_lc",
+        "description_lc",
+    ];
+    let missing: Vec<&String> = columns
+        .iter()
+        .filter(|c| !bookkeeping.contains(&c.as_str()) && !listed.contains(c.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "not in models_changed: {missing:?}");
+}
