@@ -8,10 +8,8 @@
 
 use std::future::Future;
 
-use modelreg_core::{Result, timestamp::Timestamp};
+use modelreg_core::{Error, Result, timestamp::Timestamp};
 use uuid::Uuid;
-
-use crate::rows::RowAccess;
 
 /// The backend a statement is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,4 +164,24 @@ pub trait Exec: Send {
     ) -> impl Future<Output = Result<Option<T>>> + Send {
         async move { Ok(self.fetch(sql, params, map).await?.into_iter().next()) }
     }
+}
+
+/// Typed column access over a backend's row.
+pub trait RowAccess {
+    fn text(&self, col: &str) -> Result<String>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<i64>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>>;
+    fn opt_real(&self, col: &str) -> Result<Option<f64>>;
+    fn uuid(&self, col: &str) -> Result<Uuid>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>>;
+    fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>>;
+
+    fn timestamp(&self, col: &str) -> Result<Timestamp> {
+        self.opt_timestamp(col)?.ok_or_else(|| corrupt(col, "null"))
+    }
+}
+
+pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("stored row has an invalid {what}: {detail}"))
 }

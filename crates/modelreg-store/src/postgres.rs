@@ -21,8 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     PoolSettings, db_error,
-    exec::{Dialect, Exec, Sql, Value},
-    rows::RowAccess,
+    exec::{Dialect, Exec, RowAccess, Sql, Value},
     store::{Backend, Cost, Job, SqlStore},
 };
 

@@ -3,7 +3,7 @@
 //! timestamptz). The model's field columns are derived from `with_model_fields!`.
 
 use modelreg_core::{
-    Error, Result,
+    Result,
     audit::AuditEvent,
     auth::{ProjectGrant, Role},
     list::{ListPage, ListQuery},
@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 
 use uuid::Uuid;
 
-use crate::exec::{Value, params};
+use crate::exec::{RowAccess, Value, corrupt, params};
 
 /// How the store keeps each model field, as `with_model_fields!` declares it.
 #[derive(Clone, Copy)]
@@ -233,26 +233,6 @@ pub(crate) fn audit_values(e: &AuditEvent) -> Vec<Value> {
 
 pub(crate) fn json(list: &[String]) -> String {
     serde_json::to_string(list).expect("a list of strings serializes")
-}
-
-pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
-    Error::Internal(format!("stored row has an invalid {what}: {detail}"))
-}
-
-/// Typed column access over a backend's row.
-pub trait RowAccess {
-    fn text(&self, col: &str) -> Result<String>;
-    fn opt_text(&self, col: &str) -> Result<Option<String>>;
-    fn int(&self, col: &str) -> Result<i64>;
-    fn opt_int(&self, col: &str) -> Result<Option<i64>>;
-    fn opt_real(&self, col: &str) -> Result<Option<f64>>;
-    fn uuid(&self, col: &str) -> Result<Uuid>;
-    fn bytes(&self, col: &str) -> Result<Vec<u8>>;
-    fn opt_timestamp(&self, col: &str) -> Result<Option<Timestamp>>;
-
-    fn timestamp(&self, col: &str) -> Result<Timestamp> {
-        self.opt_timestamp(col)?.ok_or_else(|| corrupt(col, "null"))
-    }
 }
 
 /// A uuid SQLite stores as text.

@@ -37,8 +37,8 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{
-    exec::{Dialect, Exec, Sql, Value},
-    rows::{RowAccess, corrupt, text_timestamp, text_uuid},
+    exec::{Dialect, Exec, RowAccess, Sql, Value, corrupt},
+    rows::{text_timestamp, text_uuid},
     store::{Backend, Cost, Job, SqlStore},
 };
 
