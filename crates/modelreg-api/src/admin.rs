@@ -7,10 +7,10 @@ use axum::{
     http::StatusCode,
 };
 use modelreg_core::{
-    Error,
-    auth::{ProjectGrant, Role, generate_token, hash_token},
-    store::{ApiToken, NewToken},
+    auth::{ProjectGrant, Role},
+    store::ApiToken,
     timestamp::Timestamp,
+    tokens::TokenRequest,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -75,17 +75,6 @@ pub struct CreatedToken {
     pub details: TokenView,
 }
 
-/// The caller's role for the whole organization, which managing tokens needs.
-fn admin_role(caller: &OrgCaller) -> Result<Role, ApiError> {
-    match caller.0.grants.get(&ProjectGrant::All).copied() {
-        Some(r) if r <= Role::Admin => Ok(r),
-        _ => Err(Error::Forbidden(
-            "managing tokens needs the owner or admin role for all projects".into(),
-        )
-        .into()),
-    }
-}
-
 /// Create an API token
 ///
 /// Creates a token in the caller's organization and returns its secret once.
@@ -106,7 +95,7 @@ pub async fn create_token(
     caller: OrgCaller,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let mine = admin_role(&caller)?;
+    let admin = caller.0.token_admin()?;
     let input: TokenCreate = body.parse()?;
     let field = |name: &str, msg: String| ApiError::field(&["body", name], "value_error", msg);
     let ok_name = !input.name.is_empty()
@@ -128,35 +117,20 @@ pub async fn create_token(
             "must be owner, admin, member, developer, operator or viewer".into(),
         )
     })?;
-    if role < mine {
-        return Err(
-            Error::Forbidden(format!("a {mine} may not create a token with role {role}")).into(),
-        );
-    }
-    let expires_at = match input.expires_at.as_deref() {
-        None => None,
-        Some(t) => {
-            let at = Timestamp::parse(t)
-                .ok_or_else(|| field("expires_at", "must be an RFC 3339 time".into()))?;
-            if at <= Timestamp::now() {
-                return Err(field("expires_at", "must be in the future".into()));
-            }
-            Some(at)
-        }
-    };
-    let secret = generate_token();
-    let created = state
-        .registry
-        .store()
-        .insert_token(NewToken {
-            name: input.name,
-            org: caller.0.org.clone(),
-            project,
-            role,
-            hash: hash_token(&secret),
-            expires_at,
+    let expires_at = input
+        .expires_at
+        .map(|t| {
+            Timestamp::parse(&t)
+                .ok_or_else(|| field("expires_at", "must be an RFC 3339 time".into()))
         })
-        .await?;
+        .transpose()?;
+    let request = TokenRequest {
+        name: input.name,
+        project,
+        role,
+        expires_at,
+    };
+    let (secret, created) = state.tokens.create(&admin, request).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {
@@ -180,8 +154,7 @@ pub async fn list_tokens(
     State(state): State<AppState>,
     caller: OrgCaller,
 ) -> Result<Json<Vec<TokenView>>, ApiError> {
-    admin_role(&caller)?;
-    let tokens = state.registry.store().org_tokens(&caller.0.org).await?;
+    let tokens = state.tokens.list(&caller.0.token_admin()?).await?;
     Ok(Json(tokens.iter().map(TokenView::from).collect()))
 }
 
@@ -204,18 +177,6 @@ pub async fn revoke_token(
     caller: OrgCaller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    admin_role(&caller)?;
-    if state
-        .registry
-        .store()
-        .revoke_org_token(&caller.0.org, &name)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(Error::NotFound(format!(
-            "no active token named '{name}' in this organization"
-        ))
-        .into())
-    }
+    state.tokens.revoke(&caller.0.token_admin()?, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

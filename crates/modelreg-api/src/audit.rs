@@ -7,9 +7,7 @@ use axum::{
     http::request::Parts,
 };
 use modelreg_core::{
-    Error,
     audit::{AuditAction, AuditEvent},
-    auth::ProjectGrant,
     list::page_and_limit,
     service::Caller,
     store::AuditFilter,
@@ -240,7 +238,10 @@ pub async fn history(
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Json<AuditEventList>, ApiError> {
     let (page, limit) = page_and_limit(&pairs)?;
-    let (events, total) = state.registry.history(&caller, &key, page, limit).await?;
+    let (events, total) = state
+        .models
+        .history(&caller.reader()?, &key, page, limit)
+        .await?;
     Ok(Json(AuditEventList::new(&events, total, page, limit)))
 }
 
@@ -334,11 +335,9 @@ pub async fn audit_log(
         since: time("since")?,
         until: time("until")?,
     };
-    let role = identity.grants.get(&ProjectGrant::All).copied();
     let (events, total) = state
-        .registry
-        .audit_log(&identity.org, role, &filter, page, limit)
-        .await
-        .map_err(|e: Error| ApiError::from(e))?;
+        .models
+        .audit_log(&identity.auditor()?, &filter, page, limit)
+        .await?;
     Ok(Json(AuditEventList::new(&events, total, page, limit)))
 }

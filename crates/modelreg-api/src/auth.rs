@@ -14,7 +14,7 @@ use modelreg_core::{
     Error, Result,
     auth::{Identity, ProjectGrant, Role, hash_token},
     service::Caller,
-    store::{FoundToken, Store},
+    store::{FoundToken, TokenStore},
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
@@ -93,7 +93,7 @@ impl JwtConfig {
 /// no database write.
 #[derive(Clone)]
 pub struct LastUsed {
-    store: Arc<dyn Store>,
+    store: Arc<dyn TokenStore>,
     pending: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Timestamp>>>,
 }
 
@@ -118,7 +118,7 @@ impl LastUsed {
 }
 
 pub struct Authenticator {
-    store: Arc<dyn Store>,
+    store: Arc<dyn TokenStore>,
     last_used: LastUsed,
     config: JwtConfig,
     hs256: Option<DecodingKey>,
@@ -131,7 +131,7 @@ fn unauthenticated(msg: &str) -> Error {
 }
 
 impl Authenticator {
-    pub fn new(store: Arc<dyn Store>, config: &JwtConfig) -> Self {
+    pub fn new(store: Arc<dyn TokenStore>, config: &JwtConfig) -> Self {
         let source = |o| KeySource::new(o, config.jwks_min_lifetime, config.jwks_stale_grace);
         let mut sources: Vec<KeySource> = config
             .oidc_issuers

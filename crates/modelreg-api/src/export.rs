@@ -112,8 +112,11 @@ pub async fn export_litellm(
     caller: Caller,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Json<LitellmExport>, ApiError> {
-    let query = export_query(&pairs, &state.registry.cursors())?;
-    let export = state.registry.export_litellm(&caller, &query).await?;
+    let query = export_query(&pairs, &state.models.cursors())?;
+    let export = state
+        .models
+        .export_litellm(&caller.reader()?, &query)
+        .await?;
     Ok(Json(LitellmExport {
         config: export.config(),
         env: export.env.into_values().map(EnvVarView::from).collect(),

@@ -45,6 +45,6 @@ pub async fn healthz() -> Json<HealthStatus> {
     ),
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<HealthStatus>, ApiError> {
-    state.registry.store().ready().await?;
+    state.server.ready().await?;
     Ok(Json(HealthStatus { status: "ready" }))
 }

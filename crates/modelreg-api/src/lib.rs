@@ -24,7 +24,7 @@ use axum::{
     extract::DefaultBodyLimit,
     http::{Method, StatusCode, Uri},
 };
-use modelreg_core::service::Registry;
+use modelreg_core::{service::ModelService, store::ServerStore, tokens::TokenService};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use auth::{Authenticator, JwtConfig, LastUsed, ServiceAccount};
@@ -36,10 +36,14 @@ pub use server::serve;
 /// The git commit this build was made from (`unknown` outside a checkout).
 pub const GIT_COMMIT: &str = env!("MODELREG_GIT_COMMIT");
 
-/// What every handler can reach.
+/// What every handler can reach: services and narrow parts of the store, never the whole
+/// `Store` nor its `MaintenanceStore`.
 #[derive(Clone)]
 pub struct AppState {
-    pub registry: Registry,
+    pub models: ModelService,
+    pub tokens: TokenService,
+    /// Readiness and the metrics' counts: the server's own reads, no tenant's data.
+    pub server: Arc<dyn ServerStore>,
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<metrics::Metrics>,
     pub limiter: Arc<limits::RateLimiter>,
@@ -85,27 +89,43 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The application: routes, body limit, request ids, metrics and the error shape, with
-/// `limits` (for tests, `Limits::generous()` leaves rate limiting off).
-pub fn router(registry: Registry, auth: Authenticator, limits: Limits) -> Router {
-    let metrics = Arc::new(metrics::Metrics::new());
-    let registry = registry.with_verification_hook(metrics.verification_hook());
-    router_with_metrics(registry, auth, metrics, limits)
+/// The services the handlers call, each over its own part of the store.
+pub struct Services {
+    pub models: ModelService,
+    pub tokens: TokenService,
+    pub server: Arc<dyn ServerStore>,
 }
 
-/// The application, counting into `metrics`. The registry should already report its
+/// The application: routes, body limit, request ids, metrics and the error shape, with
+/// `limits` (for tests, `Limits::generous()` leaves rate limiting off).
+pub fn router(mut services: Services, auth: Authenticator, limits: Limits) -> Router {
+    let metrics = Arc::new(metrics::Metrics::new());
+    services.models = services
+        .models
+        .with_verification_hook(metrics.verification_hook());
+    router_with_metrics(services, auth, metrics, limits)
+}
+
+/// The application, counting into `metrics`. The model service should already report its
 /// verifications to them (`Metrics::verification_hook`), so that a background checker built
-/// on the same registry is counted too.
+/// on the same service is counted too.
 pub fn router_with_metrics(
-    registry: Registry,
+    services: Services,
     auth: Authenticator,
     metrics: Arc<metrics::Metrics>,
     limits: Limits,
 ) -> Router {
     let (routes, mut doc) = api_router().split_for_parts();
     openapi::finish(&mut doc);
+    let Services {
+        models,
+        tokens,
+        server,
+    } = services;
     let state = AppState {
-        registry,
+        models,
+        tokens,
+        server,
         auth: Arc::new(auth),
         metrics: metrics.clone(),
         limiter: limits::RateLimiter::shared(&limits),

@@ -15,7 +15,7 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use modelreg_core::{store::Store, validate::provider_label, verify::ProbeOutcome};
+use modelreg_core::{store::ServerStore, validate::provider_label, verify::ProbeOutcome};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
@@ -263,7 +263,7 @@ impl Metrics {
     }
 
     /// The text of a scrape: pools are read now, model counts when older than the TTL.
-    pub async fn render(&self, store: &dyn Store) -> Result<String, modelreg_core::Error> {
+    pub async fn render(&self, store: &dyn ServerStore) -> Result<String, modelreg_core::Error> {
         for usage in store.pool_usage() {
             let labels = PoolLabels {
                 pool: usage.pool.to_owned(),
@@ -349,10 +349,7 @@ pub async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
-    let text = state
-        .metrics
-        .render(state.registry.store().as_ref())
-        .await?;
+    let text = state.metrics.render(state.server.as_ref()).await?;
     let (body, content_type) = if wants_text_format(&headers) {
         (to_text_format(&text), TEXT_CONTENT_TYPE)
     } else {

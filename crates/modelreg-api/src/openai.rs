@@ -142,7 +142,7 @@ pub async fn list_models(
     // project's generation stands, so later pages do not count again.)
     let mut data = Vec::new();
     let has_more = loop {
-        let page = state.registry.list(&caller, &query).await?;
+        let page = state.models.list(&caller, &query).await?;
         data.extend(page.items.iter().map(OpenAiModel::from));
         match page.items.last() {
             Some(last) if page.has_more && limit.is_none() => {
@@ -188,6 +188,6 @@ pub async fn retrieve_model(
     let Path(id) = path.map_err(|e| ApiError::invalid_request(format!("invalid path: {e}")))?;
     // An id that is not a resource_uri (a model's uuid included) names no model here.
     let uri = ResourceUri::parse(&id).map_err(|_| ApiError::from(Error::model_not_found(&id)))?;
-    let model = state.registry.get_usable(&caller, &uri).await?;
+    let model = state.models.get_usable(&caller.reader()?, &uri).await?;
     Ok(Json(OpenAiModel::from(&model)))
 }

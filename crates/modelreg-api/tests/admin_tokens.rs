@@ -146,6 +146,15 @@ async fn only_owners_and_admins_of_the_organization_and_no_escalation(app: TestA
         app.send(admin(&token, Method::GET, "/admin/tokens"))
             .await
             .expect_error(403, "INSUFFICIENT_PERMISSIONS");
+        app.send(
+            admin(&token, Method::POST, "/admin/tokens")
+                .json(json!({"name": unique("x"), "project": "*", "role": "viewer"})),
+        )
+        .await
+        .expect_error(403, "INSUFFICIENT_PERMISSIONS");
+        app.send(admin(&token, Method::DELETE, "/admin/tokens/any"))
+            .await
+            .expect_error(403, "INSUFFICIENT_PERMISSIONS");
     }
     // Another organization neither sees nor revokes these tokens.
     let name = unique("kept");

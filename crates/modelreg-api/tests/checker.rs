@@ -10,7 +10,7 @@ use common::*;
 use modelreg_core::{
     checker::{CheckerConfig, HealthChecker, Round},
     secrets::{Kek, Keyring},
-    service::Registry,
+    service::ModelService,
     timestamp::Timestamp,
 };
 use modelreg_probe::{HttpProber, ProbeConfig, testing};
@@ -19,10 +19,11 @@ use serde_json::json;
 const INTERVAL: Duration = Duration::from_secs(60);
 
 fn checker(app: &TestApp, keyring: Arc<Keyring>, owner: &str) -> HealthChecker {
-    let registry = Registry::new(app.store.clone(), keyring)
+    let models = ModelService::new(app.store.clone(), keyring)
         .with_prober(Arc::new(HttpProber::new(ProbeConfig::default()).unwrap()));
     HealthChecker::new(
-        registry,
+        models,
+        app.store.clone(),
         CheckerConfig {
             interval: INTERVAL,
             jitter: Duration::ZERO,

@@ -48,7 +48,7 @@ impl Role {
             Action::Read => true,
             Action::Verify => !matches!(self, Viewer),
             Action::Write => matches!(self, Owner | Admin | Member | Developer),
-            Action::Delete | Action::Audit => matches!(self, Owner | Admin),
+            Action::Delete | Action::Audit | Action::ManageTokens => matches!(self, Owner | Admin),
         }
     }
 }
@@ -70,6 +70,8 @@ pub enum Action {
     Delete,
     /// the organization's audit log
     Audit,
+    /// the organization's API tokens
+    ManageTokens,
 }
 
 impl Action {
@@ -80,6 +82,7 @@ impl Action {
             Action::Write => "create or update models",
             Action::Delete => "delete models",
             Action::Audit => "read the organization's audit log",
+            Action::ManageTokens => "manage the organization's API tokens",
         }
     }
 }
@@ -130,6 +133,15 @@ impl Identity {
             .copied()
     }
 
+    /// The role for all projects (`*`), if it allows `action`: what the organization's own
+    /// actions (its audit log, its tokens) need.
+    pub fn org_role_allowing(&self, action: Action) -> Option<Role> {
+        self.grants
+            .get(&ProjectGrant::All)
+            .copied()
+            .filter(|r| r.allows(action))
+    }
+
     /// The project to use when the request names none: the only project of a caller bound to
     /// exactly one.
     pub fn sole_project(&self) -> Option<&ProjectId> {
@@ -148,16 +160,17 @@ mod tests {
     #[test]
     fn role_matrix() {
         use Action::*;
-        let want: [(Role, [bool; 4]); 6] = [
-            (Role::Owner, [true, true, true, true]),
-            (Role::Admin, [true, true, true, true]),
-            (Role::Member, [true, true, true, false]),
-            (Role::Developer, [true, true, true, false]),
-            (Role::Operator, [true, true, false, false]),
-            (Role::Viewer, [true, false, false, false]),
+        let want: [(Role, [bool; 6]); 6] = [
+            (Role::Owner, [true, true, true, true, true, true]),
+            (Role::Admin, [true, true, true, true, true, true]),
+            (Role::Member, [true, true, true, false, false, false]),
+            (Role::Developer, [true, true, true, false, false, false]),
+            (Role::Operator, [true, true, false, false, false, false]),
+            (Role::Viewer, [true, false, false, false, false, false]),
         ];
+        let actions = [Read, Verify, Write, Delete, Audit, ManageTokens];
         for (role, row) in want {
-            for (action, allowed) in [Read, Verify, Write, Delete].into_iter().zip(row) {
+            for (action, allowed) in actions.into_iter().zip(row) {
                 assert_eq!(role.allows(action), allowed, "{role} {action:?}");
             }
         }

@@ -3,14 +3,15 @@
 //! replicas, each due model is leased in the database by one of them, so it is checked once per
 //! interval, not once per replica. DEPRECATED and DISABLED models are never touched.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use futures::{StreamExt, stream};
 
 use crate::{
     error::Result,
     secrets::fill_random,
-    service::{Actor, Registry},
+    service::{Actor, ModelService},
+    store::ServerStore,
     timestamp::Timestamp,
 };
 
@@ -51,17 +52,25 @@ pub struct Round {
     pub failed: u64,
 }
 
+/// Leases due models through the `ServerStore` and verifies them through the model service.
 pub struct HealthChecker {
-    registry: Registry,
+    models: ModelService,
+    leases: Arc<dyn ServerStore>,
     config: CheckerConfig,
     owner: String,
 }
 
 impl HealthChecker {
     /// `owner` names this replica in leases; it must differ between replicas.
-    pub fn new(registry: Registry, config: CheckerConfig, owner: String) -> Self {
+    pub fn new(
+        models: ModelService,
+        leases: Arc<dyn ServerStore>,
+        config: CheckerConfig,
+        owner: String,
+    ) -> Self {
         HealthChecker {
-            registry,
+            models,
+            leases,
             config,
             owner,
         }
@@ -93,8 +102,8 @@ impl HealthChecker {
 
     /// One round at `now`: leases the due models and checks them.
     pub async fn run_once_at(&self, now: Timestamp) -> Result<Round> {
-        let store = self.registry.store();
-        let claimed = store
+        let claimed = self
+            .leases
             .claim_checks(
                 &self.owner,
                 now,
@@ -107,7 +116,7 @@ impl HealthChecker {
                 let scope = claim.model.scope.clone();
                 let id = claim.model.id;
                 let actor = Actor::system("health-checker");
-                let verified = match self.registry.verify_model(claim.model, &actor).await {
+                let verified = match self.models.verify_model(claim.model, &actor).await {
                     Ok(v) => v.outcome.verified,
                     // Deleted meanwhile: nothing to schedule.
                     Err(_) => return None,
@@ -115,7 +124,8 @@ impl HealthChecker {
                 let failures = if verified { 0 } else { claim.failures + 1 };
                 // Scheduled from the round's time, so one round's models stay together.
                 let next = now.plus(self.next_delay(failures));
-                if let Err(e) = store
+                if let Err(e) = self
+                    .leases
                     .finish_check(&scope, id, &self.owner, verified, next)
                     .await
                 {

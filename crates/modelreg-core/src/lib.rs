@@ -18,6 +18,7 @@ pub mod service;
 pub mod store;
 pub mod tenant;
 pub mod timestamp;
+pub mod tokens;
 pub mod validate;
 pub mod verify;
 

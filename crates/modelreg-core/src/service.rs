@@ -1,5 +1,6 @@
-//! The operations of the registry: each checks the caller's role, turns input into domain
-//! values, seals credentials and calls the store. Handlers call these and nothing else.
+//! The operations on models: each takes the capability its role check made (`Reader`,
+//! `Writer`, …), turns input into domain values, seals credentials and calls the store.
+//! Handlers call these and nothing else.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     audit::{AuditAction, AuditEntry, AuditEvent, diff},
-    auth::{Action, Role},
+    auth::{Action, Identity, Role},
     error::{Error, Result},
     list::{CursorKeys, ListPage, ListQuery},
     live_keys::LiveKeys,
@@ -15,7 +16,7 @@ use crate::{
     references::ReferencePolicy,
     resource_uri::{ModelKey, ResourceUri},
     secrets::{Binding, Credentials, CredentialsPatch, Keyring, OpenError, SealedCredentials},
-    store::{AuditFilter, ModelChange, NewModel, Store},
+    store::{AuditFilter, ModelChange, ModelStore, NewModel},
     tenant::{OrgId, TenantScope},
     timestamp::Timestamp,
     validate,
@@ -74,7 +75,9 @@ impl Caller {
         }
     }
 
-    pub fn require(&self, action: Action) -> Result<()> {
+    /// The one check of a request's role (the matrix is `Role::allows`); each capability
+    /// below is made by it alone.
+    fn permit(&self, action: Action) -> Result<()> {
         if self.role.allows(action) {
             Ok(())
         } else {
@@ -84,6 +87,65 @@ impl Caller {
                 action.describe()
             )))
         }
+    }
+
+    pub fn reader(self) -> Result<Reader> {
+        self.permit(Action::Read).map(|()| Reader(self))
+    }
+
+    pub fn verifier(self) -> Result<Verifier> {
+        self.permit(Action::Verify).map(|()| Verifier(self))
+    }
+
+    pub fn writer(self) -> Result<Writer> {
+        self.permit(Action::Write).map(|()| Writer(self))
+    }
+
+    pub fn deleter(self) -> Result<Deleter> {
+        self.permit(Action::Delete).map(|()| Deleter(self))
+    }
+}
+
+// Capabilities: proof that the caller's role allows an action. Their fields are private, so
+// only the role check above makes them, and a `ModelService` method cannot run without it.
+
+/// May read models: get, list, history, export, `/v1/models`.
+#[derive(Debug)]
+pub struct Reader(Caller);
+
+/// May verify models, saved or not.
+#[derive(Debug)]
+pub struct Verifier(Caller);
+
+/// May create and update models, their credentials and status. Only `Caller::writer` makes
+/// one:
+///
+/// ```compile_fail
+/// use modelreg_core::service::{Caller, Writer};
+/// fn forge(caller: Caller) -> Writer {
+///     Writer(caller)
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Writer(Caller);
+
+/// May delete models.
+#[derive(Debug)]
+pub struct Deleter(Caller);
+
+/// May read the organization's audit log: an owner or admin for all projects.
+#[derive(Debug)]
+pub struct Auditor(OrgId);
+
+impl Identity {
+    pub fn auditor(&self) -> Result<Auditor> {
+        self.org_role_allowing(Action::Audit)
+            .map(|_| Auditor(self.org.clone()))
+            .ok_or_else(|| {
+                Error::Forbidden(
+                    "reading the audit log needs the owner or admin role for all projects".into(),
+                )
+            })
     }
 }
 
@@ -135,20 +197,26 @@ impl EtagCondition {
 
 const MAX_UPDATE_ATTEMPTS: usize = 8;
 
+/// The model service: what requests (and the health checker) do to models. It holds only
+/// the tenant-scoped `ModelStore`.
 #[derive(Clone)]
-pub struct Registry {
-    store: Arc<dyn Store>,
+pub struct ModelService {
+    store: Arc<dyn ModelStore>,
     keys: Arc<LiveKeys>,
     prober: Arc<dyn Prober>,
     references: ReferencePolicy,
     on_verification: Option<VerificationHook>,
 }
 
+/// The former name of `ModelService`, left for `models/list_cache.rs` alone, which is being
+/// rewritten on another branch; it goes once that file says `ModelService`.
+pub type Registry = ModelService;
+
 /// Told of every verification: the model's provider, whether it was a stored model (`true`)
 /// or one before it is saved, and the outcome. Metrics count them.
 pub type VerificationHook = Arc<dyn Fn(Option<&str>, bool, &ProbeOutcome) + Send + Sync>;
 
-/// The prober of a registry built without one: every verification says so.
+/// The prober of a service built without one: every verification says so.
 struct NoProber;
 
 #[async_trait::async_trait]
@@ -165,9 +233,9 @@ pub struct Verified {
     pub model: Model,
 }
 
-impl Registry {
-    /// A registry whose keys never change; see `with_keys` for a server's.
-    pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>) -> Self {
+impl ModelService {
+    /// A service whose keys never change; see `with_keys` for a server's.
+    pub fn new(store: Arc<dyn ModelStore>, keyring: Arc<Keyring>) -> Self {
         Self {
             store,
             keys: Arc::new(LiveKeys::fixed(keyring)),
@@ -177,20 +245,20 @@ impl Registry {
         }
     }
 
-    /// The same registry, with keys that can change while it runs.
+    /// The same service, with keys that can change while it runs.
     pub fn with_keys(mut self, keys: Arc<LiveKeys>) -> Self {
         self.keys = keys;
         self
     }
 
-    /// The same registry, resolving credential references as `references` grants (by
+    /// The same service, resolving credential references as `references` grants (by
     /// default nothing is granted).
     pub fn with_references(mut self, references: ReferencePolicy) -> Self {
         self.references = references;
         self
     }
 
-    /// The same registry, telling `hook` of every verification.
+    /// The same service, telling `hook` of every verification.
     pub fn with_verification_hook(mut self, hook: VerificationHook) -> Self {
         self.on_verification = Some(hook);
         self
@@ -202,7 +270,7 @@ impl Registry {
         }
     }
 
-    /// The same registry, verifying with `prober`.
+    /// The same service, verifying with `prober`.
     pub fn with_prober(mut self, prober: Arc<dyn Prober>) -> Self {
         self.prober = prober;
         self
@@ -254,11 +322,10 @@ impl Registry {
     }
 
     /// Verifies a model before it is saved: its credentials are tested, nothing is stored.
-    pub async fn verify_unsaved(&self, caller: &Caller, body: ModelCreate) -> Result<ProbeOutcome> {
-        caller.require(Action::Verify)?;
+    pub async fn verify_unsaved(&self, v: &Verifier, body: ModelCreate) -> Result<ProbeOutcome> {
         let input = validate::create(body)?;
         let outcome = self
-            .probe(&caller.scope.org, &input.fields, &input.credentials)
+            .probe(&v.0.scope.org, &input.fields, &input.credentials)
             .await;
         self.verified(&input.fields, false, &outcome);
         Ok(outcome)
@@ -266,13 +333,13 @@ impl Registry {
 
     /// Verifies a stored model with its stored credentials, and records the result: status
     /// ACTIVE or ERROR (DEPRECATED and DISABLED stay), `status_message`, `last_verified_at`.
-    pub async fn verify_stored(&self, caller: &Caller, key: &ModelKey) -> Result<Verified> {
-        caller.require(Action::Verify)?;
-        let current = self.find(&caller.scope, key).await?;
-        self.verify_model(current, &caller.actor()).await
+    pub async fn verify_stored(&self, v: &Verifier, key: &ModelKey) -> Result<Verified> {
+        let current = self.find(&v.0.scope, key).await?;
+        self.verify_model(current, &v.0.actor()).await
     }
 
-    /// Verifies and records, for a request or the background checker.
+    /// Verifies and records, for a request or the background checker (which acts for no
+    /// tenant's caller, so this takes no capability).
     pub async fn verify_model(&self, current: Model, actor: &Actor) -> Result<Verified> {
         let outcome = match self.open(&current) {
             Ok(credentials) => {
@@ -315,12 +382,8 @@ impl Registry {
             .ok_or_else(|| Error::model_not_found(current.resource_uri.as_str()))?;
         Ok(Verified {
             outcome,
-            model: self.checked(model),
+            model: self.with_credential_status(model),
         })
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     pub fn keys(&self) -> &Arc<LiveKeys> {
@@ -357,7 +420,7 @@ impl Registry {
     /// The model as a reader must see it: when its credentials do not open (a missing key,
     /// tampered bytes, a ciphertext moved from another row) it is reported as `ERROR` with the
     /// reason, whatever status is stored, so it never passes as healthy.
-    pub fn checked(&self, mut model: Model) -> Model {
+    fn with_credential_status(&self, mut model: Model) -> Model {
         if let Err(e) = self.open(&model) {
             model.fields.status = Status::Error;
             model.fields.status_message = Some(format!(
@@ -371,8 +434,8 @@ impl Registry {
         model
     }
 
-    pub async fn create(&self, caller: &Caller, body: ModelCreate) -> Result<Model> {
-        caller.require(Action::Write)?;
+    pub async fn create(&self, w: &Writer, body: ModelCreate) -> Result<Model> {
+        let caller = &w.0;
         let input = validate::create(body)?;
         let id = Uuid::now_v7();
         let credentials = self.seal(
@@ -401,23 +464,19 @@ impl Registry {
         self.store.insert_model(&caller.scope, new, &audit).await
     }
 
-    pub async fn get(&self, caller: &Caller, key: &ModelKey) -> Result<Model> {
-        caller.require(Action::Read)?;
-        Ok(self.checked(self.find(&caller.scope, key).await?))
+    pub async fn get(&self, r: &Reader, key: &ModelKey) -> Result<Model> {
+        Ok(self.with_credential_status(self.find(&r.0.scope, key).await?))
     }
 
     /// A model `GET /v1/models` lists: of the caller's project, by resource_uri, and not
     /// DISABLED as stored (a model whose credentials do not open reads as ERROR, and a DISABLED
     /// one among them is still not usable).
-    pub async fn get_usable(&self, caller: &Caller, uri: &ResourceUri) -> Result<Model> {
-        caller.require(Action::Read)?;
-        let model = self
-            .find(&caller.scope, &ModelKey::Uri(uri.clone()))
-            .await?;
+    pub async fn get_usable(&self, r: &Reader, uri: &ResourceUri) -> Result<Model> {
+        let model = self.find(&r.0.scope, &ModelKey::Uri(uri.clone())).await?;
         if model.fields.status == Status::Disabled {
             return Err(Error::model_not_found(uri.as_str()));
         }
-        Ok(self.checked(model))
+        Ok(self.with_credential_status(model))
     }
 
     async fn find(&self, scope: &TenantScope, key: &ModelKey) -> Result<Model> {
@@ -432,14 +491,13 @@ impl Registry {
     /// it is a 412.
     pub async fn update(
         &self,
-        caller: &Caller,
+        w: &Writer,
         key: &ModelKey,
         body: ModelUpdate,
         if_match: Option<&EtagCondition>,
     ) -> Result<Model> {
-        caller.require(Action::Write)?;
         let patch = validate::update(body)?;
-        self.write_with_retry(caller, key, if_match, |current| {
+        self.write_with_retry(w, key, if_match, |current| {
             if let Some(uri) = &patch.resource_uri
                 && uri != current.resource_uri.as_str()
             {
@@ -476,13 +534,12 @@ impl Registry {
     /// stored credentials must open; if they do not, replace them whole with PUT.
     pub async fn update_credentials(
         &self,
-        caller: &Caller,
+        w: &Writer,
         key: &ModelKey,
         patch: &CredentialsPatch,
         if_match: Option<&EtagCondition>,
     ) -> Result<Model> {
-        caller.require(Action::Write)?;
-        self.write_with_retry(caller, key, if_match, |current| {
+        self.write_with_retry(w, key, if_match, |current| {
             let stored = self.open(current).map_err(|e| {
                     Error::field(
                         &["body"],
@@ -509,16 +566,17 @@ impl Registry {
     /// `If-Match`, and is a 412 with it.
     async fn write_with_retry(
         &self,
-        caller: &Caller,
+        w: &Writer,
         key: &ModelKey,
         if_match: Option<&EtagCondition>,
         plan: impl Fn(&Model) -> Result<Option<Planned>>,
     ) -> Result<Model> {
+        let caller = &w.0;
         for _ in 0..MAX_UPDATE_ATTEMPTS {
             let current = self.find(&caller.scope, key).await?;
             check_precondition(if_match, &current)?;
             let Some(p) = plan(&current)? else {
-                return Ok(self.checked(current));
+                return Ok(self.with_credential_status(current));
             };
             let audit = caller.actor().entry(
                 p.action,
@@ -541,7 +599,7 @@ impl Registry {
                 .update_model(&caller.scope, change, &audit)
                 .await?
             {
-                Some(updated) => return Ok(self.checked(updated)),
+                Some(updated) => return Ok(self.with_credential_status(updated)),
                 None if if_match.is_some() => return Err(precondition_failed()),
                 None => continue,
             }
@@ -551,11 +609,11 @@ impl Registry {
 
     pub async fn delete(
         &self,
-        caller: &Caller,
+        d: &Deleter,
         key: &ModelKey,
         if_match: Option<&EtagCondition>,
     ) -> Result<()> {
-        caller.require(Action::Delete)?;
+        let caller = &d.0;
         let current = self.find(&caller.scope, key).await?;
         check_precondition(if_match, &current)?;
         let expected = if_match.map(|_| current.version);
@@ -590,11 +648,10 @@ impl Registry {
     /// (docs/litellm.md). Credentials appear only as `os.environ/` references.
     pub async fn export_litellm(
         &self,
-        caller: &Caller,
+        r: &Reader,
         query: &ListQuery,
     ) -> Result<crate::litellm::Export> {
-        caller.require(Action::Read)?;
-        self.export_litellm_in(&caller.scope, query, false).await
+        self.export_litellm_in(&r.0.scope, query, false).await
     }
 
     /// The export of `scope`. `with_values` also collects each variable's value, references
@@ -631,17 +688,24 @@ impl Registry {
         }
     }
 
+    /// A page of the caller's project. This and `list_generation` take the `Caller` and make
+    /// the reader's check themselves (`permit`, as `Caller::reader` does), because the list
+    /// cache (`models/list_cache.rs`) holds a `Caller`.
     pub async fn list(&self, caller: &Caller, query: &ListQuery) -> Result<ListPage> {
-        caller.require(Action::Read)?;
+        caller.permit(Action::Read)?;
         let mut page = self.store.list_models(&caller.scope, query).await?;
-        page.items = page.items.into_iter().map(|m| self.checked(m)).collect();
+        page.items = page
+            .items
+            .into_iter()
+            .map(|m| self.with_credential_status(m))
+            .collect();
         Ok(page)
     }
 
     /// The generation of the caller's project (see `ModelStore::project_generation`): a page
     /// read at the generation still current is still exact.
     pub async fn list_generation(&self, caller: &Caller) -> Result<Option<i64>> {
-        caller.require(Action::Read)?;
+        caller.permit(Action::Read)?;
         match caller.generation {
             Some(g) => Ok(Some(g)),
             None => self.store.project_generation(&caller.scope).await,
@@ -649,42 +713,33 @@ impl Registry {
     }
 }
 
-impl Registry {
+impl ModelService {
     /// A model's audit events, newest first; they outlive the model.
     pub async fn history(
         &self,
-        caller: &Caller,
+        r: &Reader,
         key: &ModelKey,
         page: u32,
         limit: u32,
     ) -> Result<(Vec<AuditEvent>, u64)> {
-        caller.require(Action::Read)?;
         let offset = u64::from(page - 1) * u64::from(limit);
         self.store
-            .model_history(&caller.scope, key, offset, limit)
+            .model_history(&r.0.scope, key, offset, limit)
             .await
     }
 
-    /// The organization's audit events, newest first. Owners and admins of the whole
-    /// organization only.
+    /// The organization's audit events, newest first.
     pub async fn audit_log(
         &self,
-        org: &OrgId,
-        role: Option<Role>,
+        auditor: &Auditor,
         filter: &AuditFilter,
         page: u32,
         limit: u32,
     ) -> Result<(Vec<AuditEvent>, u64)> {
-        match role {
-            Some(r) if r.allows(Action::Audit) => {}
-            _ => {
-                return Err(Error::Forbidden(
-                    "reading the audit log needs the owner or admin role for all projects".into(),
-                ));
-            }
-        }
         let offset = u64::from(page - 1) * u64::from(limit);
-        self.store.audit_events(org, filter, offset, limit).await
+        self.store
+            .audit_events(&auditor.0, filter, offset, limit)
+            .await
     }
 }
 

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use modelreg_core::{
     references::ReferencePolicy,
     secrets::{Binding, Kek, Keyring},
-    store::Store,
+    store::{MaintenanceStore, Store},
 };
 
 use secrecy::ExposeSecret;
@@ -192,7 +192,11 @@ pub fn generate(config: &Config) -> anyhow::Result<()> {
 }
 
 /// `modelreg keys status`: how many records each key id protects.
-pub async fn status(config: &Config, store: &dyn Store, json: bool) -> anyhow::Result<()> {
+pub async fn status(
+    config: &Config,
+    store: &dyn MaintenanceStore,
+    json: bool,
+) -> anyhow::Result<()> {
     let ring = load(config, false)?;
     let counts = store.count_by_kek().await?;
     let configured = ring.ids();
@@ -447,7 +451,7 @@ pub struct CheckReport {
 /// long, which keeps it under a quarter of one core. Unpaced, at 1,000,000 models it took 56 s
 /// of CPU and the lists ran at about half speed for that minute (docs/performance.md).
 pub async fn check_all(
-    store: &dyn Store,
+    store: &dyn MaintenanceStore,
     ring: &Keyring,
     references: &ReferencePolicy,
 ) -> anyhow::Result<CheckReport> {

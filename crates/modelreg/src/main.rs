@@ -578,12 +578,12 @@ async fn export(ahead: Option<&Path>, args: ExportArgs) -> anyhow::Result<()> {
     // References resolve here exactly as the server resolves them: only as granted.
     let references = config.references(&keyring, file.as_deref())?;
     let store = config.open_store().await?;
-    let registry =
-        modelreg_core::service::Registry::new(store.clone(), std::sync::Arc::new(keyring))
+    let models =
+        modelreg_core::service::ModelService::new(store.clone(), std::sync::Arc::new(keyring))
             .with_references(references);
     let result =
-        match modelreg_core::litellm::export_query(&args.filters.pairs(), &registry.cursors()) {
-            Ok(query) => registry.export_litellm_in(&scope, &query, true).await,
+        match modelreg_core::litellm::export_query(&args.filters.pairs(), &models.cursors()) {
+            Ok(query) => models.export_litellm_in(&scope, &query, true).await,
             Err(e) => Err(e),
         };
     store.close().await;
@@ -611,7 +611,7 @@ async fn export(ahead: Option<&Path>, args: ExportArgs) -> anyhow::Result<()> {
 }
 
 /// `modelreg audit verify`: walks each organization's chain in order.
-async fn audit_verify(store: &dyn modelreg_core::store::Store) -> anyhow::Result<()> {
+async fn audit_verify(store: &dyn modelreg_core::store::MaintenanceStore) -> anyhow::Result<()> {
     use modelreg_core::audit::{GENESIS, first_broken};
     let mut broken = 0;
     for org in store.audit_organizations().await? {

@@ -8,9 +8,10 @@ use modelreg_core::{
     auth::{ProjectGrant, Role, generate_token, hash_token},
     checker::{CheckerConfig, HealthChecker},
     live_keys::LiveKeys,
-    service::Registry,
-    store::{NewToken, Store},
+    service::ModelService,
+    store::{NewToken, ServerStore, TokenStore},
     tenant::OrgId,
+    tokens::TokenService,
 };
 use tokio::net::TcpListener;
 
@@ -108,16 +109,22 @@ pub async fn run(
     let heartbeats = replica.spawn(store.clone(), live.clone(), hangup);
     // One set of metrics, so the background checker's verifications are counted too.
     let metrics = Arc::new(modelreg_api::metrics::Metrics::new());
-    let registry = Registry::new(store.clone(), keyring)
+    // Each part gets the part of the store it needs; no request reaches `MaintenanceStore`.
+    let models = ModelService::new(store.clone(), keyring)
         .with_keys(live)
         .with_references(references)
         .with_prober(Arc::new(config.prober()?))
         .with_verification_hook(metrics.verification_hook());
     if config.check_interval_secs > 0 {
-        spawn_checker(registry.clone(), &config, replica.id.clone());
+        spawn_checker(models.clone(), store.clone(), &config, replica.id.clone());
     }
     let limits = config.limits();
-    let app = modelreg_api::router_with_metrics(registry, auth, metrics, limits.clone());
+    let services = modelreg_api::Services {
+        models,
+        tokens: TokenService::new(store.clone()),
+        server: store.clone(),
+    };
+    let app = modelreg_api::router_with_metrics(services, auth, metrics, limits.clone());
     // Where to reach the server, on stdout for whoever started it; in JSON log mode as a JSON
     // line too, so that a pipeline merging stdout into the log reads only JSON.
     if config.log_format == "json" {
@@ -171,7 +178,7 @@ struct Replica {
 impl Replica {
     /// Reads the master keys again, decides which key to seal new credentials under (the
     /// newest that every live replica holds, this one included), and reports both.
-    async fn beat(&self, store: &dyn Store, live: &LiveKeys) {
+    async fn beat(&self, store: &dyn ServerStore, live: &LiveKeys) {
         match live.reload() {
             Ok(true) => tracing::info!(
                 keys = ?live.state().ring().ids(),
@@ -213,7 +220,7 @@ impl Replica {
     /// Beats every interval, and at once on SIGHUP, until aborted.
     fn spawn(
         &self,
-        store: Arc<dyn Store>,
+        store: Arc<dyn ServerStore>,
         live: Arc<LiveKeys>,
         mut hangup: Option<tokio::signal::unix::Signal>,
     ) -> tokio::task::JoinHandle<()> {
@@ -239,10 +246,16 @@ impl Replica {
 }
 
 /// Runs the background health checker until the process ends.
-fn spawn_checker(registry: Registry, config: &Config, replica: String) {
+fn spawn_checker(
+    models: ModelService,
+    leases: Arc<dyn ServerStore>,
+    config: &Config,
+    replica: String,
+) {
     let interval = Duration::from_secs(config.check_interval_secs);
     let checker = HealthChecker::new(
-        registry,
+        models,
+        leases,
         CheckerConfig {
             interval,
             concurrency: config.check_concurrency.max(1) as usize,
@@ -283,7 +296,7 @@ fn spawn_checker(registry: Registry, config: &Config, replica: String) {
 /// where a token would be kept and shipped: then the token goes to a file of the data
 /// directory readable by this user alone, and the log says only where it is. That file is
 /// written before the token is minted, so a token can never be minted and then lost.
-async fn bootstrap_token(store: &dyn Store, data_dir: &Path) -> anyhow::Result<()> {
+async fn bootstrap_token(store: &dyn TokenStore, data_dir: &Path) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     if !store.list_tokens().await?.is_empty() {
         return Ok(());

@@ -1,7 +1,7 @@
 //! `PATCH /assets/models/{resource_uri}/credentials`: change stored credentials key by key.
 
 use axum::{Json, extract::State, http::HeaderMap};
-use modelreg_core::{auth::Action, secrets::CredentialsPatch, service::Caller};
+use modelreg_core::{secrets::CredentialsPatch, service::Caller};
 
 use crate::{
     AppState,
@@ -49,11 +49,11 @@ pub async fn patch_credentials(
     pre: Preconditions,
     body: JsonBody,
 ) -> Result<(HeaderMap, Json<ModelView>), ApiError> {
-    caller.require(Action::Write)?;
+    let writer = caller.writer()?;
     let patch: CredentialsPatch = body.parse()?;
     let model = state
-        .registry
-        .update_credentials(&caller, &key, &patch, pre.if_match.as_ref())
+        .models
+        .update_credentials(&writer, &key, &patch, pre.if_match.as_ref())
         .await?;
     Ok((entity_headers(&model), Json(ModelView::from(&model))))
 }

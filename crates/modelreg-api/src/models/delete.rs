@@ -37,8 +37,8 @@ pub async fn delete_model(
     pre: Preconditions,
 ) -> Result<StatusCode, ApiError> {
     state
-        .registry
-        .delete(&caller, &key, pre.if_match.as_ref())
+        .models
+        .delete(&caller.deleter()?, &key, pre.if_match.as_ref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -43,7 +43,7 @@ pub async fn get_model(
     ModelPath(key): ModelPath,
     pre: Preconditions,
 ) -> Result<Response, ApiError> {
-    let model = state.registry.get(&caller, &key).await?;
+    let model = state.models.get(&caller.reader()?, &key).await?;
     let headers = entity_headers(&model);
     if pre
         .if_none_match

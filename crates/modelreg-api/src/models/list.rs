@@ -69,7 +69,7 @@ pub async fn list_models(
     caller: Caller,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<impl IntoResponse, ApiError> {
-    let query = ListQuery::parse(&pairs, &state.registry.cursors())?;
-    let body = state.lists.page(&state.registry, &caller, &query).await?;
+    let query = ListQuery::parse(&pairs, &state.models.cursors())?;
+    let body = state.lists.page(&state.models, &caller, &query).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }

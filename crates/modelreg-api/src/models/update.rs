@@ -1,7 +1,7 @@
 //! `PUT` and `PATCH /assets/models/{resource_uri}`: both apply a JSON merge patch.
 
 use axum::{Json, extract::State, http::HeaderMap};
-use modelreg_core::{auth::Action, model::ModelUpdate, service::Caller};
+use modelreg_core::{model::ModelUpdate, service::Caller};
 
 use crate::{
     AppState,
@@ -17,11 +17,11 @@ async fn update(
     pre: Preconditions,
     body: JsonBody,
 ) -> Result<(HeaderMap, Json<ModelView>), ApiError> {
-    caller.require(Action::Write)?;
+    let writer = caller.writer()?;
     let input: ModelUpdate = super::update_body(&body)?;
     let model = state
-        .registry
-        .update(&caller, &key.0, input, pre.if_match.as_ref())
+        .models
+        .update(&writer, &key.0, input, pre.if_match.as_ref())
         .await?;
     Ok((entity_headers(&model), Json(ModelView::from(&model))))
 }

@@ -2,7 +2,6 @@
 
 use axum::{Json, extract::State};
 use modelreg_core::{
-    auth::Action,
     model::{ModelCreate, Status},
     service::Caller,
     verify::ProbeOutcome,
@@ -52,9 +51,9 @@ pub async fn verify_unsaved(
     caller: Caller,
     body: JsonBody,
 ) -> Result<Json<ProbeOutcome>, ApiError> {
-    caller.require(Action::Verify)?;
+    let verifier = caller.verifier()?;
     let input: ModelCreate = super::create_body(&body)?;
-    Ok(Json(state.registry.verify_unsaved(&caller, input).await?))
+    Ok(Json(state.models.verify_unsaved(&verifier, input).await?))
 }
 
 /// Verify a stored model
@@ -82,7 +81,10 @@ pub async fn verify_stored(
     caller: Caller,
     ModelPath(key): ModelPath,
 ) -> Result<Json<StoredVerification>, ApiError> {
-    let v = state.registry.verify_stored(&caller, &key).await?;
+    let v = state
+        .models
+        .verify_stored(&caller.verifier()?, &key)
+        .await?;
     Ok(Json(StoredVerification {
         verified: v.outcome.verified,
         message: v.outcome.message,

@@ -20,10 +20,11 @@ use modelreg_core::{
     model::{ModelFields, Status},
     resource_uri::ResourceUri,
     secrets::{Binding, Credentials, Kek, Keyring},
-    service::Registry,
+    service::ModelService,
     store::{NewModel, NewToken, Store},
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
+    tokens::TokenService,
 };
 use modelreg_store::{PoolSettings, testing::PgSchema};
 use serde_json::{Value, json};
@@ -69,6 +70,15 @@ macro_rules! on_both_backends {
     };
 }
 
+/// The router's services over `store`, as the server hands them out.
+pub fn services(store: &Arc<dyn Store>, models: ModelService) -> modelreg_api::Services {
+    modelreg_api::Services {
+        models,
+        tokens: TokenService::new(store.clone()),
+        server: store.clone(),
+    }
+}
+
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name unique within the test process, for tokens and tenants.
@@ -112,11 +122,11 @@ impl TestApp {
     /// Another router over the same storage, accepting JWTs as `jwt` says.
     pub fn with_jwt(&self, jwt: JwtConfig) -> TestApp {
         let keyring = Arc::new(Keyring::new(vec![Kek::generate()]).unwrap());
-        let registry = Registry::new(self.store.clone(), keyring.clone());
+        let models = ModelService::new(self.store.clone(), keyring.clone());
         let auth = Authenticator::new(self.store.clone(), &jwt);
         let last_used = auth.last_used();
         TestApp {
-            router: modelreg_api::router(registry, auth, Limits::default()),
+            router: modelreg_api::router(services(&self.store, models), auth, Limits::default()),
             store: self.store.clone(),
             backend: Backend::Shared,
             last_used,
@@ -183,13 +193,10 @@ impl TestApp {
             (name.starts_with("MR_VERIFY_KEY_") || name.starts_with("MR_NOT_GRANTED_"))
                 .then(|| modelreg_probe::testing::GOOD_KEY.to_owned())
         }));
-        let router = modelreg_api::router(
-            Registry::new(store, keyring)
-                .with_prober(Arc::new(prober))
-                .with_references(references),
-            auth,
-            limits,
-        );
+        let models = ModelService::new(store.clone(), keyring)
+            .with_prober(Arc::new(prober))
+            .with_references(references);
+        let router = modelreg_api::router(services(&store, models), auth, limits);
         (router, last_used)
     }
 
