@@ -8,53 +8,101 @@
 //! serialization. A write on any replica moves the generation in the shared database, so no
 //! replica serves a page older than the write it would otherwise have read.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::future::Future;
 
 use axum::body::Bytes;
 use modelreg_core::{
     Error, Result,
     list::{ListQuery, Paging},
     service::{Caller, Registry},
+    tenant::TenantScope,
 };
-
 use prometheus_client::metrics::{counter::Counter, family::Family};
+use quick_cache::{
+    OptionsBuilder, Weighter,
+    sync::{Cache, EntryAction, EntryResult},
+};
 
 use crate::{metrics::ListPageLabels, models::view::ModelList};
 
-/// Bounds per process: past either, the cache starts over. (A bound, not an LRU: the pages a
-/// deployment repeats come back at once.)
-const MAX_ENTRIES: usize = 4096;
-const MAX_BYTES: usize = 4 << 20;
+/// The bytes the kept pages may take in a process, as [`PageWeight`] counts them. Past it, pages
+/// make room one at a time, and a page read once goes first (S3-FIFO): a stream of unique
+/// searches passes through the cache's small probation queue and leaves the pages that repeat,
+/// whoever's they are.
+const MAX_BYTES: u64 = 4 << 20;
+/// The entry size the cache is planned for (it sizes its record of recently evicted keys and
+/// its shards from it): a page of the default 20 models, at about 800 bytes of JSON each.
+const TYPICAL_PAGE_BYTES: u64 = 16 << 10;
+/// Parts of the cache with a lock each, and an equal share of the bytes: enough that concurrent
+/// lists rarely wait on one lock, few enough that the largest page kept fits in a share.
+const SHARDS: usize = 4;
+/// A larger page is not kept: it would push out many that are likelier to repeat.
+const MAX_PAGE_BYTES: usize = (MAX_BYTES / 16) as usize;
+/// An entry's cost beyond its body and its key's text: the key's and the page's structs and the
+/// cache's bookkeeping (an allowance, not a measure).
+const ENTRY_OVERHEAD: u64 = 256;
 
-#[derive(Default)]
 pub struct ListCache {
-    pages: Mutex<Pages>,
-    /// `modelreg_list_pages_total{source="kept"}` and `{source="rendered"}`.
-    kept: Counter,
+    pages: Cache<PageKey, Page, PageWeight>,
+    /// `modelreg_list_pages_total{source="kept"}`: pages answered from the cache.
+    reused: Counter,
+    /// `modelreg_list_pages_total{source="rendered"}`: pages read from the store.
     rendered: Counter,
-    /// One render at a time per key. When a write moves the generation, every connection
-    /// listing the same page misses at once; without this each would run the page and its
-    /// count itself (32 full scans of a search at once took 5 s at 100,000 models). Now one
-    /// renders, and the rest wait for it and take its page.
-    rendering: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-#[derive(Default)]
-struct Pages {
-    by_key: HashMap<String, (i64, Bytes)>,
-    bytes: usize,
+/// What a page is kept under: the caller's project and every parameter that shapes the body,
+/// compared as values (so no two tenants' or queries' pages can share an entry).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct PageKey {
+    scope: TenantScope,
+    query: ListQuery,
+}
+
+#[derive(Clone)]
+struct Page {
+    generation: i64,
+    body: Bytes,
+}
+
+/// An entry's weight: its bytes, body and key text, plus [`ENTRY_OVERHEAD`].
+#[derive(Clone)]
+struct PageWeight;
+
+impl Weighter<PageKey, Page> for PageWeight {
+    fn weight(&self, key: &PageKey, page: &Page) -> u64 {
+        let filters = &key.query.filters;
+        let text: usize = [
+            key.scope.org.as_str(),
+            key.scope.project.as_str(),
+            filters.search.as_deref().unwrap_or(""),
+            filters.created_by.as_deref().unwrap_or(""),
+            filters.provider.as_deref().unwrap_or(""),
+        ]
+        .iter()
+        .map(|s| s.len())
+        .chain(filters.tags.iter().map(String::len))
+        .sum();
+        (text + page.body.len()) as u64 + ENTRY_OVERHEAD
+    }
 }
 
 impl ListCache {
     pub(crate) fn new(counted: Family<ListPageLabels, Counter>) -> ListCache {
         let source = |source| counted.get_or_create(&ListPageLabels { source }).clone();
+        ListCache::with_budget(MAX_BYTES, source("kept"), source("rendered"))
+    }
+
+    fn with_budget(bytes: u64, reused: Counter, rendered: Counter) -> ListCache {
+        let options = OptionsBuilder::new()
+            .weight_capacity(bytes)
+            .estimated_items_capacity((bytes / TYPICAL_PAGE_BYTES).max(1) as usize)
+            .shards(SHARDS)
+            .build()
+            .expect("every option is set");
         ListCache {
-            kept: source("kept"),
-            rendered: source("rendered"),
-            ..Default::default()
+            pages: Cache::with_options(options, PageWeight, Default::default(), Default::default()),
+            reused,
+            rendered,
         }
     }
 
@@ -65,191 +113,219 @@ impl ListCache {
         caller: &Caller,
         query: &ListQuery,
     ) -> Result<Bytes> {
-        // The caller's project and every parameter that shapes the body (`ListQuery`'s Debug
-        // form is derived, so it names each field and value).
-        let key = format!(
-            "{}\u{0}{}\u{0}{query:?}",
-            caller.scope.org.as_str(),
-            caller.scope.project.as_str()
-        );
+        let render = || async {
+            let page = registry.list(caller, query).await?;
+            let body = serde_json::to_vec(&ModelList::new(query, &page, &registry.cursors()))
+                .map_err(|e| Error::Internal(format!("cannot serialize a list page: {e}")))?;
+            Ok((page.generation, Bytes::from(body)))
+        };
         // Keyset pages are not kept: their cursors rarely repeat, and each would push out a
         // page that does. So they are not coalesced either.
         if !matches!(query.paging, Paging::Page(_)) {
-            return self.render(key, registry, caller, query).await;
+            return Ok(self.render(render).await?.1);
         }
         // The project's generation as of this request (read with the caller's token, or
         // now). `list_generation` checks the caller may read, as `list` does.
         let Some(generation) = registry.list_generation(caller).await? else {
             // A project never written to has no generation, and its pages are not kept.
-            return self.render(key, registry, caller, query).await;
+            return Ok(self.render(render).await?.1);
         };
-        if let Some(body) = self.kept(&key, |kept| kept == generation) {
-            return Ok(body);
-        }
-        // Renders of one page take turns, so that the misses after a write cost one render
-        // and not one per connection. (One turn per page and generation was tried: under
-        // 10% writes it ran a render per generation at once, and the mixed benchmark fell
-        // from 780 to 330 requests/s with peak memory up from 55 to 93 MiB.)
-        let _turn = self.turn(&key).await;
-        // A page kept meanwhile at this generation or a newer one shows the registry at a
-        // moment during this request: generations only grow, so a newer one was read after
-        // this request's own.
-        if let Some(body) = self.kept(&key, |kept| kept >= generation) {
-            return Ok(body);
-        }
-        self.render(key, registry, caller, query).await
+        let key = PageKey {
+            scope: caller.scope.clone(),
+            query: query.clone(),
+        };
+        self.page_at(key, generation, render).await
     }
 
-    /// The kept page for `key`, if its generation is acceptable.
-    fn kept(&self, key: &str, acceptable: impl FnOnce(i64) -> bool) -> Option<Bytes> {
-        let (generation, body) = self.get(key)?;
-        if !acceptable(generation) {
-            return None;
-        }
-        self.kept.inc();
-        Some(body)
-    }
-
-    /// Reads and serializes the page, and keeps it when it is a page-number page.
-    async fn render(
-        &self,
-        key: String,
-        registry: &Registry,
-        caller: &Caller,
-        query: &ListQuery,
-    ) -> Result<Bytes> {
-        let page = registry.list(caller, query).await?;
-        self.rendered.inc();
-        let body = Bytes::from(
-            serde_json::to_vec(&ModelList::new(query, &page, &registry.cursors()))
-                .map_err(|e| Error::Internal(format!("cannot serialize a list page: {e}")))?,
-        );
-        if let (Some(generation), Paging::Page(_)) = (page.generation, &query.paging) {
-            self.put(key, generation, body.clone());
+    /// The page kept under `key` if it was rendered at `generation` or later, or else the one
+    /// `render` makes, kept for the next request.
+    ///
+    /// Renders of one page take turns, so that the misses after a write cost one render and
+    /// not one per connection: without this, every connection listing the same page ran the
+    /// page and its count itself (32 full scans of a search at once took 5 s at 100,000
+    /// models). While one request renders, the cache holds a placeholder for the page and the
+    /// others wait on it; a render that fails or is cancelled hands the turn to the next. (One
+    /// turn per page and generation was tried: under 10% writes it ran a render per generation
+    /// at once, and the mixed benchmark fell from 780 to 330 requests/s with peak memory up
+    /// from 55 to 93 MiB.)
+    async fn page_at<F, Fut>(&self, key: PageKey, generation: i64, render: F) -> Result<Bytes>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(Option<i64>, Bytes)>>,
+    {
+        // A page kept at this generation or a newer one shows the registry at a moment during
+        // this request: generations only grow, so a newer one was read after this request's
+        // own. An older one is taken out, with the turn to render its successor.
+        let entry = self
+            .pages
+            .entry_async(&key, |_, kept| {
+                if kept.generation >= generation {
+                    EntryAction::Retain(kept.body.clone())
+                } else {
+                    EntryAction::ReplaceWithGuard
+                }
+            })
+            .await;
+        let turn = match entry {
+            EntryResult::Retained(body) => {
+                self.reused.inc();
+                return Ok(body);
+            }
+            EntryResult::Vacant(turn) | EntryResult::Replaced(turn, _) => Some(turn),
+            // Neither can happen: the check above never removes, and the wait has no timeout.
+            EntryResult::Removed(..) | EntryResult::Timeout => None,
+        };
+        let (rendered_at, body) = self.render(render).await?;
+        // Only the holder of the turn writes the page, so no slower render can replace a newer
+        // page with an older one. (A turn whose placeholder is gone has nothing to fill.)
+        if let (Some(turn), Some(generation)) = (turn, rendered_at)
+            && body.len() <= MAX_PAGE_BYTES
+        {
+            let _ = turn.insert(Page {
+                generation,
+                body: body.clone(),
+            });
         }
         Ok(body)
     }
 
-    /// Waits for the turn to render `key`.
-    async fn turn(&self, key: &str) -> Turn<'_> {
-        let gate = {
-            let mut rendering = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
-            rendering.entry(key.to_owned()).or_default().clone()
-        };
-        // Built before waiting, so that a request cancelled while it waits lets go too.
-        let mut turn = Turn {
-            cache: self,
-            key: key.to_owned(),
-            gate,
-            held: None,
-        };
-        turn.held = Some(turn.gate.clone().lock_owned().await);
-        turn
-    }
-
-    fn get(&self, key: &str) -> Option<(i64, Bytes)> {
-        self.pages.lock().ok()?.by_key.get(key).cloned()
-    }
-
-    fn put(&self, key: String, generation: i64, body: Bytes) {
-        let Ok(mut pages) = self.pages.lock() else {
-            return;
-        };
-        // Generations only grow: a slow reader must not replace a newer page with its older one.
-        if let Some((newer, _)) = pages.by_key.get(&key)
-            && *newer > generation
-        {
-            return;
-        }
-        if body.len() > MAX_BYTES / 16 {
-            return;
-        }
-        if pages.by_key.len() >= MAX_ENTRIES || pages.bytes + body.len() > MAX_BYTES {
-            pages.by_key.clear();
-            pages.bytes = 0;
-        }
-        pages.bytes += body.len();
-        if let Some((_, old)) = pages.by_key.insert(key, (generation, body)) {
-            pages.bytes -= old.len();
-        }
-    }
-}
-
-/// The turn to render one key, held until dropped (also when the request is cancelled or
-/// fails). The key's lock is forgotten when no other request holds or waits for it.
-struct Turn<'a> {
-    cache: &'a ListCache,
-    key: String,
-    gate: Arc<tokio::sync::Mutex<()>>,
-    held: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl Drop for Turn<'_> {
-    fn drop(&mut self) {
-        drop(self.held.take());
-        let mut rendering = self
-            .cache
-            .rendering
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        // The map's Arc and this one: nobody else waits. Waiting clones an Arc under the same
-        // mutex, so the count cannot grow behind this check.
-        if Arc::strong_count(&self.gate) == 2 {
-            rendering.remove(&self.key);
-        }
+    /// Reads and serializes a page.
+    async fn render<F, Fut>(&self, render: F) -> Result<(Option<i64>, Bytes)>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(Option<i64>, Bytes)>>,
+    {
+        let page = render().await?;
+        self.rendered.inc();
+        Ok(page)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use modelreg_core::tenant::{OrgId, ProjectId};
+
     use super::*;
+
+    fn cache(bytes: u64) -> ListCache {
+        ListCache::with_budget(bytes, Counter::default(), Counter::default())
+    }
+
+    fn key(tenant: &str, search: Option<&str>) -> PageKey {
+        let mut query = ListQuery::default();
+        query.filters.search = search.map(str::to_owned);
+        PageKey {
+            scope: TenantScope {
+                org: OrgId::parse(tenant).unwrap(),
+                project: ProjectId::parse("p").unwrap(),
+            },
+            query,
+        }
+    }
 
     fn body(n: usize) -> Bytes {
         Bytes::from(vec![b'x'; n])
     }
 
-    #[test]
-    fn an_older_generation_never_replaces_a_newer_page() {
-        let cache = ListCache::default();
-        cache.put("k".into(), 5, body(3));
-        cache.put("k".into(), 4, body(7));
-        assert_eq!(cache.get("k"), Some((5, body(3))));
-        cache.put("k".into(), 6, body(9));
-        assert_eq!(cache.get("k"), Some((6, body(9))));
-        assert_eq!(cache.pages.lock().unwrap().bytes, 9);
+    /// `cache.page_at`, with a render that makes `n` bytes at `generation`.
+    async fn page(cache: &ListCache, key: &PageKey, generation: i64, n: usize) -> Bytes {
+        cache
+            .page_at(key.clone(), generation, || async move {
+                Ok((Some(generation), body(n)))
+            })
+            .await
+            .unwrap()
+    }
+
+    fn kept(cache: &ListCache, key: &PageKey) -> Option<(i64, usize)> {
+        cache.pages.get(key).map(|p| (p.generation, p.body.len()))
     }
 
     #[tokio::test]
-    async fn a_key_is_forgotten_once_nobody_waits_for_it() {
-        let cache = ListCache::default();
-        let first = cache.turn("k").await;
-        // A second request waits behind the first.
-        let mut second = Box::pin(cache.turn("k"));
-        assert!(futures::poll!(&mut second).is_pending());
-        drop(first);
-        let second = second.await;
-        assert_eq!(cache.rendering.lock().unwrap().len(), 1);
-        drop(second);
-        assert!(cache.rendering.lock().unwrap().is_empty());
-        // A request cancelled while waiting leaves nothing behind either.
-        let first = cache.turn("k").await;
-        let mut waiting = Box::pin(cache.turn("k"));
-        assert!(futures::poll!(&mut waiting).is_pending());
-        drop(waiting);
-        drop(first);
-        assert!(cache.rendering.lock().unwrap().is_empty());
+    async fn a_page_is_reused_until_the_generation_moves_on() {
+        let cache = cache(MAX_BYTES);
+        let k = key("a", None);
+        assert_eq!(page(&cache, &k, 5, 3).await, body(3));
+        // An older generation (a request that read it before the page was rendered) takes the
+        // newer page and never replaces it.
+        assert_eq!(page(&cache, &k, 4, 7).await, body(3));
+        assert_eq!(page(&cache, &k, 5, 7).await, body(3));
+        assert_eq!(kept(&cache, &k), Some((5, 3)));
+        assert_eq!((cache.reused.get(), cache.rendered.get()), (2, 1));
+        // A newer generation renders the page again.
+        assert_eq!(page(&cache, &k, 6, 9).await, body(9));
+        assert_eq!(kept(&cache, &k), Some((6, 9)));
+        assert_eq!((cache.reused.get(), cache.rendered.get()), (2, 2));
     }
 
-    #[test]
-    fn the_byte_bound_holds() {
-        let cache = ListCache::default();
-        let big = MAX_BYTES / 16;
-        for i in 0..40 {
-            cache.put(format!("k{i}"), 1, body(big));
-            assert!(cache.pages.lock().unwrap().bytes <= MAX_BYTES);
+    #[tokio::test]
+    async fn misses_of_one_page_wait_for_one_render_and_a_cancelled_one_hands_it_on() {
+        let cache = cache(MAX_BYTES);
+        let k = key("a", None);
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let mut first = Box::pin(cache.page_at(k.clone(), 1, || async move {
+            released.await.unwrap();
+            Ok((Some(1), body(1)))
+        }));
+        assert!(futures::poll!(&mut first).is_pending());
+        // A second request waits for the first's render, and takes its page.
+        let mut second = Box::pin(page(&cache, &k, 1, 2));
+        assert!(futures::poll!(&mut second).is_pending());
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), body(1));
+        assert_eq!(second.await, body(1));
+        assert_eq!(cache.rendered.get(), 1);
+        // A render cancelled while others wait: the next one renders.
+        let mut stalled = Box::pin(cache.page_at(k.clone(), 2, std::future::pending));
+        assert!(futures::poll!(&mut stalled).is_pending());
+        let mut waiting = Box::pin(page(&cache, &k, 2, 4));
+        assert!(futures::poll!(&mut waiting).is_pending());
+        drop(stalled);
+        assert_eq!(waiting.await, body(4));
+        assert_eq!(kept(&cache, &k), Some((2, 4)));
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_holds() {
+        let cache = cache(MAX_BYTES);
+        for i in 0..100 {
+            page(&cache, &key("a", Some(&format!("s{i}"))), 1, MAX_PAGE_BYTES).await;
+            assert!(cache.pages.weight() <= MAX_BYTES);
         }
         // Too large a page is not kept at all.
-        cache.put("huge".into(), 1, body(big + 1));
-        assert_eq!(cache.get("huge"), None);
+        let huge = key("a", Some("huge"));
+        page(&cache, &huge, 1, MAX_PAGE_BYTES + 1).await;
+        assert_eq!(kept(&cache, &huge), None);
+    }
+
+    /// One tenant sending unique searches fills the cache with pages read once; another
+    /// tenant's page that repeats outlives all of them.
+    #[tokio::test]
+    async fn unique_searches_of_one_tenant_do_not_evict_another_tenants_hot_page() {
+        let budget = 64 << 10;
+        let cache = cache(budget);
+        let flood = |from: usize| {
+            let cache = &cache;
+            async move {
+                for i in from..from + 1000 {
+                    page(cache, &key("noisy", Some(&format!("q{i}"))), 1, 1000).await;
+                }
+            }
+        };
+        // The cache already full of the noisy tenant's pages, then the hot page, read a few
+        // times, then ten times the budget of unique searches.
+        flood(0).await;
+        let hot = key("quiet", None);
+        for _ in 0..3 {
+            page(&cache, &hot, 1, 1000).await;
+        }
+        for round in 1..=10 {
+            flood(round * 1000).await;
+            page(&cache, &hot, 1, 1000).await;
+        }
+        assert_eq!(kept(&cache, &hot), Some((1, 1000)));
+        assert!(cache.pages.weight() <= budget);
+        // Every read of the hot page after the first came from the cache.
+        assert_eq!(cache.reused.get(), 12);
     }
 }

@@ -22,7 +22,7 @@ pub const MAX_PAGE: u32 = i32::MAX as u32;
 pub const MAX_SEARCH_LEN: usize = 255;
 pub const MAX_QUERY_PARAMS: usize = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SortField {
     Name,
@@ -77,7 +77,7 @@ impl SortField {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SortKey {
     pub field: SortField,
     pub desc: bool,
@@ -91,7 +91,7 @@ pub fn default_sort() -> Vec<SortKey> {
 }
 
 /// Filters of the list. All of them combine with AND.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Filters {
     /// Lower-cased needle, matched as a substring of the lower-cased name or description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,20 +120,20 @@ impl Filters {
 }
 
 /// Where a keyset page starts: after the row with these sort values and this id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct After {
     pub values: Vec<String>,
     pub id: Uuid,
 }
 
 /// How the page is chosen.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Paging {
     Page(u32),
     After(After),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ListQuery {
     pub paging: Paging,
     pub limit: u32,
