@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::model::{Mode, Model, Status};
 
 pub use cursor::CursorKeys;
-pub use params::{ListParams, page_and_limit};
+pub use params::{ListParams, page_and_limit, parse_sort};
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;

@@ -134,7 +134,9 @@ impl ListParams {
         let created_by = report.check("created_by", created_by, exact);
         let provider = report.check("provider", given(&self.provider), exact);
         let sort_param = self.sort.as_deref().filter(|s| !s.trim().is_empty());
-        let sort = report.check("sort", sort_param, sort);
+        let sort = report.check("sort", sort_param, |s| {
+            parse_sort(s).map_err(|m| ("sort", m))
+        });
 
         let mut query = ListQuery {
             paging: Paging::Page(page.unwrap_or(1)),
@@ -167,11 +169,7 @@ impl ListParams {
             query.filters = doc.filters;
             query.paging = Paging::After(doc.after);
         }
-        if report.0.is_empty() {
-            Ok(query)
-        } else {
-            Err(Error::Validation(report.0))
-        }
+        report.finish(query)
     }
 }
 
@@ -203,6 +201,14 @@ impl Report {
         rule(raw?)
             .map_err(|(kind, msg)| self.fail(field, kind, msg))
             .ok()
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, Error> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(Error::Validation(self.0))
+        }
     }
 }
 
@@ -254,39 +260,36 @@ fn exact(raw: &str) -> Result<String, Broken> {
     Ok(raw.to_owned())
 }
 
-/// `field:order,field:order`. `id` is not listed: it is always the final tiebreaker.
-fn sort(raw: &str) -> Result<Vec<SortKey>, Broken> {
+/// Parses `field:order,field:order`. `id` is not listed: it is always the final tiebreaker.
+pub fn parse_sort(s: &str) -> Result<Vec<SortKey>, String> {
     let mut keys: Vec<SortKey> = Vec::new();
-    let broken = |msg: String| ("sort", msg);
-    for part in raw.split(',') {
+    for part in s.split(',') {
         let part = part.trim();
         if part.is_empty() {
-            return Err(broken(
-                "has an empty entry; use field:order pairs joined by commas".into(),
-            ));
+            return Err("has an empty entry; use field:order pairs joined by commas".into());
         }
         let (field, order) = part.split_once(':').unwrap_or((part, "asc"));
         let field = SortField::ALL
             .into_iter()
             .find(|f| f.as_str() == field.trim())
             .ok_or_else(|| {
-                broken(format!(
+                format!(
                     "has an unknown field; allowed: {}",
                     SortField::ALL.map(|f| f.as_str()).join(", ")
-                ))
+                )
             })?;
         let desc = match order.trim() {
             "asc" => false,
             "desc" => true,
             _ => {
-                return Err(broken(format!(
+                return Err(format!(
                     "has an unknown order for {}; use asc or desc",
                     field.as_str()
-                )));
+                ));
             }
         };
         if keys.iter().any(|k| k.field == field) {
-            return Err(broken(format!("sorts by {} twice", field.as_str())));
+            return Err(format!("sorts by {} twice", field.as_str()));
         }
         keys.push(SortKey { field, desc });
     }
@@ -296,43 +299,29 @@ fn sort(raw: &str) -> Result<Vec<SortKey>, Broken> {
 /// `page` and `limit` alone, with the rules of the model list, for the other paginated lists
 /// (history, audit).
 pub fn page_and_limit(pairs: &[(String, String)]) -> Result<(u32, u32), Error> {
-    let mut errors = Vec::new();
+    let mut report = Report::default();
     let mut number = |name: &str, default: u32, max: u32| -> u32 {
-        let values: Vec<&str> = pairs
+        let mut values = pairs
             .iter()
             .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect();
-        match values.as_slice() {
-            [] => default,
-            [one] => match one.trim().parse::<i64>() {
-                Ok(n) if n >= 1 && n <= i64::from(max) => n as u32,
-                _ => {
-                    errors.push(FieldError::new(
-                        &["query", name],
-                        "int_range",
-                        format!("must be an integer between 1 and {max}"),
-                    ));
-                    default
-                }
-            },
-            _ => {
-                errors.push(FieldError::new(
-                    &["query", name],
-                    "duplicate",
-                    "given more than once",
-                ));
-                default
-            }
+            .map(|(_, v)| v.trim());
+        let first = values.next();
+        if values.next().is_some() {
+            report.fail(name, "duplicate", "given more than once");
+            return default;
         }
+        let rule = |v: &str| match v.parse::<i64>() {
+            Ok(n) if n >= 1 && n <= i64::from(max) => Ok(n as u32),
+            _ => Err((
+                "int_range",
+                format!("must be an integer between 1 and {max}"),
+            )),
+        };
+        report.check(name, first, rule).unwrap_or(default)
     };
     let page = number("page", 1, MAX_PAGE);
     let limit = number("limit", DEFAULT_LIMIT, MAX_LIMIT);
-    if errors.is_empty() {
-        Ok((page, limit))
-    } else {
-        Err(Error::Validation(errors))
-    }
+    report.finish((page, limit))
 }
 
 #[cfg(test)]

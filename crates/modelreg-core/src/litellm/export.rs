@@ -19,12 +19,9 @@ pub fn export_query(
     pairs: &[(String, String)],
     cursors: &crate::list::CursorKeys,
 ) -> crate::Result<crate::list::ListQuery> {
-    if pairs.iter().any(|(k, _)| k == "sort") {
-        return crate::list::ListQuery::parse(pairs, cursors);
-    }
-    let mut pairs = pairs.to_vec();
-    pairs.push(("sort".into(), "created_at:asc".into()));
-    crate::list::ListQuery::parse(&pairs, cursors)
+    let mut params = crate::list::ListParams::from_pairs(pairs)?;
+    params.sort.get_or_insert_with(|| "created_at:asc".into());
+    params.into_query(cursors)
 }
 
 /// One environment variable that the exported config refers to.
