@@ -97,6 +97,7 @@ pub async fn list_models(
     caller: Caller,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Json<OpenAiModelList>, ApiError> {
+    let reader = caller.reader()?;
     let get = |k: &str| {
         pairs
             .iter()
@@ -142,7 +143,7 @@ pub async fn list_models(
     // project's generation stands, so later pages do not count again.)
     let mut data = Vec::new();
     let has_more = loop {
-        let page = state.models.list(&caller, &query).await?;
+        let page = state.models.list(&reader, &query).await?;
         data.extend(page.items.iter().map(OpenAiModel::from));
         match page.items.last() {
             Some(last) if page.has_more && limit.is_none() => {

@@ -113,6 +113,13 @@ impl Caller {
 #[derive(Debug)]
 pub struct Reader(Caller);
 
+impl Reader {
+    /// The project read, for keys of what is kept per project (the list cache).
+    pub fn scope(&self) -> &TenantScope {
+        &self.0.scope
+    }
+}
+
 /// May verify models, saved or not.
 #[derive(Debug)]
 pub struct Verifier(Caller);
@@ -207,10 +214,6 @@ pub struct ModelService {
     references: ReferencePolicy,
     on_verification: Option<VerificationHook>,
 }
-
-/// The former name of `ModelService`, left for `models/list_cache.rs` alone, which is being
-/// rewritten on another branch; it goes once that file says `ModelService`.
-pub type Registry = ModelService;
 
 /// Told of every verification: the model's provider, whether it was a stored model (`true`)
 /// or one before it is saved, and the outcome. Metrics count them.
@@ -688,12 +691,9 @@ impl ModelService {
         }
     }
 
-    /// A page of the caller's project. This and `list_generation` take the `Caller` and make
-    /// the reader's check themselves (`permit`, as `Caller::reader` does), because the list
-    /// cache (`models/list_cache.rs`) holds a `Caller`.
-    pub async fn list(&self, caller: &Caller, query: &ListQuery) -> Result<ListPage> {
-        caller.permit(Action::Read)?;
-        let mut page = self.store.list_models(&caller.scope, query).await?;
+    /// A page of the caller's project.
+    pub async fn list(&self, r: &Reader, query: &ListQuery) -> Result<ListPage> {
+        let mut page = self.store.list_models(&r.0.scope, query).await?;
         page.items = page
             .items
             .into_iter()
@@ -704,11 +704,10 @@ impl ModelService {
 
     /// The generation of the caller's project (see `ModelStore::project_generation`): a page
     /// read at the generation still current is still exact.
-    pub async fn list_generation(&self, caller: &Caller) -> Result<Option<i64>> {
-        caller.permit(Action::Read)?;
-        match caller.generation {
+    pub async fn list_generation(&self, r: &Reader) -> Result<Option<i64>> {
+        match r.0.generation {
             Some(g) => Ok(Some(g)),
-            None => self.store.project_generation(&caller.scope).await,
+            None => self.store.project_generation(&r.0.scope).await,
         }
     }
 }

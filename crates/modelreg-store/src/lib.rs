@@ -90,41 +90,51 @@ pub(crate) fn refuse_newer_schema(
 /// Counts of filtered lists, each with the project generation it was made at
 /// (`list_query::filtered_page`). A count is reused only while its generation is the one read
 /// with the page, in the page's own statement, so it is exact for that page's snapshot; any
-/// write to the project, on any replica, bumps the generation in the database and retires it.
-#[derive(Default)]
-pub(crate) struct CountCache(std::sync::Mutex<std::collections::HashMap<String, (i64, u64)>>);
+/// write to the project, on any replica, moves the generation in the database and retires it.
+/// Keyed by the tenant and the filters themselves (hashed with std's SipHash: they hold
+/// tenants' search text), and evicted one entry at a time, a count read once first: one
+/// tenant's stream of unique searches does not flush the counts other tenants repeat.
+pub(crate) struct CountCache(
+    quick_cache::sync::Cache<
+        (
+            modelreg_core::tenant::TenantScope,
+            modelreg_core::list::Filters,
+        ),
+        (i64, u64),
+    >,
+);
+
+impl Default for CountCache {
+    fn default() -> Self {
+        CountCache(quick_cache::sync::Cache::new(Self::CAPACITY))
+    }
+}
 
 impl CountCache {
-    /// Entries kept per process; past it the cache starts over (a bound, not an LRU: the
-    /// filters a deployment repeats come back at once).
+    /// Counts kept per process.
     const CAPACITY: usize = 4096;
 
-    pub(crate) fn key(
+    pub(crate) fn get(
+        &self,
         scope: &modelreg_core::tenant::TenantScope,
-        q: &modelreg_core::list::ListQuery,
-    ) -> String {
-        format!(
-            "{}\u{0}{}\u{0}{}",
-            scope.org.as_str(),
-            scope.project.as_str(),
-            serde_json::to_string(&q.filters).unwrap_or_default()
-        )
-    }
-
-    pub(crate) fn get(&self, key: &str, generation: i64) -> Option<u64> {
-        let map = self.0.lock().ok()?;
-        map.get(key)
+        query: &modelreg_core::list::ListQuery,
+        generation: i64,
+    ) -> Option<u64> {
+        self.0
+            .get(&(scope.clone(), query.filters.clone()))
             .filter(|(g, _)| *g == generation)
-            .map(|(_, n)| *n)
+            .map(|(_, n)| n)
     }
 
-    pub(crate) fn put(&self, key: String, generation: i64, count: u64) {
-        if let Ok(mut map) = self.0.lock() {
-            if map.len() >= Self::CAPACITY && !map.contains_key(&key) {
-                map.clear();
-            }
-            map.insert(key, (generation, count));
-        }
+    pub(crate) fn put(
+        &self,
+        scope: &modelreg_core::tenant::TenantScope,
+        query: &modelreg_core::list::ListQuery,
+        generation: i64,
+        count: u64,
+    ) {
+        self.0
+            .insert((scope.clone(), query.filters.clone()), (generation, count));
     }
 }
 

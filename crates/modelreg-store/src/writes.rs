@@ -68,7 +68,13 @@ pub(crate) async fn insert_many(
             } else {
                 new.resource_uri.clone()
             };
-            insert_rows(c, scope, std::slice::from_ref(new), &[uri.clone()]).await?;
+            insert_rows(
+                c,
+                scope,
+                std::slice::from_ref(new),
+                std::slice::from_ref(&uri),
+            )
+            .await?;
             append_audit(c, scope, &[(new.id, uri.as_str(), new.now)], audit).await?;
             uris.push(uri);
         }

@@ -31,7 +31,8 @@ pub async fn list_models(
     caller: Caller,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<impl IntoResponse, ApiError> {
+    let reader = caller.reader()?;
     let query = ListParams::from_pairs(&pairs)?.into_query(&state.models.cursors())?;
-    let body = state.lists.page(&state.models, &caller, &query).await?;
+    let body = state.lists.page(&state.models, &reader, &query).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }

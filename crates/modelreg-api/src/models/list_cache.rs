@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use modelreg_core::{
     Error, Result,
     list::{ListQuery, Paging},
-    service::{Caller, Registry},
+    service::{ModelService, Reader},
     tenant::TenantScope,
 };
 use prometheus_client::metrics::{counter::Counter, family::Family};
@@ -109,13 +109,13 @@ impl ListCache {
     /// The JSON body of `GET /assets/models` for this caller's project and query.
     pub async fn page(
         &self,
-        registry: &Registry,
-        caller: &Caller,
+        models: &ModelService,
+        reader: &Reader,
         query: &ListQuery,
     ) -> Result<Bytes> {
         let render = || async {
-            let page = registry.list(caller, query).await?;
-            let body = serde_json::to_vec(&ModelList::new(query, &page, &registry.cursors()))
+            let page = models.list(reader, query).await?;
+            let body = serde_json::to_vec(&ModelList::new(query, &page, &models.cursors()))
                 .map_err(|e| Error::Internal(format!("cannot serialize a list page: {e}")))?;
             Ok((page.generation, Bytes::from(body)))
         };
@@ -124,14 +124,13 @@ impl ListCache {
         if !matches!(query.paging, Paging::Page(_)) {
             return Ok(self.render(render).await?.1);
         }
-        // The project's generation as of this request (read with the caller's token, or
-        // now). `list_generation` checks the caller may read, as `list` does.
-        let Some(generation) = registry.list_generation(caller).await? else {
+        // The project's generation as of this request (read with the caller's token, or now).
+        let Some(generation) = models.list_generation(reader).await? else {
             // A project never written to has no generation, and its pages are not kept.
             return Ok(self.render(render).await?.1);
         };
         let key = PageKey {
-            scope: caller.scope.clone(),
+            scope: reader.scope().clone(),
             query: query.clone(),
         };
         self.page_at(key, generation, render).await

@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 use super::{Backend, Cost, SqlStore, bounded, scoped};
 use crate::{
-    CountCache,
     exec::{Exec, Value, params},
     list_query,
     rows::{empty_page_generation, finish_models, model_from_row},
@@ -127,33 +126,31 @@ impl<B: Backend> ModelStore for SqlStore<B> {
                     .await?;
                 (total.unwrap_or(0), None)
             }
-            _ => {
-                let key = CountCache::key(scope, query);
-                match generation.and_then(|g| self.counts.get(&key, g)) {
-                    Some(n) => (i64::try_from(n).unwrap_or(i64::MAX), generation),
-                    None => {
-                        let (count_sql, count_values) = list_query::build(
-                            list_query::count_with_generation(scope, query),
-                            B::DIALECT,
-                        );
-                        let counted = self
-                            .read(Cost::Scan, move |c| {
-                                Box::pin(async move {
-                                    c.fetch_optional(&count_sql, count_values, |r| {
-                                        Ok((r.int("n")?, r.opt_int(list_query::GENERATION)?))
-                                    })
-                                    .await
+            _ => match generation.and_then(|g| self.counts.get(scope, query, g)) {
+                Some(n) => (i64::try_from(n).unwrap_or(i64::MAX), generation),
+                None => {
+                    let (count_sql, count_values) = list_query::build(
+                        list_query::count_with_generation(scope, query),
+                        B::DIALECT,
+                    );
+                    let counted = self
+                        .read(Cost::Scan, move |c| {
+                            Box::pin(async move {
+                                c.fetch_optional(&count_sql, count_values, |r| {
+                                    Ok((r.int("n")?, r.opt_int(list_query::GENERATION)?))
                                 })
+                                .await
                             })
-                            .await?;
-                        let (n, counted_at) = counted.unwrap_or((0, None));
-                        if let Some(g) = counted_at {
-                            self.counts.put(key, g, u64::try_from(n).unwrap_or(0));
-                        }
-                        (n, empty_page_generation(generation, n, counted_at))
+                        })
+                        .await?;
+                    let (n, counted_at) = counted.unwrap_or((0, None));
+                    if let Some(g) = counted_at {
+                        self.counts
+                            .put(scope, query, g, u64::try_from(n).unwrap_or(0));
                     }
+                    (n, empty_page_generation(generation, n, counted_at))
                 }
-            }
+            },
         };
         let models = rows.into_iter().map(|(m, _, _)| m).collect();
         Ok(finish_models(query, models, total, generation))
