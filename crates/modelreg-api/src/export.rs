@@ -2,6 +2,7 @@
 
 use axum::{Json, extract::State};
 use modelreg_core::{
+    list::ListParams,
     litellm::{EnvVar, export_query},
     service::Caller,
 };
@@ -15,29 +16,39 @@ use crate::{
     openapi::json_object,
 };
 
-/// Filters of the export (documentation; parsed like the list's).
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ExportParams {
-    /// Case-insensitive substring of the name or the description.
-    #[param(max_length = 255)]
-    search: Option<String>,
-    /// Exact status.
-    #[param(inline)]
-    status: Option<modelreg_core::model::Status>,
-    /// Exact mode.
-    #[param(inline)]
-    mode: Option<modelreg_core::model::Mode>,
-    /// Comma-separated; a model matches when it has every listed tag.
-    tags: Option<String>,
-    /// The order of `model_list`, as in the list. Default `created_at:asc` (creation order,
-    /// so an imported file keeps its order).
-    sort: Option<String>,
-    /// Exact creator, e.g. `user:alice`.
-    created_by: Option<String>,
-    /// Exact provider.
-    provider: Option<String>,
+/// The export's query parameters: the list's filters and sort ([`ListParams`], which also
+/// parses them), without its paging, and with the export's own default order.
+pub struct ExportParams;
+
+impl IntoParams for ExportParams {
+    fn into_params(
+        parameter_in: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        const EXPORTED: [&str; 7] = [
+            "search",
+            "status",
+            "mode",
+            "tags",
+            "sort",
+            "created_by",
+            "provider",
+        ];
+        ListParams::into_params(parameter_in)
+            .into_iter()
+            .filter(|p| EXPORTED.contains(&p.name.as_str()))
+            .map(|mut p| {
+                if p.name == "sort" {
+                    // Worded, line break included, as the document has always said it.
+                    p.description = Some(
+                        "The order of `model_list`, as in the list. Default `created_at:asc` \
+                         (creation order,\nso an imported file keeps its order)."
+                            .into(),
+                    );
+                }
+                p
+            })
+            .collect()
+    }
 }
 
 /// A LiteLLM proxy configuration and the environment variables it refers to.

@@ -1,6 +1,7 @@
 //! The hand-written statements, each written once with `?` placeholders. SQLite runs them as
-//! they are; PostgreSQL runs the `numbered` form. (The dynamic list query is in
-//! `list_query.rs`.) Where the two really differ, a statement has one text per backend.
+//! they are; PostgreSQL runs them with `$1`, `$2`, … (`dollar_placeholders`). The dynamic list
+//! query is in `list_query.rs`. Where the two really differ, a statement has one text per
+//! backend.
 
 use std::sync::LazyLock;
 
@@ -18,7 +19,7 @@ pub(crate) struct Statement {
 impl Statement {
     fn new(sql: String) -> Statement {
         Statement {
-            postgres: numbered(&sql),
+            postgres: dollar_placeholders(&sql),
             sqlite: sql,
         }
     }
@@ -27,7 +28,7 @@ impl Statement {
     fn pair(sqlite: String, postgres: String) -> Statement {
         Statement {
             sqlite,
-            postgres: numbered(&postgres),
+            postgres: dollar_placeholders(&postgres),
         }
     }
 }
@@ -43,7 +44,7 @@ impl Sql for Statement {
 
 /// Rewrites `?` placeholders as PostgreSQL's `$1`, `$2`, …, so each statement is written once.
 /// The statements this is used on have no `?` inside literals.
-pub(crate) fn numbered(sql: &str) -> String {
+pub(crate) fn dollar_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut n = 0;
     for c in sql.chars() {

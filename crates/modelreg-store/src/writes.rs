@@ -152,7 +152,7 @@ async fn insert_rows(
 fn for_dialect(c: &impl Exec, statement: String) -> String {
     match c.dialect() {
         crate::exec::Dialect::Sqlite => statement,
-        crate::exec::Dialect::Postgres => sql::numbered(&statement),
+        crate::exec::Dialect::Postgres => sql::dollar_placeholders(&statement),
     }
 }
 
