@@ -97,42 +97,59 @@ impl fmt::Display for Mode {
     }
 }
 
-/// Every writable field of a model, declared once: its name, its type, and how the store
-/// keeps it (`text`, `empty_is_none` (an empty string for none), `nullable`, `json_list`).
-/// Everything that lists the fields is derived from this: `ModelFields` below, the store's
-/// columns, binds and row reading, and the views. Call it with the name of a macro that
-/// takes the list: `with_model_fields!(my_macro)`. A new field goes here, plus a migration.
+/// Every writable field of a model, declared once. Everything that lists the fields is derived
+/// from this: `ModelFields` below, the request bodies `ModelCreate` and `ModelUpdate`, the
+/// store's columns, binds and row reading, the views and the client's field order. Call it with
+/// the name of a macro that takes the list: `with_model_fields!(my_macro)`. A new field goes
+/// here, plus a migration and its rule in `validate`.
+///
+/// Each entry is `/// doc` `name: Type [storage; create; schema]`:
+/// - storage, how the store keeps it: `text`, `empty_is_none` (an empty string for none, so
+///   that it sorts first on every backend), `nullable`, `json_list`;
+/// - create, what the create body does with it: `required`, `optional`, or `ignored` (the
+///   registry sets it: a new model starts `PENDING`);
+/// - schema, the OpenAPI facts both request bodies document, as `#[schema(...)]` items.
+///
+/// The doc comment describes the field in the create body's schema.
 #[macro_export]
 macro_rules! with_model_fields {
     ($callback:ident) => {
         $callback! {
-            name: String [text],
-            litellm_model: String [text],
-            provider: Option<String> [empty_is_none],
-            description: Option<String> [nullable],
-            tags: Vec<String> [json_list],
-            api_base: Option<String> [nullable],
-            api_version: Option<String> [nullable],
-            mode: Option<$crate::model::Mode> [empty_is_none],
-            max_input_tokens: Option<i64> [nullable],
-            max_output_tokens: Option<i64> [nullable],
-            default_max_tokens: Option<i64> [nullable],
-            rpm: Option<i64> [nullable],
-            tpm: Option<i64> [nullable],
-            default_temperature: Option<f64> [nullable],
-            timeout: Option<f64> [nullable],
-            status: $crate::model::Status [text],
-            status_message: Option<String> [nullable],
+            /// Display name, 1–255 characters after trimming.
+            name: String [text; required; min_length = 1, max_length = 255],
+            /// LiteLLM model string, e.g. `openai/gpt-4o`.
+            litellm_model: String [text; required; min_length = 1, max_length = 500],
+            /// Inferred from the `litellm_model` prefix when omitted.
+            provider: Option<String> [empty_is_none; optional; max_length = 100],
+            description: Option<String> [nullable; optional; max_length = 1000],
+            /// At most 50 tags of 1–64 characters, no commas; duplicates are removed, order is kept.
+            tags: Vec<String> [json_list; optional; nullable],
+            /// Absolute http(s) URL of the provider endpoint.
+            api_base: Option<String> [nullable; optional; max_length = 1000, format = "uri"],
+            api_version: Option<String> [nullable; optional; max_length = 50],
+            mode: Option<$crate::model::Mode> [empty_is_none; optional;],
+            max_input_tokens: Option<i64> [nullable; optional; minimum = 1, maximum = 2147483647],
+            max_output_tokens: Option<i64> [nullable; optional; minimum = 1, maximum = 2147483647],
+            default_max_tokens: Option<i64> [nullable; optional; minimum = 1, maximum = 2147483647],
+            /// Requests per minute.
+            rpm: Option<i64> [nullable; optional; minimum = 1, maximum = 2147483647],
+            /// Tokens per minute.
+            tpm: Option<i64> [nullable; optional; minimum = 1, maximum = 2147483647],
+            default_temperature: Option<f64> [nullable; optional; minimum = 0, maximum = 9.99],
+            /// Seconds, greater than 0 and at most 86400.
+            timeout: Option<f64> [nullable; optional; exclusive_minimum = 0, maximum = 86400],
+            status: $crate::model::Status [text; ignored;],
+            status_message: Option<String> [nullable; ignored; max_length = 1000],
         }
     };
 }
 
 macro_rules! define_model_fields {
-    ($($name:ident : $ty:ty [$($how:tt)*]),* $(,)?) => {
+    ($($(#[$doc:meta])* $name:ident : $ty:ty [$($how:tt)*]),* $(,)?) => {
         /// The writable, validated fields of a model: what create sets and update changes.
         #[derive(Debug, Clone, PartialEq)]
         pub struct ModelFields {
-            $(pub $name: $ty,)*
+            $($(#[$doc])* pub $name: $ty,)*
         }
 
         impl ModelFields {
@@ -142,6 +159,41 @@ macro_rules! define_model_fields {
     };
 }
 with_model_fields!(define_model_fields);
+
+/// What the request bodies and patches make of a field's type. A nullable field (`Option<T>`) is
+/// sent as a `T` (a body's `Patch` has its own null) and changed by a `Patch<T>` (null clears
+/// it); any other is sent as itself and changed by an `Option` (none leaves it).
+pub trait FieldType: Clone {
+    type Value;
+    type Change: Default + fmt::Debug;
+    /// The field after `change`.
+    fn changed(&self, change: &Self::Change) -> Self;
+}
+
+impl<T: Clone + fmt::Debug> FieldType for Option<T> {
+    type Value = T;
+    type Change = Patch<T>;
+    fn changed(&self, change: &Patch<T>) -> Self {
+        match change {
+            Patch::Absent => self.clone(),
+            Patch::Null => None,
+            Patch::Value(v) => Some(v.clone()),
+        }
+    }
+}
+
+macro_rules! non_null_field_type {
+    ($($ty:ty),*) => {$(
+        impl FieldType for $ty {
+            type Value = Self;
+            type Change = Option<Self>;
+            fn changed(&self, change: &Option<Self>) -> Self {
+                change.clone().unwrap_or_else(|| self.clone())
+            }
+        }
+    )*};
+}
+non_null_field_type!(String, Vec<String>, Status);
 
 /// A stored model configuration, as the store returns it. The credentials travel sealed; only
 /// the service opens them.
@@ -235,151 +287,99 @@ macro_rules! with_read_only_fields {
     };
 }
 
-with_read_only_fields! {
-/// Body of `POST /assets/models`.
-///
-/// Read-only fields of the model representation (`id`, `organization_id`, `created_at`, …) and
-/// `status`/`status_message` are accepted and ignored, so a fetched model can be posted back;
-/// new models always start `PENDING`. Any other unknown field is rejected.
-#[derive(Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ModelCreate {
-    /// `^[a-z0-9-]+$`, 1–100 characters. Generated from `name` when omitted.
-    #[schema(value_type = String, required = false, pattern = "^[a-z0-9-]+$", min_length = 1, max_length = 100)]
-    #[serde(default)]
-    pub resource_uri: Patch<String>,
-    /// Display name, 1–255 characters after trimming.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 255)]
-    #[serde(default)]
-    pub name: Patch<String>,
-    /// LiteLLM model string, e.g. `openai/gpt-4o`.
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 500)]
-    #[serde(default)]
-    pub litellm_model: Patch<String>,
-    /// Inferred from the `litellm_model` prefix when omitted.
-    #[schema(value_type = Option<String>, max_length = 100)]
-    #[serde(default)]
-    pub provider: Patch<String>,
-    #[schema(value_type = Option<String>, max_length = 1000)]
-    #[serde(default)]
-    pub description: Patch<String>,
-    /// At most 50 tags of 1–64 characters, no commas; duplicates are removed, order is kept.
-    #[schema(value_type = Option<Vec<String>>)]
-    #[serde(default)]
-    pub tags: Patch<Vec<String>>,
-    /// Absolute http(s) URL of the provider endpoint.
-    #[schema(value_type = Option<String>, max_length = 1000, format = "uri")]
-    #[serde(default)]
-    pub api_base: Patch<String>,
-    #[schema(value_type = Option<String>, max_length = 50)]
-    #[serde(default)]
-    pub api_version: Patch<String>,
-    #[schema(value_type = Option<Mode>)]
-    #[serde(default)]
-    pub mode: Patch<Mode>,
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647)]
-    #[serde(default)]
-    pub max_input_tokens: Patch<i64>,
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647)]
-    #[serde(default)]
-    pub max_output_tokens: Patch<i64>,
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647)]
-    #[serde(default)]
-    pub default_max_tokens: Patch<i64>,
-    /// Requests per minute.
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647)]
-    #[serde(default)]
-    pub rpm: Patch<i64>,
-    /// Tokens per minute.
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647)]
-    #[serde(default)]
-    pub tpm: Patch<i64>,
-    #[schema(value_type = Option<f64>, minimum = 0, maximum = 9.99)]
-    #[serde(default)]
-    pub default_temperature: Patch<f64>,
-    /// Seconds, greater than 0 and at most 86400.
-    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 86400)]
-    #[serde(default)]
-    pub timeout: Patch<f64>,
-    /// Write-only provider credentials: a non-empty JSON object, at most 64 KiB serialized.
-    /// Stored encrypted and never returned.
-    #[schema(value_type = Credentials, required = true, write_only)]
-    #[serde(default)]
-    pub credentials: Patch<Credentials>,
-    #[schema(ignore)]
-    pub status: Option<IgnoredAny>,
-    #[schema(ignore)]
-    pub status_message: Option<IgnoredAny>,
+/// `ModelCreate`, one declared field at a time by what create does with it (a macro cannot
+/// choose attributes per field otherwise). The fields collect in the first brackets, those create
+/// ignores in the second: they follow `credentials`, where serde's list of the expected fields
+/// (in an unknown field's message) has always had them.
+macro_rules! model_create {
+    ([$($done:tt)*] [$($ignored:tt)*]) => {
+        with_read_only_fields! {
+        /// Body of `POST /assets/models`.
+        ///
+        /// Read-only fields of the model representation (`id`, `organization_id`, `created_at`, …) and
+        /// `status`/`status_message` are accepted and ignored, so a fetched model can be posted back;
+        /// new models always start `PENDING`. Any other unknown field is rejected.
+        #[derive(Default, Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct ModelCreate {
+            /// `^[a-z0-9-]+$`, 1–100 characters. Generated from `name` when omitted.
+            #[schema(value_type = String, required = false, pattern = "^[a-z0-9-]+$", min_length = 1, max_length = 100)]
+            #[serde(default)]
+            pub resource_uri: Patch<String>,
+            $($done)*
+            /// Write-only provider credentials: a non-empty JSON object, at most 64 KiB serialized.
+            /// Stored encrypted and never returned.
+            #[schema(value_type = Credentials, required = true, write_only)]
+            #[serde(default)]
+            pub credentials: Patch<Credentials>,
+            $($ignored)*
+        }
+        }
+    };
+    (
+        [$($done:tt)*] [$($ignored:tt)*]
+        $(#[$doc:meta])* $name:ident : $ty:ty [$how:ident; required; $($schema:tt)*], $($rest:tt)*
+    ) => {
+        model_create! { [$($done)*
+            $(#[$doc])*
+            #[schema(value_type = $ty, required = true, $($schema)*)]
+            #[serde(default)]
+            pub $name: Patch<<$ty as FieldType>::Value>,
+        ] [$($ignored)*] $($rest)* }
+    };
+    (
+        [$($done:tt)*] [$($ignored:tt)*]
+        $(#[$doc:meta])* $name:ident : $ty:ty [$how:ident; optional; $($schema:tt)*], $($rest:tt)*
+    ) => {
+        model_create! { [$($done)*
+            $(#[$doc])*
+            #[schema(value_type = $ty, $($schema)*)]
+            #[serde(default)]
+            pub $name: Patch<<$ty as FieldType>::Value>,
+        ] [$($ignored)*] $($rest)* }
+    };
+    (
+        [$($done:tt)*] [$($ignored:tt)*]
+        $(#[$doc:meta])* $name:ident : $ty:ty [$how:ident; ignored; $($schema:tt)*], $($rest:tt)*
+    ) => {
+        model_create! { [$($done)*] [$($ignored)*
+            #[schema(ignore)]
+            pub $name: Option<IgnoredAny>,
+        ] $($rest)* }
+    };
+    ($($fields:tt)*) => {
+        model_create! { [] [] $($fields)* }
+    };
 }
-}
+with_model_fields!(model_create);
 
-with_read_only_fields! {
-/// Body of `PUT`/`PATCH /assets/models/{resource_uri}`: a JSON merge patch.
-///
-/// Absent fields are unchanged, `null` clears a nullable field, `tags` replaces the list and
-/// `credentials` replaces the stored credentials wholesale. Read-only fields of the model
-/// representation are accepted and ignored; `resource_uri`, when sent, must be the model's.
-#[derive(Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ModelUpdate {
-    /// Must equal the model's resource_uri when sent (it is immutable).
-    #[schema(value_type = String, required = false)]
-    #[serde(default)]
-    pub resource_uri: Patch<String>,
-    #[schema(value_type = String, required = false, min_length = 1, max_length = 255)]
-    #[serde(default)]
-    pub name: Patch<String>,
-    #[schema(value_type = String, required = false, min_length = 1, max_length = 500)]
-    #[serde(default)]
-    pub litellm_model: Patch<String>,
-    #[schema(value_type = Option<String>, max_length = 100)]
-    #[serde(default)]
-    pub provider: Patch<String>,
-    #[schema(value_type = Option<String>, max_length = 1000)]
-    #[serde(default)]
-    pub description: Patch<String>,
-    #[schema(value_type = Option<Vec<String>>)]
-    #[serde(default)]
-    pub tags: Patch<Vec<String>>,
-    #[schema(value_type = Option<String>, max_length = 1000, format = "uri")]
-    #[serde(default)]
-    pub api_base: Patch<String>,
-    #[schema(value_type = Option<String>, max_length = 50)]
-    #[serde(default)]
-    pub api_version: Patch<String>,
-    #[schema(value_type = Option<Mode>)]
-    #[serde(default)]
-    pub mode: Patch<Mode>,
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647)]
-    #[serde(default)]
-    pub max_input_tokens: Patch<i64>,
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647)]
-    #[serde(default)]
-    pub max_output_tokens: Patch<i64>,
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647)]
-    #[serde(default)]
-    pub default_max_tokens: Patch<i64>,
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647)]
-    #[serde(default)]
-    pub rpm: Patch<i64>,
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2147483647)]
-    #[serde(default)]
-    pub tpm: Patch<i64>,
-    #[schema(value_type = Option<f64>, minimum = 0, maximum = 9.99)]
-    #[serde(default)]
-    pub default_temperature: Patch<f64>,
-    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 86400)]
-    #[serde(default)]
-    pub timeout: Patch<f64>,
-    #[schema(value_type = Status, required = false)]
-    #[serde(default)]
-    pub status: Patch<Status>,
-    #[schema(value_type = Option<String>, max_length = 1000)]
-    #[serde(default)]
-    pub status_message: Patch<String>,
-    /// Replaces the stored credentials wholesale.
-    #[schema(value_type = Credentials, required = false, write_only)]
-    #[serde(default)]
-    pub credentials: Patch<Credentials>,
+/// `ModelUpdate`: every field may be sent, none is required.
+macro_rules! model_update {
+    ($($(#[$doc:meta])* $name:ident : $ty:ty [$how:ident; $create:ident; $($schema:tt)*]),* $(,)?) => {
+        with_read_only_fields! {
+        /// Body of `PUT`/`PATCH /assets/models/{resource_uri}`: a JSON merge patch.
+        ///
+        /// Absent fields are unchanged, `null` clears a nullable field, `tags` replaces the list and
+        /// `credentials` replaces the stored credentials wholesale. Read-only fields of the model
+        /// representation are accepted and ignored; `resource_uri`, when sent, must be the model's.
+        #[derive(Default, Deserialize, ToSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct ModelUpdate {
+            /// Must equal the model's resource_uri when sent (it is immutable).
+            #[schema(value_type = String, required = false)]
+            #[serde(default)]
+            pub resource_uri: Patch<String>,
+            $(
+                #[schema(value_type = $ty, required = false, $($schema)*)]
+                #[serde(default)]
+                pub $name: Patch<<$ty as FieldType>::Value>,
+            )*
+            /// Replaces the stored credentials wholesale.
+            #[schema(value_type = Credentials, required = false, write_only)]
+            #[serde(default)]
+            pub credentials: Patch<Credentials>,
+        }
+        }
+    };
 }
-}
+with_model_fields!(model_update);

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     error::{Error, FieldError},
-    model::{Mode, ModelCreate, ModelFields, ModelUpdate, Patch, Status},
+    model::{FieldType, ModelCreate, ModelFields, ModelUpdate, Patch, Status},
     resource_uri::ResourceUri,
     secrets::Credentials,
 };
@@ -143,29 +143,28 @@ pub struct CreateInput {
     pub credentials: Credentials,
 }
 
-/// A validated update request: `None`/`Absent` leave a field as it is.
-#[derive(Debug, Default)]
-pub struct ModelPatch {
-    pub resource_uri: Option<String>,
-    pub name: Option<String>,
-    pub litellm_model: Option<String>,
-    pub provider: Patch<String>,
-    pub description: Patch<String>,
-    pub tags: Option<Vec<String>>,
-    pub api_base: Patch<String>,
-    pub api_version: Patch<String>,
-    pub mode: Patch<Mode>,
-    pub max_input_tokens: Patch<i64>,
-    pub max_output_tokens: Patch<i64>,
-    pub default_max_tokens: Patch<i64>,
-    pub rpm: Patch<i64>,
-    pub tpm: Patch<i64>,
-    pub default_temperature: Patch<f64>,
-    pub timeout: Patch<f64>,
-    pub status: Option<Status>,
-    pub status_message: Patch<String>,
-    pub credentials: Option<Credentials>,
+/// `ModelPatch`: each declared field changed as its type is (`FieldType`).
+macro_rules! model_patch {
+    ($($(#[$doc:meta])* $name:ident : $ty:ty [$($how:tt)*]),* $(,)?) => {
+        /// A validated update request: `None`/`Absent` leave a field as it is.
+        #[derive(Debug, Default)]
+        pub struct ModelPatch {
+            pub resource_uri: Option<String>,
+            $(pub $name: <$ty as FieldType>::Change,)*
+            pub credentials: Option<Credentials>,
+        }
+
+        impl ModelPatch {
+            /// Each field after its own change.
+            fn changed(&self, cur: &ModelFields) -> ModelFields {
+                ModelFields {
+                    $($name: cur.$name.changed(&self.$name),)*
+                }
+            }
+        }
+    };
 }
+crate::with_model_fields!(model_patch);
 
 type Rule<T, U> = fn(T) -> Result<U, (&'static str, String)>;
 
@@ -659,14 +658,6 @@ pub fn update(body: ModelUpdate) -> Result<ModelPatch, Error> {
     })
 }
 
-fn merge<T: Clone>(current: &Option<T>, p: &Patch<T>) -> Option<T> {
-    match p {
-        Patch::Absent => current.clone(),
-        Patch::Null => None,
-        Patch::Value(v) => Some(v.clone()),
-    }
-}
-
 impl ModelPatch {
     /// The fields after this patch.
     ///
@@ -674,38 +665,14 @@ impl ModelPatch {
     /// the one the old model string implied, the provider is inferred again from the new model
     /// string: a provider that was never chosen by a person follows the model.
     pub fn apply(&self, cur: &ModelFields) -> ModelFields {
-        let litellm_model = self
-            .litellm_model
-            .clone()
-            .unwrap_or_else(|| cur.litellm_model.clone());
-        let provider = match (&self.provider, &self.litellm_model) {
-            (Patch::Absent, Some(new_model))
-                if new_model != &cur.litellm_model
-                    && cur.provider == infer_provider(&cur.litellm_model) =>
-            {
-                infer_provider(new_model)
-            }
-            (p, _) => merge(&cur.provider, p),
-        };
-        ModelFields {
-            name: self.name.clone().unwrap_or_else(|| cur.name.clone()),
-            litellm_model,
-            provider,
-            description: merge(&cur.description, &self.description),
-            tags: self.tags.clone().unwrap_or_else(|| cur.tags.clone()),
-            api_base: merge(&cur.api_base, &self.api_base),
-            api_version: merge(&cur.api_version, &self.api_version),
-            mode: merge(&cur.mode, &self.mode),
-            max_input_tokens: merge(&cur.max_input_tokens, &self.max_input_tokens),
-            max_output_tokens: merge(&cur.max_output_tokens, &self.max_output_tokens),
-            default_max_tokens: merge(&cur.default_max_tokens, &self.default_max_tokens),
-            rpm: merge(&cur.rpm, &self.rpm),
-            tpm: merge(&cur.tpm, &self.tpm),
-            default_temperature: merge(&cur.default_temperature, &self.default_temperature),
-            timeout: merge(&cur.timeout, &self.timeout),
-            status: self.status.unwrap_or(cur.status),
-            status_message: merge(&cur.status_message, &self.status_message),
+        let mut after = self.changed(cur);
+        if self.provider.is_absent()
+            && after.litellm_model != cur.litellm_model
+            && cur.provider == infer_provider(&cur.litellm_model)
+        {
+            after.provider = infer_provider(&after.litellm_model);
         }
+        after
     }
 }
 

@@ -130,7 +130,7 @@ macro_rules! how {
 /// The columns of the model fields, their values and their reading, from the one declaration.
 /// Two more columns follow the fields: the lower-cased name and description the search reads.
 macro_rules! field_columns {
-    ($($name:ident : $ty:ty [$how:ident $($rest:tt)*]),* $(,)?) => {
+    ($($(#[$doc:meta])* $name:ident : $ty:ty [$how:ident $($rest:tt)*]),* $(,)?) => {
         /// The columns a model's fields are written to, in `field_values`' order.
         pub(crate) const FIELD_COLUMNS: &[&str] = &[$(stringify!($name),)* "name_lc", "description_lc"];
 

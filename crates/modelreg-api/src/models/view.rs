@@ -7,86 +7,63 @@ use modelreg_core::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// A model configuration as returned by create, get and update. Credentials are never
-/// returned; `credential_fields` names the stored keys.
-#[derive(Serialize, ToSchema)]
-pub struct ModelView {
-    #[schema(format = Uuid)]
-    pub id: String,
-    pub resource_uri: String,
-    pub name: String,
-    pub litellm_model: String,
-    pub provider: Option<String>,
-    pub description: Option<String>,
-    pub tags: Vec<String>,
-    pub api_base: Option<String>,
-    pub api_version: Option<String>,
-    pub mode: Option<Mode>,
-    pub max_input_tokens: Option<i64>,
-    pub max_output_tokens: Option<i64>,
-    pub default_max_tokens: Option<i64>,
-    pub rpm: Option<i64>,
-    pub tpm: Option<i64>,
-    pub default_temperature: Option<f64>,
-    pub timeout: Option<f64>,
-    pub status: Status,
-    pub status_message: Option<String>,
-    pub organization_id: String,
-    pub project_id: String,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
-    /// The principal that created the model: `user:<name>` or `service:<name>`.
-    pub created_by: String,
-    pub updated_by: String,
-    /// Deprecated alias of `created_by`.
-    #[deprecated = "use created_by"]
-    pub owner_id: String,
-    /// Sorted key names of the stored credentials; never their values.
-    pub credential_fields: Vec<String>,
-    /// When a verification last ran.
-    #[schema(format = DateTime)]
-    pub last_verified_at: Option<String>,
-}
-
-#[allow(deprecated)]
-impl From<&Model> for ModelView {
-    fn from(m: &Model) -> Self {
-        let f = &m.fields;
-        ModelView {
-            id: m.id.to_string(),
-            resource_uri: m.resource_uri.to_string(),
-            name: f.name.clone(),
-            litellm_model: f.litellm_model.clone(),
-            provider: f.provider.clone(),
-            description: f.description.clone(),
-            tags: f.tags.clone(),
-            api_base: f.api_base.clone(),
-            api_version: f.api_version.clone(),
-            mode: f.mode,
-            max_input_tokens: f.max_input_tokens,
-            max_output_tokens: f.max_output_tokens,
-            default_max_tokens: f.default_max_tokens,
-            rpm: f.rpm,
-            tpm: f.tpm,
-            default_temperature: f.default_temperature,
-            timeout: f.timeout,
-            status: f.status,
-            status_message: f.status_message.clone(),
-            organization_id: m.scope.org.to_string(),
-            project_id: m.scope.project.to_string(),
-            created_at: m.created_at.to_string(),
-            updated_at: m.updated_at.to_string(),
-            created_by: m.created_by.clone(),
-            updated_by: m.updated_by.clone(),
-            owner_id: m.created_by.clone(),
-            credential_fields: m.credentials.fields.clone(),
-            last_verified_at: m.last_verified_at.map(|t| t.to_string()),
+/// `ModelView` and its conversion, with the declared fields between `resource_uri` and the
+/// record's own members.
+macro_rules! model_view {
+    ($($(#[$doc:meta])* $name:ident : $ty:ty [$($how:tt)*]),* $(,)?) => {
+        /// A model configuration as returned by create, get and update. Credentials are never
+        /// returned; `credential_fields` names the stored keys.
+        #[derive(Serialize, ToSchema)]
+        pub struct ModelView {
+            #[schema(format = Uuid)]
+            pub id: String,
+            pub resource_uri: String,
+            $(pub $name: $ty,)*
+            pub organization_id: String,
+            pub project_id: String,
+            #[schema(format = DateTime)]
+            pub created_at: String,
+            #[schema(format = DateTime)]
+            pub updated_at: String,
+            /// The principal that created the model: `user:<name>` or `service:<name>`.
+            pub created_by: String,
+            pub updated_by: String,
+            /// Deprecated alias of `created_by`.
+            #[deprecated = "use created_by"]
+            pub owner_id: String,
+            /// Sorted key names of the stored credentials; never their values.
+            pub credential_fields: Vec<String>,
+            /// When a verification last ran.
+            #[schema(format = DateTime)]
+            pub last_verified_at: Option<String>,
         }
-    }
-}
 
+        #[allow(deprecated)]
+        impl From<&Model> for ModelView {
+            fn from(m: &Model) -> Self {
+                let f = m.fields.clone();
+                ModelView {
+                    id: m.id.to_string(),
+                    resource_uri: m.resource_uri.to_string(),
+                    $($name: f.$name,)*
+                    organization_id: m.scope.org.to_string(),
+                    project_id: m.scope.project.to_string(),
+                    created_at: m.created_at.to_string(),
+                    updated_at: m.updated_at.to_string(),
+                    created_by: m.created_by.clone(),
+                    updated_by: m.updated_by.clone(),
+                    owner_id: m.created_by.clone(),
+                    credential_fields: m.credentials.fields.clone(),
+                    last_verified_at: m.last_verified_at.map(|t| t.to_string()),
+                }
+            }
+        }
+    };
+}
+modelreg_core::with_model_fields!(model_view);
+
+// A chosen few of the fields in the order a list reads best: written out, not derived from
+// `with_model_fields!`.
 /// A model in a list.
 #[derive(Serialize, ToSchema)]
 pub struct ModelSummary {

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Read};
 
 use clap::{Args, Subcommand, builder::PossibleValuesParser};
-use modelreg_core::model::{Mode, Status};
+use modelreg_core::model::{Mode, ModelFields, Status};
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -380,8 +380,8 @@ pub fn read_body_file(path: &std::path::Path) -> Result<Map<String, Value>> {
     }
 }
 
-/// The order of a model's fields in `get`.
-const MODEL_ORDER: &[&str] = &[
+/// What `get` shows first: the model's names, then what it is and whether it works.
+const SHOWN_FIRST: &[&str] = &[
     "resource_uri",
     "id",
     "name",
@@ -390,17 +390,10 @@ const MODEL_ORDER: &[&str] = &[
     "mode",
     "status",
     "status_message",
-    "description",
-    "tags",
-    "api_base",
-    "api_version",
-    "max_input_tokens",
-    "max_output_tokens",
-    "default_max_tokens",
-    "rpm",
-    "tpm",
-    "default_temperature",
-    "timeout",
+];
+
+/// What `get` shows after the model's fields: the record's own members.
+const SHOWN_LAST: &[&str] = &[
     "credential_fields",
     "last_verified_at",
     "organization_id",
@@ -413,6 +406,20 @@ const MODEL_ORDER: &[&str] = &[
     "etag",
 ];
 
+/// The order of a model's members in `get`: `SHOWN_FIRST`, the rest of the declared fields in
+/// their order, `SHOWN_LAST`.
+fn model_order() -> Vec<&'static str> {
+    let rest = ModelFields::NAMES
+        .iter()
+        .filter(|n| !SHOWN_FIRST.contains(n));
+    SHOWN_FIRST
+        .iter()
+        .chain(rest)
+        .chain(SHOWN_LAST)
+        .copied()
+        .collect()
+}
+
 /// A model as the output format wants it, with its ETag (a response header) as `etag`, the
 /// value `--if-match` takes.
 fn print_model(format: Format, mut model: Value, etag: Option<&str>) -> Result<()> {
@@ -420,7 +427,7 @@ fn print_model(format: Format, mut model: Value, etag: Option<&str>) -> Result<(
         obj.insert("etag".into(), json!(tag));
     }
     if format == Format::Table {
-        println!("{}", record_table(&model, MODEL_ORDER));
+        println!("{}", record_table(&model, &model_order()));
         return Ok(());
     }
     print_data(format, &model)
@@ -656,4 +663,18 @@ async fn list(client: &Client, args: ListArgs) -> Result<()> {
         other => print_data(other, &json!({ "data": all }))?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_shows_every_declared_field_once() {
+        let order = model_order();
+        for name in ModelFields::NAMES {
+            let shown = order.iter().filter(|o| *o == name).count();
+            assert_eq!(shown, 1, "{name} is shown {shown} times");
+        }
+    }
 }
