@@ -243,7 +243,21 @@ async fn at_a_terminal_the_bootstrap_token_is_printed() {
         c.send(reqwest::Method::GET, "/assets/models", None).await.0,
         200
     );
-    // SAFETY: signals the process group made above, which holds only `script` and the server.
+    // SAFETY: signals the process group made above, which holds only `script`.
     unsafe { libc::kill(-group, libc::SIGKILL) };
     child.wait().await.unwrap();
+    // `script` runs the shell and the server in a session of their own, which the signal
+    // above does not reach (and the hang-up that follows is a reload to the server): stop
+    // the server by its data directory, which is this test's alone.
+    let mine = data.display().to_string();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&mine) {
+            // SAFETY: a process whose command line names this test's own temporary directory.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
 }
