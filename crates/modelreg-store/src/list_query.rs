@@ -26,17 +26,9 @@ fn typed(col: &str, value: &str, dialect: Dialect) -> Expr {
     }
 }
 
+/// A sort field's column: each has the name of the field it sorts by.
 fn column(field: SortField) -> &'static str {
-    match field {
-        SortField::Name => "name",
-        SortField::ResourceUri => "resource_uri",
-        SortField::LitellmModel => "litellm_model",
-        SortField::Provider => "provider",
-        SortField::Status => "status",
-        SortField::Mode => "mode",
-        SortField::CreatedAt => "created_at",
-        SortField::UpdatedAt => "updated_at",
-    }
+    field.as_str()
 }
 
 /// `%needle%` with LIKE's wildcards in the needle escaped by `\`.
