@@ -8,7 +8,11 @@
 //! serialization. A write on any replica moves the generation in the shared database, so no
 //! replica serves a page older than the write it would otherwise have read.
 
-use std::future::Future;
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Arc, Mutex},
+};
 
 use axum::body::Bytes;
 use modelreg_core::{
@@ -18,10 +22,7 @@ use modelreg_core::{
     tenant::TenantScope,
 };
 use prometheus_client::metrics::{counter::Counter, family::Family};
-use quick_cache::{
-    OptionsBuilder, Weighter,
-    sync::{Cache, EntryAction, EntryResult},
-};
+use quick_cache::{OptionsBuilder, Weighter, sync::Cache};
 
 use crate::{metrics::ListPageLabels, models::view::ModelList};
 
@@ -44,6 +45,9 @@ const ENTRY_OVERHEAD: u64 = 256;
 
 pub struct ListCache {
     pages: Cache<PageKey, Page, PageWeight>,
+    /// The turn to render each page being rendered now: one lock per key, forgotten when
+    /// nobody holds or waits for it (so it holds no more keys than requests in flight).
+    turns: Mutex<HashMap<PageKey, Arc<tokio::sync::Mutex<()>>>>,
     /// `modelreg_list_pages_total{source="kept"}`: pages answered from the cache.
     reused: Counter,
     /// `modelreg_list_pages_total{source="rendered"}`: pages read from the store.
@@ -101,6 +105,7 @@ impl ListCache {
             .expect("every option is set");
         ListCache {
             pages: Cache::with_options(options, PageWeight, Default::default(), Default::default()),
+            turns: Mutex::default(),
             reused,
             rendered,
         }
@@ -139,53 +144,72 @@ impl ListCache {
     /// The page kept under `key` if it was rendered at `generation` or later, or else the one
     /// `render` makes, kept for the next request.
     ///
+    /// A page kept at this generation or a newer one shows the registry at a moment during
+    /// this request: generations only grow, so a newer one was read after this request's own.
+    /// Such a page is served at once, also while a newer one is being rendered: under writes,
+    /// most requests in flight still carry the generation of the page kept (taking the page
+    /// out for the render made each of them wait for it, and the mixed benchmark fell from
+    /// about 850 to 640 requests/s).
+    ///
     /// Renders of one page take turns, so that the misses after a write cost one render and
     /// not one per connection: without this, every connection listing the same page ran the
     /// page and its count itself (32 full scans of a search at once took 5 s at 100,000
-    /// models). While one request renders, the cache holds a placeholder for the page and the
-    /// others wait on it; a render that fails or is cancelled hands the turn to the next. (One
-    /// turn per page and generation was tried: under 10% writes it ran a render per generation
-    /// at once, and the mixed benchmark fell from 780 to 330 requests/s with peak memory up
-    /// from 55 to 93 MiB.)
+    /// models). A request that waited re-checks the page first. (One turn per page and
+    /// generation was tried: under 10% writes it ran a render per generation at once, and the
+    /// mixed benchmark fell from 780 to 330 requests/s with peak memory up from 55 to 93 MiB.)
     async fn page_at<F, Fut>(&self, key: PageKey, generation: i64, render: F) -> Result<Bytes>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(Option<i64>, Bytes)>>,
     {
-        // A page kept at this generation or a newer one shows the registry at a moment during
-        // this request: generations only grow, so a newer one was read after this request's
-        // own. An older one is taken out, with the turn to render its successor.
-        let entry = self
-            .pages
-            .entry_async(&key, |_, kept| {
-                if kept.generation >= generation {
-                    EntryAction::Retain(kept.body.clone())
-                } else {
-                    EntryAction::ReplaceWithGuard
-                }
-            })
-            .await;
-        let turn = match entry {
-            EntryResult::Retained(body) => {
-                self.reused.inc();
-                return Ok(body);
-            }
-            EntryResult::Vacant(turn) | EntryResult::Replaced(turn, _) => Some(turn),
-            // Neither can happen: the check above never removes, and the wait has no timeout.
-            EntryResult::Removed(..) | EntryResult::Timeout => None,
-        };
+        if let Some(body) = self.kept(&key, generation) {
+            return Ok(body);
+        }
+        let _turn = self.turn(&key).await;
+        if let Some(body) = self.kept(&key, generation) {
+            return Ok(body);
+        }
         let (rendered_at, body) = self.render(render).await?;
-        // Only the holder of the turn writes the page, so no slower render can replace a newer
-        // page with an older one. (A turn whose placeholder is gone has nothing to fill.)
-        if let (Some(turn), Some(generation)) = (turn, rendered_at)
+        if let Some(rendered_at) = rendered_at
             && body.len() <= MAX_PAGE_BYTES
+            // Generations only grow: the page kept stays if it is newer (the turn orders
+            // renders, but a keyset page or an unkept render may have run beside it).
+            && self.pages.get(&key).is_none_or(|kept| kept.generation <= rendered_at)
         {
-            let _ = turn.insert(Page {
-                generation,
-                body: body.clone(),
-            });
+            self.pages.insert(
+                key,
+                Page {
+                    generation: rendered_at,
+                    body: body.clone(),
+                },
+            );
         }
         Ok(body)
+    }
+
+    /// The page kept under `key`, if it was rendered at `generation` or later.
+    fn kept(&self, key: &PageKey, generation: i64) -> Option<Bytes> {
+        let page = self.pages.get(key).filter(|p| p.generation >= generation)?;
+        self.reused.inc();
+        Some(page.body)
+    }
+
+    /// Waits for the turn to render `key`; held until dropped, also when the request is
+    /// cancelled or fails.
+    async fn turn(&self, key: &PageKey) -> Turn<'_> {
+        let gate = {
+            let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+            turns.entry(key.clone()).or_default().clone()
+        };
+        // Built before waiting, so that a request cancelled while it waits lets go too.
+        let mut turn = Turn {
+            cache: self,
+            key: key.clone(),
+            gate,
+            held: None,
+        };
+        turn.held = Some(turn.gate.clone().lock_owned().await);
+        turn
     }
 
     /// Reads and serializes a page.
@@ -197,6 +221,27 @@ impl ListCache {
         let page = render().await?;
         self.rendered.inc();
         Ok(page)
+    }
+}
+
+/// The turn to render one page. Its lock is forgotten when no other request holds or waits
+/// for it.
+struct Turn<'a> {
+    cache: &'a ListCache,
+    key: PageKey,
+    gate: Arc<tokio::sync::Mutex<()>>,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        drop(self.held.take());
+        let mut turns = self.cache.turns.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's Arc and this one: nobody else waits. Waiting clones the Arc under the same
+        // lock, so the count cannot grow behind this check.
+        if Arc::strong_count(&self.gate) == 2 {
+            turns.remove(&self.key);
+        }
     }
 }
 
@@ -255,6 +300,31 @@ mod tests {
         assert_eq!(page(&cache, &k, 6, 9).await, body(9));
         assert_eq!(kept(&cache, &k), Some((6, 9)));
         assert_eq!((cache.reused.get(), cache.rendered.get()), (2, 2));
+    }
+
+    /// While a newer page renders, a request that carries the kept page's generation (read
+    /// before the write that made the newer one) takes the kept page at once.
+    #[tokio::test]
+    async fn the_kept_page_is_served_while_a_newer_one_renders() {
+        let cache = cache(MAX_BYTES);
+        let k = key("a", None);
+        assert_eq!(page(&cache, &k, 1, 3).await, body(3));
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let mut newer = Box::pin(cache.page_at(k.clone(), 2, || async move {
+            released.await.unwrap();
+            Ok((Some(2), body(5)))
+        }));
+        assert!(futures::poll!(&mut newer).is_pending());
+        let mut older = Box::pin(page(&cache, &k, 1, 9));
+        assert_eq!(
+            futures::poll!(&mut older),
+            std::task::Poll::Ready(body(3)),
+            "served without waiting for the render"
+        );
+        release.send(()).unwrap();
+        assert_eq!(newer.await.unwrap(), body(5));
+        assert_eq!(kept(&cache, &k), Some((2, 5)));
+        assert_eq!(cache.rendered.get(), 2);
     }
 
     #[tokio::test]
