@@ -124,6 +124,12 @@ impl Sql for str {
     }
 }
 
+impl<S: Sql + ?Sized> Sql for &S {
+    fn text(&self, dialect: Dialect) -> &str {
+        (**self).text(dialect)
+    }
+}
+
 impl Sql for String {
     fn text(&self, _: Dialect) -> &str {
         self

@@ -42,6 +42,12 @@ impl Sql for Statement {
     }
 }
 
+impl Sql for LazyLock<Statement> {
+    fn text(&self, dialect: Dialect) -> &str {
+        Statement::text(self, dialect)
+    }
+}
+
 /// Rewrites `?` placeholders as PostgreSQL's `$1`, `$2`, …, so each statement is written once.
 /// The statements this is used on have no `?` inside literals.
 pub(crate) fn dollar_placeholders(sql: &str) -> String {
@@ -204,8 +210,6 @@ statement!(
 pub(crate) const AUDIT_INTO: &str = "INSERT INTO audit_events (id, organization_id, seq, at, \
      principal, on_behalf_of, action, project_id, model_id, resource_uri, request_id, changes, \
      prev_hash, hash) VALUES ";
-/// Values per audit event.
-pub(crate) const AUDIT_VALUES: usize = 14;
 /// Filters shared by the history and audit queries: `(? IS NULL OR col = ?)` pairs.
 const AUDIT_FILTER: &str = "(? IS NULL OR action = ?) AND (? IS NULL OR resource_uri = ?) \
      AND (? IS NULL OR principal = ? OR on_behalf_of = ?) AND (? IS NULL OR at >= ?) \

@@ -94,17 +94,21 @@ async fn migrate(path: &Path) -> Result<()> {
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .map_err(|e| open_error(path, e))?;
-    let newest: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(version) FROM _sqlx_migrations WHERE EXISTS \
-         (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations')",
+    let migrated: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+         AND name = '_sqlx_migrations')",
     )
     .fetch_one(&mut conn)
     .await
-    .or_else(|e| match &e {
-        // No migrations table yet: a new database.
-        sqlx::Error::Database(d) if d.message().contains("no such table") => Ok(None),
-        _ => Err(crate::db_error(e)),
-    })?;
+    .map_err(crate::db_error)?;
+    let newest: Option<i64> = if migrated {
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(crate::db_error)?
+    } else {
+        None
+    };
     crate::refuse_newer_schema(
         newest,
         MIGRATOR,

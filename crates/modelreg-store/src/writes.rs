@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use crate::{
     exec::{Exec, Value, params},
-    rows::{FIELD_COLUMNS, audit_values, field_values, json, model_from_row, next_audit_event},
-    sql::{self, AUDIT_VALUES, first_free, placeholders, uri_range},
+    rows::{audit_values, field_values, json, model_from_row, next_audit_event},
+    sql::{self, first_free, placeholders, uri_range},
 };
 
 /// Models per multi-row INSERT: 31 parameters each, under SQLite's 32,766 and PostgreSQL's
@@ -46,11 +46,6 @@ fn model_row(scope: &TenantScope, new: &NewModel, uri: &str, values: &mut Vec<Va
     ]);
 }
 
-/// Values per model row: the fields, then `sql::MODEL_ROW_REST`.
-fn model_row_len() -> usize {
-    FIELD_COLUMNS.len() + 12
-}
-
 /// Inserts models of one project, all or nothing, each with its audit event. Models with
 /// given uris go a chunk to a statement; a generated uri depends on the ones before it, so
 /// those go one at a time.
@@ -59,8 +54,7 @@ pub(crate) async fn insert_many(
     scope: &TenantScope,
     news: &[NewModel],
     audit: &AuditEntry,
-) -> Result<Vec<ResourceUri>> {
-    let mut uris = Vec::with_capacity(news.len());
+) -> Result<()> {
     if news.iter().any(|n| n.generated) {
         for new in news {
             let uri = if new.generated {
@@ -68,30 +62,23 @@ pub(crate) async fn insert_many(
             } else {
                 new.resource_uri.clone()
             };
-            insert_rows(
-                c,
-                scope,
-                std::slice::from_ref(new),
-                std::slice::from_ref(&uri),
-            )
-            .await?;
+            let uris = std::slice::from_ref(&uri);
+            insert_rows(c, scope, std::slice::from_ref(new), uris).await?;
             append_audit(c, scope, &[(new.id, uri.as_str(), new.now)], audit).await?;
-            uris.push(uri);
         }
-        return Ok(uris);
+        return Ok(());
     }
     for chunk in news.chunks(MODELS_PER_INSERT) {
-        let chunk_uris: Vec<ResourceUri> = chunk.iter().map(|n| n.resource_uri.clone()).collect();
-        insert_rows(c, scope, chunk, &chunk_uris).await?;
+        let uris: Vec<ResourceUri> = chunk.iter().map(|n| n.resource_uri.clone()).collect();
+        insert_rows(c, scope, chunk, &uris).await?;
         let events: Vec<_> = chunk
             .iter()
-            .zip(&chunk_uris)
+            .zip(&uris)
             .map(|(n, u)| (n.id, u.as_str(), n.now))
             .collect();
         append_audit(c, scope, &events, audit).await?;
-        uris.extend(chunk_uris);
     }
-    Ok(uris)
+    Ok(())
 }
 
 /// One create: the row, its audit event, and the model as stored.
@@ -111,15 +98,15 @@ async fn insert_rows(
     news: &[NewModel],
     uris: &[ResourceUri],
 ) -> Result<()> {
-    let row = placeholders(model_row_len());
     let mut statement = sql::MODELS_INTO.clone();
-    let mut values = Vec::with_capacity(news.len() * model_row_len());
+    let mut values = Vec::new();
     for (i, (new, uri)) in news.iter().zip(uris).enumerate() {
         if i > 0 {
             statement.push_str(", ");
         }
-        statement.push_str(&row);
+        let before = values.len();
         model_row(scope, new, uri.as_str(), &mut values);
+        statement.push_str(&placeholders(values.len() - before));
     }
     let statement = for_dialect(c, statement);
     match c.execute(&statement, values).await {
@@ -318,14 +305,15 @@ async fn append_audit(
         })
         .await?;
     let mut statement = sql::AUDIT_INTO.to_owned();
-    let mut values = Vec::with_capacity(events.len() * AUDIT_VALUES);
+    let mut values = Vec::new();
     for (i, (model_id, uri, at)) in events.iter().enumerate() {
         let event = next_audit_event(scope, *model_id, uri, entry, *at, last.take());
         if i > 0 {
             statement.push_str(", ");
         }
-        statement.push_str(&placeholders(AUDIT_VALUES));
-        values.extend(audit_values(&event));
+        let row = audit_values(&event);
+        statement.push_str(&placeholders(row.len()));
+        values.extend(row);
         last = Some((event.seq, event.hash));
     }
     let statement = for_dialect(c, statement);

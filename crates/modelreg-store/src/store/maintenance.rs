@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Backend, Cost, SqlStore};
 use crate::{
-    exec::{Exec, params},
+    exec::params,
     rows::{audit_from_row, sealed_record_from_row},
     sql, writes,
 };
@@ -45,9 +45,7 @@ impl<B: Backend> MaintenanceStore for SqlStore<B> {
             record.credentials.kek_id.as_str(),
             record.credentials.blob.clone(),
         ];
-        let replaced = self
-            .write(move |c| Box::pin(async move { c.execute(&*sql::REPLACE_SEALED, values).await }))
-            .await?;
+        let replaced = self.execute(&sql::REPLACE_SEALED, values).await?;
         Ok(replaced > 0)
     }
 
@@ -84,8 +82,8 @@ impl<B: Backend> MaintenanceStore for SqlStore<B> {
         let (scope, models, audit) = (scope.clone(), models.to_vec(), audit.clone());
         self.write(move |c| {
             Box::pin(async move {
-                let uris = writes::insert_many(c, &scope, &models, &audit).await?;
-                Ok(uris.len() as u64)
+                writes::insert_many(c, &scope, &models, &audit).await?;
+                Ok(models.len() as u64)
             })
         })
         .await

@@ -22,7 +22,7 @@ use modelreg_core::{
 
 use crate::{
     CountCache,
-    exec::{Dialect, Exec, Value, params},
+    exec::{Dialect, Exec, RowAccess, Sql, Value, params},
     list_query,
     rows::audit_from_row,
     sql,
@@ -98,33 +98,40 @@ impl<B: Backend> SqlStore<B> {
         self.backend.read(cost, job).await
     }
 
-    /// Every row of one statement, read by `map`.
+    /// Every row of one statement (a `sql::Statement` or one built for `B::DIALECT`), read
+    /// by `map`.
     async fn rows<T: Send + 'static>(
         &self,
         cost: Cost,
-        statement: &'static sql::Statement,
+        statement: impl Sql + Send + 'static,
         values: Vec<Value>,
-        map: fn(&dyn crate::exec::RowAccess) -> Result<T>,
+        map: impl FnMut(&dyn RowAccess) -> Result<T> + Send + 'static,
     ) -> Result<Vec<T>> {
         self.read(cost, move |c| {
-            Box::pin(async move { c.fetch(statement, values, map).await })
+            Box::pin(async move { c.fetch(&statement, values, map).await })
         })
         .await
     }
 
-    /// One row of one statement, if any.
+    /// The first row of one statement, if any.
     async fn row<T: Send + 'static>(
         &self,
         cost: Cost,
-        statement: &'static sql::Statement,
+        statement: impl Sql + Send + 'static,
         values: Vec<Value>,
-        map: fn(&dyn crate::exec::RowAccess) -> Result<T>,
+        map: impl FnMut(&dyn RowAccess) -> Result<T> + Send + 'static,
     ) -> Result<Option<T>> {
         Ok(self
             .rows(cost, statement, values, map)
             .await?
             .into_iter()
             .next())
+    }
+
+    /// One statement as a write of its own; the rows it changed.
+    async fn execute(&self, statement: &'static sql::Statement, values: Vec<Value>) -> Result<u64> {
+        self.write(move |c| Box::pin(async move { c.execute(statement, values).await }))
+            .await
     }
 
     /// A page of events and the count of all of them.

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{Backend, Cost, SqlStore, bounded, scoped};
 use crate::{
-    exec::{Exec, Value, params},
+    exec::{Value, params},
     list_query,
     rows::{empty_page_generation, finish_models, model_from_row},
     sql, writes,
@@ -96,22 +96,14 @@ impl<B: Backend> ModelStore for SqlStore<B> {
             Cost::Scan
         };
         let rows = self
-            .read(cost, move |c| {
-                Box::pin(async move {
-                    c.fetch(&page_sql, page_values, move |r| {
-                        let total = if unfiltered {
-                            r.opt_int(list_query::TOTAL)?
-                        } else {
-                            None
-                        };
-                        Ok((
-                            model_from_row(r)?,
-                            total,
-                            r.opt_int(list_query::GENERATION)?,
-                        ))
-                    })
-                    .await
-                })
+            .rows(cost, page_sql, page_values, move |r| {
+                let total = if unfiltered {
+                    r.opt_int(list_query::TOTAL)?
+                } else {
+                    None
+                };
+                let generation = r.opt_int(list_query::GENERATION)?;
+                Ok((model_from_row(r)?, total, generation))
             })
             .await?;
         let generation = rows.first().and_then(|(_, _, g)| *g);
@@ -126,31 +118,7 @@ impl<B: Backend> ModelStore for SqlStore<B> {
                     .await?;
                 (total.unwrap_or(0), None)
             }
-            _ => match generation.and_then(|g| self.counts.get(scope, query, g)) {
-                Some(n) => (i64::try_from(n).unwrap_or(i64::MAX), generation),
-                None => {
-                    let (count_sql, count_values) = list_query::build(
-                        list_query::count_with_generation(scope, query),
-                        B::DIALECT,
-                    );
-                    let counted = self
-                        .read(Cost::Scan, move |c| {
-                            Box::pin(async move {
-                                c.fetch_optional(&count_sql, count_values, |r| {
-                                    Ok((r.int("n")?, r.opt_int(list_query::GENERATION)?))
-                                })
-                                .await
-                            })
-                        })
-                        .await?;
-                    let (n, counted_at) = counted.unwrap_or((0, None));
-                    if let Some(g) = counted_at {
-                        self.counts
-                            .put(scope, query, g, u64::try_from(n).unwrap_or(0));
-                    }
-                    (n, empty_page_generation(generation, n, counted_at))
-                }
-            },
+            _ => self.filtered_total(scope, query, generation).await?,
         };
         let models = rows.into_iter().map(|(m, _, _)| m).collect();
         Ok(finish_models(query, models, total, generation))
@@ -223,5 +191,34 @@ impl<B: Backend> ModelStore for SqlStore<B> {
         ];
         let statements = (&*sql::AUDIT_PAGE, &*sql::AUDIT_COUNT);
         self.events_page(statements, values, offset, limit).await
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// The total of a filtered list whose page was read at `generation`, and the generation
+    /// the page may be kept at: the count kept for that generation, or a new count (with the
+    /// generation it was made at, kept for the next request).
+    async fn filtered_total(
+        &self,
+        scope: &TenantScope,
+        query: &ListQuery,
+        generation: Option<i64>,
+    ) -> Result<(i64, Option<i64>)> {
+        if let Some(n) = generation.and_then(|g| self.counts.get(scope, query, g)) {
+            return Ok((i64::try_from(n).unwrap_or(i64::MAX), generation));
+        }
+        let (count_sql, count_values) =
+            list_query::build(list_query::count_with_generation(scope, query), B::DIALECT);
+        let counted = self
+            .row(Cost::Scan, count_sql, count_values, |r| {
+                Ok((r.int("n")?, r.opt_int(list_query::GENERATION)?))
+            })
+            .await?;
+        let (n, counted_at) = counted.unwrap_or((0, None));
+        if let Some(g) = counted_at {
+            self.counts
+                .put(scope, query, g, u64::try_from(n).unwrap_or(0));
+        }
+        Ok((n, empty_page_generation(generation, n, counted_at)))
     }
 }

@@ -112,9 +112,7 @@ impl<B: Backend> ServerStore for SqlStore<B> {
 
     async fn forget_replica(&self, id: &str) -> Result<()> {
         let values = params![id];
-        self.write(move |c| Box::pin(async move { c.execute(&*sql::FORGET_REPLICA, values).await }))
-            .await
-            .map(drop)
+        self.execute(&sql::FORGET_REPLICA, values).await.map(drop)
     }
 
     async fn finish_check(
@@ -128,8 +126,6 @@ impl<B: Backend> ServerStore for SqlStore<B> {
         let mut values = params![next_check_at, succeeded];
         values.extend(scoped(scope));
         values.extend(params![id, owner]);
-        self.write(move |c| Box::pin(async move { c.execute(&*sql::FINISH_CHECK, values).await }))
-            .await
-            .map(drop)
+        self.execute(&sql::FINISH_CHECK, values).await.map(drop)
     }
 }

@@ -40,9 +40,7 @@ impl<B: Backend> TokenStore for SqlStore<B> {
             stored.created_at,
             stored.expires_at,
         ];
-        let inserted = self
-            .write(move |c| Box::pin(async move { c.execute(&*sql::INSERT_TOKEN, values).await }))
-            .await;
+        let inserted = self.execute(&sql::INSERT_TOKEN, values).await;
         match inserted {
             Ok(_) => Ok(stored),
             Err(Error::AlreadyExists(_)) => Err(Error::AlreadyExists(format!(
@@ -77,11 +75,7 @@ impl<B: Backend> TokenStore for SqlStore<B> {
 
     async fn revoke_org_token(&self, org: &OrgId, name: &str) -> Result<bool> {
         let values = params![Timestamp::now(), org.as_str(), name];
-        let revoked = self
-            .write(move |c| {
-                Box::pin(async move { c.execute(&*sql::REVOKE_ORG_TOKEN, values).await })
-            })
-            .await?;
+        let revoked = self.execute(&sql::REVOKE_ORG_TOKEN, values).await?;
         Ok(revoked > 0)
     }
 
