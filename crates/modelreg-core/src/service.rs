@@ -710,6 +710,13 @@ impl ModelService {
             None => self.store.project_generation(&r.0.scope).await,
         }
     }
+
+    /// The generation of the slices the list's filters select (see
+    /// `ModelStore::slices_generation`): a page read at the one still current is still exact,
+    /// whatever the project's generation says.
+    pub async fn list_slices(&self, r: &Reader, query: &ListQuery) -> Result<Option<i64>> {
+        self.store.slices_generation(&r.0.scope, query).await
+    }
 }
 
 impl ModelService {

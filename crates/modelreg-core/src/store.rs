@@ -73,6 +73,13 @@ pub trait ModelStore: Send + Sync {
     /// The project's generation: bumped in the same transaction as every create, update, delete,
     /// verification and credential re-wrap of its models. `None` before its first model.
     async fn project_generation(&self, scope: &TenantScope) -> Result<Option<i64>>;
+    /// The generation of the slices of the project that the list's filters select
+    /// (`ListPage::slices`), now; `None` when its filters select none.
+    async fn slices_generation(
+        &self,
+        scope: &TenantScope,
+        query: &ListQuery,
+    ) -> Result<Option<i64>>;
     /// Records a verification: `last_verified_at` always; `status` and `status_message` unless
     /// the stored status is DEPRECATED or DISABLED, which only people set. `None` when the
     /// model is gone.

@@ -2,7 +2,7 @@
 //! backend in use.
 
 use modelreg_core::{
-    list::{ListQuery, Paging, SortField},
+    list::{COUNT_CAP, ListQuery, Paging, SortField},
     tenant::TenantScope,
 };
 use sea_query::{
@@ -45,13 +45,37 @@ fn contains_pattern(needle: &str) -> String {
     p
 }
 
+/// The shortest needle the trigram index answers: a shorter one has no trigram, and is matched
+/// by the LIKE alone, over the rows the page or the capped count reads.
+const MIN_INDEXED_NEEDLE: usize = 3;
+
+/// A needle as an FTS5 phrase: quoted, so none of its characters is query syntax.
+fn fts_phrase(needle: &str) -> String {
+    format!("\"{}\"", needle.replace('"', "\"\""))
+}
+
 /// The tenant and the filters: the WHERE clause shared by the page and its count.
-fn filter(scope: &TenantScope, q: &ListQuery) -> Cond {
+fn filter(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Cond {
     let f = &q.filters;
     let mut cond = Cond::all()
         .add(Expr::col("organization_id").eq(scope.org.as_str()))
         .add(Expr::col("project_id").eq(scope.project.as_str()));
     if let Some(needle) = &f.search {
+        // On SQLite, a needle of three characters or more first narrows the rows to the
+        // trigram index's candidates (models_fts, migration 0011); the LIKE below then decides,
+        // so the result is the substring match's whatever the index's own case folding. On
+        // PostgreSQL the planner takes the pg_trgm indexes for the LIKE itself.
+        if dialect == Dialect::Sqlite && needle.chars().count() >= MIN_INDEXED_NEEDLE {
+            let candidates = Query::select()
+                .column("rowid")
+                .from("models_fts")
+                .and_where(Expr::cust_with_values(
+                    "models_fts MATCH ?",
+                    [fts_phrase(needle)],
+                ))
+                .to_owned();
+            cond = cond.add(Expr::col((MODELS, "seq")).in_subquery(candidates));
+        }
         let pattern = contains_pattern(needle);
         cond = cond.add(
             Cond::any()
@@ -129,7 +153,7 @@ fn after_cursor(q: &ListQuery, values: &[String], last_id: &str, dialect: Dialec
 
 /// The page: `limit + 1` rows, so the caller learns whether more follow.
 pub(crate) fn page(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> SelectStatement {
-    let mut cond = filter(scope, q);
+    let mut cond = filter(scope, q, dialect);
     if let Paging::After(after) = &q.paging {
         cond = cond.add(after_cursor(
             q,
@@ -153,17 +177,18 @@ pub(crate) fn page(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Sele
     sel
 }
 
-/// The name of the page's last column: the total, as a scalar subquery of the same
-/// statement, so a page and its count are one statement, one round trip and one snapshot.
+/// The columns that follow a page's models (and make up the statement of an empty page's):
+/// the total when it is known without counting, the project's generation, and the generation
+/// of the slices the filters select. Read in the page's own statement, they are of its
+/// snapshot.
 pub(crate) const TOTAL: &str = "total_items";
-
-/// The column of the project's generation (see `filtered_page`).
 pub(crate) const GENERATION: &str = "generation";
+pub(crate) const SLICES: &str = "slices";
 
-/// The project's generation as a scalar subquery.
-fn generation(scope: &TenantScope) -> Expr {
+/// A scalar subquery of `model_counts` for the project: its `models` or its `generation`.
+fn project_count(scope: &TenantScope, column: &'static str) -> Expr {
     let sel = Query::select()
-        .column("generation")
+        .column(column)
         .from("model_counts")
         .and_where(Expr::col("organization_id").eq(scope.org.as_str()))
         .and_where(Expr::col("project_id").eq(scope.project.as_str()))
@@ -171,54 +196,129 @@ fn generation(scope: &TenantScope) -> Expr {
     Expr::SubQuery(None, Box::new(sel.into_sub_query_statement()))
 }
 
-/// A filtered page with the project's generation as its last column, read in the same
-/// snapshot. While the generation stays the same, nothing that the filters could match has
-/// changed, so a count made at that generation is still exact (`CountCache`).
-pub(crate) fn filtered_page(
-    scope: &TenantScope,
-    q: &ListQuery,
-    dialect: Dialect,
-) -> SelectStatement {
-    let mut sel = page(scope, q, dialect);
-    sel.expr_as(generation(scope), GENERATION);
-    sel
+/// The slices of `model_slices` (migration 0011) that the filters select, if they filter by
+/// status, mode, provider, usability or tags: those of the first tag named (or of all models),
+/// narrowed by the rest. Every model the filters match, before or after any write, is in one
+/// of them, so a write that could change the list moves their generation; and when nothing
+/// else filters (no search, no `created_by`, one tag at most) their models add up to the
+/// exact total.
+pub(crate) struct Slices {
+    cond: Cond,
+    /// Whether their models add up to the list's total.
+    pub(crate) exact: bool,
 }
 
-/// The filtered count and the generation it was made at, in one statement.
-pub(crate) fn count_with_generation(scope: &TenantScope, q: &ListQuery) -> SelectStatement {
-    let mut sel = count(scope, q);
-    sel.expr_as(generation(scope), GENERATION);
-    sel
+impl Slices {
+    pub(crate) fn of(scope: &TenantScope, q: &ListQuery) -> Option<Slices> {
+        let f = &q.filters;
+        let faceted = f.status.is_some()
+            || f.mode.is_some()
+            || f.provider.is_some()
+            || f.usable_only
+            || !f.tags.is_empty();
+        if !faceted {
+            return None;
+        }
+        let mut cond = Cond::all()
+            .add(Expr::col("organization_id").eq(scope.org.as_str()))
+            .add(Expr::col("project_id").eq(scope.project.as_str()))
+            .add(Expr::col("tag").eq(f.tags.first().map_or("", String::as_str)));
+        if let Some(s) = f.status {
+            cond = cond.add(Expr::col("status").eq(s.as_str()));
+        }
+        if f.usable_only {
+            cond = cond.add(Expr::col("status").ne("DISABLED"));
+        }
+        if let Some(m) = f.mode {
+            cond = cond.add(Expr::col("mode").eq(m.as_str()));
+        }
+        if let Some(p) = &f.provider {
+            cond = cond.add(Expr::col("provider").eq(p.as_str()));
+        }
+        let exact = f.search.is_none() && f.created_by.is_none() && f.tags.len() <= 1;
+        Some(Slices { cond, exact })
+    }
+
+    /// `SUM(column)` over the slices, 0 when there are none (a slice once made is kept at 0
+    /// models, so the sum of generations only grows).
+    fn sum(&self, column: &'static str) -> Expr {
+        let sel = Query::select()
+            .expr(Expr::cust(format!(
+                "CAST(COALESCE(SUM({column}), 0) AS BIGINT)"
+            )))
+            .from("model_slices")
+            .cond_where(self.cond.clone())
+            .to_owned();
+        Expr::SubQuery(None, Box::new(sel.into_sub_query_statement()))
+    }
+
+    /// The generation of the slices alone, as a statement.
+    pub(crate) fn generation(&self) -> SelectStatement {
+        Query::select()
+            .expr_as(self.sum("generation"), SLICES)
+            .to_owned()
+    }
 }
 
-/// An unfiltered page with the project's maintained count (`model_counts`) and its generation
-/// as its last two columns.
-pub(crate) fn unfiltered_page(
-    scope: &TenantScope,
-    q: &ListQuery,
-    dialect: Dialect,
-) -> SelectStatement {
-    let total = Query::select()
-        .column("models")
-        .from("model_counts")
-        .and_where(Expr::col("organization_id").eq(scope.org.as_str()))
-        .and_where(Expr::col("project_id").eq(scope.project.as_str()))
-        .to_owned();
-    let mut sel = page(scope, q, dialect);
+/// Adds the columns named by [`TOTAL`], [`GENERATION`] and [`SLICES`] to `sel`.
+fn with_meta(sel: &mut SelectStatement, scope: &TenantScope, q: &ListQuery) {
+    let slices = Slices::of(scope, q);
+    let total = if q.filters.is_empty() {
+        project_count(scope, "models")
+    } else {
+        match &slices {
+            Some(s) if s.exact => s.sum("models"),
+            _ => Expr::cust("NULL"),
+        }
+    };
+    sel.expr_as(total, TOTAL);
+    sel.expr_as(project_count(scope, "generation"), GENERATION);
     sel.expr_as(
-        Expr::SubQuery(None, Box::new(total.into_sub_query_statement())),
-        TOTAL,
+        slices.map_or_else(|| Expr::cust("NULL"), |s| s.sum("generation")),
+        SLICES,
     );
-    sel.expr_as(generation(scope), GENERATION);
+}
+
+/// A page of models followed by [`with_meta`]'s columns.
+pub(crate) fn page_with_meta(
+    scope: &TenantScope,
+    q: &ListQuery,
+    dialect: Dialect,
+) -> SelectStatement {
+    let mut sel = page(scope, q, dialect);
+    with_meta(&mut sel, scope, q);
     sel
 }
 
-/// The number of rows the filters match, ignoring paging.
-pub(crate) fn count(scope: &TenantScope, q: &ListQuery) -> SelectStatement {
+/// [`with_meta`]'s columns alone, for a page that returned no row to carry them.
+pub(crate) fn meta(scope: &TenantScope, q: &ListQuery) -> SelectStatement {
+    let mut sel = Query::select();
+    with_meta(&mut sel, scope, q);
+    sel
+}
+
+/// The number of rows the filters match, up to [`COUNT_CAP`] + 1, named `n`, with the
+/// generations it was made at ([`GENERATION`], [`SLICES`]).
+pub(crate) fn capped_count(
+    scope: &TenantScope,
+    q: &ListQuery,
+    dialect: Dialect,
+) -> SelectStatement {
+    let matching = Query::select()
+        .expr(Expr::val(1))
+        .from(MODELS)
+        .cond_where(filter(scope, q, dialect))
+        .limit(COUNT_CAP + 1)
+        .to_owned();
+    let slices = Slices::of(scope, q);
     Query::select()
         .expr_as(Expr::cust("COUNT(*)"), "n")
-        .from(MODELS)
-        .cond_where(filter(scope, q))
+        .from_subquery(matching, "matching")
+        .expr_as(project_count(scope, "generation"), GENERATION)
+        .expr_as(
+            slices.map_or_else(|| Expr::cust("NULL"), |s| s.sum("generation")),
+            SLICES,
+        )
         .to_owned()
 }
 

@@ -359,18 +359,6 @@ pub(crate) fn found_token_from_row(row: &dyn RowAccess) -> Result<FoundToken> {
 }
 
 /// The page's models, whether more follow, the total, and the generation read with them.
-/// The generation a filtered page is at. A page with rows carries it in its own snapshot. A
-/// page with none carries nothing, but a count of none made at generation `g` says that every
-/// page of the filter is empty at `g`, so the page may be kept at `g`. (Without this, a search
-/// that matches nothing, a typo say, was a full scan on every request.)
-pub(crate) fn empty_page_generation(
-    from_rows: Option<i64>,
-    count: i64,
-    counted_at: Option<i64>,
-) -> Option<i64> {
-    from_rows.or(counted_at.filter(|_| count == 0))
-}
-
 /// A page of `query` from the models its statement returned (up to `limit + 1`: one more
 /// than the page says there are more).
 pub(crate) fn finish_models(
@@ -386,5 +374,7 @@ pub(crate) fn finish_models(
         total_items: u64::try_from(total).unwrap_or(0),
         has_more,
         generation,
+        slices: None,
+        total_is_estimate: false,
     }
 }

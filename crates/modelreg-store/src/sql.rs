@@ -141,10 +141,6 @@ statement!(
     "SELECT generation FROM model_counts WHERE organization_id = ? AND project_id = ?".to_owned()
 );
 statement!(
-    COUNT_GET,
-    "SELECT models FROM model_counts WHERE organization_id = ? AND project_id = ?".to_owned()
-);
-statement!(
     SEALED_AFTER,
     "SELECT id, organization_id, project_id, credential_fields, credentials_kek_id, credentials \
      FROM models WHERE (? IS NULL OR id > ?) AND (? IS NULL OR credentials_kek_id <> ?) \

@@ -1174,3 +1174,384 @@ async fn plain_sql_writes_are_seen_by_the_lists() {
         s.close().await;
     }
 }
+
+/// The list's query parameters as given, parsed as the API parses them.
+fn query(pairs: &[(&str, &str)]) -> ListQuery {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    ListQuery::parse(&pairs, &CursorKeys::ephemeral()).unwrap()
+}
+
+/// Every model of a list, page after page.
+async fn all_of(s: &Arc<dyn Store>, t: &TenantScope, mut q: ListQuery) -> Vec<Model> {
+    q.limit = 100;
+    let mut out = Vec::new();
+    for page in 1.. {
+        q.paging = Paging::Page(page);
+        let got = s.list_models(t, &q).await.unwrap();
+        let more = got.has_more;
+        out.extend(got.items);
+        if !more {
+            break;
+        }
+    }
+    out
+}
+
+/// A search is a case-insensitive substring of the name or the description, with `%`, `_` and
+/// `\` literal, whether the trigram index answers it (three characters or more, on SQLite) or
+/// the LIKE alone does; and the index follows creates, updates and deletes. The expected
+/// results are computed here from the models themselves.
+#[tokio::test]
+async fn search_is_a_literal_substring_on_every_backend() {
+    let texts: [(&str, Option<&str>); 8] = [
+        ("Zephyr-7B Chat", Some("Fast 100% open model_x")),
+        ("ZEPHYR beta", None),
+        ("Ünïcode Straße", Some("grüße aus köln")),
+        ("back\\slash", Some("a\\b path c:\\x")),
+        ("under_score", Some("50% off")),
+        ("plain", Some("nothing special here")),
+        ("ab", Some("x")),
+        ("GPT-4o mini", Some("OpenAI's small model, 128k context")),
+    ];
+    let needles = [
+        "zephyr",
+        "ZEPH",
+        "phyr-7",
+        "100%",
+        "%",
+        "0%",
+        "_",
+        "l_x",
+        "e_s",
+        "de_",
+        "\\",
+        "k\\s",
+        "c:\\x",
+        "straße",
+        "STRASSE",
+        "üni",
+        "grü",
+        "ß",
+        "ab",
+        "a",
+        "b",
+        "zz",
+        "",
+        "plain",
+        "  ",
+        "4o m",
+        "'s ",
+        "\"",
+        "mod",
+        "model",
+        "no such needle",
+    ];
+    for b in backends().await {
+        let (s, name) = (&b.store, b.name);
+        let t = scope("search", "p");
+        let mut models = Vec::new();
+        for (i, (title, description)) in texts.iter().enumerate() {
+            let mut m = new_model(&format!("s{i}"), false);
+            m.fields.name = (*title).into();
+            m.fields.description = description.map(Into::into);
+            models.push(s.insert_model(&t, m, &audit()).await.unwrap());
+        }
+        s.insert_model(
+            &scope("search", "other"),
+            new_model("zephyr", false),
+            &audit(),
+        )
+        .await
+        .unwrap();
+        let check = |models: Vec<Model>| {
+            let (s, t) = (s.clone(), t.clone());
+            async move {
+                for needle in needles {
+                    let lc = needle.to_lowercase();
+                    let mut expected: Vec<String> = models
+                        .iter()
+                        .filter(|m| {
+                            m.fields.name.to_lowercase().contains(&lc)
+                                || m.fields
+                                    .description
+                                    .as_deref()
+                                    .unwrap_or("")
+                                    .to_lowercase()
+                                    .contains(&lc)
+                        })
+                        .map(|m| m.resource_uri.to_string())
+                        .collect();
+                    expected.sort();
+                    let q = query(&[("search", needle)]);
+                    let page = s.list_models(&t, &q).await.unwrap();
+                    let mut got: Vec<String> = all_of(&s, &t, q)
+                        .await
+                        .into_iter()
+                        .map(|m| m.resource_uri.to_string())
+                        .collect();
+                    got.sort();
+                    assert_eq!(got, expected, "{name}: search {needle:?}");
+                    assert_eq!(
+                        page.total_items,
+                        expected.len() as u64,
+                        "{name}: {needle:?}"
+                    );
+                }
+            }
+        };
+        check(models.clone()).await;
+        // Renamed, redescribed and deleted: the index follows.
+        let mut f = models[0].fields.clone();
+        f.name = "Mistral Large".into();
+        f.description = Some("now 42% zephyr-free".into());
+        models[0] = s
+            .update_model(&t, field_change(&models[0], f), &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        let gone = models.remove(1);
+        assert!(s.delete_model(&t, gone.id, None, &audit()).await.unwrap());
+        check(models.clone()).await;
+        assert_eq!(
+            all_of(s, &t, query(&[("search", "mistral")])).await.len(),
+            1,
+            "{name}"
+        );
+        assert!(
+            all_of(s, &t, query(&[("search", "zephyr beta")]))
+                .await
+                .is_empty(),
+            "{name}: a deleted model is not found"
+        );
+    }
+}
+
+/// The totals of status, mode, provider and tag filters, and their combinations, come from
+/// the maintained slices; they match the models through creates, changes from one slice to
+/// another, deletes and plain SQL. A write moves the generation of the slices it touches and
+/// of no other.
+#[tokio::test]
+async fn slice_totals_are_exact_and_move_only_with_their_models() {
+    use modelreg_core::model::Mode;
+    let statuses = [Status::Active, Status::Error, Status::Disabled];
+    let modes = [None, Some(Mode::Chat), Some(Mode::Embedding)];
+    let providers = ["openai", "anthropic"];
+    let tag_sets: [&[&str]; 4] = [&["a"], &["a", "b"], &["b", "c"], &[]];
+    let filters: Vec<Vec<(&str, &str)>> = vec![
+        vec![("status", "ACTIVE")],
+        vec![("status", "ERROR"), ("mode", "chat")],
+        vec![("provider", "anthropic")],
+        vec![
+            ("provider", "openai"),
+            ("status", "DISABLED"),
+            ("mode", "embedding"),
+        ],
+        vec![("tags", "b")],
+        vec![("tags", "a"), ("status", "ACTIVE")],
+        vec![("tags", "c"), ("provider", "openai"), ("mode", "chat")],
+        vec![("tags", "a,b")],
+        vec![("tags", "nope")],
+        vec![("mode", "completion")],
+    ];
+    let matches = |m: &Model, filter: &[(&str, &str)]| {
+        filter.iter().all(|(k, v)| match *k {
+            "status" => m.fields.status.as_str() == *v,
+            "mode" => m.fields.mode.map(|x| x.as_str()) == Some(*v),
+            "provider" => m.fields.provider.as_deref() == Some(*v),
+            "tags" => v.split(',').all(|t| m.fields.tags.iter().any(|x| x == t)),
+            _ => unreachable!(),
+        })
+    };
+    for b in backends().await {
+        let (s, name) = (&b.store, b.name);
+        let t = scope("slices", "p");
+        let mut n = 0;
+        for status in statuses {
+            for mode in modes {
+                for provider in providers {
+                    for tags in tag_sets {
+                        let mut m = new_model(&format!("m{n}"), false);
+                        n += 1;
+                        m.fields.status = status;
+                        m.fields.mode = mode;
+                        m.fields.provider = Some(provider.into());
+                        m.fields.tags = tags.iter().map(|t| (*t).to_owned()).collect();
+                        s.insert_model(&t, m, &audit()).await.unwrap();
+                    }
+                }
+            }
+        }
+        let check = |label: &'static str| {
+            let (s, t, filters) = (s.clone(), t.clone(), filters.clone());
+            async move {
+                let models = all_of(&s, &t, ListQuery::default()).await;
+                for filter in &filters {
+                    let expected = models.iter().filter(|m| matches(m, filter)).count();
+                    let page = s.list_models(&t, &query(filter)).await.unwrap();
+                    assert_eq!(
+                        (page.total_items, page.total_is_estimate),
+                        (expected as u64, false),
+                        "{name} {label}: {filter:?}"
+                    );
+                    let listed = all_of(&s, &t, query(filter)).await;
+                    assert_eq!(listed.len(), expected, "{name} {label}: {filter:?}");
+                }
+            }
+        };
+        check("created").await;
+
+        let slices = |filter: &'static [(&'static str, &'static str)]| {
+            let (s, t) = (s.clone(), t.clone());
+            async move {
+                s.slices_generation(&t, &query(filter))
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let active = slices(&[("status", "ACTIVE")]).await;
+        let anthropic_c = slices(&[("tags", "c"), ("provider", "anthropic")]).await;
+        let project = s.project_generation(&t).await.unwrap();
+        // One ERROR openai chat model with tags [a] becomes DISABLED with tags [c].
+        let victim = all_of(s, &t, query(&[("status", "ERROR"), ("mode", "chat")]))
+            .await
+            .into_iter()
+            .find(|m| m.fields.provider.as_deref() == Some("openai") && m.fields.tags == ["a"])
+            .unwrap();
+        let mut f = victim.fields.clone();
+        f.status = Status::Disabled;
+        f.tags = vec!["c".into()];
+        s.update_model(&t, field_change(&victim, f), &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        check("updated").await;
+        assert!(s.project_generation(&t).await.unwrap() > project, "{name}");
+        assert_eq!(
+            slices(&[("status", "ACTIVE")]).await,
+            active,
+            "{name}: a write to ERROR and DISABLED models leaves ACTIVE's slices"
+        );
+        assert_eq!(
+            slices(&[("tags", "c"), ("provider", "anthropic")]).await,
+            anthropic_c,
+            "{name}: and another provider's"
+        );
+        assert!(
+            slices(&[("status", "DISABLED")]).await > 0,
+            "{name}: the slices it entered moved"
+        );
+        let error_before = slices(&[("status", "ERROR")]).await;
+        let some_active = all_of(s, &t, query(&[("status", "ACTIVE")])).await;
+        assert!(
+            s.delete_model(&t, some_active[0].id, None, &audit())
+                .await
+                .unwrap()
+        );
+        check("deleted").await;
+        assert!(slices(&[("status", "ACTIVE")]).await > active, "{name}");
+        assert_eq!(slices(&[("status", "ERROR")]).await, error_before, "{name}");
+        let url = match (&b._dir, &b._schema) {
+            (Some(dir), _) => format!("sqlite://{}", dir.path().join("c.db").display()),
+            (_, Some(schema)) => schema.url.clone(),
+            _ => unreachable!(),
+        };
+        {
+            plain_sql(
+                &url,
+                "UPDATE models SET mode = 'completion', tags = '[\"b\"]' \
+                 WHERE provider = 'anthropic' AND status = 'ACTIVE'",
+            )
+            .await;
+            check("plain SQL").await;
+        }
+    }
+}
+
+/// Where no maintained count answers (a search, two tags), the count stops past COUNT_CAP and
+/// the page says its total is a floor; a sliced filter over the same models stays exact. The
+/// models are made by plain SQL, which the triggers keep counted, indexed and sliced.
+#[tokio::test]
+async fn counts_past_the_cap_are_floors() {
+    let cap = modelreg_core::list::COUNT_CAP;
+    let n = cap + 50;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("cap.db").display());
+    let schema = PgSchema::create().await;
+    let now = Timestamp::now().to_string();
+    for url in [sqlite.as_str(), schema.url.as_str()] {
+        let s = modelreg_store::open(url, &PoolSettings::default())
+            .await
+            .unwrap();
+        let (id, at) = if url.starts_with("postgres") {
+            (
+                "(lpad(to_hex(i), 8, '0') || '-0000-4000-8000-000000000000')::uuid".to_owned(),
+                "now()".to_owned(),
+            )
+        } else {
+            (
+                "printf('%08x-0000-4000-8000-000000000000', i)".to_owned(),
+                format!("'{now}'"),
+            )
+        };
+        plain_sql(
+            url,
+            &format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+                 INSERT INTO models (id, organization_id, project_id, resource_uri, name, \
+                 name_lc, litellm_model, provider, tags, status, created_at, updated_at, \
+                 created_by, updated_by, credentials_kek_id, credentials) \
+                 SELECT {id}, 'cap', 'p', 'bulk-' || i, 'Bulk ' || i, 'bulk ' || i, 'openai/x', \
+                 'openai', '[\"a\",\"b\"]', 'ACTIVE', {at}, {at}, 'user:sql', 'user:sql', 'k', \
+                 {blob} FROM n",
+                blob = if url.starts_with("postgres") {
+                    "'\\x00'::bytea"
+                } else {
+                    "x'00'"
+                },
+            ),
+        )
+        .await;
+        let t = scope("cap", "p");
+        let page = s
+            .list_models(&t, &query(&[("search", "bulk")]))
+            .await
+            .unwrap();
+        assert_eq!(
+            (page.total_items, page.total_is_estimate, page.has_more),
+            (cap, true, true),
+            "{url}"
+        );
+        let two_tags = s.list_models(&t, &query(&[("tags", "a,b")])).await.unwrap();
+        assert_eq!(
+            (two_tags.total_items, two_tags.total_is_estimate),
+            (cap, true),
+            "{url}"
+        );
+        let sliced = s.list_models(&t, &query(&[("tags", "a")])).await.unwrap();
+        assert_eq!(
+            (sliced.total_items, sliced.total_is_estimate),
+            (n, false),
+            "{url}"
+        );
+        let rare = s
+            .list_models(&t, &query(&[("search", "bulk 1005")]))
+            .await
+            .unwrap();
+        assert_eq!(
+            (rare.total_items, rare.total_is_estimate),
+            (2, false),
+            "{url}"
+        );
+        let all = s.list_models(&t, &ListQuery::default()).await.unwrap();
+        assert_eq!(
+            (all.total_items, all.total_is_estimate),
+            (n, false),
+            "{url}"
+        );
+        s.close().await;
+    }
+}

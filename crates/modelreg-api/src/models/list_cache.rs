@@ -65,8 +65,13 @@ struct PageKey {
 #[derive(Clone)]
 struct Page {
     generation: i64,
+    /// The generation of the slices its filters select, read with it (`ListPage::slices`).
+    slices: Option<i64>,
     body: Bytes,
 }
+
+/// What a render gives: the generations it was read at, and the body.
+type Rendered = (Option<i64>, Option<i64>, Bytes);
 
 /// An entry's weight: its bytes, body and key text, plus [`ENTRY_OVERHEAD`].
 #[derive(Clone)]
@@ -122,23 +127,24 @@ impl ListCache {
             let page = models.list(reader, query).await?;
             let body = serde_json::to_vec(&ModelList::new(query, &page, &models.cursors()))
                 .map_err(|e| Error::Internal(format!("cannot serialize a list page: {e}")))?;
-            Ok((page.generation, Bytes::from(body)))
+            Ok((page.generation, page.slices, Bytes::from(body)))
         };
         // Keyset pages are not kept: their cursors rarely repeat, and each would push out a
         // page that does. So they are not coalesced either.
         if !matches!(query.paging, Paging::Page(_)) {
-            return Ok(self.render(render).await?.1);
+            return Ok(self.render(render).await?.2);
         }
         // The project's generation as of this request (read with the caller's token, or now).
         let Some(generation) = models.list_generation(reader).await? else {
             // A project never written to has no generation, and its pages are not kept.
-            return Ok(self.render(render).await?.1);
+            return Ok(self.render(render).await?.2);
         };
         let key = PageKey {
             scope: reader.scope().clone(),
             query: query.clone(),
         };
-        self.page_at(key, generation, render).await
+        let slices = || models.list_slices(reader, query);
+        self.page_at(key, generation, slices, render).await
     }
 
     /// The page kept under `key` if it was rendered at `generation` or later, or else the one
@@ -157,34 +163,66 @@ impl ListCache {
     /// models). A request that waited re-checks the page first. (One turn per page and
     /// generation was tried: under 10% writes it ran a render per generation at once, and the
     /// mixed benchmark fell from 780 to 330 requests/s with peak memory up from 55 to 93 MiB.)
-    async fn page_at<F, Fut>(&self, key: PageKey, generation: i64, render: F) -> Result<Bytes>
+    ///
+    /// A page whose filters select slices of the project (status, mode, provider, tags) is
+    /// also kept across writes to other slices: when the project's generation has moved but
+    /// its slices' has not, nothing it shows or counts has changed, and it is served and kept
+    /// at the newer generation.
+    async fn page_at<S, SFut, F, Fut>(
+        &self,
+        key: PageKey,
+        generation: i64,
+        slices: S,
+        render: F,
+    ) -> Result<Bytes>
     where
+        S: FnOnce() -> SFut,
+        SFut: Future<Output = Result<Option<i64>>>,
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(Option<i64>, Bytes)>>,
+        Fut: Future<Output = Result<Rendered>>,
     {
         if let Some(body) = self.kept(&key, generation) {
             return Ok(body);
+        }
+        if let Some(page) = self.pages.get(&key)
+            && let Some(kept_slices) = page.slices
+            && slices().await?.is_some_and(|now| now <= kept_slices)
+        {
+            // Read after this request's generation: the page is exact as of then.
+            self.keep(key, generation, page.slices, page.body.clone());
+            self.reused.inc();
+            return Ok(page.body);
         }
         let _turn = self.turn(&key).await;
         if let Some(body) = self.kept(&key, generation) {
             return Ok(body);
         }
-        let (rendered_at, body) = self.render(render).await?;
-        if let Some(rendered_at) = rendered_at
-            && body.len() <= MAX_PAGE_BYTES
-            // Generations only grow: the page kept stays if it is newer (the turn orders
-            // renders, but a keyset page or an unkept render may have run beside it).
-            && self.pages.get(&key).is_none_or(|kept| kept.generation <= rendered_at)
+        let (rendered_at, slices_at, body) = self.render(render).await?;
+        if let Some(rendered_at) = rendered_at {
+            self.keep(key, rendered_at, slices_at, body.clone());
+        }
+        Ok(body)
+    }
+
+    /// Keeps `body` under `key` as of `generation`, unless it is too large or the page kept
+    /// is newer. Generations only grow: the turn orders renders, but a keyset page, an unkept
+    /// render or a page revalidated by its slices may have been kept beside it.
+    fn keep(&self, key: PageKey, generation: i64, slices: Option<i64>, body: Bytes) {
+        if body.len() <= MAX_PAGE_BYTES
+            && self
+                .pages
+                .get(&key)
+                .is_none_or(|kept| kept.generation <= generation)
         {
             self.pages.insert(
                 key,
                 Page {
-                    generation: rendered_at,
-                    body: body.clone(),
+                    generation,
+                    slices,
+                    body,
                 },
             );
         }
-        Ok(body)
     }
 
     /// The page kept under `key`, if it was rendered at `generation` or later.
@@ -213,10 +251,10 @@ impl ListCache {
     }
 
     /// Reads and serializes a page.
-    async fn render<F, Fut>(&self, render: F) -> Result<(Option<i64>, Bytes)>
+    async fn render<F, Fut>(&self, render: F) -> Result<Rendered>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(Option<i64>, Bytes)>>,
+        Fut: Future<Output = Result<Rendered>>,
     {
         let page = render().await?;
         self.rendered.inc();
@@ -267,6 +305,10 @@ mod tests {
         }
     }
 
+    async fn no_slices() -> Result<Option<i64>> {
+        panic!("a page without slices never asks for them")
+    }
+
     fn body(n: usize) -> Bytes {
         Bytes::from(vec![b'x'; n])
     }
@@ -274,8 +316,8 @@ mod tests {
     /// `cache.page_at`, with a render that makes `n` bytes at `generation`.
     async fn page(cache: &ListCache, key: &PageKey, generation: i64, n: usize) -> Bytes {
         cache
-            .page_at(key.clone(), generation, || async move {
-                Ok((Some(generation), body(n)))
+            .page_at(key.clone(), generation, no_slices, || async move {
+                Ok((Some(generation), None, body(n)))
             })
             .await
             .unwrap()
@@ -310,9 +352,9 @@ mod tests {
         let k = key("a", None);
         assert_eq!(page(&cache, &k, 1, 3).await, body(3));
         let (release, released) = tokio::sync::oneshot::channel::<()>();
-        let mut newer = Box::pin(cache.page_at(k.clone(), 2, || async move {
+        let mut newer = Box::pin(cache.page_at(k.clone(), 2, no_slices, || async move {
             released.await.unwrap();
-            Ok((Some(2), body(5)))
+            Ok((Some(2), None, body(5)))
         }));
         assert!(futures::poll!(&mut newer).is_pending());
         let mut older = Box::pin(page(&cache, &k, 1, 9));
@@ -332,9 +374,9 @@ mod tests {
         let cache = cache(MAX_BYTES);
         let k = key("a", None);
         let (release, released) = tokio::sync::oneshot::channel::<()>();
-        let mut first = Box::pin(cache.page_at(k.clone(), 1, || async move {
+        let mut first = Box::pin(cache.page_at(k.clone(), 1, no_slices, || async move {
             released.await.unwrap();
-            Ok((Some(1), body(1)))
+            Ok((Some(1), None, body(1)))
         }));
         assert!(futures::poll!(&mut first).is_pending());
         // A second request waits for the first's render, and takes its page.
@@ -345,13 +387,40 @@ mod tests {
         assert_eq!(second.await, body(1));
         assert_eq!(cache.rendered.get(), 1);
         // A render cancelled while others wait: the next one renders.
-        let mut stalled = Box::pin(cache.page_at(k.clone(), 2, std::future::pending));
+        let mut stalled = Box::pin(cache.page_at(k.clone(), 2, no_slices, std::future::pending));
         assert!(futures::poll!(&mut stalled).is_pending());
         let mut waiting = Box::pin(page(&cache, &k, 2, 4));
         assert!(futures::poll!(&mut waiting).is_pending());
         drop(stalled);
         assert_eq!(waiting.await, body(4));
         assert_eq!(kept(&cache, &k), Some((2, 4)));
+    }
+
+    /// A page whose slices have not moved is served after the project's generation moved
+    /// (a write elsewhere in the project), and kept at the newer generation; once its slices
+    /// move, it renders.
+    #[tokio::test]
+    async fn a_page_outlives_writes_to_other_slices() {
+        let cache = cache(MAX_BYTES);
+        let k = key("a", None);
+        let at = |generation: i64, slices: i64, n: usize, now: i64| {
+            cache.page_at(
+                k.clone(),
+                generation,
+                move || async move { Ok(Some(now)) },
+                move || async move { Ok((Some(generation), Some(slices), body(n))) },
+            )
+        };
+        assert_eq!(at(1, 10, 3, 10).await.unwrap(), body(3));
+        assert_eq!(at(2, 10, 7, 10).await.unwrap(), body(3), "slices unchanged");
+        assert_eq!(kept(&cache, &k), Some((2, 3)));
+        assert_eq!(
+            at(2, 10, 7, 10).await.unwrap(),
+            body(3),
+            "now current by generation"
+        );
+        assert_eq!(at(3, 11, 9, 11).await.unwrap(), body(9), "slices moved");
+        assert_eq!((cache.reused.get(), cache.rendered.get()), (2, 2));
     }
 
     #[tokio::test]

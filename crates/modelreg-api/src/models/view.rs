@@ -117,7 +117,12 @@ pub struct Pagination {
     /// The page number; null when the page was chosen by `cursor`.
     pub page: Option<u32>,
     pub limit: u32,
+    /// Models matching the filters. When `total_items_is_estimate` is true, at least this
+    /// many: a count that no maintained count answers (a search, `created_by`, two tags or
+    /// more) stops at 10,000.
     pub total_items: u64,
+    /// Whether `total_items` is a floor ("10,000 or more") rather than the exact count.
+    pub total_items_is_estimate: bool,
     /// ceil(total_items / limit); 0 when there are no items.
     pub total_pages: u64,
     /// Null on the last page, and in cursor mode.
@@ -143,7 +148,9 @@ impl ModelList {
         let (page_no, next_page, prev_page) = match query.paging {
             Paging::Page(p) => {
                 let p64 = u64::from(p);
-                let next = (p64 < total_pages).then_some(p64 + 1);
+                // Past a capped count, whether a next page exists is whether rows follow.
+                let next = (p64 < total_pages || page.total_is_estimate && page.has_more)
+                    .then_some(p64 + 1);
                 // Past the end, "previous" is the last page that exists.
                 let prev = (p64 > 1).then(|| (p64 - 1).min(total_pages.max(1)));
                 (Some(p), next, prev)
@@ -160,6 +167,7 @@ impl ModelList {
                 page: page_no,
                 limit: query.limit,
                 total_items: page.total_items,
+                total_items_is_estimate: page.total_is_estimate,
                 total_pages,
                 next_page,
                 prev_page,

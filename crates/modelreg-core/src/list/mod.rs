@@ -152,6 +152,13 @@ impl Default for ListQuery {
     }
 }
 
+/// The most rows a count visits where no maintained count answers (a search, `created_by`,
+/// two tags or more): past it, a list says "at least this many"
+/// (`pagination.total_items_is_estimate`). At 100,000 models a count of this many rows costs a
+/// few milliseconds on either backend, where an exact count of a search matching most of a
+/// project cost 130 ms (docs/performance.md, "[perf-cold]").
+pub const COUNT_CAP: u64 = 10_000;
+
 /// One page as the store returns it.
 #[derive(Debug, Clone)]
 pub struct ListPage {
@@ -163,6 +170,14 @@ pub struct ListPage {
     /// The project's generation (bumped by every write to it) in the page's own snapshot, when
     /// the store read it: the page is exactly what any read at that generation would return.
     pub generation: Option<i64>,
+    /// The generation of the slices of the project that the filters select (status, mode,
+    /// provider, tags), in the same snapshot, where they select some: it moves only on writes
+    /// to models of those slices, so the page stays exact while it stands, whatever else is
+    /// written to the project.
+    pub slices: Option<i64>,
+    /// Whether `total_items` is a floor rather than the count: a count that no maintained
+    /// count answers stops at [`COUNT_CAP`] rows.
+    pub total_is_estimate: bool,
 }
 
 impl ListQuery {

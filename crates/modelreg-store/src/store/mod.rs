@@ -165,16 +165,18 @@ impl<B: Backend> SqlStore<B> {
             Dialect::Postgres => "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)",
         };
         let mut statements = vec![list_query::build(
-            list_query::page(scope, query, B::DIALECT),
+            list_query::page_with_meta(scope, query, B::DIALECT),
             B::DIALECT,
         )];
-        if !query.filters.is_empty() {
+        let counted = list_query::Slices::of(scope, query).is_none_or(|s| !s.exact);
+        if !query.filters.is_empty() && counted {
             statements.push(list_query::build(
-                list_query::count(scope, query),
+                list_query::capped_count(scope, query, B::DIALECT),
                 B::DIALECT,
             ));
         }
         let unfiltered = query.filters.is_empty();
+        let sliced = !counted;
         self.read(Cost::Scan, move |c| {
             Box::pin(async move {
                 let mut out = String::new();
@@ -193,6 +195,8 @@ impl<B: Backend> SqlStore<B> {
                 }
                 if unfiltered {
                     out.push_str("Count: one row of model_counts, read by primary key.\n");
+                } else if sliced {
+                    out.push_str("Count: the sum of the filters' rows of model_slices.\n");
                 }
                 Ok(out)
             })

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use modelreg_core::{
     Result,
     audit::{AuditEntry, AuditEvent},
-    list::{ListPage, ListQuery},
+    list::{ListPage, ListQuery, Paging},
     model::{Model, Status},
     resource_uri::ModelKey,
     store::{AuditFilter, ModelChange, ModelStore, NewModel},
@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use super::{Backend, Cost, SqlStore, bounded, scoped};
 use crate::{
-    exec::{Value, params},
+    exec::{RowAccess, Value, params},
     list_query,
-    rows::{empty_page_generation, finish_models, model_from_row},
+    rows::{finish_models, model_from_row},
     sql, writes,
 };
 
@@ -80,48 +80,76 @@ impl<B: Backend> ModelStore for SqlStore<B> {
     }
 
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage> {
-        let unfiltered = query.filters.is_empty();
-        // An unfiltered page carries the maintained count and the generation in its own
-        // statement; a filtered one the generation, its count reused while that generation is
-        // current, else counted once (with the generation it was counted at).
-        let statement = if unfiltered {
-            list_query::unfiltered_page(scope, query, B::DIALECT)
-        } else {
-            list_query::filtered_page(scope, query, B::DIALECT)
-        };
+        // The page carries, in its own statement, the total where a maintained count has it
+        // (model_counts unfiltered, model_slices for status, mode, provider and one tag), the
+        // project's generation and its filters' slices' generation. Any other total is a
+        // count capped at COUNT_CAP, kept while the generation it was made at stands.
+        let statement = list_query::page_with_meta(scope, query, B::DIALECT);
         let (page_sql, page_values) = list_query::build(statement, B::DIALECT);
-        let cost = if unfiltered && bounded(query) {
+        let cost = if query.filters.is_empty() && bounded(query) {
             Cost::Point
         } else {
             Cost::Scan
         };
         let rows = self
             .rows(cost, page_sql, page_values, move |r| {
-                let total = if unfiltered {
-                    r.opt_int(list_query::TOTAL)?
-                } else {
-                    None
-                };
-                let generation = r.opt_int(list_query::GENERATION)?;
-                Ok((model_from_row(r)?, total, generation))
+                Ok((model_from_row(r)?, meta_from_row(r)?))
             })
             .await?;
-        let generation = rows.first().and_then(|(_, _, g)| *g);
-        let (total, generation) = match rows.first() {
-            Some((_, Some(total), _)) => (*total, generation),
-            // A page past the end has no row to carry the total: read it alone.
-            _ if unfiltered => {
-                let total = self
-                    .row(Cost::Point, &sql::COUNT_GET, scoped(scope), |r| {
-                        r.int("models")
-                    })
-                    .await?;
-                (total.unwrap_or(0), None)
-            }
-            _ => self.filtered_total(scope, query, generation).await?,
+        let (models, meta): (Vec<Model>, Vec<Meta>) = rows.into_iter().unzip();
+        let offset = query.offset();
+        let past_end = |total: i64| {
+            matches!(query.paging, Paging::Page(_)) && u64::try_from(total).unwrap_or(0) <= offset
         };
-        let models = rows.into_iter().map(|(m, _, _)| m).collect();
-        Ok(finish_models(query, models, total, generation))
+        // The total, whether it was counted (and so capped), and the generations to keep at.
+        let (total, counted, mut at) = match meta.into_iter().next() {
+            Some(meta) => match meta.total {
+                Some(total) => (total, false, meta),
+                None => {
+                    let (n, _) = self.filtered_total(scope, query, meta.key()).await?;
+                    (n, true, meta)
+                }
+            },
+            // A page with no row has nothing to carry them: they are read alone, after it. The
+            // page may be kept at what they say only if they say it is empty too.
+            None => {
+                let (sql, values) = list_query::build(list_query::meta(scope, query), B::DIALECT);
+                let meta = self
+                    .row(Cost::Point, sql, values, meta_from_row)
+                    .await?
+                    .unwrap_or_default();
+                let (total, counted, at) = match meta.total {
+                    Some(total) => (total, false, meta),
+                    None => {
+                        let (n, at) = self.filtered_total(scope, query, None).await?;
+                        (n, true, at)
+                    }
+                };
+                let at = if past_end(total) { at } else { Meta::default() };
+                (total, counted, at)
+            }
+        };
+        let cap = i64::try_from(modelreg_core::list::COUNT_CAP).unwrap_or(i64::MAX);
+        let estimate = counted && total > cap;
+        let total = if estimate { cap } else { total };
+        let mut page = finish_models(query, models, total, at.generation);
+        page.slices = at.slices.take();
+        page.total_is_estimate = estimate;
+        Ok(page)
+    }
+
+    async fn slices_generation(
+        &self,
+        scope: &TenantScope,
+        query: &ListQuery,
+    ) -> Result<Option<i64>> {
+        let Some(slices) = list_query::Slices::of(scope, query) else {
+            return Ok(None);
+        };
+        let (sql, values) = list_query::build(slices.generation(), B::DIALECT);
+        self.row(Cost::Point, sql, values, |r| r.opt_int(list_query::SLICES))
+            .await
+            .map(Option::flatten)
     }
 
     async fn project_generation(&self, scope: &TenantScope) -> Result<Option<i64>> {
@@ -194,31 +222,62 @@ impl<B: Backend> ModelStore for SqlStore<B> {
     }
 }
 
+/// The columns after a page's models (`list_query::page_with_meta`), and of a count.
+#[derive(Default, Clone, Copy)]
+struct Meta {
+    total: Option<i64>,
+    generation: Option<i64>,
+    slices: Option<i64>,
+}
+
+impl Meta {
+    /// The generation a count of the list is kept under: its slices' where its filters
+    /// select some, else the project's.
+    fn key(&self) -> Option<i64> {
+        self.slices.or(self.generation)
+    }
+}
+
+fn meta_from_row(r: &dyn RowAccess) -> Result<Meta> {
+    Ok(Meta {
+        total: r.opt_int(list_query::TOTAL)?,
+        generation: r.opt_int(list_query::GENERATION)?,
+        slices: r.opt_int(list_query::SLICES)?,
+    })
+}
+
 impl<B: Backend> SqlStore<B> {
-    /// The total of a filtered list whose page was read at `generation`, and the generation
-    /// the page may be kept at: the count kept for that generation, or a new count (with the
-    /// generation it was made at, kept for the next request).
+    /// The count of a list whose page was read at `key` (`Meta::key`), up to COUNT_CAP + 1,
+    /// and the generations of the count's own snapshot: the count kept for that key, or a new
+    /// one, kept for the next request.
     async fn filtered_total(
         &self,
         scope: &TenantScope,
         query: &ListQuery,
-        generation: Option<i64>,
-    ) -> Result<(i64, Option<i64>)> {
-        if let Some(n) = generation.and_then(|g| self.counts.get(scope, query, g)) {
-            return Ok((i64::try_from(n).unwrap_or(i64::MAX), generation));
+        key: Option<i64>,
+    ) -> Result<(i64, Meta)> {
+        if let Some(n) = key.and_then(|g| self.counts.get(scope, query, g)) {
+            return Ok((i64::try_from(n).unwrap_or(i64::MAX), Meta::default()));
         }
-        let (count_sql, count_values) =
-            list_query::build(list_query::count_with_generation(scope, query), B::DIALECT);
+        let (count_sql, count_values) = list_query::build(
+            list_query::capped_count(scope, query, B::DIALECT),
+            B::DIALECT,
+        );
         let counted = self
             .row(Cost::Scan, count_sql, count_values, |r| {
-                Ok((r.int("n")?, r.opt_int(list_query::GENERATION)?))
+                let at = Meta {
+                    total: None,
+                    generation: r.opt_int(list_query::GENERATION)?,
+                    slices: r.opt_int(list_query::SLICES)?,
+                };
+                Ok((r.int("n")?, at))
             })
             .await?;
-        let (n, counted_at) = counted.unwrap_or((0, None));
-        if let Some(g) = counted_at {
+        let (n, at) = counted.unwrap_or_default();
+        if let Some(g) = at.key() {
             self.counts
                 .put(scope, query, g, u64::try_from(n).unwrap_or(0));
         }
-        Ok((n, empty_page_generation(generation, n, counted_at)))
+        Ok((n, at))
     }
 }
