@@ -3,11 +3,14 @@
 
 use axum::{
     Json,
+    body::Bytes,
     extract::{Path, State, rejection::PathRejection},
+    http::header,
+    response::IntoResponse,
 };
 use modelreg_core::{
     Error,
-    list::{After, Filters, ListQuery, Paging, SortField, SortKey},
+    list::{After, Filters, ListQuery, ModelEntry, Paging, SortField, SortKey},
     model::Model,
     resource_uri::ResourceUri,
     service::Caller,
@@ -46,6 +49,17 @@ impl From<&Model> for OpenAiModel {
                 .provider
                 .clone()
                 .unwrap_or_else(|| "modelreg".into()),
+        }
+    }
+}
+
+impl From<&ModelEntry> for OpenAiModel {
+    fn from(m: &ModelEntry) -> Self {
+        OpenAiModel {
+            id: m.resource_uri.to_string(),
+            object: "model",
+            created: m.created_at.as_offset_date_time().unix_timestamp(),
+            owned_by: m.provider.clone().unwrap_or_else(|| "modelreg".into()),
         }
     }
 }
@@ -96,7 +110,7 @@ pub async fn list_models(
     State(state): State<AppState>,
     caller: Caller,
     QueryPairs(pairs): QueryPairs,
-) -> Result<Json<OpenAiModelList>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let reader = caller.reader()?;
     let get = |k: &str| {
         pairs
@@ -126,7 +140,7 @@ pub async fn list_models(
         }),
         None => Paging::Page(1),
     };
-    let mut query = ListQuery {
+    let query = ListQuery {
         paging,
         limit: limit.unwrap_or(MAX),
         filters: Filters {
@@ -138,27 +152,46 @@ pub async fn list_models(
             desc: false,
         }],
     };
-    // Without a limit, pages of MAX, each continuing after the last by keyset, until none
-    // follow. (The store counts the filtered rows once and keeps the count while the
-    // project's generation stands, so later pages do not count again.)
-    let mut data = Vec::new();
-    let has_more = loop {
-        let page = state.models.list(&reader, &query).await?;
-        data.extend(page.items.iter().map(OpenAiModel::from));
-        match page.items.last() {
-            Some(last) if page.has_more && limit.is_none() => {
-                query.paging = Paging::After(query.after(last));
+    let models = &state.models;
+    let render = || async {
+        // Without a limit, pages of MAX, each continuing after the last by keyset, until
+        // none follow. The body may be kept only if every page was read at the same
+        // generations.
+        let mut query = query.clone();
+        let mut data = Vec::new();
+        let mut first = None;
+        let mut same = true;
+        let has_more = loop {
+            let page = models.list_entries(&reader, &query).await?;
+            let at = (page.generation, page.slices);
+            same &= *first.get_or_insert(at) == at;
+            data.extend(page.items.iter().map(OpenAiModel::from));
+            match page.items.last() {
+                Some(last) if page.has_more && limit.is_none() => {
+                    query.paging = Paging::After(After {
+                        values: vec![last.resource_uri.to_string()],
+                        id: last.id,
+                    });
+                }
+                _ => break page.has_more,
             }
-            _ => break page.has_more,
-        }
+        };
+        let body = serde_json::to_vec(&OpenAiModelList {
+            object: "list",
+            first_id: data.first().map(|m| m.id.clone()),
+            last_id: data.last().map(|m| m.id.clone()),
+            has_more,
+            data,
+        })
+        .map_err(|e| Error::Internal(format!("cannot serialize the model list: {e}")))?;
+        let (generation, slices) = first.filter(|_| same).unwrap_or_default();
+        Ok((generation, slices, Bytes::from(body)))
     };
-    Ok(Json(OpenAiModelList {
-        object: "list",
-        first_id: data.first().map(|m| m.id.clone()),
-        last_id: data.last().map(|m| m.id.clone()),
-        has_more,
-        data,
-    }))
+    let body = state
+        .openai_lists
+        .body(models, &reader, &query, render)
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }
 
 /// Retrieve a usable model (OpenAI-compatible)

@@ -10,7 +10,7 @@ use crate::{
     audit::{AuditAction, AuditEntry, AuditEvent, diff},
     auth::{Action, Identity, Role},
     error::{Error, Result},
-    list::{CursorKeys, ListPage, ListQuery},
+    list::{CursorKeys, EntryPage, ListPage, ListQuery},
     live_keys::LiveKeys,
     model::{Model, ModelCreate, ModelFields, ModelUpdate, Status},
     references::ReferencePolicy,
@@ -700,6 +700,12 @@ impl ModelService {
             .map(|m| self.with_credential_status(m))
             .collect();
         Ok(page)
+    }
+
+    /// A page of the caller's project as `/v1/models` shows it: the columns it returns, no
+    /// credentials (so none is decrypted), no count.
+    pub async fn list_entries(&self, r: &Reader, query: &ListQuery) -> Result<EntryPage> {
+        self.store.list_entries(&r.0.scope, query).await
     }
 
     /// The generation of the caller's project (see `ModelStore::project_generation`): a page

@@ -8,7 +8,7 @@ use crate::{
     audit::{AuditEntry, AuditEvent},
     auth::{ProjectGrant, Role},
     error::Result,
-    list::{ListPage, ListQuery},
+    list::{EntryPage, ListPage, ListQuery},
     model::{Model, ModelFields, Status},
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
@@ -70,6 +70,9 @@ pub trait ModelStore: Send + Sync {
         audit: &AuditEntry,
     ) -> Result<bool>;
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage>;
+    /// A page of the list as `/v1/models` shows it: only the columns of [`ModelEntry`], and
+    /// no total.
+    async fn list_entries(&self, scope: &TenantScope, query: &ListQuery) -> Result<EntryPage>;
     /// The project's generation: bumped in the same transaction as every create, update, delete,
     /// verification and credential re-wrap of its models. `None` before its first model.
     async fn project_generation(&self, scope: &TenantScope) -> Result<Option<i64>>;

@@ -11,7 +11,7 @@ use sea_query::{
 
 use crate::{
     exec::{Dialect, Value},
-    rows::MODEL_COLUMNS,
+    rows::{ENTRY_COLUMNS, MODEL_COLUMNS},
 };
 
 const MODELS: &str = "models";
@@ -153,6 +153,16 @@ fn after_cursor(q: &ListQuery, values: &[String], last_id: &str, dialect: Dialec
 
 /// The page: `limit + 1` rows, so the caller learns whether more follow.
 pub(crate) fn page(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> SelectStatement {
+    page_of(&MODEL_COLUMNS, scope, q, dialect)
+}
+
+/// The page, of `columns` only.
+fn page_of(
+    columns: &[&'static str],
+    scope: &TenantScope,
+    q: &ListQuery,
+    dialect: Dialect,
+) -> SelectStatement {
     let mut cond = filter(scope, q, dialect);
     if let Paging::After(after) = &q.paging {
         cond = cond.add(after_cursor(
@@ -163,7 +173,7 @@ pub(crate) fn page(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Sele
         ));
     }
     let mut sel = Query::select();
-    sel.columns(MODEL_COLUMNS.iter().copied())
+    sel.columns(columns.iter().copied())
         .from(MODELS)
         .cond_where(cond);
     for k in &q.sort {
@@ -287,6 +297,21 @@ pub(crate) fn page_with_meta(
 ) -> SelectStatement {
     let mut sel = page(scope, q, dialect);
     with_meta(&mut sel, scope, q);
+    sel
+}
+
+/// A page of `ModelEntry` columns (`/v1/models`) followed by the generations (no total).
+pub(crate) fn entries_with_meta(
+    scope: &TenantScope,
+    q: &ListQuery,
+    dialect: Dialect,
+) -> SelectStatement {
+    let mut sel = page_of(&ENTRY_COLUMNS, scope, q, dialect);
+    sel.expr_as(project_count(scope, "generation"), GENERATION);
+    sel.expr_as(
+        Slices::of(scope, q).map_or_else(|| Expr::cust("NULL"), |s| s.sum("generation")),
+        SLICES,
+    );
     sel
 }
 

@@ -282,6 +282,19 @@ pub(crate) fn model_from_row(row: &dyn RowAccess) -> Result<Model> {
     })
 }
 
+/// The columns of a `ModelEntry` (`/v1/models`).
+pub(crate) const ENTRY_COLUMNS: [&str; 4] = ["id", "resource_uri", "created_at", "provider"];
+
+pub(crate) fn entry_from_row(row: &dyn RowAccess) -> Result<modelreg_core::list::ModelEntry> {
+    let uri = row.text("resource_uri")?;
+    Ok(modelreg_core::list::ModelEntry {
+        id: row.uuid("id")?,
+        resource_uri: ResourceUri::parse(&uri).map_err(|e| corrupt("resource_uri", e))?,
+        created_at: row.timestamp("created_at")?,
+        provider: non_empty(row.text("provider")?),
+    })
+}
+
 pub(crate) fn sealed_from_row(row: &dyn RowAccess) -> Result<SealedCredentials> {
     Ok(SealedCredentials {
         kek_id: row.text("credentials_kek_id")?,

@@ -7,6 +7,11 @@
 //! costs one indexed read of the generation instead of the page, its count and its
 //! serialization. A write on any replica moves the generation in the shared database, so no
 //! replica serves a page older than the write it would otherwise have read.
+//!
+//! Within a project, a page whose filters select slices of it (status, mode, provider, tags:
+//! `model_slices`) also outlives writes to models outside those slices: the database moves a
+//! slice's own generation only when a model of it is written. `/v1/models` bodies are kept the
+//! same way, in a cache of their own ([`ListCache::for_openai`]).
 
 use std::{
     collections::HashMap,
@@ -45,6 +50,8 @@ const ENTRY_OVERHEAD: u64 = 256;
 
 pub struct ListCache {
     pages: Cache<PageKey, Page, PageWeight>,
+    /// A larger body is not kept: it would push out many that are likelier to repeat.
+    max_page: usize,
     /// The turn to render each page being rendered now: one lock per key, forgotten when
     /// nobody holds or waits for it (so it holds no more keys than requests in flight).
     turns: Mutex<HashMap<PageKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -70,8 +77,12 @@ struct Page {
     body: Bytes,
 }
 
-/// What a render gives: the generations it was read at, and the body.
-type Rendered = (Option<i64>, Option<i64>, Bytes);
+/// What a render gives: the generations it was read at (`ListPage::generation` and
+/// `ListPage::slices`), and the body.
+pub type Rendered = (Option<i64>, Option<i64>, Bytes);
+
+/// The bytes of the `/v1/models` bodies kept in a process.
+const OPENAI_MAX_BYTES: u64 = 16 << 20;
 
 /// An entry's weight: its bytes, body and key text, plus [`ENTRY_OVERHEAD`].
 #[derive(Clone)]
@@ -96,12 +107,25 @@ impl Weighter<PageKey, Page> for PageWeight {
 }
 
 impl ListCache {
-    pub(crate) fn new(counted: Family<ListPageLabels, Counter>) -> ListCache {
+    pub(crate) fn new(counted: &Family<ListPageLabels, Counter>) -> ListCache {
         let source = |source| counted.get_or_create(&ListPageLabels { source }).clone();
-        ListCache::with_budget(MAX_BYTES, source("kept"), source("rendered"))
+        ListCache::with_budget(MAX_BYTES, MAX_PAGE_BYTES, source("kept"), source("rendered"))
     }
 
-    fn with_budget(bytes: u64, reused: Counter, rendered: Counter) -> ListCache {
+    /// The cache of `/v1/models` bodies: one per project and paging, each the whole list by
+    /// default (about 110 bytes a model: 1.1 MB at 10,000 models), so it keeps fewer and
+    /// larger bodies than the list's.
+    pub(crate) fn for_openai(counted: &Family<ListPageLabels, Counter>) -> ListCache {
+        let source = |source| counted.get_or_create(&ListPageLabels { source }).clone();
+        ListCache::with_budget(
+            OPENAI_MAX_BYTES,
+            (OPENAI_MAX_BYTES / 4) as usize,
+            source("kept"),
+            source("rendered"),
+        )
+    }
+
+    fn with_budget(bytes: u64, max_page: usize, reused: Counter, rendered: Counter) -> ListCache {
         let options = OptionsBuilder::new()
             .weight_capacity(bytes)
             .estimated_items_capacity((bytes / TYPICAL_PAGE_BYTES).max(1) as usize)
@@ -110,6 +134,7 @@ impl ListCache {
             .expect("every option is set");
         ListCache {
             pages: Cache::with_options(options, PageWeight, Default::default(), Default::default()),
+            max_page,
             turns: Mutex::default(),
             reused,
             rendered,
@@ -129,6 +154,22 @@ impl ListCache {
                 .map_err(|e| Error::Internal(format!("cannot serialize a list page: {e}")))?;
             Ok((page.generation, page.slices, Bytes::from(body)))
         };
+        self.body(models, reader, query, render).await
+    }
+
+    /// The body `render` makes of the caller's project and `query` (reading it at the
+    /// generations it returns), kept and reused as [`ListCache::page`] says.
+    pub async fn body<F, Fut>(
+        &self,
+        models: &ModelService,
+        reader: &Reader,
+        query: &ListQuery,
+        render: F,
+    ) -> Result<Bytes>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Rendered>>,
+    {
         // Keyset pages are not kept: their cursors rarely repeat, and each would push out a
         // page that does. So they are not coalesced either.
         if !matches!(query.paging, Paging::Page(_)) {
@@ -208,7 +249,7 @@ impl ListCache {
     /// is newer. Generations only grow: the turn orders renders, but a keyset page, an unkept
     /// render or a page revalidated by its slices may have been kept beside it.
     fn keep(&self, key: PageKey, generation: i64, slices: Option<i64>, body: Bytes) {
-        if body.len() <= MAX_PAGE_BYTES
+        if body.len() <= self.max_page
             && self
                 .pages
                 .get(&key)
@@ -290,7 +331,7 @@ mod tests {
     use super::*;
 
     fn cache(bytes: u64) -> ListCache {
-        ListCache::with_budget(bytes, Counter::default(), Counter::default())
+        ListCache::with_budget(bytes, MAX_PAGE_BYTES, Counter::default(), Counter::default())
     }
 
     fn key(tenant: &str, search: Option<&str>) -> PageKey {

@@ -121,7 +121,9 @@ pub struct Pagination {
     /// many: a count that no maintained count answers (a search, `created_by`, two tags or
     /// more) stops at 10,000.
     pub total_items: u64,
-    /// Whether `total_items` is a floor ("10,000 or more") rather than the exact count.
+    /// Present, and true, only when `total_items` is a floor ("10,000 or more") rather than
+    /// the exact count; absent otherwise, so an exact page has the platform's shape.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub total_items_is_estimate: bool,
     /// ceil(total_items / limit); 0 when there are no items.
     pub total_pages: u64,

@@ -180,6 +180,25 @@ pub struct ListPage {
     pub total_is_estimate: bool,
 }
 
+/// A model as `GET /v1/models` shows it: the columns it returns (and `id`, to continue
+/// after it), read without the rest of the row and its credentials.
+#[derive(Debug, Clone)]
+pub struct ModelEntry {
+    pub id: uuid::Uuid,
+    pub resource_uri: crate::resource_uri::ResourceUri,
+    pub created_at: crate::timestamp::Timestamp,
+    pub provider: Option<String>,
+}
+
+/// A page of [`ModelEntry`]s, with the generations it was read at (as in [`ListPage`]).
+#[derive(Debug, Clone)]
+pub struct EntryPage {
+    pub items: Vec<ModelEntry>,
+    pub has_more: bool,
+    pub generation: Option<i64>,
+    pub slices: Option<i64>,
+}
+
 impl ListQuery {
     /// The direction of the `id` tiebreaker: that of the last sort key.
     pub fn id_desc(&self) -> bool {

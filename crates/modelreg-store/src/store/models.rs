@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use modelreg_core::{
     Result,
     audit::{AuditEntry, AuditEvent},
-    list::{ListPage, ListQuery, Paging},
+    list::{EntryPage, ListPage, ListQuery, ModelEntry, Paging},
     model::{Model, Status},
     resource_uri::ModelKey,
     store::{AuditFilter, ModelChange, ModelStore, NewModel},
@@ -17,7 +17,7 @@ use super::{Backend, Cost, SqlStore, bounded, scoped};
 use crate::{
     exec::{RowAccess, Value, params},
     list_query,
-    rows::{finish_models, model_from_row},
+    rows::{entry_from_row, finish_models, model_from_row},
     sql, writes,
 };
 
@@ -136,6 +136,37 @@ impl<B: Backend> ModelStore for SqlStore<B> {
         page.slices = at.slices.take();
         page.total_is_estimate = estimate;
         Ok(page)
+    }
+
+    async fn list_entries(&self, scope: &TenantScope, query: &ListQuery) -> Result<EntryPage> {
+        let statement = list_query::entries_with_meta(scope, query, B::DIALECT);
+        let (sql, values) = list_query::build(statement, B::DIALECT);
+        // Pages of up to a thousand entries: only a short one is a point read.
+        let cost = if bounded(query) && query.limit <= 100 {
+            Cost::Point
+        } else {
+            Cost::Scan
+        };
+        let rows = self
+            .rows(cost, sql, values, |r| {
+                let at = (
+                    r.opt_int(list_query::GENERATION)?,
+                    r.opt_int(list_query::SLICES)?,
+                );
+                Ok((entry_from_row(r)?, at))
+            })
+            .await?;
+        // A page with no row carries no generation, and is not kept.
+        let (generation, slices) = rows.first().map(|(_, at)| *at).unwrap_or_default();
+        let mut items: Vec<ModelEntry> = rows.into_iter().map(|(e, _)| e).collect();
+        let has_more = items.len() > query.limit as usize;
+        items.truncate(query.limit as usize);
+        Ok(EntryPage {
+            items,
+            has_more,
+            generation,
+            slices,
+        })
     }
 
     async fn slices_generation(
