@@ -376,7 +376,8 @@ impl Backend for SqliteBackend {
     async fn scrub(&self) {
         // secure_delete overwrote the row in the database pages, but the WAL still holds
         // images of them until a checkpoint. Truncating the WAL removes the deleted secret
-        // from disk at once. Best effort: a failure leaves it to the next checkpoint.
+        // from disk at once, or, while reads of an older snapshot are in the way, at the first
+        // commit after they end: the writer does not wait for them (`truncate_wal`).
         let (reply, answer) = oneshot::channel();
         let call = Call {
             job: nothing,
@@ -574,6 +575,8 @@ fn commit_loop(
     pending: &AtomicU64,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // A truncation of the WAL that readers put off, tried again after each commit.
+    let mut truncate_due = false;
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -583,16 +586,17 @@ fn commit_loop(
             }
         }
         let n = batch.len() as u64;
-        if commit_batch(conn, &mut batch) {
+        if commit_batch(conn, &mut batch, &mut truncate_due) {
             commits.fetch_add(1, Ordering::Relaxed);
         }
         pending.fetch_sub(n, Ordering::Relaxed);
     }
 }
 
-/// Runs and commits one batch, and answers each of its writes. Whether it committed.
-fn commit_batch(conn: &mut SqliteConn, batch: &mut Vec<Box<dyn Queued>>) -> bool {
-    let checkpoint = batch.iter().any(|w| w.checkpoint());
+/// Runs and commits one batch, and answers each of its writes; then truncates the WAL if a
+/// write asked for it or a truncation is `due`. Whether it committed.
+fn commit_batch(conn: &mut SqliteConn, batch: &mut Vec<Box<dyn Queued>>, due: &mut bool) -> bool {
+    *due |= batch.iter().any(|w| w.checkpoint());
     // IMMEDIATE takes the write lock up front, so no statement of the batch fails on lock
     // upgrade when another process writes too.
     if let Err(e) = conn.0.execute_batch("BEGIN IMMEDIATE") {
@@ -643,14 +647,41 @@ fn commit_batch(conn: &mut SqliteConn, batch: &mut Vec<Box<dyn Queued>>) -> bool
     }
     if let Some(e) = &failed {
         tracing::warn!(error = %e, writes = done.len(), "a batch of writes did not commit");
-    } else if checkpoint && let Err(e) = conn.0.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-        tracing::warn!(error = %e, "checkpoint after delete failed");
+    } else if *due {
+        *due = !truncate_wal(conn);
     }
     let committed = failed.is_none();
     for d in done {
         d.answer(failed.as_ref());
     }
     committed
+}
+
+/// Checkpoints the whole WAL and truncates it, if nothing is in the way: whether it did. It
+/// does not wait. A reader of an older snapshot (a long scan) would make it wait for that read
+/// to end, and every write queued behind it with it, up to the busy timeout.
+fn truncate_wal(conn: &SqliteConn) -> bool {
+    if let Err(e) = conn.0.busy_timeout(Duration::ZERO) {
+        tracing::warn!(error = %e, "cannot checkpoint without waiting");
+        return false;
+    }
+    // Its first column is 1 when readers or another process's writer kept it from completing.
+    let blocked = conn
+        .0
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        });
+    if let Err(e) = conn.0.busy_timeout(BUSY_TIMEOUT) {
+        tracing::warn!(error = %e, "cannot restore the writer's busy timeout");
+    }
+    match blocked {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => {
+            tracing::warn!(error = %e, "checkpoint after delete failed");
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -770,6 +801,49 @@ mod tests {
         assert!(wal.exists(), "the WAL is in use while the store is open");
         store.close().await;
         assert!(!wal.exists(), "the WAL outlived a clean close");
+    }
+
+    /// A delete while a read keeps an older snapshot answers without waiting for that read,
+    /// and the WAL, which still holds the deleted row, is truncated at the first commit after
+    /// the read ends.
+    #[tokio::test]
+    async fn a_long_read_puts_off_the_wal_truncation_not_the_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        let scope = TenantScope::new(OrgId::parse("o").unwrap(), ProjectId::parse("p").unwrap());
+        let audit = test_audit();
+        let model = store
+            .insert_model(&scope, plain_model(1), &audit)
+            .await
+            .unwrap();
+        let reader = Connection::open(&path).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let n: i64 = reader
+            .query_row("SELECT count(*) FROM models", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        let started = std::time::Instant::now();
+        assert!(
+            store
+                .delete_model(&scope, model.id, None, &audit)
+                .await
+                .unwrap()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the delete waited {:?} for the reader",
+            started.elapsed()
+        );
+        let wal = dir.path().join("t.db-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        reader.execute_batch("COMMIT").unwrap();
+        drop(reader);
+        store
+            .insert_model(&scope, plain_model(2), &audit)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
     }
 
     /// Creates that arrive together share a transaction: fewer commits than creates, and
