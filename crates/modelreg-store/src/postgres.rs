@@ -8,7 +8,7 @@
 //! advisory locks. Migrations run under sqlx's advisory lock, so replicas that start together
 //! do not race.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use modelreg_core::{Error, Result, store::PoolUsage, timestamp::Timestamp};
 use sqlx::{
@@ -17,6 +17,7 @@ use sqlx::{
     postgres::{PgArguments, PgConnectOptions, PgDatabaseError, PgPoolOptions},
     query::Query,
 };
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::{
@@ -68,12 +69,67 @@ impl PostgresStore {
         MIGRATOR.run(&pool).await.map_err(|e| {
             Error::Unavailable(format!("cannot migrate the PostgreSQL database: {e}"))
         })?;
-        Ok(SqlStore::new(PgBackend { pool }))
+        let scan_turns = scan_turns(settings.max_connections);
+        Ok(SqlStore::new(PgBackend {
+            pool,
+            scans: Arc::new(Semaphore::new(scan_turns as usize)),
+            scan_turns,
+            acquire_timeout: settings.acquire_timeout,
+            #[cfg(feature = "testing")]
+            hold_scans: Default::default(),
+        }))
     }
+
+    /// Test support: every scanning read first holds its connection in a real `pg_sleep` of
+    /// `hold`, as a query that reads a cold disk does.
+    #[cfg(feature = "testing")]
+    pub fn hold_scans(&self, hold: Duration) {
+        let millis = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX);
+        self.backend
+            .hold_scans
+            .store(millis, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Connections of the pool that scans never take, so that point reads and writes always find
+/// one. Scans wait for a turn of their own instead; a separate pool for point reads would also
+/// keep them apart, but would leave its connections idle while scans queue, and the other
+/// way round.
+const KEPT_FROM_SCANS: u32 = 2;
+
+/// Scans at once in a pool of `max_connections`: all of it but `KEPT_FROM_SCANS`, at least
+/// one (a pool of one or two shares its connections with scans).
+fn scan_turns(max_connections: u32) -> u32 {
+    max_connections.saturating_sub(KEPT_FROM_SCANS).max(1)
+}
+
+fn closed() -> Error {
+    Error::Unavailable("the database has been closed".into())
 }
 
 pub struct PgBackend {
     pool: PgPool,
+    /// Turns of the reads that may scan (`Cost::Scan`), `scan_turns` of them: a scan holds one
+    /// with its connection, until its query ends.
+    scans: Arc<Semaphore>,
+    scan_turns: u32,
+    /// How long a scan waits for a turn and a connection.
+    acquire_timeout: Duration,
+    /// Milliseconds each scanning read sleeps on its connection first (`hold_scans`).
+    #[cfg(feature = "testing")]
+    hold_scans: std::sync::atomic::AtomicU64,
+}
+
+impl PgBackend {
+    /// A scan found no turn and connection within the acquire timeout.
+    fn busy(&self) -> Error {
+        Error::Unavailable(format!(
+            "the database is busy: an expensive read found no turn (at most {} run at once) \
+             and connection within {} ms",
+            self.scan_turns,
+            self.acquire_timeout.as_millis()
+        ))
+    }
 }
 
 /// A connection of the pool, in a transaction (writes) or not (reads).
@@ -185,9 +241,47 @@ impl Backend for PgBackend {
         }
     }
 
-    async fn read<T: Send + 'static>(&self, _: Cost, job: impl Job<PgConn, T>) -> Result<T> {
-        let mut conn = PgConn::Pooled(self.pool.acquire().await.map_err(db_error)?);
-        job(&mut conn).await
+    async fn read<T: Send + 'static>(&self, cost: Cost, job: impl Job<PgConn, T>) -> Result<T> {
+        if cost == Cost::Point {
+            let mut conn = PgConn::Pooled(self.pool.acquire().await.map_err(db_error)?);
+            return job(&mut conn).await;
+        }
+        // A turn first, then a connection, both within the acquire timeout: scans wait for a
+        // turn among themselves, and no more of them than there are turns hold connections or
+        // wait in the pool's queue.
+        let taken = tokio::time::timeout(self.acquire_timeout, async {
+            let turn = self
+                .scans
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| closed())?;
+            let conn = self.pool.acquire().await.map_err(db_error)?;
+            Ok::<_, Error>((turn, conn))
+        })
+        .await;
+        let (turn, conn) = taken.map_err(|_| self.busy())??;
+        #[cfg(feature = "testing")]
+        let hold = self.hold_scans.load(std::sync::atomic::Ordering::Relaxed);
+        // The scan runs to its end in a task of its own, which keeps the turn until then. Were
+        // the turn dropped with a caller that goes away (a request timeout, a client that hangs
+        // up), the connection would stay busy with the query while a new scan took another
+        // connection, and the ones kept for point reads would go the same way.
+        tokio::spawn(async move {
+            let _turn = turn;
+            let mut conn = PgConn::Pooled(conn);
+            #[cfg(feature = "testing")]
+            if hold > 0 {
+                sqlx::query("SELECT pg_sleep($1)")
+                    .bind(hold as f64 / 1000.0)
+                    .execute(conn.conn())
+                    .await
+                    .map_err(db_error)?;
+            }
+            job(&mut conn).await
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("a database read failed: {e}")))?
     }
 
     async fn scrub(&self) {
@@ -209,6 +303,7 @@ impl Backend for PgBackend {
     }
 
     async fn close(&self) {
+        self.scans.close();
         self.pool.close().await;
     }
 }

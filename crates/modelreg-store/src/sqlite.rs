@@ -77,7 +77,9 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::new()),
                 open: AtomicU32::new(0),
                 closed: AtomicBool::new(false),
-                scans: Semaphore::new(READERS as usize),
+                scans: Arc::new(Semaphore::new(READERS as usize)),
+                #[cfg(feature = "testing")]
+                hold_scans: Default::default(),
             }),
         }))
     }
@@ -308,8 +310,11 @@ struct Readers {
     open: AtomicU32,
     /// Set by `close`: no connection is opened or kept after it.
     closed: AtomicBool,
-    /// Scanning reads at once.
-    scans: Semaphore,
+    /// Scanning reads at once: a scan holds its turn until it ends.
+    scans: Arc<Semaphore>,
+    /// Milliseconds each scanning read holds its connection first (`hold_scans`).
+    #[cfg(feature = "testing")]
+    hold_scans: AtomicU64,
 }
 
 impl Readers {
@@ -342,6 +347,49 @@ impl Readers {
         self.put(conn);
         out
     }
+
+    /// A scanning read: `read`, held first in tests (`hold_scans`).
+    fn scan<T>(&self, job: impl Job<SqliteConn, T>) -> Result<T> {
+        let mut conn = self.take()?;
+        #[cfg(feature = "testing")]
+        let held = self.hold(&conn);
+        let out = run(job, &mut conn);
+        #[cfg(feature = "testing")]
+        if held {
+            let _ = conn.0.execute_batch("COMMIT");
+        }
+        self.put(conn);
+        out
+    }
+
+    /// Test support: takes a snapshot and keeps it for the hold, as a long read of a cold
+    /// file does. Whether a transaction was begun.
+    #[cfg(feature = "testing")]
+    fn hold(&self, conn: &SqliteConn) -> bool {
+        let millis = self.hold_scans.load(Ordering::Relaxed);
+        if millis == 0 {
+            return false;
+        }
+        let began = conn.0.execute_batch("BEGIN").is_ok();
+        let _ = conn
+            .0
+            .query_row("SELECT count(*) FROM models", [], |r| r.get::<_, i64>(0));
+        std::thread::sleep(Duration::from_millis(millis));
+        began
+    }
+}
+
+#[cfg(feature = "testing")]
+impl SqliteStore {
+    /// Test support: every scanning read first holds its connection, in a read transaction,
+    /// for `hold`.
+    pub fn hold_scans(&self, hold: Duration) {
+        let millis = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX);
+        self.backend
+            .readers
+            .hold_scans
+            .store(millis, Ordering::Relaxed);
+    }
 }
 
 impl Backend for SqliteBackend {
@@ -364,11 +412,17 @@ impl Backend for SqliteBackend {
         match cost {
             Cost::Point => self.readers.read(job),
             Cost::Scan => {
-                let _turn = self.readers.scans.acquire().await.map_err(|_| stopped())?;
+                let turn = self.readers.scans.clone().acquire_owned().await;
+                let turn = turn.map_err(|_| stopped())?;
                 let readers = self.readers.clone();
-                tokio::task::spawn_blocking(move || readers.read(job))
-                    .await
-                    .map_err(|e| Error::Internal(format!("a database read failed: {e}")))?
+                // The turn goes with the read to its thread: a caller that goes away does not
+                // stop the read, and must not let another scan start beside it.
+                tokio::task::spawn_blocking(move || {
+                    let _turn = turn;
+                    readers.scan(job)
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("a database read failed: {e}")))?
             }
         }
     }
