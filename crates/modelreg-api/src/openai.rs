@@ -140,9 +140,11 @@ pub async fn list_models(
         }),
         None => Paging::Page(1),
     };
+    // Kept under `limit` 0 when there is none: the whole list is another body than a page of
+    // MAX.
     let query = ListQuery {
         paging,
-        limit: limit.unwrap_or(MAX),
+        limit: limit.unwrap_or(0),
         filters: Filters {
             usable_only: true,
             ..Filters::default()
@@ -158,6 +160,7 @@ pub async fn list_models(
         // none follow. The body may be kept only if every page was read at the same
         // generations.
         let mut query = query.clone();
+        query.limit = limit.unwrap_or(MAX);
         let mut data = Vec::new();
         let mut first = None;
         let mut same = true;

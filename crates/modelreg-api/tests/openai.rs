@@ -223,7 +223,65 @@ async fn a_disabled_model_stays_unusable_when_its_credentials_do_not_open(app: T
     assert_eq!(r.json["data"], json!([]));
 }
 
+/// The body is kept between requests (`/v1/models` is a list like any other), and every
+/// write that changes it is seen by the next request: a create, a disable, a rename of its
+/// re-enable, a delete.
+async fn the_kept_list_follows_every_write(app: TestApp) {
+    let t = app.tenant().await;
+    let ids = |r: &Resp| -> Vec<String> {
+        r.json["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for name in ["a", "b"] {
+        app.send(t.post("/assets/models", model(name)))
+            .await
+            .expect(201);
+    }
+    let first = app.send(t.get("/v1/models")).await.expect(200);
+    assert_eq!(ids(&first), ["a", "b"]);
+    let again = app.send(t.get("/v1/models")).await.expect(200);
+    assert_eq!(again.json, first.json);
+    app.send(t.post("/assets/models", model("c")))
+        .await
+        .expect(201);
+    assert_eq!(
+        ids(&app.send(t.get("/v1/models")).await.expect(200)),
+        ["a", "b", "c"]
+    );
+    app.send(t.patch("/assets/models/b", json!({"status": "DISABLED"})))
+        .await
+        .expect(200);
+    assert_eq!(
+        ids(&app.send(t.get("/v1/models")).await.expect(200)),
+        ["a", "c"]
+    );
+    app.send(t.patch("/assets/models/b", json!({"status": "ACTIVE"})))
+        .await
+        .expect(200);
+    assert_eq!(
+        ids(&app.send(t.get("/v1/models")).await.expect(200)),
+        ["a", "b", "c"]
+    );
+    app.send(t.delete("/assets/models/a")).await.expect(204);
+    assert_eq!(
+        ids(&app.send(t.get("/v1/models")).await.expect(200)),
+        ["b", "c"]
+    );
+    // A page of one and the whole list are kept apart.
+    let one = app.send(t.get("/v1/models?limit=1")).await.expect(200);
+    assert_eq!(ids(&one), ["b"]);
+    assert_eq!(
+        ids(&app.send(t.get("/v1/models")).await.expect(200)),
+        ["b", "c"]
+    );
+}
+
 on_both_backends!(
+    the_kept_list_follows_every_write,
     lists_usable_models_in_the_openai_format,
     lists_every_usable_model_without_a_limit,
     retrieves_one_usable_model,

@@ -109,7 +109,12 @@ impl Weighter<PageKey, Page> for PageWeight {
 impl ListCache {
     pub(crate) fn new(counted: &Family<ListPageLabels, Counter>) -> ListCache {
         let source = |source| counted.get_or_create(&ListPageLabels { source }).clone();
-        ListCache::with_budget(MAX_BYTES, MAX_PAGE_BYTES, source("kept"), source("rendered"))
+        ListCache::with_budget(
+            MAX_BYTES,
+            MAX_PAGE_BYTES,
+            source("kept"),
+            source("rendered"),
+        )
     }
 
     /// The cache of `/v1/models` bodies: one per project and paging, each the whole list by
@@ -331,7 +336,12 @@ mod tests {
     use super::*;
 
     fn cache(bytes: u64) -> ListCache {
-        ListCache::with_budget(bytes, MAX_PAGE_BYTES, Counter::default(), Counter::default())
+        ListCache::with_budget(
+            bytes,
+            MAX_PAGE_BYTES,
+            Counter::default(),
+            Counter::default(),
+        )
     }
 
     fn key(tenant: &str, search: Option<&str>) -> PageKey {
