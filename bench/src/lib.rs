@@ -4,11 +4,13 @@
 //! figure's ratio to the server's ceiling on `/healthz` in the same run.
 
 pub mod load;
+pub mod peers;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod seed;
 pub mod server;
 pub mod soak;
+pub mod terms;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -17,7 +19,7 @@ use modelreg_core::secrets::{Kek, Keyring};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    load::{Scenario, Target},
+    load::{Api, Scenario, Target},
     server::{ServerProc, Storage, cpu_seconds, peak_rss_mib},
 };
 
@@ -105,10 +107,25 @@ pub(crate) async fn seed_store(
     from: u64,
     to: u64,
 ) -> anyhow::Result<()> {
+    seed_with(storage, keyring, from, to, &[]).await
+}
+
+/// [`seed_store`], and the `extra` projects of the main organization, each with its count of
+/// models (`seed::V1_PROJECTS`).
+pub(crate) async fn seed_with(
+    storage: &Storage,
+    keyring: &Keyring,
+    from: u64,
+    to: u64,
+    extra: &[(&str, u64)],
+) -> anyhow::Result<()> {
     let store = modelreg_store::open(&storage.url(), &modelreg_store::PoolSettings::default())
         .await
         .context("open the store to seed")?;
     seed::seed(store.as_ref(), keyring, from, to).await?;
+    for (project, n) in extra {
+        seed::seed_project(store.as_ref(), keyring, seed::MAIN_ORG, project, *n).await?;
+    }
     store.close().await;
     if let Storage::Postgres(url) = storage {
         // What autovacuum's ANALYZE does soon after a bulk load; without it the first
@@ -142,8 +159,12 @@ pub async fn run_backend(
     let mut rows = Vec::new();
     let mut seeded = 0u64;
     let mut token: Option<String> = None;
+    // The `/v1/models` scenarios' projects, once, only when one of them runs.
+    let mut extra: Vec<(&str, u64)> = plan.scenarios.iter().filter_map(|s| s.project()).collect();
+    extra.dedup();
     for &size in &plan.sizes {
-        seed_store(&storage, &keyring, seeded, size).await?;
+        seed_with(&storage, &keyring, seeded, size, &extra).await?;
+        extra.clear();
         seeded = size;
         let server = ServerProc::start(bin, &storage, place.data_dir()).await?;
         if let Some(t) = &server.token {
@@ -156,7 +177,27 @@ pub async fn run_backend(
                 .context("the server minted no bootstrap token on the fresh store")?,
             models: size,
             cursors: Arc::new(Vec::new()),
+            cold: None,
+            api: Api::Modelreg,
         };
+        if plan
+            .scenarios
+            .iter()
+            .any(|s| matches!(s, Scenario::SearchCold | Scenario::FilterCold))
+        {
+            let started = std::time::Instant::now();
+            let cold = terms::Cold::new(size);
+            eprintln!(
+                "search-cold: {} common terms (mean {:.2}% of models), {} rare, {} matching none: {} requests before any repeats ({:.1} s to count)",
+                cold.search.common.len(),
+                cold.search.common_mean * 100.0,
+                cold.search.rare.len(),
+                cold.search.none.len(),
+                cold.search.distinct_requests(),
+                started.elapsed().as_secs_f64()
+            );
+            target.cold = Some(cold);
+        }
         if plan.scenarios.contains(&Scenario::ListCursorDeep) {
             target.cursors = Arc::new(load::walk_cursors(&target).await?);
         }

@@ -19,7 +19,7 @@ use hyper::{Method, Request, header};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::seed;
+use crate::{seed, terms::Cold};
 
 /// The scenarios, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,13 +36,21 @@ pub enum Scenario {
     Create,
     UpdateIfMatch,
     Mixed,
+    /// `?search=` with a term no earlier request of the run used (`terms.rs`).
+    SearchCold,
+    /// Filters and sort in a combination no earlier request of the run used (`terms.rs`).
+    FilterCold,
+    /// `GET /v1/models` (all usable models, no limit) of a 1,000-model project.
+    V1Models1k,
+    /// The same of a 10,000-model project.
+    V1Models10k,
     /// The soak test's load: `mixed`, but half its writes create a model and delete it again,
     /// so the data stays the same size however long it runs.
     Soak,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 16] = [
         Scenario::Healthz,
         Scenario::ListFirst,
         Scenario::ListPage50,
@@ -55,6 +63,10 @@ impl Scenario {
         Scenario::Create,
         Scenario::UpdateIfMatch,
         Scenario::Mixed,
+        Scenario::SearchCold,
+        Scenario::FilterCold,
+        Scenario::V1Models1k,
+        Scenario::V1Models10k,
     ];
 
     /// The list scenarios, run at every size of a growth run.
@@ -82,12 +94,26 @@ impl Scenario {
             Scenario::Create => "create",
             Scenario::UpdateIfMatch => "update-if-match",
             Scenario::Mixed => "mixed",
+            Scenario::SearchCold => "search-cold",
+            Scenario::FilterCold => "filter-cold",
+            Scenario::V1Models1k => "v1-models-1k",
+            Scenario::V1Models10k => "v1-models-10k",
             Scenario::Soak => "soak",
         }
     }
 
     pub fn parse(s: &str) -> Option<Scenario> {
         Scenario::ALL.into_iter().find(|x| x.name() == s)
+    }
+
+    /// The project a scenario reads, and how many models it holds, when it is not the main
+    /// one (`seed::V1_PROJECTS`).
+    pub fn project(self) -> Option<(&'static str, u64)> {
+        match self {
+            Scenario::V1Models1k => Some(seed::V1_PROJECTS[0]),
+            Scenario::V1Models10k => Some(seed::V1_PROJECTS[1]),
+            _ => None,
+        }
     }
 }
 
@@ -111,6 +137,19 @@ pub struct Target {
     pub models: u64,
     /// `cursor` values of every page of the main project at limit 100, for the deep scenario.
     pub cursors: Arc<Vec<String>>,
+    /// The cold scenarios' queries and counters; `None` when no cold scenario runs.
+    pub cold: Option<Cold>,
+    /// Which API the server speaks: modelreg's, or MLflow's for the peer comparison.
+    pub api: Api,
+}
+
+/// The server's API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Modelreg,
+    /// MLflow's REST API: only `search-cold` (as a registered-model search) and `healthz`
+    /// (`/health`).
+    Mlflow,
 }
 
 struct Call {
@@ -120,6 +159,8 @@ struct Call {
     if_match: Option<String>,
     /// The status that counts as success.
     expect: u16,
+    /// The project, when not the main one.
+    project: Option<&'static str>,
 }
 
 fn get(path: String) -> Call {
@@ -129,6 +170,7 @@ fn get(path: String) -> Call {
         body: None,
         if_match: None,
         expect: 200,
+        project: None,
     }
 }
 
@@ -160,6 +202,7 @@ impl Worker {
                 body: None,
                 if_match: None,
                 expect: 204,
+                project: None,
             },
             None => {
                 // Unique in the process: a soak runs many windows, each with new workers.
@@ -177,6 +220,7 @@ impl Worker {
                     )),
                     if_match: None,
                     expect: 201,
+                    project: None,
                 }
             }
         }
@@ -204,8 +248,30 @@ impl Worker {
             },
             s => s,
         };
+        match (t.api, scenario) {
+            (Api::Mlflow, Scenario::Healthz) => return get("/health".into()),
+            (Api::Mlflow, Scenario::SearchCold) => {
+                let term = cold(t).search_term();
+                // MLflow's registered-model filter: names only; ILIKE is case-insensitive.
+                let filter = format!("name ILIKE '%{term}%'");
+                return get(format!(
+                    "/api/2.0/mlflow/registered-models/search?filter={}&max_results=20",
+                    encode(&filter)
+                ));
+            }
+            (Api::Mlflow, s) => panic!("MLflow has no {} scenario", s.name()),
+            (Api::Modelreg, _) => {}
+        }
         match scenario {
             Scenario::Healthz => get("/healthz".into()),
+            Scenario::SearchCold => {
+                get(format!("{LIST}?search={}", encode(&cold(t).search_term())))
+            }
+            Scenario::FilterCold => get(format!("{LIST}?{}", cold(t).filter_query())),
+            Scenario::V1Models1k | Scenario::V1Models10k => Call {
+                project: scenario.project().map(|(p, _)| p),
+                ..get("/v1/models".into())
+            },
             Scenario::ListFirst => get(format!("{LIST}?limit=20")),
             Scenario::ListPage50 => get(format!("{LIST}?limit=20&page=50")),
             Scenario::ListCursorDeep => {
@@ -233,6 +299,7 @@ impl Worker {
                 )),
                 if_match: None,
                 expect: 201,
+                project: None,
             },
             Scenario::UpdateIfMatch => match &self.etag {
                 // The first request of a connection learns its model's ETag.
@@ -243,10 +310,35 @@ impl Worker {
                     body: Some(format!(r#"{{"rpm":{}}}"#, 1 + self.n % 10_000)),
                     if_match: Some(tag.clone()),
                     expect: 200,
+                    project: None,
                 },
             },
             Scenario::Mixed | Scenario::Soak => unreachable!("resolved above"),
         }
+    }
+}
+
+fn cold(t: &Target) -> &Cold {
+    t.cold
+        .as_ref()
+        .expect("the cold scenarios' state is made before they run")
+}
+
+impl Cold {
+    /// The next request's search term.
+    fn search_term(&self) -> String {
+        let n = self
+            .next_search
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.search.term(n).to_owned()
+    }
+
+    /// The next request's filters and sort.
+    fn filter_query(&self) -> String {
+        let n = self
+            .next_filter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.filters.query(n)
     }
 }
 
@@ -329,7 +421,7 @@ async fn connection(t: Target, mut w: Worker, deadline: Instant) -> anyhow::Resu
             .uri(&call.path)
             .header(header::HOST, "127.0.0.1")
             .header(header::AUTHORIZATION, &bearer)
-            .header("x-project-id", seed::MAIN_PROJECT);
+            .header("x-project-id", call.project.unwrap_or(seed::MAIN_PROJECT));
         if let Some(tag) = &call.if_match {
             req = req.header(header::IF_MATCH, tag);
         }

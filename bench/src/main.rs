@@ -4,6 +4,7 @@
 //! cargo run --release -p modelreg-bench -- run                 # every scenario, 100k models, both backends
 //! cargo run --release -p modelreg-bench --features plot -- growth   # list scenarios at 1k…1M, tables and plot
 //! cargo run --release -p modelreg-bench -- soak                # 30 minutes of mixed load per backend
+//! cargo run --release -p modelreg-bench -- peers               # cold search against MLflow (peers.rs)
 //! ```
 
 use std::{path::PathBuf, time::Duration};
@@ -73,6 +74,30 @@ enum Command {
         #[arg(long, default_value = "docs/performance/p99-growth.png")]
         plot: PathBuf,
     },
+    /// modelreg and MLflow side by side on the same cold search (bench/src/peers.rs). Installs
+    /// MLflow into target/peers-venv from PyPI when it is not there.
+    Peers {
+        /// Models in each system.
+        #[arg(long, default_value_t = 10_000)]
+        models: u64,
+        /// Rounds of modelreg then MLflow.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Seconds per system per round.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Seconds of unrecorded warm-up per system.
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// The modelreg binary [default: this workspace's, built with --release first]
+        #[arg(long)]
+        bin: Option<PathBuf>,
+        /// Where the results JSON goes.
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
     /// Steady mixed load for a long time, sampling memory, descriptors, database connections
     /// and p99; fails on errors or growth (docs/operations.md).
     Soak {
@@ -140,6 +165,58 @@ async fn soak(
     Ok(())
 }
 
+async fn peers(
+    plan: modelreg_bench::peers::PeerPlan,
+    bin: Option<PathBuf>,
+    out: PathBuf,
+) -> anyhow::Result<()> {
+    use modelreg_bench::peers;
+    let bin = match bin {
+        Some(b) => b,
+        None => server::release_binary()?,
+    };
+    let commit = modelreg_bench::commit();
+    eprintln!(
+        "modelreg {commit} against MLflow {} on {}",
+        peers::MLFLOW_VERSION,
+        modelreg_bench::machine()
+    );
+    let (rows, pairs) = peers::run(&bin, &plan, |r| {
+        eprintln!(
+            "round {} {:<8} {:<11} {:>8.0} req/s  p50 {:>8.2} p99 {:>8.2} ms  errors {}  server cpu {:.1}s client cpu {:.1}s",
+            r.round, r.system, r.scenario, r.rps, r.p50_ms, r.p99_ms, r.errors, r.server_cpu_s, r.client_cpu_s
+        )
+    })
+    .await?;
+    println!("{}", peers::markdown(&rows, &pairs));
+    std::fs::create_dir_all(&out)?;
+    let measured_at =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    let stem = format!("{}-{commit}-peers-mlflow", &measured_at[..10]);
+    let file = (1..)
+        .map(|n| match n {
+            1 => out.join(format!("{stem}.json")),
+            n => out.join(format!("{stem}-{n}.json")),
+        })
+        .find(|f| !f.exists())
+        .expect("some file name is free");
+    let results = peers::PeerResults {
+        commit,
+        machine: modelreg_bench::machine(),
+        measured_at,
+        mlflow_version: peers::MLFLOW_VERSION.into(),
+        mlflow_workers: peers::MLFLOW_WORKERS,
+        models: plan.models,
+        concurrency: plan.concurrency,
+        seconds_per_round: plan.duration.as_secs_f64(),
+        rows,
+        pairs,
+    };
+    std::fs::write(&file, serde_json::to_string_pretty(&results)?)?;
+    eprintln!("wrote {}", file.display());
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -168,6 +245,24 @@ async fn main() -> anyhow::Result<()> {
                 warmup: Duration::from_secs_f64((minutes * 60.0 / 10.0).min(60.0)),
             };
             return soak(&backend, plan, bin, out).await;
+        }
+        Command::Peers {
+            models,
+            rounds,
+            seconds,
+            warmup,
+            concurrency,
+            bin,
+            out,
+        } => {
+            let plan = modelreg_bench::peers::PeerPlan {
+                models,
+                rounds,
+                concurrency,
+                duration: Duration::from_secs_f64(seconds),
+                warmup: Duration::from_secs_f64(warmup),
+            };
+            return peers(plan, bin, out).await;
         }
         Command::Run {
             common,

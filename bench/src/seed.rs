@@ -57,7 +57,7 @@ const OTHERS: [(&str, &str); 8] = [
 ];
 
 /// (provider, litellm model, display name, mode)
-const FAMILIES: [(&str, &str, &str, Mode); 14] = [
+pub const FAMILIES: [(&str, &str, &str, Mode); 14] = [
     ("openai", "openai/gpt-4o", "GPT-4o", Mode::Chat),
     ("openai", "openai/gpt-4o-mini", "GPT-4o mini", Mode::Chat),
     ("openai", "openai/o3-mini", "o3-mini", Mode::Chat),
@@ -119,11 +119,15 @@ const FAMILIES: [(&str, &str, &str, Mode); 14] = [
     ),
 ];
 
-const TEAMS: [&str; 12] = [
+pub const TEAMS: [&str; 12] = [
     "payments", "search", "support", "growth", "risk", "legal", "ml", "docs", "sales", "infra",
     "mobile", "data",
 ];
-const PURPOSES: [&str; 6] = [
+/// Environments (the first tag, and a word of the name) and their weights.
+pub const ENVS: [(&str, u32); 3] = [("prod", 50), ("staging", 30), ("dev", 20)];
+/// Regions (the second tag, and a word of the description) and their weights.
+pub const REGIONS: [(&str, u32); 3] = [("eu", 40), ("us", 40), ("apac", 20)];
+pub const PURPOSES: [&str; 6] = [
     "customer chat",
     "document summaries",
     "ticket triage",
@@ -149,8 +153,8 @@ pub fn fields(i: u64) -> ModelFields {
     let mut rng = fastrand::Rng::with_seed(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let (provider, model, display, mode) = FAMILIES[rng.usize(..FAMILIES.len())];
     let team = TEAMS[rng.usize(..TEAMS.len())];
-    let env = pick(&mut rng, &[("prod", 50), ("staging", 30), ("dev", 20)]);
-    let region = pick(&mut rng, &[("eu", 40), ("us", 40), ("apac", 20)]);
+    let env = pick(&mut rng, &ENVS);
+    let region = pick(&mut rng, &REGIONS);
     let mut tags = vec![env.to_owned(), region.to_owned(), format!("team-{team}")];
     if rng.u32(0..10) == 0 {
         tags.push("beta".into());
@@ -195,6 +199,11 @@ pub fn fields(i: u64) -> ModelFields {
         status,
         status_message: (status == Status::Error).then(|| "the provider rejected the key".into()),
     }
+}
+
+/// The environment of model `i` (its first tag, and the word of its name before its number).
+pub fn env_of(i: u64) -> String {
+    fields(i).tags.swap_remove(0)
 }
 
 /// Writes models `from..to` of the main project, and the matching share of the other
@@ -248,6 +257,46 @@ pub async fn seed(store: &dyn Store, keyring: &Keyring, from: u64, to: u64) -> a
     eprintln!(
         "seeded {} models in {:.1} s",
         (to - from) + (hi - lo),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The projects of the `/v1/models` scenarios, in the main organization: (project, models).
+/// They are seeded only when those scenarios run, so other runs do not wait for them.
+pub const V1_PROJECTS: [(&str, u64); 2] = [("v1k", 1_000), ("v10k", 10_000)];
+
+/// Writes models `0..n` (`v-0000000`, …, the same fields as the main project's first `n`)
+/// into `org`/`project`.
+pub async fn seed_project(
+    store: &dyn Store,
+    keyring: &Keyring,
+    org: &str,
+    project: &str,
+    n: u64,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let s = scope(org, project);
+    let audit = AuditEntry {
+        action: AuditAction::Create,
+        principal: "service:bench-seed".into(),
+        on_behalf_of: None,
+        request_id: None,
+        changes: serde_json::json!({"seeded": true}),
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    for i in 0..n {
+        batch.push(new_model(keyring, &s, i, &format!("v-{i:07}"))?);
+        if batch.len() == BATCH || i + 1 == n {
+            store
+                .insert_models(&s, &batch, &audit)
+                .await
+                .with_context(|| format!("seeding {org}/{project}"))?;
+            batch.clear();
+        }
+    }
+    eprintln!(
+        "seeded {n} models in {org}/{project} in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())

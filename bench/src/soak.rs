@@ -197,6 +197,8 @@ pub async fn soak(
             .context("the server minted no bootstrap token on the fresh store")?,
         models: plan.models,
         cursors: Arc::new(Vec::new()),
+        cold: None,
+        api: load::Api::Modelreg,
     };
     let started = std::time::Instant::now();
     let mut report = SoakReport {
