@@ -54,6 +54,17 @@ fn fts_phrase(needle: &str) -> String {
     format!("\"{}\"", needle.replace('"', "\"\""))
 }
 
+/// Whether the list's search is answered by SQLite's trigram index (models_fts): a needle of
+/// three characters or more. On PostgreSQL the planner takes the pg_trgm indexes for the LIKE
+/// itself.
+fn indexed_search(q: &ListQuery, dialect: Dialect) -> bool {
+    dialect == Dialect::Sqlite
+        && q.filters
+            .search
+            .as_ref()
+            .is_some_and(|n| n.chars().count() >= MIN_INDEXED_NEEDLE)
+}
+
 /// The tenant and the filters: the WHERE clause shared by the page and its count.
 fn filter(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Cond {
     let f = &q.filters;
@@ -61,12 +72,12 @@ fn filter(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Cond {
         .add(Expr::col("organization_id").eq(scope.org.as_str()))
         .add(Expr::col("project_id").eq(scope.project.as_str()));
     if let Some(needle) = &f.search {
-        // On SQLite, a needle of three characters or more first narrows the rows to the
-        // trigram index's candidates (models_fts, migration 0011); the LIKE below then decides,
-        // so the result is the substring match's whatever the index's own case folding. On
-        // PostgreSQL the planner takes the pg_trgm indexes for the LIKE itself.
-        if dialect == Dialect::Sqlite && needle.chars().count() >= MIN_INDEXED_NEEDLE {
-            let candidates = Query::select()
+        cond = cond.add(if indexed_search(q, dialect) {
+            // The trigram index's phrase: its trigrams at consecutive positions, that is the
+            // needle as a substring of the lower-cased name or description, compared as they
+            // are (the index folds no case of its own). The contract tests hold it to a
+            // substring match computed in Rust.
+            let matching = Query::select()
                 .column("rowid")
                 .from("models_fts")
                 .and_where(Expr::cust_with_values(
@@ -74,14 +85,13 @@ fn filter(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Cond {
                     [fts_phrase(needle)],
                 ))
                 .to_owned();
-            cond = cond.add(Expr::col((MODELS, "seq")).in_subquery(candidates));
-        }
-        let pattern = contains_pattern(needle);
-        cond = cond.add(
+            Cond::all().add(Expr::col((MODELS, "seq")).in_subquery(matching))
+        } else {
+            let pattern = contains_pattern(needle);
             Cond::any()
                 .add(Expr::col("name_lc").like(LikeExpr::new(pattern.clone()).escape('\\')))
-                .add(Expr::col("description_lc").like(LikeExpr::new(pattern).escape('\\'))),
-        );
+                .add(Expr::col("description_lc").like(LikeExpr::new(pattern).escape('\\')))
+        });
     }
     if let Some(s) = f.status {
         cond = cond.add(Expr::col("status").eq(s.as_str()));
@@ -157,6 +167,11 @@ pub(crate) fn page(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Sele
 }
 
 /// The page, of `columns` only.
+///
+/// A page of an indexed search is read in two steps: the keys of its rows, from the search's
+/// candidates checked and ordered in `models_seq_tenant` (for the default order; another order
+/// reads the candidates' rows), and then those rows alone. Read in one step, SQLite walked a
+/// sort's index and probed each row against the candidates instead.
 fn page_of(
     columns: &[&'static str],
     scope: &TenantScope,
@@ -172,18 +187,29 @@ fn page_of(
             dialect,
         ));
     }
+    let order = |sel: &mut SelectStatement| {
+        for k in &q.sort {
+            sel.order_by(
+                column(k.field),
+                if k.desc { Order::Desc } else { Order::Asc },
+            );
+        }
+        sel.order_by("id", if q.id_desc() { Order::Desc } else { Order::Asc });
+    };
+    let mut keys = Query::select();
+    keys.from(MODELS).cond_where(cond);
+    order(&mut keys);
+    keys.limit(u64::from(q.limit) + 1).offset(q.offset());
+    if !indexed_search(q, dialect) {
+        keys.columns(columns.iter().copied());
+        return keys;
+    }
+    keys.column("seq");
     let mut sel = Query::select();
     sel.columns(columns.iter().copied())
         .from(MODELS)
-        .cond_where(cond);
-    for k in &q.sort {
-        sel.order_by(
-            column(k.field),
-            if k.desc { Order::Desc } else { Order::Asc },
-        );
-    }
-    sel.order_by("id", if q.id_desc() { Order::Desc } else { Order::Asc });
-    sel.limit(u64::from(q.limit) + 1).offset(q.offset());
+        .and_where(Expr::col("seq").in_subquery(keys));
+    order(&mut sel);
     sel
 }
 

@@ -1206,7 +1206,7 @@ async fn all_of(s: &Arc<dyn Store>, t: &TenantScope, mut q: ListQuery) -> Vec<Mo
 /// results are computed here from the models themselves.
 #[tokio::test]
 async fn search_is_a_literal_substring_on_every_backend() {
-    let texts: [(&str, Option<&str>); 8] = [
+    let texts: [(&str, Option<&str>); 9] = [
         ("Zephyr-7B Chat", Some("Fast 100% open model_x")),
         ("ZEPHYR beta", None),
         ("Ünïcode Straße", Some("grüße aus köln")),
@@ -1215,6 +1215,7 @@ async fn search_is_a_literal_substring_on_every_backend() {
         ("plain", Some("nothing special here")),
         ("ab", Some("x")),
         ("GPT-4o mini", Some("OpenAI's small model, 128k context")),
+        ("ΟΔΟΣ İstanbul", Some("Say \"hi\" now")),
     ];
     let needles = [
         "zephyr",
@@ -1248,6 +1249,17 @@ async fn search_is_a_literal_substring_on_every_backend() {
         "mod",
         "model",
         "no such needle",
+        "\"hi\"",
+        "y \"h",
+        "οδοσ",
+        "οδος",
+        "ΟΔΟΣ",
+        "istanbul",
+        "i̇stan",
+        "r-7b c",
+        "AND",
+        "a OR b",
+        "x*",
     ];
     for b in backends().await {
         let (s, name) = (&b.store, b.name);

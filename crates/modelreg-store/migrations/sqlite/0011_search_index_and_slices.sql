@@ -6,8 +6,10 @@
 --    stable for the row's life); `id` stays the key every other table and the API use.
 -- 2. models_fts: a trigram index of the lower-cased name and description (external content:
 --    it stores the trigrams, not a second copy of the text). A search of three characters or
---    more reads its candidates there; the list still checks each candidate with the LIKE it
---    always used, so the results are exactly those of the substring match.
+--    more is answered there: a phrase of trigrams matches where the needle is a substring
+--    (list_query.rs; a contract test holds it to a substring match computed in Rust). The
+--    text and the needles are lower-cased by modelreg, so the index folds nothing itself
+--    (case_sensitive 1): its own folding is wider (it takes "ς" for "σ", say).
 -- 3. model_slices: per project, the number of models of each combination of status, mode and
 --    provider, overall (tag '') and per tag, and a generation that moves whenever a model of
 --    that slice is created, changed or deleted. Counts of those filters add up a few slices
@@ -89,7 +91,13 @@ CREATE INDEX models_mode ON models (organization_id, project_id, mode, id);
 CREATE INDEX models_created_by ON models (organization_id, project_id, created_by, id);
 CREATE INDEX models_kek ON models (credentials_kek_id);
 CREATE INDEX models_next_check ON models (next_check_at);
-CREATE INDEX models_status_mode ON models (organization_id, project_id, status, mode);
+-- The facets together (0007 had status and mode): a filter that names all three reads its
+-- rows directly, and the statistics (PRAGMA optimize, sqlite.rs) tell the planner how few.
+CREATE INDEX models_facets ON models (organization_id, project_id, status, mode, provider);
+-- A search's candidates from models_fts are checked for the tenant, and ordered by creation,
+-- in this index alone: its rows are small and dense, where the table's hold the credentials
+-- (a candidate checked through the table cost about five times as much).
+CREATE INDEX models_seq_tenant ON models (seq, organization_id, project_id, created_at, id);
 
 CREATE TABLE model_tags (
     model_id        TEXT NOT NULL REFERENCES models (id) ON DELETE CASCADE,
@@ -103,7 +111,8 @@ INSERT INTO model_tags (model_id, organization_id, project_id, tag)
 SELECT DISTINCT m.id, m.organization_id, m.project_id, t.value FROM models m, json_each(m.tags) t;
 
 CREATE VIRTUAL TABLE models_fts USING fts5 (
-    name_lc, description_lc, content = 'models', content_rowid = 'seq', tokenize = 'trigram'
+    name_lc, description_lc, content = 'models', content_rowid = 'seq',
+    tokenize = 'trigram case_sensitive 1'
 );
 INSERT INTO models_fts (models_fts) VALUES ('rebuild');
 
