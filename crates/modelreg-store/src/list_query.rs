@@ -167,11 +167,6 @@ pub(crate) fn page(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Sele
 }
 
 /// The page, of `columns` only.
-///
-/// A page of an indexed search is read in two steps: the keys of its rows, from the search's
-/// candidates checked and ordered in `models_seq_tenant` (for the default order; another order
-/// reads the candidates' rows), and then those rows alone. Read in one step, SQLite walked a
-/// sort's index and probed each row against the candidates instead.
 fn page_of(
     columns: &[&'static str],
     scope: &TenantScope,
@@ -187,31 +182,86 @@ fn page_of(
             dialect,
         ));
     }
-    let order = |sel: &mut SelectStatement| {
-        for k in &q.sort {
-            sel.order_by(
-                column(k.field),
-                if k.desc { Order::Desc } else { Order::Asc },
-            );
-        }
-        sel.order_by("id", if q.id_desc() { Order::Desc } else { Order::Asc });
-    };
-    let mut keys = Query::select();
-    keys.from(MODELS).cond_where(cond);
-    order(&mut keys);
-    keys.limit(u64::from(q.limit) + 1).offset(q.offset());
-    if !indexed_search(q, dialect) {
-        keys.columns(columns.iter().copied());
-        return keys;
-    }
-    keys.column("seq");
     let mut sel = Query::select();
     sel.columns(columns.iter().copied())
         .from(MODELS)
-        .and_where(Expr::col("seq").in_subquery(keys));
-    order(&mut sel);
+        .cond_where(cond);
+    order(&mut sel, q);
+    sel.limit(u64::from(q.limit) + 1).offset(q.offset());
     sel
 }
+
+/// The list's order, ending in `id`.
+fn order(sel: &mut SelectStatement, q: &ListQuery) {
+    for k in &q.sort {
+        sel.order_by(
+            column(k.field),
+            if k.desc { Order::Desc } else { Order::Asc },
+        );
+    }
+    sel.order_by("id", if q.id_desc() { Order::Desc } else { Order::Asc });
+}
+
+/// The page of `page_with_meta`, as text and values for `dialect`.
+///
+/// A page of a search answered by SQLite's trigram index is read from its candidates, found
+/// once (`WITH candidates AS MATERIALIZED`): checked for the tenant and the other filters
+/// (in `models_seq_tenant` alone where they ask nothing else of the row), counted for the
+/// total, and ordered for the page, whose rows alone are then read. In one plain statement
+/// SQLite walked a sort's index and probed each row against the candidates instead, and a
+/// separate count found them all again.
+pub(crate) fn page_statement(
+    scope: &TenantScope,
+    q: &ListQuery,
+    dialect: Dialect,
+) -> (String, Vec<Value>) {
+    if !indexed_search(q, dialect) {
+        return build(page_with_meta(scope, q, dialect), dialect);
+    }
+    let mut candidates = Query::select();
+    candidates.column("seq").column("id");
+    for k in &q.sort {
+        if k.field.as_str() != "id" {
+            candidates.column(column(k.field));
+        }
+    }
+    candidates
+        .from(MODELS)
+        .cond_where(filter(scope, q, dialect));
+    let mut keys = Query::select();
+    keys.column("seq").from(CANDIDATES);
+    if let Paging::After(after) = &q.paging {
+        keys.cond_where(after_cursor(
+            q,
+            &after.values,
+            &after.id.to_string(),
+            dialect,
+        ));
+    }
+    order(&mut keys, q);
+    keys.limit(u64::from(q.limit) + 1).offset(q.offset());
+    let mut sel = Query::select();
+    sel.columns(MODEL_COLUMNS.iter().copied())
+        .from(MODELS)
+        .and_where(Expr::col("seq").in_subquery(keys));
+    order(&mut sel, q);
+    with_meta_total(
+        &mut sel,
+        scope,
+        q,
+        Expr::cust(format!("(SELECT COUNT(*) FROM {CANDIDATES})")),
+    );
+    let (candidates_sql, mut values) = build(candidates, dialect);
+    let (page_sql, page_values) = build(sel, dialect);
+    values.extend(page_values);
+    (
+        format!("WITH {CANDIDATES} AS MATERIALIZED ({candidates_sql}) {page_sql}"),
+        values,
+    )
+}
+
+/// The name of the search's candidates in `page_statement`.
+const CANDIDATES: &str = "candidates";
 
 /// The columns that follow a page's models (and make up the statement of an empty page's):
 /// the total when it is known without counting, the project's generation, and the generation
@@ -298,15 +348,20 @@ impl Slices {
 
 /// Adds the columns named by [`TOTAL`], [`GENERATION`] and [`SLICES`] to `sel`.
 fn with_meta(sel: &mut SelectStatement, scope: &TenantScope, q: &ListQuery) {
-    let slices = Slices::of(scope, q);
     let total = if q.filters.is_empty() {
         project_count(scope, "models")
     } else {
-        match &slices {
+        match Slices::of(scope, q) {
             Some(s) if s.exact => s.sum("models"),
             _ => Expr::cust("NULL"),
         }
     };
+    with_meta_total(sel, scope, q, total);
+}
+
+/// [`with_meta`] with the total given.
+fn with_meta_total(sel: &mut SelectStatement, scope: &TenantScope, q: &ListQuery, total: Expr) {
+    let slices = Slices::of(scope, q);
     sel.expr_as(total, TOTAL);
     sel.expr_as(project_count(scope, "generation"), GENERATION);
     sel.expr_as(

@@ -164,10 +164,7 @@ impl<B: Backend> SqlStore<B> {
             Dialect::Sqlite => "EXPLAIN QUERY PLAN",
             Dialect::Postgres => "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)",
         };
-        let mut statements = vec![list_query::build(
-            list_query::page_with_meta(scope, query, B::DIALECT),
-            B::DIALECT,
-        )];
+        let mut statements = vec![list_query::page_statement(scope, query, B::DIALECT)];
         let counted = list_query::Slices::of(scope, query).is_none_or(|s| !s.exact);
         if !query.filters.is_empty() && counted {
             statements.push(list_query::build(

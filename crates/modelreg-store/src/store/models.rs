@@ -84,8 +84,7 @@ impl<B: Backend> ModelStore for SqlStore<B> {
         // (model_counts unfiltered, model_slices for status, mode, provider and one tag), the
         // project's generation and its filters' slices' generation. Any other total is a
         // count capped at COUNT_CAP, kept while the generation it was made at stands.
-        let statement = list_query::page_with_meta(scope, query, B::DIALECT);
-        let (page_sql, page_values) = list_query::build(statement, B::DIALECT);
+        let (page_sql, page_values) = list_query::page_statement(scope, query, B::DIALECT);
         let cost = if query.filters.is_empty() && bounded(query) {
             Cost::Point
         } else {
