@@ -1,7 +1,8 @@
 //! `GET /assets/exports/litellm`: the project's models as a LiteLLM proxy config.
 
-use axum::{Json, extract::State};
+use axum::{body::Bytes, extract::State, http::header, response::IntoResponse};
 use modelreg_core::{
+    Error,
     list::ListParams,
     litellm::{EnvVar, export_query},
     service::Caller,
@@ -122,16 +123,24 @@ pub async fn export_litellm(
     State(state): State<AppState>,
     caller: Caller,
     QueryPairs(pairs): QueryPairs,
-) -> Result<Json<LitellmExport>, ApiError> {
+) -> Result<impl IntoResponse, ApiError> {
     let query = export_query(&pairs, &state.models.cursors())?;
-    let export = state
-        .models
-        .export_litellm(&caller.reader()?, &query)
-        .await?;
-    Ok(Json(LitellmExport {
-        config: export.config(),
-        env: export.env.into_values().map(EnvVarView::from).collect(),
-        skipped_disabled: export.skipped_disabled,
-        unreadable: export.unreadable,
-    }))
+    let reader = caller.reader()?;
+    let models = &state.models;
+    let render = || async {
+        let export = models.export_litellm(&reader, &query).await?;
+        let (generation, slices) = export.read_at;
+        let body = serde_json::to_vec(&LitellmExport {
+            config: export.config(),
+            env: export.env.into_values().map(EnvVarView::from).collect(),
+            skipped_disabled: export.skipped_disabled,
+            unreadable: export.unreadable,
+        })
+        .map_err(|e| Error::Internal(format!("cannot serialize the export: {e}")))?;
+        Ok((generation, slices, Bytes::from(body)))
+    };
+    // Kept beside `/v1/models`' bodies: its queries never ask for usable models only, which
+    // every `/v1/models` key does, so the two never share a key.
+    let body = state.bodies.body(models, &reader, &query, render).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }

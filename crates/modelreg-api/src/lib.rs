@@ -49,8 +49,8 @@ pub struct AppState {
     pub limiter: Arc<limits::RateLimiter>,
     /// Rendered list pages, valid while their project's generation stands.
     pub lists: Arc<models::list_cache::ListCache>,
-    /// `/v1/models` bodies, kept as list pages are.
-    pub openai_lists: Arc<models::list_cache::ListCache>,
+    /// Whole-list bodies (`/v1/models`, the LiteLLM export), kept as list pages are.
+    pub bodies: Arc<models::list_cache::ListCache>,
     openapi_json: Arc<str>,
 }
 
@@ -132,7 +132,7 @@ pub fn router_with_metrics(
         metrics: metrics.clone(),
         limiter: limits::RateLimiter::shared(&limits),
         lists: Arc::new(models::list_cache::ListCache::new(&metrics.list_pages)),
-        openai_lists: Arc::new(models::list_cache::ListCache::for_openai(
+        bodies: Arc::new(models::list_cache::ListCache::for_bodies(
             &metrics.list_pages,
         )),
         openapi_json: doc

@@ -190,10 +190,7 @@ pub async fn list_models(
         let (generation, slices) = first.filter(|_| same).unwrap_or_default();
         Ok((generation, slices, Bytes::from(body)))
     };
-    let body = state
-        .openai_lists
-        .body(models, &reader, &query, render)
-        .await?;
+    let body = state.bodies.body(models, &reader, &query, render).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }
 

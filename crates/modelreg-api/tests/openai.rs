@@ -280,7 +280,44 @@ async fn the_kept_list_follows_every_write(app: TestApp) {
     );
 }
 
+/// The LiteLLM export is kept between requests as `/v1/models` is, and follows every write.
+async fn the_kept_export_follows_every_write(app: TestApp) {
+    let t = app.tenant().await;
+    let names = |r: &Resp| -> Vec<String> {
+        r.json["config"]["model_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["model_name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    app.send(t.post("/assets/models", model("a")))
+        .await
+        .expect(201);
+    let first = app.send(t.get("/assets/exports/litellm")).await.expect(200);
+    assert_eq!(names(&first), ["a"]);
+    let again = app.send(t.get("/assets/exports/litellm")).await.expect(200);
+    assert_eq!(again.json, first.json);
+    app.send(t.post("/assets/models", model("b")))
+        .await
+        .expect(201);
+    let r = app.send(t.get("/assets/exports/litellm")).await.expect(200);
+    assert_eq!(names(&r), ["a", "b"]);
+    app.send(t.patch("/assets/models/a", json!({"status": "DISABLED"})))
+        .await
+        .expect(200);
+    let r = app.send(t.get("/assets/exports/litellm")).await.expect(200);
+    assert_eq!(
+        (names(&r), r.json["skipped_disabled"].clone()),
+        (vec!["b".to_owned()], json!(1))
+    );
+    // The export's query and `/v1/models`' are kept apart.
+    let v1 = app.send(t.get("/v1/models")).await.expect(200);
+    assert_eq!(v1.json["object"], "list");
+}
+
 on_both_backends!(
+    the_kept_export_follows_every_write,
     the_kept_list_follows_every_write,
     lists_usable_models_in_the_openai_format,
     lists_every_usable_model_without_a_limit,

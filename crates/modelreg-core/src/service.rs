@@ -672,8 +672,15 @@ impl ModelService {
             paging: crate::list::Paging::Page(1),
             ..query.clone()
         };
+        let mut first = None;
         loop {
             let page = self.store.list_models(scope, &query).await?;
+            let at = (page.generation, page.slices);
+            if *first.get_or_insert(at) != at {
+                // Read across a write: not to be kept.
+                first = Some((None, None));
+            }
+            export.read_at = first.unwrap_or_default();
             for model in &page.items {
                 let credentials = self.open(model).ok();
                 let resolved = match &credentials {

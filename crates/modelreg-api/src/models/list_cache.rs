@@ -10,8 +10,8 @@
 //!
 //! Within a project, a page whose filters select slices of it (status, mode, provider, tags:
 //! `model_slices`) also outlives writes to models outside those slices: the database moves a
-//! slice's own generation only when a model of it is written. `/v1/models` bodies are kept the
-//! same way, in a cache of their own ([`ListCache::for_openai`]).
+//! slice's own generation only when a model of it is written. Whole-list bodies (`/v1/models`,
+//! the LiteLLM export) are kept the same way, in a cache of their own ([`ListCache::for_bodies`]).
 
 use std::{
     collections::HashMap,
@@ -81,8 +81,8 @@ struct Page {
 /// `ListPage::slices`), and the body.
 pub type Rendered = (Option<i64>, Option<i64>, Bytes);
 
-/// The bytes of the `/v1/models` bodies kept in a process.
-const OPENAI_MAX_BYTES: u64 = 16 << 20;
+/// The bytes of the whole-list bodies kept in a process.
+const BODIES_MAX_BYTES: u64 = 16 << 20;
 
 /// An entry's weight: its bytes, body and key text, plus [`ENTRY_OVERHEAD`].
 #[derive(Clone)]
@@ -117,14 +117,13 @@ impl ListCache {
         )
     }
 
-    /// The cache of `/v1/models` bodies: one per project and paging, each the whole list by
-    /// default (about 110 bytes a model: 1.1 MB at 10,000 models), so it keeps fewer and
-    /// larger bodies than the list's.
-    pub(crate) fn for_openai(counted: &Family<ListPageLabels, Counter>) -> ListCache {
+    /// The cache of whole-list bodies (`/v1/models`, about 110 bytes a model: 1.1 MB at 10,000
+    /// models; the LiteLLM export): it keeps fewer and larger bodies than the list's.
+    pub(crate) fn for_bodies(counted: &Family<ListPageLabels, Counter>) -> ListCache {
         let source = |source| counted.get_or_create(&ListPageLabels { source }).clone();
         ListCache::with_budget(
-            OPENAI_MAX_BYTES,
-            (OPENAI_MAX_BYTES / 4) as usize,
+            BODIES_MAX_BYTES,
+            (BODIES_MAX_BYTES / 4) as usize,
             source("kept"),
             source("rendered"),
         )

@@ -46,6 +46,10 @@ pub struct Export {
     values: Option<BTreeMap<String, Zeroizing<String>>>,
     /// Why a value is missing (a reference that does not resolve).
     pub unresolved: Vec<String>,
+    /// The generations every page of it was read at (`ListPage::generation` and
+    /// `ListPage::slices`), when they were the same for all: the export is then exactly what
+    /// any read at those generations gives, and may be kept as a list page is.
+    pub read_at: (Option<i64>, Option<i64>),
 }
 
 impl std::fmt::Debug for Export {
