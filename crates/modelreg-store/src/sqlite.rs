@@ -70,6 +70,7 @@ impl SqliteStore {
                 .create(dir)
                 .map_err(|e| Error::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
+        without_memory_statistics();
         migrate(path).await?;
         let writer = Writer::start(open(path, Access::Write)?)?;
         Ok(SqlStore::new(SqliteBackend {
@@ -85,6 +86,33 @@ impl SqliteStore {
             }),
         }))
     }
+}
+
+/// Turns SQLite's memory statistics off, before its first connection. They put one process-wide
+/// mutex around every allocation SQLite makes; with a few scans at once (each fetching pages
+/// and building temporary tables) the server spent 40% of its time waking and waiting on that
+/// mutex (`perf`, filter-cold at 100,000 models). modelreg reads none of the statistics. Once
+/// SQLite is initialized (a connection opened earlier in the process) the setting cannot
+/// change, and the call does nothing.
+fn without_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config with SQLITE_CONFIG_MEMSTATUS takes one int. It is only
+        // allowed before sqlite3_initialize and returns SQLITE_MISUSE otherwise, changing
+        // nothing; `Once` keeps this process from calling it twice at once.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(
+                rc,
+                "SQLite was initialized before its memory statistics could be turned off"
+            );
+        }
+    });
 }
 
 /// Applies pending migrations on a connection of its own, closed when done.
@@ -155,12 +183,13 @@ fn open(path: &Path, access: Access) -> Result<SqliteConn> {
     );
     match access {
         // The planner's statistics, refreshed where a table changed enough since they were
-        // made (a bounded sample of each index: milliseconds at 1,000,000 models). Without
-        // them SQLite walks a sort's index through a filter that matches a handful of rows
-        // (a filtered list 69 ms → 15 ms on average with them, docs/performance.md), and
-        // checks search candidates through the table instead of models_seq_tenant.
+        // made. Without them SQLite walks a sort's index through a filter that matches a
+        // handful of rows, and checks search candidates through the table instead of
+        // models_seq_tenant. Whole indexes are read (0.3 s at 100,000 models): a sample of
+        // 1,000 rows (`analysis_limit`) took a project of 100,000 models for one of 1,000,
+        // and a filtered list cost 28 ms on average against 14 ms (docs/performance.md).
         Access::Write => pragmas.push_str(
-            " PRAGMA journal_mode = WAL; PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;",
+            " PRAGMA journal_mode = WAL; PRAGMA analysis_limit = 0; PRAGMA optimize = 0x10002;",
         ),
         // Reads touch a few pages each: a small page cache per connection (2 MiB).
         Access::Read => pragmas.push_str(" PRAGMA cache_size = -2048;"),

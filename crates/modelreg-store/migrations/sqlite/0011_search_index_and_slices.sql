@@ -81,13 +81,18 @@ DROP TABLE model_tags;
 DROP TABLE models;
 ALTER TABLE models_rebuilt RENAME TO models;
 
-CREATE INDEX models_created_at ON models (organization_id, project_id, created_at, id);
-CREATE INDEX models_updated_at ON models (organization_id, project_id, updated_at, id);
-CREATE INDEX models_name ON models (organization_id, project_id, name, id);
-CREATE INDEX models_litellm_model ON models (organization_id, project_id, litellm_model, id);
-CREATE INDEX models_provider ON models (organization_id, project_id, provider, id);
-CREATE INDEX models_status ON models (organization_id, project_id, status, id);
-CREATE INDEX models_mode ON models (organization_id, project_id, mode, id);
+-- One index per sort field, each ending in id, and then the facets a filter asks of a row
+-- (status, mode, provider): a sorted page walks its index and skips the rows its filters
+-- refuse without reading them from the table. Reading each visited row from the table was
+-- most of a filtered list's time (perf: 27% of the server's samples in the table's b-tree and
+-- in pread) when the file was larger than SQLite's page cache.
+CREATE INDEX models_created_at ON models (organization_id, project_id, created_at, id, status, mode, provider);
+CREATE INDEX models_updated_at ON models (organization_id, project_id, updated_at, id, status, mode, provider);
+CREATE INDEX models_name ON models (organization_id, project_id, name, id, status, mode, provider);
+CREATE INDEX models_litellm_model ON models (organization_id, project_id, litellm_model, id, status, mode, provider);
+CREATE INDEX models_provider ON models (organization_id, project_id, provider, id, status, mode);
+CREATE INDEX models_status ON models (organization_id, project_id, status, id, mode, provider);
+CREATE INDEX models_mode ON models (organization_id, project_id, mode, id, status, provider);
 CREATE INDEX models_created_by ON models (organization_id, project_id, created_by, id);
 CREATE INDEX models_kek ON models (credentials_kek_id);
 CREATE INDEX models_next_check ON models (next_check_at);
