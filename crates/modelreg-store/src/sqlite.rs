@@ -46,8 +46,11 @@ use crate::{
 pub type SqliteStore = SqlStore<SqliteBackend>;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Scanning reads at once; connections kept idle.
-const READERS: u32 = 8;
+/// Scanning reads at once; connections kept idle. Four on this 2-core machine: eight served
+/// the cold scenarios no faster (they are CPU-bound) and took the server to 150–180 MiB, each
+/// scan holding a connection's page cache, its temporary tables and a malloc arena of its own
+/// thread; four stay about 100 MiB (docs/performance.md, "[perf-cold]").
+const READERS: u32 = 4;
 /// Committed batches between two refreshes of the planner's statistics.
 const OPTIMIZE_EVERY: u64 = 10_000;
 /// Writes per transaction at most. A create takes well under 0.1 ms of SQLite's time, so a
