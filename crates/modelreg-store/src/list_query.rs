@@ -361,11 +361,16 @@ fn with_meta(sel: &mut SelectStatement, scope: &TenantScope, q: &ListQuery) {
 
 /// [`with_meta`] with the total given.
 fn with_meta_total(sel: &mut SelectStatement, scope: &TenantScope, q: &ListQuery, total: Expr) {
-    let slices = Slices::of(scope, q);
     sel.expr_as(total, TOTAL);
+    with_generations(sel, scope, q);
+}
+
+/// Adds the columns named by [`GENERATION`] (the project's) and [`SLICES`] (the generation of
+/// the slices the filters select, or null) to `sel`.
+fn with_generations(sel: &mut SelectStatement, scope: &TenantScope, q: &ListQuery) {
     sel.expr_as(project_count(scope, "generation"), GENERATION);
     sel.expr_as(
-        slices.map_or_else(|| Expr::cust("NULL"), |s| s.sum("generation")),
+        Slices::of(scope, q).map_or_else(|| Expr::cust("NULL"), |s| s.sum("generation")),
         SLICES,
     );
 }
@@ -388,11 +393,7 @@ pub(crate) fn entries_with_meta(
     dialect: Dialect,
 ) -> SelectStatement {
     let mut sel = page_of(&ENTRY_COLUMNS, scope, q, dialect);
-    sel.expr_as(project_count(scope, "generation"), GENERATION);
-    sel.expr_as(
-        Slices::of(scope, q).map_or_else(|| Expr::cust("NULL"), |s| s.sum("generation")),
-        SLICES,
-    );
+    with_generations(&mut sel, scope, q);
     sel
 }
 
@@ -416,16 +417,12 @@ pub(crate) fn capped_count(
         .cond_where(filter(scope, q, dialect))
         .limit(COUNT_CAP + 1)
         .to_owned();
-    let slices = Slices::of(scope, q);
-    Query::select()
+    let mut sel = Query::select()
         .expr_as(Expr::cust("COUNT(*)"), "n")
         .from_subquery(matching, "matching")
-        .expr_as(project_count(scope, "generation"), GENERATION)
-        .expr_as(
-            slices.map_or_else(|| Expr::cust("NULL"), |s| s.sum("generation")),
-            SLICES,
-        )
-        .to_owned()
+        .to_owned();
+    with_generations(&mut sel, scope, q);
+    sel
 }
 
 /// The statement's text for `dialect`, and its values.
