@@ -790,11 +790,8 @@ fn truncate_wal(conn: &SqliteConn) -> bool {
 mod tests {
     use super::*;
     use modelreg_core::{
-        audit::{AuditAction, AuditEntry},
         list::ListQuery,
-        model::{ModelFields, Status},
-        resource_uri::{ModelKey, ResourceUri},
-        secrets::SealedCredentials,
+        resource_uri::ModelKey,
         store::{MaintenanceStore, ModelStore, NewModel, Store},
         tenant::{OrgId, ProjectId, TenantScope},
     };
@@ -836,48 +833,10 @@ mod tests {
 
     /// A model with only the required fields, `m{i}`.
     fn plain_model(i: usize) -> NewModel {
-        NewModel {
-            id: Uuid::now_v7(),
-            resource_uri: ResourceUri::parse(&format!("m{i}")).unwrap(),
-            generated: false,
-            fields: ModelFields {
-                name: format!("m{i}"),
-                litellm_model: "openai/gpt-4o".into(),
-                provider: None,
-                description: None,
-                tags: vec![],
-                api_base: None,
-                api_version: None,
-                mode: None,
-                max_input_tokens: None,
-                max_output_tokens: None,
-                default_max_tokens: None,
-                rpm: None,
-                tpm: None,
-                default_temperature: None,
-                timeout: None,
-                status: Status::Pending,
-                status_message: None,
-            },
-            credentials: SealedCredentials {
-                kek_id: "k1".into(),
-                blob: vec![1],
-                fields: vec![],
-            },
-            actor: "user:t".into(),
-            now: Timestamp::now(),
-        }
+        crate::testing::plain_model(&format!("m{i}"))
     }
 
-    fn test_audit() -> AuditEntry {
-        AuditEntry {
-            action: AuditAction::Create,
-            principal: "user:t".into(),
-            on_behalf_of: None,
-            request_id: None,
-            changes: serde_json::json!({}),
-        }
-    }
+    use crate::testing::create_audit as test_audit;
 
     /// A clean close leaves no WAL behind: the readers and the writer thread close their
     /// connections, the writer's last, and it checkpoints.

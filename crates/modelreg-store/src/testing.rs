@@ -132,3 +132,56 @@ impl Drop for PgSchema {
         .join();
     }
 }
+
+/// A new model with only the required fields, named and addressed `uri`, with a sealed
+/// credential blob of one byte: for store tests that need rows, not particular fields.
+pub fn plain_model(uri: &str) -> modelreg_core::store::NewModel {
+    use modelreg_core::{
+        model::{ModelFields, Status},
+        resource_uri::ResourceUri,
+        secrets::SealedCredentials,
+        timestamp::Timestamp,
+    };
+    modelreg_core::store::NewModel {
+        id: uuid::Uuid::now_v7(),
+        resource_uri: ResourceUri::parse(uri).expect("a valid resource_uri"),
+        generated: false,
+        fields: ModelFields {
+            name: uri.into(),
+            litellm_model: "openai/gpt-4o".into(),
+            provider: None,
+            description: None,
+            tags: vec![],
+            api_base: None,
+            api_version: None,
+            mode: None,
+            max_input_tokens: None,
+            max_output_tokens: None,
+            default_max_tokens: None,
+            rpm: None,
+            tpm: None,
+            default_temperature: None,
+            timeout: None,
+            status: Status::Pending,
+            status_message: None,
+        },
+        credentials: SealedCredentials {
+            kek_id: "k1".into(),
+            blob: vec![1],
+            fields: vec![],
+        },
+        actor: "user:t".into(),
+        now: Timestamp::now(),
+    }
+}
+
+/// The audit entry of a create by `user:t`, for [`plain_model`]s.
+pub fn create_audit() -> modelreg_core::audit::AuditEntry {
+    modelreg_core::audit::AuditEntry {
+        action: modelreg_core::audit::AuditAction::Create,
+        principal: "user:t".into(),
+        on_behalf_of: None,
+        request_id: None,
+        changes: serde_json::json!({}),
+    }
+}

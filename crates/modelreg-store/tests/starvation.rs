@@ -11,18 +11,17 @@ use std::{
 
 use modelreg_core::{
     Error,
-    audit::{AuditAction, AuditEntry},
     list::{CursorKeys, ListQuery},
-    model::{Model, ModelFields, Status},
-    resource_uri::{ModelKey, ResourceUri},
-    secrets::SealedCredentials,
-    store::{NewModel, Store},
+    model::Model,
+    resource_uri::ModelKey,
+    store::Store,
     tenant::{OrgId, ProjectId, TenantScope},
-    timestamp::Timestamp,
 };
-use modelreg_store::{PoolSettings, PostgresStore, SqliteStore, testing::PgSchema};
+use modelreg_store::{
+    PoolSettings, PostgresStore, SqliteStore,
+    testing::{PgSchema, create_audit, plain_model},
+};
 use tokio::task::JoinSet;
-use uuid::Uuid;
 
 /// How long each slow scan holds its connection.
 const HOLD: Duration = Duration::from_secs(2);
@@ -85,56 +84,12 @@ async fn backends() -> Vec<Backend> {
     ]
 }
 
-fn new_model(uri: &str) -> NewModel {
-    NewModel {
-        id: Uuid::now_v7(),
-        resource_uri: ResourceUri::parse(uri).unwrap(),
-        generated: false,
-        fields: ModelFields {
-            name: uri.into(),
-            litellm_model: "openai/gpt-4o".into(),
-            provider: Some("openai".into()),
-            description: None,
-            tags: vec![],
-            api_base: None,
-            api_version: None,
-            mode: None,
-            max_input_tokens: None,
-            max_output_tokens: None,
-            default_max_tokens: None,
-            rpm: None,
-            tpm: None,
-            default_temperature: None,
-            timeout: None,
-            status: Status::Pending,
-            status_message: None,
-        },
-        credentials: SealedCredentials {
-            kek_id: "ktest".into(),
-            blob: vec![1],
-            fields: vec![],
-        },
-        actor: "user:test".into(),
-        now: Timestamp::now(),
-    }
-}
-
-fn audit() -> AuditEntry {
-    AuditEntry {
-        action: AuditAction::Create,
-        principal: "user:test".into(),
-        on_behalf_of: None,
-        request_id: None,
-        changes: serde_json::json!({}),
-    }
-}
-
 /// A project with one model.
 async fn seed(b: &Backend) -> (TenantScope, Model) {
     let scope = TenantScope::new(OrgId::parse("org").unwrap(), ProjectId::parse("p").unwrap());
     let model = b
         .store
-        .insert_model(&scope, new_model("seed"), &audit())
+        .insert_model(&scope, plain_model("seed"), &create_audit())
         .await
         .unwrap();
     (scope, model)
@@ -188,13 +143,13 @@ async fn cheap_requests_answer(
         let created = cheap(
             b,
             "insert_model",
-            s.insert_model(scope, new_model(&format!("cheap-{n}")), &audit()),
+            s.insert_model(scope, plain_model(&format!("cheap-{n}")), &create_audit()),
         )
         .await;
         let deleted = cheap(
             b,
             "delete_model",
-            s.delete_model(scope, created.id, None, &audit()),
+            s.delete_model(scope, created.id, None, &create_audit()),
         )
         .await;
         assert!(deleted);
