@@ -38,6 +38,12 @@ async fn verifying_a_stored_model_records_the_truth(app: TestApp) {
             .contains("credentials accepted")
     );
     assert_ne!(after.header("etag"), before.header("etag"));
+    // A list shows health beside each model (the console's status badges).
+    let list = app.send(t.get("/assets/models")).await.expect(200);
+    let row = &list.json["data"][0];
+    assert_eq!(row["status"], "ACTIVE");
+    assert_eq!(row["status_message"], after.json["status_message"]);
+    assert_eq!(row["last_verified_at"], after.json["last_verified_at"]);
 
     // The key goes bad: ERROR, with the reason; and back.
     app.send(t.put(

@@ -75,6 +75,11 @@ pub struct ModelSummary {
     pub provider: Option<String>,
     pub mode: Option<Mode>,
     pub status: Status,
+    /// Why the model has its status (extension: a list shows health beside each model).
+    pub status_message: Option<String>,
+    /// When a verification last ran (extension).
+    #[schema(format = DateTime)]
+    pub last_verified_at: Option<String>,
     pub description: Option<String>,
     pub tags: Vec<String>,
     pub project_id: String,
@@ -100,6 +105,8 @@ impl From<&Model> for ModelSummary {
             provider: f.provider.clone(),
             mode: f.mode,
             status: f.status,
+            status_message: f.status_message.clone(),
+            last_verified_at: m.last_verified_at.map(|t| t.to_string()),
             description: f.description.clone(),
             tags: f.tags.clone(),
             project_id: m.scope.project.to_string(),
