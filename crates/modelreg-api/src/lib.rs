@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod export;
 pub mod extract;
@@ -119,6 +120,7 @@ pub fn router_with_metrics(
 ) -> Router {
     let (routes, mut doc) = api_router().split_for_parts();
     openapi::finish(&mut doc);
+    let routes = routes.merge(console::routes(auth.oidc_issuers()));
     let Services {
         models,
         tokens,
