@@ -208,4 +208,7 @@ function Route({ path, project }: { path: string; project: string }) {
 }
 
 addEventListener('unhandledrejection', (e) => console.error('unhandled', e.reason));
-render(<App />, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+// The loading line in index.html goes; the app takes the element over.
+root.textContent = '';
+render(<App />, root);

@@ -16,8 +16,8 @@ export interface FieldSpec {
 }
 
 export const FIELDS: FieldSpec[] = [
-  { name: 'name', label: 'Name', kind: 'text', required: true },
-  { name: 'litellm_model', label: 'LiteLLM model', kind: 'text', required: true, hint: 'provider/model, e.g. openai/gpt-4o' },
+  { name: 'name', label: 'Name', kind: 'text', required: true, hint: 'required' },
+  { name: 'litellm_model', label: 'LiteLLM model', kind: 'text', required: true, hint: 'required: provider/model, e.g. openai/gpt-4o' },
   { name: 'provider', label: 'Provider', kind: 'text', hint: 'inferred from the LiteLLM model when empty' },
   { name: 'mode', label: 'Mode', kind: 'mode' },
   { name: 'api_base', label: 'API base URL', kind: 'url' },
@@ -161,10 +161,7 @@ export function ModelFields(props: {
         }
         return (
           <div class={`field ${f.kind === 'textarea' ? 'span2' : ''}`} key={f.name}>
-            <label for={id}>
-              {f.label}
-              {f.required && <span aria-hidden="true"> *</span>}
-            </label>
+            <label for={id}>{f.label}</label>
             {input}
             {f.hint && (
               <small id={`${id}-hint`} class="muted">
