@@ -38,6 +38,18 @@ export function ApiReference() {
   const [error, setError] = useState<unknown>(null);
   const [ready, setReady] = useState(false);
   useEffect(() => {
+    // What Swagger UI renders without: a name for its enum selects, and keyboard access to
+    // its scrollable code blocks (axe-core's select-name and scrollable-region-focusable).
+    const fix = new MutationObserver(() => {
+      el.current?.querySelectorAll<HTMLElement>('tr[data-param-name] select:not([aria-label])').forEach((s) => {
+        s.setAttribute('aria-label', s.closest('tr')!.dataset.paramName!);
+      });
+      el.current?.querySelectorAll<HTMLElement>('pre.microlight:not([tabindex])').forEach((p) => p.setAttribute('tabindex', '0'));
+    });
+    fix.observe(el.current!, { subtree: true, childList: true });
+    return () => fix.disconnect();
+  }, []);
+  useEffect(() => {
     let live = true;
     loadSwagger().then(() => {
       if (!live || !el.current || !window.SwaggerUIBundle) return;
@@ -45,6 +57,8 @@ export function ApiReference() {
         url: '/openapi.json',
         domNode: el.current,
         deepLinking: false,
+        // The schemas also show under each operation; the separate section is left out.
+        defaultModelsExpandDepth: -1,
         tryItOutEnabled: false,
         persistAuthorization: false,
         // Each "Try it out" acts in the project chosen in the header.
