@@ -127,11 +127,13 @@ pub(crate) struct ProjectIndex {
     codes: HashMap<Box<str>, u32>,
 }
 
-/// What the index answers for a list: the page's seqs in order (`limit + 1` at most, so the
-/// caller learns whether more follow) and the exact total.
+/// What the index answers for a list: the exact total, and the page's seqs in order
+/// (`limit + 1` at most, so the caller learns whether more follow), or `None` for a list
+/// with no search matching more than [`MAX_ORDERED`] models, whose first rows the database's
+/// sort indexes find at once.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Answer {
-    pub seqs: Vec<i64>,
+    pub seqs: Option<Vec<i64>>,
     pub total: u64,
 }
 
@@ -293,9 +295,9 @@ impl ProjectIndex {
         self.facets.get(&(facet, *code))
     }
 
-    /// The list `q` asks for, or `None` where the database answers it better (a list with no
-    /// search matching more than [`MAX_ORDERED`] models).
-    pub(crate) fn answer(&self, q: &ListQuery) -> Option<Answer> {
+    /// The list `q` asks for; the database orders a list with no search that matches more
+    /// than `max_ordered` models.
+    pub(crate) fn answer(&self, q: &ListQuery, max_ordered: u64) -> Answer {
         let f = &q.filters;
         let empty = RoaringBitmap::new();
         let needle = f.search.as_deref();
@@ -346,8 +348,11 @@ impl ProjectIndex {
         {
             matching -= disabled;
         }
-        if needle.is_none() && matching.len() > MAX_ORDERED {
-            return None;
+        if needle.is_none() && matching.len() > max_ordered {
+            return Answer {
+                seqs: None,
+                total: matching.len(),
+            };
         }
         let mut rows: Vec<&Row> = matching
             .iter()
@@ -371,7 +376,10 @@ impl ProjectIndex {
         }
         rows.sort_unstable_by(cmp);
         let seqs = rows.iter().skip(skip).map(|r| r.seq).collect();
-        Some(Answer { seqs, total })
+        Answer {
+            seqs: Some(seqs),
+            total,
+        }
     }
 
     /// The value a row is sorted by for `field`, as the database holds it.
@@ -432,6 +440,8 @@ pub(crate) struct Indexes {
     clock: AtomicU64,
     /// The most models held, over every project.
     pub max_models: u64,
+    /// Of a list with no search, the most models ordered here ([`MAX_ORDERED`]).
+    pub max_ordered: u64,
 }
 
 impl Indexes {
@@ -440,6 +450,7 @@ impl Indexes {
             slots: Mutex::default(),
             clock: AtomicU64::default(),
             max_models,
+            max_ordered: MAX_ORDERED,
         }
     }
 
@@ -539,45 +550,47 @@ mod tests {
             search: Some(n.into()),
             ..Filters::default()
         };
-        let a = ix.answer(&query(search("sonnet"), "name")).unwrap();
+        let a = ix.answer(&query(search("sonnet"), "name"), MAX_ORDERED);
         assert_eq!(
             a,
             Answer {
-                seqs: vec![2, 1],
+                seqs: Some(vec![2, 1]),
                 total: 2
             }
         );
         // Short needles are checked on every row.
-        let a = ix.answer(&query(search("ha"), "name")).unwrap();
-        assert_eq!(a.seqs, vec![2, 3]);
+        let a = ix.answer(&query(search("ha"), "name"), MAX_ORDERED);
+        assert_eq!(a.seqs, Some(vec![2, 3]));
         // Two tags: both.
         let tags = Filters {
             tags: vec!["prod".into(), "eu".into()],
             ..Filters::default()
         };
         assert_eq!(
-            ix.answer(&query(tags.clone(), "name")).unwrap().seqs,
-            vec![2]
+            ix.answer(&query(tags.clone(), "name"), MAX_ORDERED).seqs,
+            Some(vec![2])
         );
         let usable = Filters {
             usable_only: true,
             ..Filters::default()
         };
-        assert_eq!(ix.answer(&query(usable, "name")).unwrap().total, 2);
+        assert_eq!(ix.answer(&query(usable, "name"), MAX_ORDERED).total, 2);
         // A rename moves the row out of the search and the tag.
         let mut renamed = image(2, "Alpha Opus", "ACTIVE", &["prod"]);
         renamed.description_lc = "gone".into();
         ix.apply(5, &[2], vec![renamed]);
         assert_eq!(ix.head, 5);
         assert_eq!(
-            ix.answer(&query(search("sonnet"), "name")).unwrap().seqs,
-            vec![1]
+            ix.answer(&query(search("sonnet"), "name"), MAX_ORDERED)
+                .seqs,
+            Some(vec![1])
         );
-        assert_eq!(ix.answer(&query(tags, "name")).unwrap().total, 0);
+        assert_eq!(ix.answer(&query(tags, "name"), MAX_ORDERED).total, 0);
         // A delete.
         ix.apply(6, &[1], vec![]);
         assert_eq!(
-            ix.answer(&query(search("sonnet"), "name")).unwrap().total,
+            ix.answer(&query(search("sonnet"), "name"), MAX_ORDERED)
+                .total,
             0
         );
         assert_eq!(ix.len(), 2);
@@ -586,7 +599,7 @@ mod tests {
             provider: Some("nobody".into()),
             ..Filters::default()
         };
-        assert_eq!(ix.answer(&query(unknown, "name")).unwrap().total, 0);
+        assert_eq!(ix.answer(&query(unknown, "name"), MAX_ORDERED).total, 0);
     }
 
     #[test]
@@ -597,14 +610,14 @@ mod tests {
         );
         let mut q = query(Filters::default(), "name");
         q.paging = Paging::Page(2);
-        let a = ix.answer(&q).unwrap();
-        assert_eq!((a.seqs, a.total), (vec![3, 4, 5], 5));
+        let a = ix.answer(&q, MAX_ORDERED);
+        assert_eq!((a.seqs, a.total), (Some(vec![3, 4, 5]), 5));
         q.paging = Paging::After(After {
             values: vec!["m3".into()],
             id: Uuid::from_u128(3),
         });
-        assert_eq!(ix.answer(&q).unwrap().seqs, vec![4, 5]);
+        assert_eq!(ix.answer(&q, MAX_ORDERED).seqs, Some(vec![4, 5]));
         q.sort[0].desc = true;
-        assert_eq!(ix.answer(&q).unwrap().seqs, vec![2, 1]);
+        assert_eq!(ix.answer(&q, MAX_ORDERED).seqs, Some(vec![2, 1]));
     }
 }

@@ -31,8 +31,7 @@ use crate::{
 /// What one snapshot made of a list.
 enum Outcome {
     Page(ListPage),
-    /// The database answers it (`list_index::ProjectIndex::answer` declined, or the project
-    /// is too large to hold).
+    /// The database answers it (the project is too large to hold).
     Database,
     /// The project has no index (or one too far behind): load it.
     Load,
@@ -147,7 +146,7 @@ async fn in_snapshot(
     slot: &Slot,
     scope: &TenantScope,
     q: &ListQuery,
-    max_models: u64,
+    (max_models, max_ordered): (u64, u64),
 ) -> Result<Outcome> {
     let heads = heads(c, scope).await?;
     if u64::try_from(heads.models).unwrap_or(u64::MAX) > max_models {
@@ -174,14 +173,22 @@ async fn in_snapshot(
     let answer = {
         let index = slot.index.read().unwrap_or_else(|e| e.into_inner());
         match index.as_ref() {
-            Some(ix) if ix.head == heads.project => ix.answer(q),
+            Some(ix) if ix.head == heads.project => ix.answer(q, max_ordered),
             _ => return Ok(Outcome::Again),
         }
     };
-    let Some(Answer { seqs, total }) = answer else {
-        return Ok(Outcome::Database);
+    let Answer { seqs, total } = answer;
+    let total = i64::try_from(total).unwrap_or(i64::MAX);
+    let models = match seqs {
+        Some(seqs) => rows(c, &seqs).await?,
+        // Many models and no search: the sort's index finds the page at once; the total is
+        // the index's, exact (a count in the database would visit them all, or stop at the cap).
+        None => {
+            let (sql, values) =
+                list_query::build(list_query::page(scope, q, Dialect::Sqlite), Dialect::Sqlite);
+            c.fetch(&sql, values, model_from_row).await?
+        }
     };
-    let models = rows(c, &seqs).await?;
     let (meta_sql, meta_values) = list_query::build(list_query::meta(scope, q), Dialect::Sqlite);
     let (generation, slices) = c
         .fetch_optional(&meta_sql, meta_values, |r| {
@@ -192,12 +199,7 @@ async fn in_snapshot(
         })
         .await?
         .unwrap_or_default();
-    let mut page = finish_models(
-        q,
-        models,
-        i64::try_from(total).unwrap_or(i64::MAX),
-        generation,
-    );
+    let mut page = finish_models(q, models, total, generation);
     page.slices = slices;
     Ok(Outcome::Page(page))
 }
@@ -269,7 +271,7 @@ impl<B: Backend> SqlStore<B> {
             return Ok(None);
         };
         let slot = indexes.slot(scope);
-        let max = indexes.max_models;
+        let limits = (indexes.max_models, indexes.max_ordered);
         for _ in 0..4 {
             let (s, scope2, q2) = (slot.clone(), scope.clone(), q.clone());
             let outcome = self
@@ -277,7 +279,7 @@ impl<B: Backend> SqlStore<B> {
                     Box::pin(async move {
                         let began = c.execute("BEGIN", Vec::new()).await;
                         let out = match began {
-                            Ok(_) => in_snapshot(c, &s, &scope2, &q2, max).await,
+                            Ok(_) => in_snapshot(c, &s, &scope2, &q2, limits).await,
                             Err(_) => Ok(Outcome::Database),
                         };
                         ended(c, began, out).await
@@ -348,6 +350,15 @@ impl<B: Backend> SqlStore<B> {
             self.indexes = None;
         } else if let Some(indexes) = &mut self.indexes {
             indexes.max_models = max_models;
+        }
+    }
+
+    /// Test support: of a list with no search, the most models the index orders itself
+    /// (more go to the database's sort indexes, with the index's total).
+    #[cfg(feature = "testing")]
+    pub fn limit_list_index_ordering(&mut self, max_ordered: u64) {
+        if let Some(indexes) = &mut self.indexes {
+            indexes.max_ordered = max_ordered;
         }
     }
 }
