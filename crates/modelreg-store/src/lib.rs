@@ -2,6 +2,7 @@
 //! `open` picks one from a database URL.
 
 mod exec;
+pub mod list_index;
 mod list_query;
 mod migrations;
 pub mod postgres;
@@ -21,7 +22,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::SqlStore;
 
-/// Connection pool settings of the PostgreSQL backend.
+/// Settings of the store: the PostgreSQL backend's connection pool, and SQLite's list index.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     /// Connections per replica. Budget: replicas × this ≤ the server's max_connections, less
@@ -31,6 +32,9 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
     /// Server-side limit on one statement.
     pub statement_timeout: Duration,
+    /// SQLite: the most models kept in memory to answer lists (`list_index.rs`), over every
+    /// project; 0 keeps none. PostgreSQL keeps none.
+    pub list_index_max_models: u64,
 }
 
 impl Default for PoolSettings {
@@ -39,6 +43,7 @@ impl Default for PoolSettings {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(10),
+            list_index_max_models: list_index::MAX_MODELS,
         }
     }
 }
@@ -48,7 +53,8 @@ impl Default for PoolSettings {
 /// PostgreSQL.
 pub async fn open(database_url: &str, settings: &PoolSettings) -> Result<Arc<dyn Store>> {
     if let Some(path) = sqlite_path(database_url) {
-        let store = SqliteStore::open(Path::new(path)).await?;
+        let mut store = SqliteStore::open(Path::new(path)).await?;
+        store.limit_list_index(settings.list_index_max_models);
         return Ok(Arc::new(store));
     }
     if is_postgres(database_url) {

@@ -65,6 +65,9 @@ pub struct Config {
     pub db_acquire_timeout_secs: u64,
     /// PostgreSQL: server-side limit on one statement, in seconds.
     pub db_statement_timeout_secs: u64,
+    /// SQLite: the most models kept in memory to answer lists, over every project; 0 keeps
+    /// none (docs/performance.md, "the list index").
+    pub list_index_max_models: u64,
     /// Networks and addresses probes may never reach, comma-separated CIDRs; replaces the
     /// default (link-local and cloud metadata addresses).
     pub probe_deny: Option<String>,
@@ -128,6 +131,7 @@ impl Default for Config {
             db_pool_size: 10,
             db_acquire_timeout_secs: 3,
             db_statement_timeout_secs: 10,
+            list_index_max_models: modelreg_store::list_index::MAX_MODELS,
             probe_deny: None,
             check_interval_secs: 0,
             check_concurrency: 4,
@@ -256,6 +260,7 @@ impl Config {
                 "db_pool_size",
                 "db_acquire_timeout_secs",
                 "db_statement_timeout_secs",
+                "list_index_max_models",
                 "check_interval_secs",
                 "check_concurrency",
                 "check_jitter_secs",
@@ -311,6 +316,7 @@ impl Config {
             statement_timeout: std::time::Duration::from_secs(
                 self.db_statement_timeout_secs.max(1),
             ),
+            list_index_max_models: self.list_index_max_models,
         }
     }
 

@@ -3,6 +3,7 @@
 //! Reads are there; the rules of writes are in `writes.rs`. The two backends (`sqlite.rs`,
 //! `postgres.rs`) say only where a transaction runs and how a statement is bound.
 
+mod indexed;
 mod maintenance;
 mod models;
 mod server;
@@ -80,6 +81,8 @@ pub trait Backend: Send + Sync + 'static {
 pub struct SqlStore<B> {
     pub(crate) backend: B,
     counts: CountCache,
+    /// Each project's models in memory for its lists (SQLite; `list_index.rs`).
+    indexes: Option<crate::list_index::Indexes>,
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -87,6 +90,7 @@ impl<B: Backend> SqlStore<B> {
         SqlStore {
             backend,
             counts: CountCache::default(),
+            indexes: indexed::indexes_for(B::DIALECT),
         }
     }
 

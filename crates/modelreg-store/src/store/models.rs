@@ -80,6 +80,10 @@ impl<B: Backend> ModelStore for SqlStore<B> {
     }
 
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage> {
+        // On SQLite, the project's index in memory answers most lists (`list_index.rs`).
+        if let Some(page) = self.indexed_list(scope, query).await? {
+            return Ok(page);
+        }
         // The page carries, in its own statement, the total where a maintained count has it
         // (model_counts unfiltered, model_slices for status, mode, provider and one tag), the
         // project's generation and its filters' slices' generation. Any other total is a

@@ -1,0 +1,364 @@
+//! Lists answered by the in-memory index of their project (`list_index.rs`), on SQLite.
+//!
+//! Each answer is made inside one read transaction of a reader connection, so that the
+//! index, the page's rows and the generations the API keeps the page under are all of one
+//! snapshot:
+//! 1. the project's newest change in `model_changes` (and the database's, and its number of
+//!    models) is read;
+//! 2. an index at that change answers at once; one behind it reads the models changed since
+//!    (at most `MAX_CATCH_UP`) and applies them; one ahead of it (another reader brought it
+//!    to a newer snapshot) makes the request begin again; a project with no index, or one
+//!    too far behind, is loaded by a scanning read while its lists go to the database;
+//! 3. the page's rows are read by seq, and the generations by `list_query::meta`.
+
+use std::sync::{Arc, atomic::Ordering};
+
+use modelreg_core::{
+    Result,
+    list::{ListPage, ListQuery},
+    model::Model,
+    tenant::TenantScope,
+};
+
+use super::{Backend, Cost, SqlStore};
+use crate::{
+    exec::{Dialect, Exec, RowAccess, Value, params},
+    list_index::{self, Answer, IMAGE_COLUMNS, Image, MAX_CATCH_UP, ProjectIndex, RETAINED, Slot},
+    list_query,
+    rows::{finish_models, model_columns_sql, model_from_row},
+};
+
+/// What one snapshot made of a list.
+enum Outcome {
+    Page(ListPage),
+    /// The database answers it (the project is too large to hold).
+    Database,
+    /// The project has no index (or one too far behind): load it.
+    Load,
+    /// The index is ahead of this snapshot: take a newer one.
+    Again,
+}
+
+/// The project's newest change, the database's, and the project's number of models.
+struct Heads {
+    project: i64,
+    newest: i64,
+    models: i64,
+}
+
+const HEADS: &str = "SELECT \
+     (SELECT COALESCE(MAX(change), 0) FROM model_changes \
+      WHERE organization_id = ? AND project_id = ?) AS project, \
+     (SELECT COALESCE(MAX(change), 0) FROM model_changes) AS newest, \
+     (SELECT COALESCE(MAX(models), 0) FROM model_counts \
+      WHERE organization_id = ? AND project_id = ?) AS models";
+
+async fn heads(c: &mut impl Exec, scope: &TenantScope) -> Result<Heads> {
+    let (org, project) = (scope.org.as_str(), scope.project.as_str());
+    let heads = c
+        .fetch_optional(HEADS, params![org, project, org, project], |r| {
+            Ok(Heads {
+                project: r.int("project")?,
+                newest: r.int("newest")?,
+                models: r.int("models")?,
+            })
+        })
+        .await?;
+    Ok(heads.unwrap_or(Heads {
+        project: 0,
+        newest: 0,
+        models: 0,
+    }))
+}
+
+fn image_from_row(r: &dyn RowAccess) -> Result<Image> {
+    let tags: Vec<String> =
+        serde_json::from_str(&r.text("tags")?).map_err(|e| crate::exec::corrupt("tags", e))?;
+    Ok(Image {
+        seq: r.int("seq")?,
+        id: r.uuid("id")?,
+        name: r.text("name")?,
+        name_lc: r.text("name_lc")?,
+        description_lc: r.text("description_lc")?,
+        resource_uri: r.text("resource_uri")?,
+        litellm_model: r.text("litellm_model")?,
+        provider: r.text("provider")?,
+        status: r.text("status")?,
+        mode: r.text("mode")?,
+        created_at: r.text("created_at")?,
+        updated_at: r.text("updated_at")?,
+        created_by: r.text("created_by")?,
+        tags,
+    })
+}
+
+/// `?, ?, …` for `n` values.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// The models of `seqs`, as the index holds them (a seq with no row was deleted).
+async fn images(c: &mut impl Exec, seqs: &[i64]) -> Result<Vec<Image>> {
+    let mut out = Vec::with_capacity(seqs.len());
+    for chunk in seqs.chunks(500) {
+        let sql = format!(
+            "SELECT {IMAGE_COLUMNS} FROM models WHERE seq IN ({})",
+            marks(chunk.len())
+        );
+        let values = chunk.iter().map(|s| Value::from(*s)).collect();
+        out.extend(c.fetch(&sql, values, image_from_row).await?);
+    }
+    Ok(out)
+}
+
+/// Brings `slot`'s index from `from` to `to` in this snapshot: the models changed between.
+/// Whether it is now at `to`.
+async fn catch_up(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    slot: &Slot,
+    from: i64,
+    to: i64,
+) -> Result<bool> {
+    let seqs: Vec<i64> = c
+        .fetch(
+            "SELECT DISTINCT model_seq FROM model_changes \
+             WHERE organization_id = ? AND project_id = ? AND change > ? AND change <= ?",
+            params![scope.org.as_str(), scope.project.as_str(), from, to],
+            |r| r.int("model_seq"),
+        )
+        .await?;
+    let images = images(c, &seqs).await?;
+    let mut index = slot.index.write().unwrap_or_else(|e| e.into_inner());
+    match index.as_mut() {
+        Some(ix) if ix.head == from => {
+            ix.apply(to, &seqs, images);
+            Ok(true)
+        }
+        Some(ix) => Ok(ix.head == to),
+        None => Ok(false),
+    }
+}
+
+/// One attempt at the list in the connection's current snapshot.
+async fn in_snapshot(
+    c: &mut impl Exec,
+    slot: &Slot,
+    scope: &TenantScope,
+    q: &ListQuery,
+    (max_models, max_ordered): (u64, u64),
+) -> Result<Outcome> {
+    let heads = heads(c, scope).await?;
+    if u64::try_from(heads.models).unwrap_or(u64::MAX) > max_models {
+        return Ok(Outcome::Database);
+    }
+    let behind = {
+        let index = slot.index.read().unwrap_or_else(|e| e.into_inner());
+        match index.as_ref() {
+            None => return Ok(Outcome::Load),
+            Some(ix) if ix.head > heads.project => return Ok(Outcome::Again),
+            Some(ix) if ix.head == heads.project => None,
+            Some(ix) => Some(ix.head),
+        }
+    };
+    if let Some(from) = behind {
+        // The log keeps the newest RETAINED changes: one further behind may have lost some.
+        if heads.project - from > MAX_CATCH_UP || from < heads.newest - RETAINED {
+            return Ok(Outcome::Load);
+        }
+        if !catch_up(c, scope, slot, from, heads.project).await? {
+            return Ok(Outcome::Again);
+        }
+    }
+    let answer = {
+        let index = slot.index.read().unwrap_or_else(|e| e.into_inner());
+        match index.as_ref() {
+            Some(ix) if ix.head == heads.project => ix.answer(q, max_ordered),
+            _ => return Ok(Outcome::Again),
+        }
+    };
+    let Answer { seqs, total } = answer;
+    let total = i64::try_from(total).unwrap_or(i64::MAX);
+    let models = match seqs {
+        Some(seqs) => rows(c, &seqs).await?,
+        // Many models and no search: the sort's index finds the page at once; the total is
+        // the index's, exact (a count in the database would visit them all, or stop at the cap).
+        None => {
+            let (sql, values) =
+                list_query::build(list_query::page(scope, q, Dialect::Sqlite), Dialect::Sqlite);
+            c.fetch(&sql, values, model_from_row).await?
+        }
+    };
+    let (meta_sql, meta_values) = list_query::build(list_query::meta(scope, q), Dialect::Sqlite);
+    let (generation, slices) = c
+        .fetch_optional(&meta_sql, meta_values, |r| {
+            Ok((
+                r.opt_int(list_query::GENERATION)?,
+                r.opt_int(list_query::SLICES)?,
+            ))
+        })
+        .await?
+        .unwrap_or_default();
+    let mut page = finish_models(q, models, total, generation);
+    page.slices = slices;
+    Ok(Outcome::Page(page))
+}
+
+/// The project's index, made from the connection's current snapshot; `None` for a project
+/// too large to hold.
+async fn load_in_snapshot(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    max_models: u64,
+) -> Result<Option<ProjectIndex>> {
+    let heads = heads(c, scope).await?;
+    if u64::try_from(heads.models).unwrap_or(u64::MAX) > max_models {
+        return Ok(None);
+    }
+    let sql =
+        format!("SELECT {IMAGE_COLUMNS} FROM models WHERE organization_id = ? AND project_id = ?");
+    let images = c
+        .fetch(
+            &sql,
+            params![scope.org.as_str(), scope.project.as_str()],
+            image_from_row,
+        )
+        .await?;
+    Ok(Some(ProjectIndex::new(heads.project, images)))
+}
+
+/// The page's models, in the order of `seqs`.
+async fn rows(c: &mut impl Exec, seqs: &[i64]) -> Result<Vec<Model>> {
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT seq, {} FROM models WHERE seq IN ({})",
+        model_columns_sql(),
+        marks(seqs.len())
+    );
+    let values = seqs.iter().map(|s| Value::from(*s)).collect();
+    let mut found = c
+        .fetch(&sql, values, |r| Ok((r.int("seq")?, model_from_row(r)?)))
+        .await?;
+    let mut out = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        if let Some(i) = found.iter().position(|(s, _)| s == seq) {
+            out.push(found.swap_remove(i).1);
+        }
+    }
+    Ok(out)
+}
+
+/// Ends the read transaction `began` (if it did) and returns `out`: a reader connection goes
+/// back to its pool with no snapshot held.
+async fn ended<T>(c: &mut impl Exec, began: Result<u64>, out: Result<T>) -> Result<T> {
+    began?;
+    let end = c.execute("COMMIT", Vec::new()).await;
+    let out = out?;
+    end?;
+    Ok(out)
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// The list from its project's index, or `None` where the database answers it.
+    pub(super) async fn indexed_list(
+        &self,
+        scope: &TenantScope,
+        q: &ListQuery,
+    ) -> Result<Option<ListPage>> {
+        let Some(indexes) = &self.indexes else {
+            return Ok(None);
+        };
+        let slot = indexes.slot(scope);
+        let limits = (indexes.max_models, indexes.max_ordered);
+        for _ in 0..4 {
+            let (s, scope2, q2) = (slot.clone(), scope.clone(), q.clone());
+            let outcome = self
+                .read(Cost::Point, move |c| {
+                    Box::pin(async move {
+                        let began = c.execute("BEGIN", Vec::new()).await;
+                        let out = match began {
+                            Ok(_) => in_snapshot(c, &s, &scope2, &q2, limits).await,
+                            Err(_) => Ok(Outcome::Database),
+                        };
+                        ended(c, began, out).await
+                    })
+                })
+                .await?;
+            match outcome {
+                Outcome::Page(page) => return Ok(Some(page)),
+                Outcome::Database => return Ok(None),
+                Outcome::Again => continue,
+                Outcome::Load => {
+                    // One load of a project at a time; the lists that come meanwhile go to
+                    // the database.
+                    if slot.loading.swap(true, Ordering::AcqRel) {
+                        return Ok(None);
+                    }
+                    let loaded = self.load(scope, &slot).await;
+                    slot.loading.store(false, Ordering::Release);
+                    if !loaded? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Loads `slot`'s project from one snapshot, making room for it first. Whether it was.
+    async fn load(&self, scope: &TenantScope, slot: &Arc<Slot>) -> Result<bool> {
+        let Some(indexes) = &self.indexes else {
+            return Ok(false);
+        };
+        let (scope2, max) = (scope.clone(), indexes.max_models);
+        let loaded = self
+            .read(Cost::Scan, move |c| {
+                Box::pin(async move {
+                    let began = c.execute("BEGIN", Vec::new()).await;
+                    let out = match began {
+                        Ok(_) => load_in_snapshot(c, &scope2, max).await,
+                        Err(_) => Ok(None),
+                    };
+                    ended(c, began, out).await
+                })
+            })
+            .await?;
+        let Some(index) = loaded else {
+            return Ok(false);
+        };
+        indexes.make_room(slot, index.len());
+        let mut held = slot.index.write().unwrap_or_else(|e| e.into_inner());
+        if held.as_ref().is_none_or(|h| h.head <= index.head) {
+            *held = Some(index);
+        }
+        Ok(true)
+    }
+}
+
+/// The indexes of a store over `dialect`: SQLite's only.
+pub(super) fn indexes_for(dialect: Dialect) -> Option<list_index::Indexes> {
+    (dialect == Dialect::Sqlite).then(|| list_index::Indexes::new(list_index::MAX_MODELS))
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Holds at most `max_models` models in memory for lists (0: none, every list goes to
+    /// the database). SQLite only: PostgreSQL holds none whatever this says.
+    pub fn limit_list_index(&mut self, max_models: u64) {
+        if max_models == 0 {
+            self.indexes = None;
+        } else if let Some(indexes) = &mut self.indexes {
+            indexes.max_models = max_models;
+        }
+    }
+
+    /// Test support: of a list with no search, the most models the index orders itself
+    /// (more go to the database's sort indexes, with the index's total).
+    #[cfg(feature = "testing")]
+    pub fn limit_list_index_ordering(&mut self, max_ordered: u64) {
+        if let Some(indexes) = &mut self.indexes {
+            indexes.max_ordered = max_ordered;
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! SQLite's in-memory list index (`list_index.rs`) answers every list exactly as the database
+//! does: two stores over one SQLite file, one with the index and one without, are written to
+//! at random (through either, and by plain SQL, as another process would) and asked the same
+//! random lists, page by page and cursor by cursor, after every few writes.
+//!
+//! PostgreSQL has no such index; the contract tests (`contract.rs`) hold both backends to the
+//! same answers.
+
+use std::sync::Arc;
+
+use modelreg_core::{
+    audit::{AuditAction, AuditEntry},
+    list::{After, Filters, ListQuery, Paging, SortField, SortKey},
+    model::{Mode, Model, ModelFields, Status},
+    resource_uri::ResourceUri,
+    secrets::SealedCredentials,
+    store::{ModelChange, NewModel, Store},
+    tenant::{OrgId, ProjectId, TenantScope},
+    timestamp::Timestamp,
+};
+use modelreg_store::{PoolSettings, SqliteStore};
+use uuid::Uuid;
+
+/// A small deterministic generator (xorshift), so a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+const WORDS: [&str; 9] = [
+    "Sonnet",
+    "Haiku",
+    "GPT-4o",
+    "Gemini",
+    "Llama",
+    "Zephyr",
+    "ÉCLAIR",
+    "50%_off",
+    "back\\slash",
+];
+const TEAMS: [&str; 4] = ["payments", "growth", "risk", "search"];
+const PROVIDERS: [&str; 3] = ["openai", "anthropic", "bedrock"];
+const TAGS: [&str; 5] = ["prod", "staging", "eu", "us", "beta"];
+const ACTORS: [&str; 2] = ["user:alice", "service:ci"];
+
+fn scope(project: &str) -> TenantScope {
+    TenantScope::new(
+        OrgId::parse("acme").unwrap(),
+        ProjectId::parse(project).unwrap(),
+    )
+}
+
+fn audit() -> AuditEntry {
+    AuditEntry {
+        action: AuditAction::Update,
+        principal: "user:test".into(),
+        on_behalf_of: None,
+        request_id: None,
+        changes: serde_json::json!({}),
+    }
+}
+
+fn random_fields(r: &mut Rng) -> ModelFields {
+    let name = format!("{} {} {}", r.pick(&WORDS), r.pick(&TEAMS), r.below(1000));
+    let mut tags: Vec<String> = TAGS
+        .iter()
+        .filter(|_| r.chance(35))
+        .map(|t| (*t).to_owned())
+        .collect();
+    tags.sort();
+    ModelFields {
+        name,
+        litellm_model: format!("{}/m{}", r.pick(&PROVIDERS), r.below(5)),
+        provider: if r.chance(90) {
+            Some((*r.pick(&PROVIDERS)).to_owned())
+        } else {
+            None
+        },
+        description: if r.chance(60) {
+            Some(format!("{} for {}", r.pick(&WORDS), r.pick(&TEAMS)))
+        } else {
+            None
+        },
+        tags,
+        api_base: None,
+        api_version: None,
+        mode: if r.chance(80) {
+            Some(*r.pick(&Mode::ALL))
+        } else {
+            None
+        },
+        max_input_tokens: None,
+        max_output_tokens: None,
+        default_max_tokens: None,
+        rpm: None,
+        tpm: None,
+        default_temperature: None,
+        timeout: None,
+        status: *r.pick(&Status::ALL),
+        status_message: None,
+    }
+}
+
+fn new_model(r: &mut Rng, n: usize) -> NewModel {
+    NewModel {
+        id: Uuid::now_v7(),
+        resource_uri: ResourceUri::parse(&format!("m-{n}")).unwrap(),
+        generated: false,
+        fields: random_fields(r),
+        credentials: SealedCredentials {
+            kek_id: "k".into(),
+            blob: vec![1],
+            fields: vec!["api_key".into()],
+        },
+        actor: (*r.pick(&ACTORS)).to_owned(),
+        now: Timestamp::now(),
+    }
+}
+
+/// A random list query over what the models hold.
+fn random_query(r: &mut Rng, names: &[String]) -> ListQuery {
+    let mut f = Filters::default();
+    if r.chance(50) && !names.is_empty() {
+        let name = r.pick(names).to_lowercase();
+        let chars: Vec<char> = name.chars().collect();
+        let len = 1 + r.below(7.min(chars.len()));
+        let start = r.below(chars.len() + 1 - len);
+        f.search = Some(chars[start..start + len].iter().collect());
+    } else if r.chance(10) {
+        f.search = Some(
+            r.pick(&["%", "_", "\\", "nothing at all", "50%_", "é"])
+                .to_string(),
+        );
+    }
+    if r.chance(30) {
+        f.status = Some(*r.pick(&Status::ALL));
+    }
+    if r.chance(25) {
+        f.mode = Some(*r.pick(&Mode::ALL));
+    }
+    if r.chance(25) {
+        f.provider = Some((*r.pick(&PROVIDERS)).to_owned());
+    }
+    if r.chance(15) {
+        f.created_by = Some((*r.pick(&ACTORS)).to_owned());
+    }
+    if r.chance(10) {
+        f.usable_only = true;
+    }
+    for _ in 0..r.below(3) {
+        let t = (*r.pick(&TAGS)).to_owned();
+        if !f.tags.contains(&t) {
+            f.tags.push(t);
+        }
+    }
+    let mut sort = Vec::new();
+    for _ in 0..1 + r.below(2) {
+        let field = *r.pick(&SortField::ALL);
+        if !sort.iter().any(|k: &SortKey| k.field == field) {
+            sort.push(SortKey {
+                field,
+                desc: r.chance(50),
+            });
+        }
+    }
+    ListQuery {
+        paging: Paging::Page(1 + r.below(3) as u32),
+        limit: 1 + r.below(30) as u32,
+        filters: f,
+        sort,
+    }
+}
+
+/// What a page says: its models' ids, its total, whether more follow.
+fn summary(page: &modelreg_core::list::ListPage) -> (Vec<Uuid>, u64, bool, bool) {
+    (
+        page.items.iter().map(|m| m.id).collect(),
+        page.total_items,
+        page.has_more,
+        page.total_is_estimate,
+    )
+}
+
+/// The next page's query after `last`, by cursor.
+fn after(q: &ListQuery, last: &Model) -> ListQuery {
+    let mut next = q.clone();
+    next.paging = Paging::After(After {
+        values: q.sort.iter().map(|k| k.field.value_of(last)).collect(),
+        id: last.id,
+    });
+    next
+}
+
+async fn same_answers(
+    indexed: &Arc<dyn Store>,
+    plain: &Arc<dyn Store>,
+    t: &TenantScope,
+    q: &ListQuery,
+) {
+    let a = indexed.list_models(t, q).await.unwrap();
+    let b = plain.list_models(t, q).await.unwrap();
+    assert_eq!(summary(&a), summary(&b), "{q:?}");
+    assert_eq!(a.generation, b.generation, "{q:?}");
+    assert_eq!(a.slices, b.slices, "{q:?}");
+    // The models themselves, every field, not only their ids.
+    let fields = |p: &modelreg_core::list::ListPage| -> Vec<ModelFields> {
+        p.items.iter().map(|m| m.fields.clone()).collect()
+    };
+    assert_eq!(fields(&a), fields(&b), "{q:?}");
+    if let Some(last) = a.items.last()
+        && a.has_more
+    {
+        let next = after(q, last);
+        let a = indexed.list_models(t, &next).await.unwrap();
+        let b = plain.list_models(t, &next).await.unwrap();
+        assert_eq!(summary(&a).0, summary(&b).0, "{next:?}");
+        assert_eq!(a.has_more, b.has_more, "{next:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_list_index_answers_as_the_database_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ix.db");
+    let url = format!("sqlite://{}", path.display());
+    let mut indexed = SqliteStore::open(&path).await.unwrap();
+    // Lists with no search matching more than 40 models are ordered by the database, with the
+    // index's total; fewer, by the index.
+    indexed.limit_list_index_ordering(40);
+    let indexed: Arc<dyn Store> = Arc::new(indexed);
+    let plain = modelreg_store::open(
+        &url,
+        &PoolSettings {
+            list_index_max_models: 0,
+            ..PoolSettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (p, other) = (scope("p"), scope("other"));
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut live: Vec<Model> = Vec::new();
+    let mut n = 0;
+    // Another project's models never show in p's lists.
+    for _ in 0..20 {
+        n += 1;
+        indexed
+            .insert_model(&other, new_model(&mut r, n), &audit())
+            .await
+            .unwrap();
+    }
+    for round in 0..12 {
+        for _ in 0..(if round == 0 { 150 } else { 25 }) {
+            // Writes through either store: the index follows the log, whoever wrote.
+            let via = if r.chance(70) { &indexed } else { &plain };
+            let op = r.below(10);
+            if live.is_empty() || op < 5 {
+                n += 1;
+                live.push(
+                    via.insert_model(&p, new_model(&mut r, n), &audit())
+                        .await
+                        .unwrap(),
+                );
+            } else if op < 8 {
+                let i = r.below(live.len());
+                let change = ModelChange {
+                    id: live[i].id,
+                    expected_version: live[i].version,
+                    fields: random_fields(&mut r),
+                    credentials: None,
+                    actor: "user:bob".into(),
+                    now: Timestamp::now(),
+                };
+                live[i] = via
+                    .update_model(&p, change, &audit())
+                    .await
+                    .unwrap()
+                    .unwrap();
+            } else {
+                let m = live.swap_remove(r.below(live.len()));
+                assert!(via.delete_model(&p, m.id, None, &audit()).await.unwrap());
+            }
+        }
+        let names: Vec<String> = live.iter().map(|m| m.fields.name.clone()).collect();
+        for _ in 0..60 {
+            let q = random_query(&mut r, &names);
+            same_answers(&indexed, &plain, &p, &q).await;
+        }
+    }
+    // A write by another connection (plain SQL, as another process would make it).
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.execute(
+        "UPDATE models SET name = 'Renamed by hand', name_lc = 'renamed by hand' \
+         WHERE project_id = 'p' AND resource_uri = ?",
+        [live[0].resource_uri.as_str()],
+    )
+    .unwrap();
+    let q = ListQuery {
+        filters: Filters {
+            search: Some("by hand".into()),
+            ..Filters::default()
+        },
+        ..ListQuery::default()
+    };
+    let page = indexed.list_models(&p, &q).await.unwrap();
+    assert_eq!(summary(&page).0, vec![live[0].id]);
+    same_answers(&indexed, &plain, &p, &q).await;
+    indexed.close().await;
+    plain.close().await;
+}
