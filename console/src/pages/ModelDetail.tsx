@@ -316,7 +316,7 @@ function ConflictDialog(props: { conflict: Conflict; base: Model; onTheirs: () =
                 <td>
                   <Value v={t[k]} />
                 </td>
-                <td>{k === 'credentials' ? <span>(new credentials)</span> : <Value v={mine} />}</td>
+                <td>{k in patch ? <Value v={mine} /> : <span class="muted">not changed by you (theirs stays)</span>}</td>
               </tr>
             );
           })}
