@@ -12,7 +12,7 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use modelreg_core::{
     Error, Result,
-    auth::{Identity, ProjectGrant, Role, hash_token},
+    auth::{Credential, Identity, ProjectGrant, Role, hash_token},
     service::Caller,
     store::{FoundToken, TokenStore},
     tenant::{OrgId, ProjectId, TenantScope},
@@ -237,6 +237,7 @@ impl Authenticator {
         Ok(Identity {
             org: found.org,
             principal: format!("service:{}", found.name),
+            credential: Credential::ApiToken,
             grants: [(found.project, found.role)].into(),
             project_generation,
         })
@@ -432,6 +433,7 @@ impl Authenticator {
         Ok(Identity {
             org,
             principal,
+            credential: Credential::Jwt,
             grants,
             project_generation: None,
         })
