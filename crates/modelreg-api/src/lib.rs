@@ -10,6 +10,7 @@ pub mod extract;
 mod health;
 mod jwks;
 pub mod limits;
+pub mod me;
 pub mod metrics;
 mod middleware;
 pub mod models;
@@ -77,6 +78,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::audit_log))
         .routes(routes!(admin::create_token, admin::list_tokens))
         .routes(routes!(admin::revoke_token))
+        .routes(routes!(me::me))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
