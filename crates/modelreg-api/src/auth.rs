@@ -12,7 +12,7 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use modelreg_core::{
     Error, Result,
-    auth::{Identity, ProjectGrant, Role, hash_token},
+    auth::{Credential, Identity, ProjectGrant, Role, hash_token},
     service::Caller,
     store::{FoundToken, TokenStore},
     tenant::{OrgId, ProjectId, TenantScope},
@@ -242,6 +242,7 @@ impl Authenticator {
         Ok(Identity {
             org: found.org,
             principal: format!("service:{}", found.name),
+            credential: Credential::ApiToken,
             grants: [(found.project, found.role)].into(),
             project_generation,
         })
@@ -437,6 +438,7 @@ impl Authenticator {
         Ok(Identity {
             org,
             principal,
+            credential: Credential::Jwt,
             grants,
             project_generation: None,
         })

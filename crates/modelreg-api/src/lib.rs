@@ -5,12 +5,14 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod console;
+pub mod console_config;
 pub mod error;
 pub mod export;
 pub mod extract;
 mod health;
 mod jwks;
 pub mod limits;
+pub mod me;
 pub mod metrics;
 mod middleware;
 pub mod models;
@@ -24,11 +26,13 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{Method, StatusCode, Uri},
+    routing::get,
 };
 use modelreg_core::{service::ModelService, store::ServerStore, tokens::TokenService};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use auth::{Authenticator, JwtConfig, LastUsed, ServiceAccount};
+pub use console_config::ConsoleConfig;
 pub use error::ApiError;
 pub use limits::Limits;
 pub use middleware::X_REQUEST_ID;
@@ -52,6 +56,8 @@ pub struct AppState {
     pub lists: Arc<models::list_cache::ListCache>,
     /// Whole-list bodies (`/v1/models`, the LiteLLM export), kept as list pages are.
     pub bodies: Arc<models::list_cache::ListCache>,
+    /// What the console is told before sign-in (`/ui/config.json`): public settings only.
+    pub console: Arc<ConsoleConfig>,
     openapi_json: Arc<str>,
 }
 
@@ -78,6 +84,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::audit_log))
         .routes(routes!(admin::create_token, admin::list_tokens))
         .routes(routes!(admin::revoke_token))
+        .routes(routes!(me::me))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
@@ -97,6 +104,8 @@ pub struct Services {
     pub models: ModelService,
     pub tokens: TokenService,
     pub server: Arc<dyn ServerStore>,
+    /// The console's public settings, served unauthenticated at `/ui/config.json`.
+    pub console: ConsoleConfig,
 }
 
 /// The application: routes, body limit, request ids, metrics and the error shape, with
@@ -125,6 +134,7 @@ pub fn router_with_metrics(
         models,
         tokens,
         server,
+        console,
     } = services;
     let state = AppState {
         models,
@@ -137,12 +147,15 @@ pub fn router_with_metrics(
         bodies: Arc::new(models::list_cache::ListCache::for_bodies(
             &metrics.list_pages,
         )),
+        console: Arc::new(console),
         openapi_json: doc
             .to_pretty_json()
             .expect("the OpenAPI document serializes")
             .into(),
     };
     routes
+        // A file of the console, not an API operation: outside the OpenAPI document.
+        .route(console_config::PATH, get(console_config::config_json))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(

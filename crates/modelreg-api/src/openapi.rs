@@ -32,6 +32,7 @@ use crate::{AppState, error::ErrorBody};
         (name = "openai", description = "OpenAI-compatible endpoints"),
         (name = "audit", description = "The audit trail"),
         (name = "admin", description = "API tokens of the organization"),
+        (name = "auth", description = "The caller's own identity"),
         (name = "health", description = "Liveness and readiness"),
         (name = "meta", description = "This document"),
     ),
@@ -112,8 +113,12 @@ pub(crate) fn finish(doc: &mut Doc) {
             .build()
     };
     for (path, item) in doc.paths.paths.iter_mut() {
-        let authenticated =
-            path.starts_with("/assets/") || path.starts_with("/v1/") || path.starts_with("/admin/");
+        // `/auth/` is about the caller alone: no project, so no X-Project-ID to get wrong.
+        let about_the_caller = path.starts_with("/auth/");
+        let authenticated = about_the_caller
+            || path.starts_with("/assets/")
+            || path.starts_with("/v1/")
+            || path.starts_with("/admin/");
         let ops = [
             &mut item.get,
             &mut item.put,
@@ -133,12 +138,21 @@ pub(crate) fn finish(doc: &mut Doc) {
                     .or_insert_with(|| error(description).into());
             };
             if authenticated {
-                add(
-                    "400",
-                    "Malformed request, or X-Project-ID missing or invalid",
-                );
+                if !about_the_caller {
+                    add(
+                        "400",
+                        "Malformed request, or X-Project-ID missing or invalid",
+                    );
+                }
                 add("401", "Missing, invalid, expired or revoked credentials");
-                add("403", "The role does not allow this action in this project");
+                add(
+                    "403",
+                    if about_the_caller {
+                        "The credential may not act for the organization it names (org_id, X-Org-Id)"
+                    } else {
+                        "The role does not allow this action in this project"
+                    },
+                );
                 if has_params {
                     add("422", "A path or query parameter is invalid");
                 }

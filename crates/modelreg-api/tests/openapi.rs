@@ -44,7 +44,7 @@ fn every_operation_documents_its_errors_and_the_error_schema() {
             assert!(op["summary"].is_string(), "{method} {path} has no summary");
         }
     }
-    assert_eq!(operations, 22);
+    assert_eq!(operations, 23);
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }

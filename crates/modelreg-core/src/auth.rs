@@ -113,12 +113,32 @@ impl fmt::Display for ProjectGrant {
     }
 }
 
+/// The kind of bearer credential a caller presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// An API token (`mr_…`), minted by modelreg.
+    ApiToken,
+    /// A JWT: HS256 with the configured secret, or signed by an identity provider.
+    Jwt,
+}
+
+impl Credential {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Credential::ApiToken => "token",
+            Credential::Jwt => "jwt",
+        }
+    }
+}
+
 /// An authenticated caller: its organization, its principal name as recorded in
 /// `created_by`/`updated_by` (`user:<name>` or `service:<name>`), and its roles by project.
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub org: OrgId,
     pub principal: String,
+    /// What the caller authenticated with.
+    pub credential: Credential,
     pub grants: BTreeMap<ProjectGrant, Role>,
     /// A project's generation, read together with the credential (API tokens of one project).
     pub project_generation: Option<(ProjectId, i64)>,
@@ -140,6 +160,27 @@ impl Identity {
             .get(&ProjectGrant::All)
             .copied()
             .filter(|r| r.allows(action))
+    }
+
+    /// The projects this caller can reach, each with the role that applies there (a grant for
+    /// the project beats `*`), sorted: the projects its grants name, and with a `*` grant also
+    /// `org_projects`, the organization's projects that the caller's grants do not name.
+    pub fn reachable_projects(
+        &self,
+        org_projects: impl IntoIterator<Item = ProjectId>,
+    ) -> Vec<(ProjectId, Role)> {
+        let named = self.grants.keys().filter_map(|g| match g {
+            ProjectGrant::One(p) => Some(p.clone()),
+            ProjectGrant::All => None,
+        });
+        let wildcard = self.grants.contains_key(&ProjectGrant::All);
+        let projects: std::collections::BTreeSet<ProjectId> = named
+            .chain(org_projects.into_iter().filter(|_| wildcard))
+            .collect();
+        projects
+            .into_iter()
+            .filter_map(|p| self.role_in(&p).map(|role| (p, role)))
+            .collect()
     }
 
     /// The project to use when the request names none: the only project of a caller bound to
@@ -182,6 +223,7 @@ mod tests {
         let id = Identity {
             org: OrgId::parse("o").unwrap(),
             principal: "user:a".into(),
+            credential: Credential::Jwt,
             grants: [
                 (ProjectGrant::All, Role::Viewer),
                 (ProjectGrant::One(p.clone()), Role::Admin),
@@ -195,6 +237,45 @@ mod tests {
             Some(Role::Viewer)
         );
         assert_eq!(id.sole_project(), None);
+    }
+
+    #[test]
+    fn reachable_projects_name_the_grants_and_with_a_wildcard_the_organizations() {
+        let p = |s: &str| ProjectId::parse(s).unwrap();
+        let identity = |grants: &[(&str, Role)]| Identity {
+            org: OrgId::parse("o").unwrap(),
+            principal: "user:a".into(),
+            credential: Credential::Jwt,
+            grants: grants
+                .iter()
+                .map(|(g, r)| (ProjectGrant::parse(g).unwrap(), *r))
+                .collect(),
+            project_generation: None,
+        };
+        let org = || [p("b"), p("a"), p("c")];
+        // Bound to projects: those alone, whatever the organization has.
+        let bound = identity(&[("z", Role::Viewer), ("a", Role::Member)]);
+        assert_eq!(
+            bound.reachable_projects(org()),
+            [(p("a"), Role::Member), (p("z"), Role::Viewer)]
+        );
+        // `*`: the organization's, sorted, and a project named in a grant beats `*`, with or
+        // without models.
+        let all = identity(&[
+            ("*", Role::Viewer),
+            ("b", Role::Admin),
+            ("new", Role::Owner),
+        ]);
+        assert_eq!(
+            all.reachable_projects(org()),
+            [
+                (p("a"), Role::Viewer),
+                (p("b"), Role::Admin),
+                (p("c"), Role::Viewer),
+                (p("new"), Role::Owner),
+            ]
+        );
+        assert!(identity(&[]).reachable_projects(org()).is_empty());
     }
 }
 

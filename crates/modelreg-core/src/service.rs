@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     audit::{AuditAction, AuditEntry, AuditEvent, diff},
-    auth::{Action, Identity, Role},
+    auth::{Action, Identity, ProjectGrant, Role},
     error::{Error, Result},
     list::{CursorKeys, EntryPage, ListPage, ListQuery},
     live_keys::LiveKeys,
@@ -17,7 +17,7 @@ use crate::{
     resource_uri::{ModelKey, ResourceUri},
     secrets::{Binding, Credentials, CredentialsPatch, Keyring, OpenError, SealedCredentials},
     store::{AuditFilter, ModelChange, ModelStore, NewModel},
-    tenant::{OrgId, TenantScope},
+    tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
     validate,
     verify::{DEFAULT_PROBE_TIMEOUT, MAX_PROBE_TIMEOUT, ProbeOutcome, ProbeTarget, Prober},
@@ -760,7 +760,27 @@ impl ModelService {
             .audit_events(&auditor.0, filter, offset, limit)
             .await
     }
+
+    /// The projects `identity` can reach, each with the role it has there, sorted
+    /// (`Identity::reachable_projects`). For a `*` grant these are the projects of its own
+    /// organization that hold models, at most [`MAX_LISTED_PROJECTS`] of them; that grant
+    /// lets it read every project of the organization, so naming them tells it nothing it
+    /// could not read. A credential bound to projects costs no read.
+    pub async fn reachable_projects(&self, identity: &Identity) -> Result<Vec<(ProjectId, Role)>> {
+        let org_projects = if identity.grants.contains_key(&ProjectGrant::All) {
+            self.store
+                .org_projects(&identity.org, MAX_LISTED_PROJECTS)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(identity.reachable_projects(org_projects))
+    }
 }
+
+/// The most projects of an organization listed for a caller of all of them, so the answer
+/// stays small whatever the organization holds.
+pub const MAX_LISTED_PROJECTS: u32 = 1_000;
 
 /// What a write makes of a model.
 struct Planned {

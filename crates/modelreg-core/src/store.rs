@@ -12,7 +12,7 @@ use crate::{
     model::{Model, ModelFields, Status},
     resource_uri::{ModelKey, ResourceUri},
     secrets::SealedCredentials,
-    tenant::{OrgId, TenantScope},
+    tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
 
@@ -103,6 +103,10 @@ pub trait ModelStore: Send + Sync {
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<AuditEvent>, u64)>;
+    /// The projects of `org` that hold at least one model, in byte order of their ids, at most
+    /// `limit`. Read from the per-project counts the database keeps (one row per project), so
+    /// the cost follows the number of projects, not of models.
+    async fn org_projects(&self, org: &OrgId, limit: u32) -> Result<Vec<ProjectId>>;
     /// An organization's audit events, newest first, filtered.
     async fn audit_events(
         &self,

@@ -140,6 +140,14 @@ statement!(
     GENERATION_GET,
     "SELECT generation FROM model_counts WHERE organization_id = ? AND project_id = ?".to_owned()
 );
+// One row per project, read by the primary key's prefix: its cost is the organization's
+// projects, never its models.
+statement!(
+    ORG_PROJECTS,
+    "SELECT project_id FROM model_counts WHERE organization_id = ? AND models > 0 \
+     ORDER BY project_id LIMIT ?"
+        .to_owned()
+);
 statement!(
     SEALED_AFTER,
     "SELECT id, organization_id, project_id, credential_fields, credentials_kek_id, credentials \

@@ -1589,3 +1589,71 @@ async fn counts_past_the_cap_are_floors() {
         s.close().await;
     }
 }
+
+/// An organization's projects are those of its own that hold models, in byte order, whatever
+/// other organizations call theirs; a project whose last model is deleted leaves the list.
+#[tokio::test]
+async fn org_projects_are_the_organizations_own_with_models() {
+    for b in backends().await {
+        let s = &b.store;
+        let ids = |ps: Vec<ProjectId>| ps.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let mut last = None;
+        for (org, project, uri) in [
+            ("org-a", "p-one", "m1"),
+            ("org-a", "p-one", "m2"),
+            ("org-a", "Zeta", "m1"),
+            ("org-a", "p-two", "m1"),
+            ("org-b", "p-one", "m1"),
+            ("org-b", "p-secret", "m1"),
+        ] {
+            let m = s
+                .insert_model(&scope(org, project), new_model(uri, false), &audit())
+                .await
+                .unwrap();
+            last = Some(m);
+        }
+        let org_a = OrgId::parse("org-a").unwrap();
+        let org_b = OrgId::parse("org-b").unwrap();
+        assert_eq!(
+            ids(s.org_projects(&org_a, 100).await.unwrap()),
+            ["Zeta", "p-one", "p-two"],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            ids(s.org_projects(&org_b, 100).await.unwrap()),
+            ["p-one", "p-secret"],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            ids(s.org_projects(&org_a, 1).await.unwrap()),
+            ["Zeta"],
+            "{}",
+            b.name
+        );
+        let none = OrgId::parse("org-none").unwrap();
+        assert!(s.org_projects(&none, 100).await.unwrap().is_empty());
+
+        // org-b's only model of p-secret goes: the project is no longer listed, and org-a's
+        // list never changed.
+        let secret = last.unwrap();
+        assert!(
+            s.delete_model(&scope("org-b", "p-secret"), secret.id, None, &audit())
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            ids(s.org_projects(&org_b, 100).await.unwrap()),
+            ["p-one"],
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            ids(s.org_projects(&org_a, 100).await.unwrap()),
+            ["Zeta", "p-one", "p-two"],
+            "{}",
+            b.name
+        );
+    }
+}

@@ -46,6 +46,10 @@ pub struct Config {
     /// Accept asymmetric tokens from these issuers (comma-separated), each verified against
     /// the JWKS its OIDC discovery document names; e.g. one Keycloak realm per organization.
     pub oidc_issuers: Option<String>,
+    /// The console's client id at the `oidc_issuers` (a public client, signing in with the
+    /// authorization code and PKCE). When set with `oidc_issuers`, the console offers sign-in
+    /// through each; it is public, and served unauthenticated at `/ui/config.json`.
+    pub console_oidc_client_id: Option<String>,
     /// The JWT claim holding roles by project.
     pub jwt_roles_claim: String,
     /// The JWT claim naming the user (falls back to `sub`).
@@ -122,6 +126,7 @@ impl Default for Config {
             jwt_leeway_secs: 30,
             jwks_url: None,
             oidc_issuers: None,
+            console_oidc_client_id: None,
             jwt_roles_claim: "roles".into(),
             jwt_username_claim: "preferred_username".into(),
             service_accounts: None,
@@ -168,7 +173,7 @@ pub struct Overrides {
     pub log_level: Option<String>,
 }
 
-const STRING_KEYS: [&str; 19] = [
+const STRING_KEYS: [&str; 20] = [
     "listen",
     "data_dir",
     "database_url",
@@ -182,6 +187,7 @@ const STRING_KEYS: [&str; 19] = [
     "probe_deny",
     "jwks_url",
     "oidc_issuers",
+    "console_oidc_client_id",
     "jwt_roles_claim",
     "jwt_username_claim",
     "service_accounts",
@@ -343,21 +349,34 @@ impl Config {
             audience: self.jwt_audience.clone(),
             leeway_secs: self.jwt_leeway_secs,
             jwks_url: self.jwks_url.clone(),
-            oidc_issuers: self
-                .oidc_issuers
-                .as_deref()
-                .unwrap_or("")
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            oidc_issuers: self.oidc_issuers(),
             roles_claim: self.jwt_roles_claim.clone(),
             username_claim: self.jwt_username_claim.clone(),
             service_accounts,
             // The JWKS cache bounds are not an operator's setting: their defaults hold.
             ..modelreg_api::JwtConfig::default()
         })
+    }
+
+    /// The OIDC issuers whose tokens are accepted, and which the console may sign in with.
+    fn oidc_issuers(&self) -> Vec<String> {
+        self.oidc_issuers
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// What the console is told before sign-in: the issuers with the console's client id, when
+    /// both are set.
+    pub fn console(&self) -> modelreg_api::ConsoleConfig {
+        modelreg_api::ConsoleConfig::new(
+            &self.oidc_issuers(),
+            self.console_oidc_client_id.as_deref(),
+        )
     }
 
     /// The prober, with the configured deny list.
@@ -514,6 +533,41 @@ mod tests {
         )
         .unwrap();
         assert!(Config::load(Some(&file), Overrides::default()).is_ok());
+    }
+
+    /// The console's client id comes from the file or `MODELREG_CONSOLE_OIDC_CLIENT_ID`, and
+    /// the console offers the issuers only with it.
+    #[test]
+    fn the_console_client_id_pairs_with_the_issuers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("modelreg.toml");
+        std::fs::write(
+            &file,
+            "oidc_issuers = \"https://kc.example.com/realms/acme, https://id.example.org\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), Overrides::default()).unwrap();
+        assert!(config.console().oidc().is_empty());
+        std::fs::write(
+            &file,
+            "oidc_issuers = \"https://kc.example.com/realms/acme, https://id.example.org\"\n\
+             console_oidc_client_id = \"modelreg-console\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), Overrides::default()).unwrap();
+        let console = config.console();
+        let oidc: Vec<(&str, &str)> = console
+            .oidc()
+            .iter()
+            .map(|c| (c.issuer.as_str(), c.client_id.as_str()))
+            .collect();
+        assert_eq!(
+            oidc,
+            [
+                ("https://kc.example.com/realms/acme", "modelreg-console"),
+                ("https://id.example.org", "modelreg-console"),
+            ]
+        );
     }
 
     /// No `{:?}` of the configuration prints a secret: the master key, the JWT secret, or a

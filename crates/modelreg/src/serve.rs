@@ -123,6 +123,7 @@ pub async fn run(
         models,
         tokens: TokenService::new(store.clone()),
         server: store.clone(),
+        console: config.console(),
     };
     let app = modelreg_api::router_with_metrics(services, auth, metrics, limits.clone());
     // Where to reach the server, on stdout for whoever started it; in JSON log mode as a JSON

@@ -398,3 +398,85 @@ async fn openapi_command_prints_the_document() {
     let (ok, out, _) = output(&["serve", "--help"], &[]).await;
     assert!(ok && out.contains("MODELREG_LISTEN") && out.contains("MODELREG_DATA_DIR"));
 }
+
+/// What the console reads first, over real HTTP from the real binary: `/auth/me` with the
+/// bootstrap token, and `/ui/config.json` without a credential, whose OIDC sign-in comes from
+/// `MODELREG_OIDC_ISSUERS` with `MODELREG_CONSOLE_OIDC_CLIENT_ID` and never shows a secret.
+#[tokio::test]
+async fn the_console_learns_who_it_is_and_how_to_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let token = server.token.clone().expect("first start prints a token");
+    let c = Client::new(&server.base, &token);
+    let me = || async {
+        let r = reqwest::Client::new()
+            .get(format!("{}/auth/me", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    };
+    let mut expected = json!({
+        "principal": "service:bootstrap", "organization_id": "default", "credential": "token",
+        "grants": [{"project": "*", "role": "owner"}], "projects": [],
+    });
+    assert_eq!(me().await, expected);
+    let (s, m) = c
+        .send(reqwest::Method::POST, "/assets/models", Some(json!({
+            "name": "GPT-4o", "litellm_model": "openai/gpt-4o", "credentials": {"api_key": "sk-x"}
+        })))
+        .await;
+    assert_eq!(s, 201, "{m}");
+    expected["projects"] = json!([{"id": "demo", "role": "owner", "can": {
+        "read": true, "verify": true, "write": true, "delete": true, "audit": true,
+        "manage_tokens": true,
+    }}]);
+    assert_eq!(me().await, expected);
+    let config = |base: String| async move {
+        let r = reqwest::get(format!("{base}/ui/config.json"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    let body: Value = serde_json::from_str(&config(server.base.clone()).await).unwrap();
+    assert_eq!(
+        body,
+        json!({"oidc": [], "version": env!("CARGO_PKG_VERSION")})
+    );
+    server.kill9().await;
+
+    let secret = "jwt-secret-canary-7731";
+    let server = Server::start(
+        dir.path(),
+        &[
+            (
+                "MODELREG_OIDC_ISSUERS",
+                "https://kc.example.com/realms/acme, https://id.example.org",
+            ),
+            ("MODELREG_CONSOLE_OIDC_CLIENT_ID", "modelreg-console"),
+            ("MODELREG_JWT_HS256_SECRET", secret),
+        ],
+    )
+    .await;
+    let text = config(server.base.clone()).await;
+    let master_key = std::fs::read_to_string(dir.path().join("master.key")).unwrap();
+    assert!(
+        !text.contains(secret) && !text.contains(master_key.trim()),
+        "{text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "oidc": [
+                {"issuer": "https://kc.example.com/realms/acme", "client_id": "modelreg-console"},
+                {"issuer": "https://id.example.org", "client_id": "modelreg-console"},
+            ],
+            "version": env!("CARGO_PKG_VERSION"),
+        })
+    );
+    server.kill9().await;
+}

@@ -76,6 +76,7 @@ pub fn services(store: &Arc<dyn Store>, models: ModelService) -> modelreg_api::S
         models,
         tokens: TokenService::new(store.clone()),
         server: store.clone(),
+        console: modelreg_api::ConsoleConfig::default(),
     }
 }
 

@@ -8,14 +8,14 @@ use modelreg_core::{
     model::{Model, Status},
     resource_uri::ModelKey,
     store::{AuditFilter, ModelChange, ModelStore, NewModel},
-    tenant::{OrgId, TenantScope},
+    tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
 use uuid::Uuid;
 
 use super::{Backend, Cost, SqlStore, bounded, scoped};
 use crate::{
-    exec::{RowAccess, Value, params},
+    exec::{RowAccess, Value, corrupt, params},
     list_query,
     rows::{entry_from_row, finish_models, model_from_row},
     sql, writes,
@@ -228,6 +228,15 @@ impl<B: Backend> ModelStore for SqlStore<B> {
         filter.extend(params![uri, id]);
         let statements = (&*sql::HISTORY_PAGE, &*sql::HISTORY_COUNT);
         self.events_page(statements, filter, offset, limit).await
+    }
+
+    async fn org_projects(&self, org: &OrgId, limit: u32) -> Result<Vec<ProjectId>> {
+        // Projects are few next to models, but nothing bounds them: not a point read.
+        let values = params![org.as_str(), i64::from(limit)];
+        self.rows(Cost::Scan, &sql::ORG_PROJECTS, values, |r| {
+            ProjectId::parse(&r.text("project_id")?).map_err(|e| corrupt("project", e))
+        })
+        .await
     }
 
     async fn audit_events(
