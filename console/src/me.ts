@@ -3,30 +3,21 @@
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
 
-export interface Can {
-  read: boolean;
-  verify: boolean;
-  write: boolean;
-  delete: boolean;
-  audit: boolean;
-  manage_tokens: boolean;
-}
+import type { Schemas } from './api';
 
-export interface Me {
-  principal: string;
-  organization_id: string;
-  credential: 'token' | 'jwt';
-  grants: { project: string; role: string }[];
-  projects: { id: string; role: string; can: Can }[];
-}
+export type Can = Schemas['Permissions'];
+export type Me = Schemas['Me'];
 
 export const NOTHING: Can = { read: false, verify: false, write: false, delete: false, audit: false, manage_tokens: false };
 
+const EVERYTHING: Can = { read: true, verify: true, write: true, delete: true, audit: true, manage_tokens: true };
+
 /**
- * What the caller may do in `project`: the server's answer for that project; for a project it
- * did not list (typed by a caller whose grant is `*`), the answer it gave for a listed project
- * of the same role, if any. Otherwise nothing is assumed, and read-only controls show: the
- * server refuses anything the role may not do whatever the page shows.
+ * What the caller may do in `project`: the server's answer for that project. A project it did
+ * not list (one without models yet, typed by a caller whose grant is `*`) takes the answer
+ * for a listed project of the same role. With none listed (a new installation) the console
+ * cannot know, so it shows the controls and the server decides: it refuses what the role may
+ * not do, and the page shows that refusal.
  */
 export function canIn(me: Me | null, project: string | null): Can {
   if (!me || !project) return NOTHING;
@@ -35,7 +26,7 @@ export function canIn(me: Me | null, project: string | null): Can {
   const star = me.grants.find((g) => g.project === '*');
   const same = star && me.projects.find((p) => p.role === star.role);
   if (same) return same.can;
-  return star ? { ...NOTHING, read: true } : NOTHING;
+  return star ? EVERYTHING : NOTHING;
 }
 
 export function hasStarGrant(me: Me | null): boolean {

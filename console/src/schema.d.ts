@@ -242,6 +242,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The caller
+         * @description Who the credential acts as, its grants, and the projects it reaches with what it may do in
+         *     each. Needs no `X-Project-ID`. Reads only the caller's own organization.
+         */
+        get: operations["me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs": {
         parameters: {
             query?: never;
@@ -435,6 +456,11 @@ export interface components {
             /** @description The secret. Shown once; only its hash is stored. */
             token: string;
         };
+        /**
+         * @description The kind of credential.
+         * @enum {string}
+         */
+        CredentialKind: "token" | "jwt";
         /** @description A secret, or a reference to one (`os.environ/NAME`, `file:/path`), or any other JSON value but null (a number, a boolean, an array, an object such as a service account key). */
         CredentialValue: string | number | boolean | unknown[] | {
             [key: string]: unknown;
@@ -510,6 +536,12 @@ export interface components {
             /** @description The value after; null when cleared or the model was deleted */
             to: unknown;
         };
+        /** @description A role granted for a project, or for all of them (`*`). */
+        Grant: {
+            /** @example * */
+            project: string;
+            role: components["schemas"]["RoleName"];
+        };
         HealthStatus: {
             /** @example ok */
             status: string;
@@ -533,6 +565,26 @@ export interface components {
             skipped_disabled: number;
             /** @description Models whose stored credentials cannot be decrypted, exported without credentials. */
             unreadable: string[];
+        };
+        /** @description The caller of `GET /auth/me`. */
+        Me: {
+            /** @description What the caller authenticated with: an API token or a JWT. */
+            credential: components["schemas"]["CredentialKind"];
+            /** @description The credential's roles as granted: a project id, or `*` for all projects. */
+            grants: components["schemas"]["Grant"][];
+            /** @example default */
+            organization_id: string;
+            /**
+             * @description As recorded in `created_by`: `user:<name>` or `service:<name>`.
+             * @example service:bootstrap
+             */
+            principal: string;
+            /**
+             * @description The projects this credential reaches, sorted by id. For a `*` grant: every project of
+             *     the organization that holds a model (at most 1,000), and each project a grant names;
+             *     otherwise the projects its grants name. A new project appears once it has a model.
+             */
+            projects: components["schemas"]["ProjectAccess"][];
         };
         /**
          * @description Supported model modes.
@@ -788,6 +840,23 @@ export interface components {
              */
             total_pages: number;
         };
+        /** @description What the caller may do, as the server decides it (`Role::allows`). */
+        Permissions: {
+            /**
+             * @description Read the organization's audit log (`/assets/audit`). Organization-wide: it needs the
+             *     role for all projects (`*`), so it is the same in every project.
+             */
+            audit: boolean;
+            delete: boolean;
+            /** @description Manage the organization's API tokens (`/admin/tokens`). Organization-wide, like `audit`. */
+            manage_tokens: boolean;
+            /** @description List, get, history, export, `/v1/models`. */
+            read: boolean;
+            /** @description Both verify endpoints. */
+            verify: boolean;
+            /** @description Create and update models, their credentials and status. */
+            write: boolean;
+        };
         /**
          * @description The answer of a verification. A rejected key, a timeout or an unreachable host is
          *     `verified: false` with a message that says which; it is never an HTTP error of ours.
@@ -802,6 +871,19 @@ export interface components {
             message: string;
             verified: boolean;
         };
+        /** @description A project the caller reaches, its role there and what that role allows. */
+        ProjectAccess: {
+            can: components["schemas"]["Permissions"];
+            /** @example main */
+            id: string;
+            /** @description The role that applies: a grant for this project beats the `*` grant. */
+            role: components["schemas"]["RoleName"];
+        };
+        /**
+         * @description A role, strongest first in this list
+         * @enum {string}
+         */
+        RoleName: "owner" | "admin" | "member" | "developer" | "operator" | "viewer";
         /**
          * @description Status of a model configuration.
          * @enum {string}
@@ -2455,6 +2537,73 @@ export interface operations {
             };
             /** @description A path or query parameter is invalid */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This credential is over its rate limit; Retry-After says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error; the request id identifies it in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable, the request took longer than the request timeout, or the server is at its connection limit */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The credential may not act for the organization it names (org_id, X-Org-Id) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

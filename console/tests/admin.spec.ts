@@ -77,12 +77,12 @@ test('the API reference: Swagger UI from the binary, trying a call with my token
   await signIn(page, ownerToken(), project);
   await page.getByRole('link', { name: 'API reference' }).click();
   await expect(page.locator('.swagger-ui .info .title')).toContainText('modelreg');
+  await screenshot(page, 'api-reference');
   const op = page.locator('#operations-models-list_models');
   await op.locator('.opblock-summary').click();
   await op.getByRole('button', { name: 'Try it out' }).click();
   await op.getByRole('button', { name: 'Execute' }).click();
   await expect(op.locator('.live-responses-table tbody .response-col_status')).toContainText('200');
   await expect(op.locator('.responses-wrapper')).toContainText('Referenced');
-  await screenshot(page, 'api-reference');
   await accessible(page, 'API reference');
 });

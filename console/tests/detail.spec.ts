@@ -90,7 +90,7 @@ test('credentials are replaced without ever being shown; history shows per-field
   await expect(events.nth(1).getByRole('row', { name: /Requests per minute/ })).toContainText('10');
   await expect(events.nth(1).getByRole('row', { name: /Tags/ })).toContainText('x');
   await expect(events.nth(2)).toContainText('model.create');
-  await screenshot(page, 'history');
+  await screenshot(page, 'history', history);
 
   // Delete: a confirmation first; Cancel keeps it.
   await page.getByRole('button', { name: 'Delete' }).click();

@@ -2,7 +2,7 @@
 // for setting the scene (and for changing things behind the browser's back), signing in as a
 // person does, the accessibility check, screenshots, and a watch for CSP violations and
 // uncaught errors, either of which fails the test.
-import { test as base, expect, type Page } from '@playwright/test';
+import { test as base, expect, type Locator, type Page } from '@playwright/test';
 import AxeBuilder from '@axe-core/playwright';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -96,8 +96,9 @@ export async function accessible(page: Page, what: string) {
 const shots = resolve(process.env.CONSOLE_SCREENSHOTS ?? resolve(import.meta.dirname, '../../target/console/screenshots'));
 
 /** A screenshot for docs/console.md (written there by `bash .ci/console --update`). */
-export async function screenshot(page: Page, name: string) {
+export async function screenshot(page: Page, name: string, show?: Locator) {
   mkdirSync(shots, { recursive: true });
+  if (show) await show.evaluate((e) => e.scrollIntoView({ block: 'start' }));
   await page.screenshot({ path: join(shots, `${name}.png`) });
 }
 

@@ -167,7 +167,9 @@ export function ModelDetail({ uri }: { uri: string }) {
           </button>
         )}
       </div>
-      <p class="muted mono">{model.resource_uri}</p>
+      <p class="health">
+        <span class="mono muted">{model.resource_uri}</span> · {model.status_message ? <span class="status-message">{model.status_message}</span> : <span class="muted">no status message</span>} · last verified <Time at={model.last_verified_at} />
+      </p>
       <ErrorBanner error={error} onDismiss={() => setError(null)} />
       {verified && (
         <div class={`result ${verified.verified ? 'ok' : 'bad'}`} role="status">

@@ -126,7 +126,7 @@ export function Time({ at }: { at?: string | null }) {
 }
 
 export function Value({ v }: { v: unknown }) {
-  if (v === null || v === undefined) return <span class="muted">null</span>;
+  if (v === null || v === undefined) return <span class="muted">not set</span>;
   if (Array.isArray(v)) return v.length ? <span>{v.map((x) => <span class="tag" key={String(x)}>{String(x)}</span>)}</span> : <span class="muted">[]</span>;
   if (typeof v === 'object') return <code>{JSON.stringify(v)}</code>;
   return <span>{String(v)}</span>;

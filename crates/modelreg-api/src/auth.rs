@@ -167,11 +167,6 @@ impl Authenticator {
         }
     }
 
-    /// The configured OIDC issuers (the console may sign in with them).
-    pub fn oidc_issuers(&self) -> &[String] {
-        &self.config.oidc_issuers
-    }
-
     /// The batched record of token use; flush it periodically.
     pub fn last_used(&self) -> LastUsed {
         self.last_used.clone()

@@ -28,7 +28,7 @@ use axum::{
     routing::get,
 };
 
-use crate::{AppState, error::ApiError};
+use crate::{AppState, console_config::ConsoleConfig, error::ApiError};
 
 /// One embedded file of the console.
 struct Asset {
@@ -83,11 +83,13 @@ static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The console's routes, with `oidc_issuers` allowed in `connect-src` (the browser fetches
-/// their discovery documents and exchanges the authorization code itself).
-pub(crate) fn routes(oidc_issuers: &[String]) -> Router<AppState> {
+/// The console's routes, with the issuers it signs in with (`/ui/config.json`) allowed in
+/// `connect-src`: the browser fetches their discovery documents and exchanges the
+/// authorization code itself.
+pub(crate) fn routes(config: &ConsoleConfig) -> Router<AppState> {
+    let issuers: Vec<&str> = config.oidc().iter().map(|c| c.issuer.as_str()).collect();
     let csp: Arc<HeaderValue> = Arc::new(
-        HeaderValue::from_str(&content_security_policy(oidc_issuers))
+        HeaderValue::from_str(&content_security_policy(&issuers))
             .expect("issuer origins are valid header text"),
     );
     Router::new()
@@ -117,7 +119,7 @@ pub(crate) fn routes(oidc_issuers: &[String]) -> Router<AppState> {
 
 /// The policy: everything from this origin only, nothing inline, no framing; `connect-src`
 /// adds the origin of each configured OIDC issuer.
-pub fn content_security_policy(oidc_issuers: &[String]) -> String {
+pub fn content_security_policy(oidc_issuers: &[&str]) -> String {
     let mut connect = vec!["'self'".to_owned()];
     for issuer in oidc_issuers {
         if let Ok(url) = url::Url::parse(issuer) {

@@ -129,7 +129,7 @@ pub fn router_with_metrics(
 ) -> Router {
     let (routes, mut doc) = api_router().split_for_parts();
     openapi::finish(&mut doc);
-    let routes = routes.merge(console::routes(auth.oidc_issuers()));
+    let routes = routes.merge(console::routes(&services.console));
     let Services {
         models,
         tokens,

@@ -6,9 +6,15 @@ mod common;
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use axum::http::Method;
-use common::{Req, TestApp};
-use modelreg_api::{JwtConfig, console};
+use common::{Backend, Req, TestApp, services};
+use modelreg_api::{Authenticator, ConsoleConfig, JwtConfig, Limits, console};
+use modelreg_core::{
+    secrets::{Kek, Keyring},
+    service::ModelService,
+};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; \
@@ -118,16 +124,35 @@ async fn console_routes_are_not_in_the_openapi_document() {
 }
 
 #[tokio::test]
-async fn configured_oidc_issuers_may_be_reached_by_the_browser() {
-    let app = TestApp::sqlite().await.with_jwt(JwtConfig {
-        oidc_issuers: vec![
-            "https://id.example.com/realms/acme".into(),
-            "https://id.example.com/realms/other".into(),
-            "https://login.example.org:8443/".into(),
-        ],
-        ..JwtConfig::default()
-    });
-    let r = app.send(get("/ui/")).await.expect(200);
+async fn the_issuers_the_console_signs_in_with_may_be_reached_by_the_browser() {
+    let app = TestApp::sqlite().await;
+    let issuers = [
+        "https://id.example.com/realms/acme".to_owned(),
+        "https://id.example.com/realms/other".to_owned(),
+        "https://login.example.org:8443/".to_owned(),
+    ];
+    let keyring = Arc::new(Keyring::new(vec![Kek::generate()]).unwrap());
+    let models = ModelService::new(app.store.clone(), keyring.clone());
+    let auth = Authenticator::new(
+        app.store.clone(),
+        &JwtConfig {
+            oidc_issuers: issuers.to_vec(),
+            ..JwtConfig::default()
+        },
+    );
+    let last_used = auth.last_used();
+    let services = modelreg_api::Services {
+        console: ConsoleConfig::new(&issuers, Some("modelreg-console")),
+        ..services(&app.store, models)
+    };
+    let with_oidc = TestApp {
+        router: modelreg_api::router(services, auth, Limits::default()),
+        store: app.store.clone(),
+        backend: Backend::Shared,
+        last_used,
+        keyring,
+    };
+    let r = with_oidc.send(get("/ui/")).await.expect(200);
     let csp = r.header("content-security-policy").unwrap();
     assert!(
         csp.contains(
