@@ -44,36 +44,49 @@ function fakeProvider(bin: string): Promise<{ child: ChildProcess; base: string 
   });
 }
 
-export default async function setup() {
-  // Against a server that is already running (and its fake provider), as for measuring at a
-  // scale the set-up would take too long to seed.
-  if (process.env.MODELREG_URL && process.env.MODELREG_TOKEN && process.env.FAKE_PROVIDER_URL) return;
+/** A `modelreg serve` on a free loopback port with a temporary data directory. */
+export async function startModelreg(env: Record<string, string> = {}) {
   const bin = process.env.MODELREG_BIN ?? join(targetDir, 'debug/modelreg');
-  const fake = process.env.FAKE_PROVIDER_BIN ?? join(targetDir, 'debug/examples/fake_provider');
   const data = mkdtempSync(join(tmpdir(), 'modelreg-console-'));
   const port = await freePort();
-  const server = spawn(bin, ['serve'], {
+  const child = spawn(bin, ['serve'], {
     env: {
       ...process.env,
       MODELREG_DATA_DIR: data,
       MODELREG_LISTEN: `127.0.0.1:${port}`,
-      MODELREG_LOG_LEVEL: 'warn',
+      MODELREG_LOG_LEVEL: 'error',
       MODELREG_RATE_LIMIT_PER_SEC: '0',
+      ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const provider = await fakeProvider(fake);
   const url = `http://127.0.0.1:${port}`;
-  const tokenFile = join(data, 'bootstrap-token');
-  const token = await until('the bootstrap token', () => (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() || null : null));
   await until('the server', async () => ((await fetch(`${url}/readyz`).catch(() => null))?.ok ? true : null));
-  process.env.MODELREG_URL = url;
+  return {
+    url,
+    data,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+export default async function setup() {
+  // Against a server that is already running (and its fake provider), as for measuring at a
+  // scale the set-up would take too long to seed.
+  if (process.env.MODELREG_URL && process.env.MODELREG_TOKEN && process.env.FAKE_PROVIDER_URL) return;
+  const fake = process.env.FAKE_PROVIDER_BIN ?? join(targetDir, 'debug/examples/fake_provider');
+  const server = await startModelreg();
+  const provider = await fakeProvider(fake);
+  const tokenFile = join(server.data, 'bootstrap-token');
+  const token = await until('the bootstrap token', () => (existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() || null : null));
+  process.env.MODELREG_URL = server.url;
   process.env.MODELREG_TOKEN = token;
   process.env.FAKE_PROVIDER_URL = provider.base;
   return async () => {
-    server.kill('SIGTERM');
     provider.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
-    rmSync(data, { recursive: true, force: true });
+    await server.stop();
   };
 }

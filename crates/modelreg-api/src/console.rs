@@ -176,7 +176,10 @@ fn find(name: &str) -> Option<usize> {
 }
 
 async fn index(headers: HeaderMap) -> Response {
-    serve(find("index.html").expect("index.html is embedded"), &headers)
+    serve(
+        find("index.html").expect("index.html is embedded"),
+        &headers,
+    )
 }
 
 /// A page of the app (`/ui/models/x`): the app itself, which routes on the path. A path

@@ -59,7 +59,10 @@ async fn every_console_path_without_an_extension_is_the_app_with_a_strict_csp() 
         assert_secure(&r);
         assert_eq!(r.header("cache-control"), Some("no-cache"));
         assert!(r.header("etag").is_some());
-        assert!(r.text.contains("<script defer src=\"/ui/assets/app.js\"></script>"));
+        assert!(
+            r.text
+                .contains("<script defer src=\"/ui/assets/app.js\"></script>")
+        );
         // Not API: no request needs a credential, and none is asked for.
         assert!(r.header("www-authenticate").is_none());
     }
@@ -112,7 +115,11 @@ async fn unknown_files_are_404s_in_the_error_shape() {
             .await
             .expect_error(404, "RESOURCE_NOT_FOUND");
         assert_secure(&r);
-        assert!(!r.text.contains("nope"), "the path is not echoed: {}", r.text);
+        assert!(
+            !r.text.contains("nope"),
+            "the path is not echoed: {}",
+            r.text
+        );
     }
 }
 
@@ -155,9 +162,7 @@ async fn the_issuers_the_console_signs_in_with_may_be_reached_by_the_browser() {
     let r = with_oidc.send(get("/ui/")).await.expect(200);
     let csp = r.header("content-security-policy").unwrap();
     assert!(
-        csp.contains(
-            "connect-src 'self' https://id.example.com https://login.example.org:8443; "
-        ),
+        csp.contains("connect-src 'self' https://id.example.com https://login.example.org:8443; "),
         "{csp}"
     );
     assert!(csp.contains("frame-ancestors 'none'"));
