@@ -2,14 +2,14 @@
 // routes to each page (one file per page in pages/).
 import { Component, render, type ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, call } from './api';
+import { ApiError, call, prefetch } from './api';
 import { AppContext, canIn, hasStarGrant, type Me } from './me';
 import { navigate, useLocation } from './router';
 import { session } from './session';
 import { ErrorBanner, Link, Loading } from './ui/components';
 import { SignIn } from './pages/SignIn';
 import { Callback } from './pages/Callback';
-import { Models } from './pages/Models';
+import { Models, firstListPath } from './pages/Models';
 import { ModelDetail } from './pages/ModelDetail';
 import { AddModel } from './pages/AddModel';
 import { Tokens } from './pages/Tokens';
@@ -208,6 +208,13 @@ function Route({ path, project }: { path: string; project: string }) {
 }
 
 addEventListener('unhandledrejection', (e) => console.error('unhandled', e.reason));
+// Signed in already (a reload, a new page in this tab): ask for the caller and, on the models
+// page, its first page of models at once, side by side, while the app renders.
+if (session.get()) {
+  prefetch('/auth/me', false);
+  if (session.project() && location.pathname === '/ui/models') prefetch(firstListPath(location.search));
+}
+
 const root = document.getElementById('app')!;
 // The loading line in index.html goes; the app takes the element over.
 root.textContent = '';

@@ -30,6 +30,11 @@ function fromUrl(search: string): Filters {
   return f;
 }
 
+/** The first page's API path for the list at `search` (the page's query string). */
+export function firstListPath(search: string): string {
+  return `/assets/models${query({ ...fromUrl(search) })}`;
+}
+
 export function Models() {
   const { can } = useApp();
   const [filters, setFilters] = useState<Filters>(() => fromUrl(location.search));
@@ -52,8 +57,8 @@ export function Models() {
     const ac = new AbortController();
     abort.current = ac;
     setLoading(true);
-    const q = cursor ? { cursor, limit: filters.limit } : { ...filters };
-    call<ModelList>('GET', `/assets/models${query(q)}`, { signal: ac.signal }).then(
+    const path = cursor ? `/assets/models${query({ cursor, limit: filters.limit })}` : `/assets/models${query({ ...filters })}`;
+    call<ModelList>('GET', path, { signal: ac.signal }).then(
       (r) => {
         setList(r.data);
         setError(null);
