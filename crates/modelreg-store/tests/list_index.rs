@@ -216,7 +216,10 @@ async fn same_answers(
 ) {
     let a = indexed.list_models(t, q).await.unwrap();
     let b = plain.list_models(t, q).await.unwrap();
-    assert!(a.items.iter().all(|m| m.scope == *t), "only the project's own models");
+    assert!(
+        a.items.iter().all(|m| m.scope == *t),
+        "only the project's own models"
+    );
     assert_eq!(summary(&a), summary(&b), "{q:?}");
     assert_eq!(a.generation, b.generation, "{q:?}");
     assert_eq!(a.slices, b.slices, "{q:?}");

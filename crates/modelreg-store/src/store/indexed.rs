@@ -17,7 +17,7 @@ use modelreg_core::{
     Result,
     list::{ListPage, ListQuery},
     model::Model,
-    tenant::TenantScope,
+    tenant::{OrgId, ProjectId, TenantScope},
 };
 
 use super::{Backend, Cost, SqlStore};
@@ -305,6 +305,48 @@ impl<B: Backend> SqlStore<B> {
             }
         }
         Ok(None)
+    }
+
+    /// Loads the indexes of the largest projects first, while they fit. The models loaded.
+    pub(super) async fn warm_indexes(&self) -> Result<u64> {
+        let Some(indexes) = &self.indexes else {
+            return Ok(0);
+        };
+        let projects = self
+            .rows(
+                Cost::Scan,
+                "SELECT organization_id, project_id, models FROM model_counts \
+                 WHERE models > 0 ORDER BY models DESC",
+                Vec::new(),
+                |r| {
+                    Ok((
+                        r.text("organization_id")?,
+                        r.text("project_id")?,
+                        u64::try_from(r.int("models")?).unwrap_or(0),
+                    ))
+                },
+            )
+            .await?;
+        let mut held = 0;
+        for (org, project, models) in projects {
+            if held + models > indexes.max_models {
+                continue;
+            }
+            let (Ok(org), Ok(project)) = (OrgId::parse(&org), ProjectId::parse(&project)) else {
+                continue;
+            };
+            let scope = TenantScope::new(org, project);
+            let slot = indexes.slot(&scope);
+            if slot.loading.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let loaded = self.load(&scope, &slot).await;
+            slot.loading.store(false, Ordering::Release);
+            if loaded? {
+                held += models;
+            }
+        }
+        Ok(held)
     }
 
     /// Loads `slot`'s project from one snapshot, making room for it first. Whether it was.
