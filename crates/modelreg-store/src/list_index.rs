@@ -447,6 +447,8 @@ pub(crate) struct Indexes {
     pub max_models: u64,
     /// Of a list with no search, the most models ordered here ([`MAX_ORDERED`]).
     pub max_ordered: u64,
+    /// Projects loaded since the start.
+    pub loads: AtomicU64,
 }
 
 impl Indexes {
@@ -456,6 +458,7 @@ impl Indexes {
             clock: AtomicU64::default(),
             max_models,
             max_ordered: MAX_ORDERED,
+            loads: AtomicU64::default(),
         }
     }
 
