@@ -228,6 +228,11 @@ pub trait ServerStore: Send + Sync {
     async fn ready(&self) -> Result<()>;
     /// The connection pools and how much of each is in use.
     fn pool_usage(&self) -> Vec<PoolUsage>;
+    /// Loads the lists' in-memory indexes of the largest projects, as many as they hold
+    /// (SQLite; a store that keeps none loads nothing). The models loaded.
+    async fn warm_list_indexes(&self) -> Result<u64> {
+        Ok(0)
+    }
     /// Models by status and provider across every organization (for metrics; no tenant's
     /// names appear, only the counts).
     async fn count_by_status_provider(&self) -> Result<Vec<StatusProviderCount>>;

@@ -216,6 +216,10 @@ async fn same_answers(
 ) {
     let a = indexed.list_models(t, q).await.unwrap();
     let b = plain.list_models(t, q).await.unwrap();
+    assert!(
+        a.items.iter().all(|m| m.scope == *t),
+        "only the project's own models"
+    );
     assert_eq!(summary(&a), summary(&b), "{q:?}");
     assert_eq!(a.generation, b.generation, "{q:?}");
     assert_eq!(a.slices, b.slices, "{q:?}");
@@ -244,7 +248,12 @@ async fn the_list_index_answers_as_the_database_does() {
     // Lists with no search matching more than 40 models are ordered by the database, with the
     // index's total; fewer, by the index.
     indexed.limit_list_index_ordering(40);
-    let indexed: Arc<dyn Store> = Arc::new(indexed);
+    let indexed = Arc::new(indexed);
+    let loads = {
+        let indexed = indexed.clone();
+        move || indexed.list_index_loads()
+    };
+    let indexed: Arc<dyn Store> = indexed;
     let plain = modelreg_store::open(
         &url,
         &PoolSettings {
@@ -304,10 +313,33 @@ async fn the_list_index_answers_as_the_database_does() {
             same_answers(&indexed, &plain, &p, &q).await;
         }
     }
-    // A write by another connection (plain SQL, as another process would make it).
+    // Thousands of writes to another project (plain SQL, as another process would make them)
+    // leave p's index to catch up on p's own few changes, not to load p again.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .unwrap();
+    let loaded = loads();
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
+         INSERT INTO models (id, organization_id, project_id, resource_uri, name, name_lc, \
+         litellm_model, status, created_at, updated_at, created_by, updated_by, \
+         credentials_kek_id, credentials) \
+         SELECT printf('%08x-0000-4000-8000-000000000000', i), 'acme', 'other', 'bulk-' || i, \
+         'Bulk', 'bulk', 'openai/x', 'ACTIVE', '2026-01-01T00:00:00.000000Z', \
+         '2026-01-01T00:00:00.000000Z', 'user:sql', 'user:sql', 'k', x'00' FROM n",
+        [],
+    )
+    .unwrap();
+    n += 1;
+    live.push(
+        indexed
+            .insert_model(&p, new_model(&mut r, n), &audit())
+            .await
+            .unwrap(),
+    );
+    same_answers(&indexed, &plain, &p, &ListQuery::default()).await;
+    assert_eq!(loads(), loaded, "p's index caught up on its own changes");
+    // A write by another connection to p itself.
     conn.execute(
         "UPDATE models SET name = 'Renamed by hand', name_lc = 'renamed by hand' \
          WHERE project_id = 'p' AND resource_uri = ?",

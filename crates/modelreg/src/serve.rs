@@ -47,6 +47,24 @@ pub async fn run(
         bootstrap_token(store.as_ref(), &config.data_dir).await?;
     }
     let keyring = Arc::new(keyring);
+    // Load the largest projects' list indexes in the background (SQLite), so that the first
+    // lists after a start do not wait for them; until each is loaded its lists go to the
+    // database.
+    {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            match store.warm_list_indexes().await {
+                Ok(0) => {}
+                Ok(models) => tracing::info!(
+                    models,
+                    millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "list index loaded"
+                ),
+                Err(e) => tracing::warn!(error = %e, "the list index was not loaded"),
+            }
+        });
+    }
     // Check every stored credential in the background: a large registry starts at once, and
     // what does not open, or refers to what is not granted, is reported with its count.
     {

@@ -17,7 +17,7 @@ use modelreg_core::{
     Result,
     list::{ListPage, ListQuery},
     model::Model,
-    tenant::TenantScope,
+    tenant::{OrgId, ProjectId, TenantScope},
 };
 
 use super::{Backend, Cost, SqlStore};
@@ -33,8 +33,8 @@ enum Outcome {
     Page(ListPage),
     /// The database answers it (the project is too large to hold).
     Database,
-    /// The project has no index (or one too far behind): load it.
-    Load,
+    /// The project has no index (or one too far behind): load it, for this reason.
+    Load(&'static str),
     /// The index is ahead of this snapshot: take a newer one.
     Again,
 }
@@ -111,33 +111,56 @@ async fn images(c: &mut impl Exec, seqs: &[i64]) -> Result<Vec<Image>> {
     Ok(out)
 }
 
+/// What a catch-up did.
+enum CaughtUp {
+    /// The index is at `to`.
+    Yes,
+    /// Another reader moved it elsewhere meanwhile.
+    Moved,
+    /// More than `MAX_CATCH_UP` changes: load the project instead.
+    TooFar,
+}
+
 /// Brings `slot`'s index from `from` to `to` in this snapshot: the models changed between.
-/// Whether it is now at `to`.
 async fn catch_up(
     c: &mut impl Exec,
     scope: &TenantScope,
     slot: &Slot,
     from: i64,
     to: i64,
-) -> Result<bool> {
-    let seqs: Vec<i64> = c
+) -> Result<CaughtUp> {
+    // Change numbers are the database's, shared by every project: the project's own changes
+    // between them are counted here, at most one past the bound.
+    let mut seqs: Vec<i64> = c
         .fetch(
-            "SELECT DISTINCT model_seq FROM model_changes \
-             WHERE organization_id = ? AND project_id = ? AND change > ? AND change <= ?",
-            params![scope.org.as_str(), scope.project.as_str(), from, to],
+            "SELECT model_seq FROM model_changes \
+             WHERE organization_id = ? AND project_id = ? AND change > ? AND change <= ? \
+             ORDER BY change LIMIT ?",
+            params![
+                scope.org.as_str(),
+                scope.project.as_str(),
+                from,
+                to,
+                MAX_CATCH_UP + 1
+            ],
             |r| r.int("model_seq"),
         )
         .await?;
+    if i64::try_from(seqs.len()).unwrap_or(i64::MAX) > MAX_CATCH_UP {
+        return Ok(CaughtUp::TooFar);
+    }
+    seqs.sort_unstable();
+    seqs.dedup();
     let images = images(c, &seqs).await?;
     let mut index = slot.index.write().unwrap_or_else(|e| e.into_inner());
-    match index.as_mut() {
+    Ok(match index.as_mut() {
         Some(ix) if ix.head == from => {
             ix.apply(to, &seqs, images);
-            Ok(true)
+            CaughtUp::Yes
         }
-        Some(ix) => Ok(ix.head == to),
-        None => Ok(false),
-    }
+        Some(ix) if ix.head == to => CaughtUp::Yes,
+        _ => CaughtUp::Moved,
+    })
 }
 
 /// One attempt at the list in the connection's current snapshot.
@@ -155,7 +178,7 @@ async fn in_snapshot(
     let behind = {
         let index = slot.index.read().unwrap_or_else(|e| e.into_inner());
         match index.as_ref() {
-            None => return Ok(Outcome::Load),
+            None => return Ok(Outcome::Load("not loaded")),
             Some(ix) if ix.head > heads.project => return Ok(Outcome::Again),
             Some(ix) if ix.head == heads.project => None,
             Some(ix) => Some(ix.head),
@@ -163,11 +186,13 @@ async fn in_snapshot(
     };
     if let Some(from) = behind {
         // The log keeps the newest RETAINED changes: one further behind may have lost some.
-        if heads.project - from > MAX_CATCH_UP || from < heads.newest - RETAINED {
-            return Ok(Outcome::Load);
+        if from < heads.newest - RETAINED {
+            return Ok(Outcome::Load("behind the changes kept"));
         }
-        if !catch_up(c, scope, slot, from, heads.project).await? {
-            return Ok(Outcome::Again);
+        match catch_up(c, scope, slot, from, heads.project).await? {
+            CaughtUp::Yes => {}
+            CaughtUp::Moved => return Ok(Outcome::Again),
+            CaughtUp::TooFar => return Ok(Outcome::Load("too many changes behind")),
         }
     }
     let answer = {
@@ -290,21 +315,69 @@ impl<B: Backend> SqlStore<B> {
                 Outcome::Page(page) => return Ok(Some(page)),
                 Outcome::Database => return Ok(None),
                 Outcome::Again => continue,
-                Outcome::Load => {
+                Outcome::Load(reason) => {
                     // One load of a project at a time; the lists that come meanwhile go to
                     // the database.
                     if slot.loading.swap(true, Ordering::AcqRel) {
                         return Ok(None);
                     }
+                    let started = std::time::Instant::now();
                     let loaded = self.load(scope, &slot).await;
                     slot.loading.store(false, Ordering::Release);
                     if !loaded? {
                         return Ok(None);
                     }
+                    tracing::info!(
+                        reason,
+                        millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        "a project's list index was loaded"
+                    );
                 }
             }
         }
         Ok(None)
+    }
+
+    /// Loads the indexes of the largest projects first, while they fit. The models loaded.
+    pub(super) async fn warm_indexes(&self) -> Result<u64> {
+        let Some(indexes) = &self.indexes else {
+            return Ok(0);
+        };
+        let projects = self
+            .rows(
+                Cost::Scan,
+                "SELECT organization_id, project_id, models FROM model_counts \
+                 WHERE models > 0 ORDER BY models DESC",
+                Vec::new(),
+                |r| {
+                    Ok((
+                        r.text("organization_id")?,
+                        r.text("project_id")?,
+                        u64::try_from(r.int("models")?).unwrap_or(0),
+                    ))
+                },
+            )
+            .await?;
+        let mut held = 0;
+        for (org, project, models) in projects {
+            if held + models > indexes.max_models {
+                continue;
+            }
+            let (Ok(org), Ok(project)) = (OrgId::parse(&org), ProjectId::parse(&project)) else {
+                continue;
+            };
+            let scope = TenantScope::new(org, project);
+            let slot = indexes.slot(&scope);
+            if slot.loading.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let loaded = self.load(&scope, &slot).await;
+            slot.loading.store(false, Ordering::Release);
+            if loaded? {
+                held += models;
+            }
+        }
+        Ok(held)
     }
 
     /// Loads `slot`'s project from one snapshot, making room for it first. Whether it was.
@@ -328,6 +401,7 @@ impl<B: Backend> SqlStore<B> {
         let Some(index) = loaded else {
             return Ok(false);
         };
+        indexes.loads.fetch_add(1, Ordering::Relaxed);
         indexes.make_room(slot, index.len());
         let mut held = slot.index.write().unwrap_or_else(|e| e.into_inner());
         if held.as_ref().is_none_or(|h| h.head <= index.head) {
@@ -351,6 +425,13 @@ impl<B: Backend> SqlStore<B> {
         } else if let Some(indexes) = &mut self.indexes {
             indexes.max_models = max_models;
         }
+    }
+
+    /// How many times a project's list index was loaded since the start (0 without one).
+    pub fn list_index_loads(&self) -> u64 {
+        self.indexes
+            .as_ref()
+            .map_or(0, |i| i.loads.load(Ordering::Relaxed))
     }
 
     /// Test support: of a list with no search, the most models the index orders itself

@@ -19,6 +19,10 @@ use crate::{
 
 #[async_trait]
 impl<B: Backend> ServerStore for SqlStore<B> {
+    async fn warm_list_indexes(&self) -> Result<u64> {
+        self.warm_indexes().await
+    }
+
     async fn ready(&self) -> Result<()> {
         let applied = self
             .row(Cost::Point, &sql::APPLIED_MIGRATIONS, vec![], |r| {
