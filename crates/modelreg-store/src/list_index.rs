@@ -356,30 +356,56 @@ impl ProjectIndex {
         }
         // The needle's searcher is made once for every candidate (SIMD where the CPU has it).
         let finder = needle.map(|n| memchr::memmem::Finder::new(n.as_bytes()));
-        let mut rows: Vec<&Row> = Vec::with_capacity(matching.len() as usize);
+        let after = match &q.paging {
+            Paging::After(a) => Some(a),
+            Paging::Page(_) => None,
+        };
+        let skip = usize::try_from(q.offset()).unwrap_or(usize::MAX);
+        let want = skip.saturating_add(q.limit as usize + 1);
+        let cmp = |a: &&Row, b: &&Row| self.compare(q, a, b);
+        // A page near the start keeps its best rows in order as the candidates go by, most of
+        // them refused by one comparison with the last kept; a deeper one sorts them all.
+        let near = want <= 256;
+        let mut rows: Vec<&Row> = Vec::with_capacity(if near {
+            want + 1
+        } else {
+            matching.len() as usize
+        });
+        let mut total = 0u64;
         for slot in &matching {
             let Some(r) = self.rows[slot as usize].as_ref() else {
                 continue;
             };
-            if finder.as_ref().is_none_or(|f| {
-                f.find(r.text(NAME_LC).as_bytes()).is_some()
-                    || f.find(r.text(DESCRIPTION_LC).as_bytes()).is_some()
+            if finder.as_ref().is_some_and(|f| {
+                f.find(r.text(NAME_LC).as_bytes()).is_none()
+                    && f.find(r.text(DESCRIPTION_LC).as_bytes()).is_none()
             }) {
-                rows.push(r);
+                continue;
             }
+            total += 1;
+            if after.is_some_and(|a| !self.after(q, r, &a.values, a.id)) {
+                continue;
+            }
+            if !near {
+                rows.push(r);
+                continue;
+            }
+            if rows.len() == want {
+                if cmp(&r, &rows[want - 1]) != Ordering::Less {
+                    continue;
+                }
+                rows.pop();
+            }
+            let at = rows.partition_point(|x| cmp(x, &r) == Ordering::Less);
+            rows.insert(at, r);
         }
-        let total = rows.len() as u64;
-        if let Paging::After(after) = &q.paging {
-            rows.retain(|r| self.after(q, r, &after.values, after.id));
+        if !near {
+            if want < rows.len() {
+                rows.select_nth_unstable_by(want - 1, cmp);
+                rows.truncate(want);
+            }
+            rows.sort_unstable_by(cmp);
         }
-        let skip = usize::try_from(q.offset()).unwrap_or(usize::MAX);
-        let want = skip.saturating_add(q.limit as usize + 1);
-        let cmp = |a: &&Row, b: &&Row| self.compare(q, a, b);
-        if want < rows.len() {
-            rows.select_nth_unstable_by(want - 1, cmp);
-            rows.truncate(want);
-        }
-        rows.sort_unstable_by(cmp);
         let seqs = rows.iter().skip(skip).map(|r| r.seq).collect();
         Answer {
             seqs: Some(seqs),

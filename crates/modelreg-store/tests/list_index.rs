@@ -181,7 +181,13 @@ fn random_query(r: &mut Rng, names: &[String]) -> ListQuery {
         }
     }
     ListQuery {
-        paging: Paging::Page(1 + r.below(3) as u32),
+        // Mostly the first pages; now and then a deep one (more than 256 rows to skip is
+        // ordered another way by the index).
+        paging: Paging::Page(if r.chance(15) {
+            8 + r.below(8) as u32
+        } else {
+            1 + r.below(3) as u32
+        }),
         limit: 1 + r.below(30) as u32,
         filters: f,
         sort,
