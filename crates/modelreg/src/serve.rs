@@ -149,10 +149,15 @@ pub async fn run(
     if config.log_format == "json" {
         println!(
             "{}",
-            serde_json::json!({"message": "modelreg listening", "url": format!("http://{addr}")})
+            serde_json::json!({
+                "message": "modelreg listening",
+                "url": format!("http://{addr}"),
+                "console": format!("http://{addr}/ui/"),
+            })
         );
     } else {
         println!("modelreg listening on http://{addr}");
+        println!("web console at http://{addr}/ui/ (sign in with an API token)");
     }
     tracing::info!(%addr, "listening");
 
