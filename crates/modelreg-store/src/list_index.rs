@@ -50,7 +50,7 @@ pub(crate) const MAX_CATCH_UP: i64 = 2_000;
 pub(crate) const MAX_ORDERED: u64 = 20_000;
 
 /// The columns of a model the index holds, read for a load or a catch-up.
-pub(crate) const IMAGE_COLUMNS: &str = "seq, id, name, name_lc, description_lc, resource_uri, \
+pub const IMAGE_COLUMNS: &str = "seq, id, name, name_lc, description_lc, resource_uri, \
      litellm_model, provider, status, mode, created_at, updated_at, created_by, tags";
 
 /// A model as the index holds it, read from the database.

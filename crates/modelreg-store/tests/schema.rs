@@ -196,3 +196,40 @@ async fn the_generation_trigger_covers_every_visible_column() {
         .collect();
     assert!(missing.is_empty(), "not in models_changed: {missing:?}");
 }
+
+/// SQLite's list index (`list_index.rs`) follows `model_changes`, which the
+/// `model_changes_changed` trigger appends to when a column the index holds changes: every
+/// column of `list_index::IMAGE_COLUMNS` must be in its list, or an update of that column
+/// would leave the index behind.
+#[tokio::test]
+async fn the_change_log_follows_every_column_the_list_index_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    modelreg_store::open(&url, &PoolSettings::default())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut lite = SqliteConnection::connect(&url).await.unwrap();
+    let trigger: String =
+        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'model_changes_changed'")
+            .fetch_one(&mut lite)
+            .await
+            .unwrap();
+    let trigger = trigger.split_whitespace().collect::<Vec<_>>().join(" ");
+    let listed = trigger
+        .split_once("UPDATE OF")
+        .and_then(|(_, rest)| rest.split_once(" ON models"))
+        .map(|(cols, _)| cols.to_owned())
+        .unwrap();
+    let listed: BTreeSet<&str> = listed.split(',').map(str::trim).collect();
+    let missing: Vec<&str> = modelreg_store::list_index::IMAGE_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !listed.contains(c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in model_changes_changed: {missing:?}"
+    );
+}
