@@ -6,11 +6,7 @@ mod common;
 use axum::http::Method;
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use modelreg_core::{
-    auth::{ProjectGrant, Role, generate_token, hash_token},
-    store::NewToken,
-    tenant::OrgId,
-};
+use modelreg_core::{auth::Role, tenant::OrgId};
 use serde_json::{Value, json};
 
 fn jwt(claims: Value) -> String {
@@ -27,23 +23,6 @@ fn jwt(claims: Value) -> String {
         &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
     )
     .unwrap()
-}
-
-/// An API token named `name`, so the principal is known.
-async fn named_token(app: &TestApp, org: &str, name: &str, project: &str, role: Role) -> String {
-    let token = generate_token();
-    app.store
-        .insert_token(NewToken {
-            name: name.to_owned(),
-            org: OrgId::parse(org).unwrap(),
-            project: ProjectGrant::parse(project).unwrap(),
-            role,
-            hash: hash_token(&token),
-            expires_at: None,
-        })
-        .await
-        .unwrap();
-    token
 }
 
 /// The `can` object: read, verify, write, delete, audit, manage_tokens.
@@ -78,7 +57,7 @@ async fn an_owner_of_all_projects_sees_its_organizations_projects(app: TestApp) 
     // Another organization's projects, one of the same name: never shown.
     models_in(&app, &other, &["gamma", "alpha"]).await;
     let name = unique("console");
-    let token = named_token(&app, &org, &name, "*", Role::Owner).await;
+    let token = app.named_token(&org, &name, "*", Role::Owner).await;
 
     // No X-Project-ID needed.
     let r = app.send(me(&token)).await.expect(200);
@@ -125,7 +104,7 @@ async fn a_viewer_of_one_project_sees_that_project_only(app: TestApp) {
     let org = unique("org");
     models_in(&app, &org, &["alpha", "beta"]).await;
     let name = unique("ro");
-    let token = named_token(&app, &org, &name, "alpha", Role::Viewer).await;
+    let token = app.named_token(&org, &name, "alpha", Role::Viewer).await;
     let r = app.send(me(&token)).await.expect(200);
     assert_eq!(
         r.json,
@@ -153,7 +132,9 @@ async fn a_viewer_of_one_project_sees_that_project_only(app: TestApp) {
     let viewer = Tenant {
         org: org.clone(),
         project: "alpha".into(),
-        token: named_token(&app, &org, &unique("ro"), "alpha", Role::Viewer).await,
+        token: app
+            .named_token(&org, &unique("ro"), "alpha", Role::Viewer)
+            .await,
     };
     app.send(viewer.get("/assets/models")).await.expect(200);
     app.send(viewer.post("/assets/models", model("Nope")))
@@ -239,7 +220,7 @@ async fn without_a_valid_credential_it_is_401(app: TestApp) {
     // A revoked token stops at once.
     let org = unique("org");
     let name = unique("gone");
-    let token = named_token(&app, &org, &name, "*", Role::Owner).await;
+    let token = app.named_token(&org, &name, "*", Role::Owner).await;
     app.send(me(&token)).await.expect(200);
     assert!(
         app.store

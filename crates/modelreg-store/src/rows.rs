@@ -248,7 +248,7 @@ pub(crate) fn text_timestamp(row: &dyn RowAccess, col: &str) -> Result<Option<Ti
         .transpose()
 }
 
-fn json_list(row: &dyn RowAccess, col: &str) -> Result<Vec<String>> {
+pub(crate) fn json_list(row: &dyn RowAccess, col: &str) -> Result<Vec<String>> {
     let s = row.text(col)?;
     serde_json::from_str(&s).map_err(|e| corrupt(col, e))
 }

@@ -133,38 +133,41 @@ impl Drop for PgSchema {
     }
 }
 
+/// A model's fields with only the required ones set: named `name`, model `openai/gpt-4o`,
+/// `PENDING`. Tests set what they need over it (`ModelFields { tags, ..plain_fields(n) }`).
+pub fn plain_fields(name: &str) -> modelreg_core::model::ModelFields {
+    modelreg_core::model::ModelFields {
+        name: name.into(),
+        litellm_model: "openai/gpt-4o".into(),
+        provider: None,
+        description: None,
+        tags: vec![],
+        api_base: None,
+        api_version: None,
+        mode: None,
+        max_input_tokens: None,
+        max_output_tokens: None,
+        default_max_tokens: None,
+        rpm: None,
+        tpm: None,
+        default_temperature: None,
+        timeout: None,
+        status: modelreg_core::model::Status::Pending,
+        status_message: None,
+    }
+}
+
 /// A new model with only the required fields, named and addressed `uri`, with a sealed
 /// credential blob of one byte: for store tests that need rows, not particular fields.
 pub fn plain_model(uri: &str) -> modelreg_core::store::NewModel {
     use modelreg_core::{
-        model::{ModelFields, Status},
-        resource_uri::ResourceUri,
-        secrets::SealedCredentials,
-        timestamp::Timestamp,
+        resource_uri::ResourceUri, secrets::SealedCredentials, timestamp::Timestamp,
     };
     modelreg_core::store::NewModel {
         id: uuid::Uuid::now_v7(),
         resource_uri: ResourceUri::parse(uri).expect("a valid resource_uri"),
         generated: false,
-        fields: ModelFields {
-            name: uri.into(),
-            litellm_model: "openai/gpt-4o".into(),
-            provider: None,
-            description: None,
-            tags: vec![],
-            api_base: None,
-            api_version: None,
-            mode: None,
-            max_input_tokens: None,
-            max_output_tokens: None,
-            default_max_tokens: None,
-            rpm: None,
-            tpm: None,
-            default_temperature: None,
-            timeout: None,
-            status: Status::Pending,
-            status_message: None,
-        },
+        fields: plain_fields(uri),
         credentials: SealedCredentials {
             kek_id: "k1".into(),
             blob: vec![1],

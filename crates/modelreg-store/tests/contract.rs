@@ -14,7 +14,10 @@ use modelreg_core::{
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
-use modelreg_store::{PoolSettings, testing::PgSchema};
+use modelreg_store::{
+    PoolSettings,
+    testing::{PgSchema, plain_fields},
+};
 use uuid::Uuid;
 
 struct Backend {
@@ -55,23 +58,9 @@ fn scope(org: &str, project: &str) -> TenantScope {
 
 fn fields(name: &str) -> ModelFields {
     ModelFields {
-        name: name.into(),
-        litellm_model: "openai/gpt-4o".into(),
         provider: Some("openai".into()),
-        description: None,
         tags: vec!["a".into()],
-        api_base: None,
-        api_version: None,
-        mode: None,
-        max_input_tokens: None,
-        max_output_tokens: None,
-        default_max_tokens: None,
-        rpm: None,
-        tpm: None,
-        default_temperature: None,
-        timeout: None,
-        status: Status::Pending,
-        status_message: None,
+        ..plain_fields(name)
     }
 }
 

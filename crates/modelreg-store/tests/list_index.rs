@@ -18,7 +18,7 @@ use modelreg_core::{
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
-use modelreg_store::{PoolSettings, SqliteStore};
+use modelreg_store::{PoolSettings, SqliteStore, testing::plain_fields};
 use uuid::Uuid;
 
 /// A small deterministic generator (xorshift), so a failure can be replayed.
@@ -86,7 +86,6 @@ fn random_fields(r: &mut Rng) -> ModelFields {
         .collect();
     tags.sort();
     ModelFields {
-        name,
         litellm_model: format!("{}/m{}", r.pick(&PROVIDERS), r.below(5)),
         provider: if r.chance(90) {
             Some((*r.pick(&PROVIDERS)).to_owned())
@@ -99,22 +98,13 @@ fn random_fields(r: &mut Rng) -> ModelFields {
             None
         },
         tags,
-        api_base: None,
-        api_version: None,
         mode: if r.chance(80) {
             Some(*r.pick(&Mode::ALL))
         } else {
             None
         },
-        max_input_tokens: None,
-        max_output_tokens: None,
-        default_max_tokens: None,
-        rpm: None,
-        tpm: None,
-        default_temperature: None,
-        timeout: None,
         status: *r.pick(&Status::ALL),
-        status_message: None,
+        ..plain_fields(&name)
     }
 }
 

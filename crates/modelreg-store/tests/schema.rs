@@ -165,18 +165,7 @@ async fn the_generation_trigger_covers_every_visible_column() {
         .close()
         .await;
     let mut lite = SqliteConnection::connect(&url).await.unwrap();
-    let trigger: String =
-        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'models_changed'")
-            .fetch_one(&mut lite)
-            .await
-            .unwrap();
-    let trigger = trigger.split_whitespace().collect::<Vec<_>>().join(" ");
-    let listed = trigger
-        .split_once("UPDATE OF")
-        .and_then(|(_, rest)| rest.split_once(" ON models"))
-        .map(|(cols, _)| cols.to_owned())
-        .unwrap();
-    let listed: BTreeSet<&str> = listed.split(',').map(str::trim).collect();
+    let listed = update_columns(&mut lite, "models_changed").await;
     let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('models')")
         .fetch_all(&mut lite)
         .await
@@ -192,7 +181,7 @@ async fn the_generation_trigger_covers_every_visible_column() {
     ];
     let missing: Vec<&String> = columns
         .iter()
-        .filter(|c| !bookkeeping.contains(&c.as_str()) && !listed.contains(c.as_str()))
+        .filter(|c| !bookkeeping.contains(&c.as_str()) && !listed.contains(*c))
         .collect();
     assert!(missing.is_empty(), "not in models_changed: {missing:?}");
 }
@@ -211,25 +200,27 @@ async fn the_change_log_follows_every_column_the_list_index_holds() {
         .close()
         .await;
     let mut lite = SqliteConnection::connect(&url).await.unwrap();
-    let trigger: String =
-        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'model_changes_changed'")
-            .fetch_one(&mut lite)
-            .await
-            .unwrap();
-    let trigger = trigger.split_whitespace().collect::<Vec<_>>().join(" ");
-    let listed = trigger
-        .split_once("UPDATE OF")
-        .and_then(|(_, rest)| rest.split_once(" ON models"))
-        .map(|(cols, _)| cols.to_owned())
-        .unwrap();
-    let listed: BTreeSet<&str> = listed.split(',').map(str::trim).collect();
+    let listed = update_columns(&mut lite, "model_changes_changed").await;
     let missing: Vec<&str> = modelreg_store::list_index::IMAGE_COLUMNS
         .split(',')
         .map(str::trim)
-        .filter(|c| !listed.contains(c))
+        .filter(|c| !listed.contains(*c))
         .collect();
     assert!(
         missing.is_empty(),
         "not in model_changes_changed: {missing:?}"
     );
+}
+
+/// The columns an `AFTER UPDATE OF … ON models` trigger of SQLite lists.
+async fn update_columns(lite: &mut SqliteConnection, trigger: &str) -> BTreeSet<String> {
+    let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = ?")
+        .bind(trigger)
+        .fetch_one(lite)
+        .await
+        .unwrap();
+    let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (_, rest) = sql.split_once("UPDATE OF").unwrap();
+    let (columns, _) = rest.split_once(" ON models").unwrap();
+    columns.split(',').map(|c| c.trim().to_owned()).collect()
 }

@@ -360,14 +360,7 @@ impl Config {
 
     /// The OIDC issuers whose tokens are accepted, and which the console may sign in with.
     fn oidc_issuers(&self) -> Vec<String> {
-        self.oidc_issuers
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect()
+        comma_list(&self.oidc_issuers)
     }
 
     /// What the console is told before sign-in: the issuers with the console's client id, when
@@ -405,19 +398,10 @@ impl Config {
         config_file: Option<&Path>,
     ) -> anyhow::Result<modelreg_core::references::ReferencePolicy> {
         use modelreg_core::references::{Grant, Protected, ReferencePolicy};
-        let list = |v: &Option<String>| -> Vec<String> {
-            v.as_deref()
-                .unwrap_or("")
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
         let mut grants = vec![Grant {
             orgs: Vec::new(),
-            env: list(&self.reference_env),
-            dirs: list(&self.reference_dirs)
+            env: comma_list(&self.reference_env),
+            dirs: comma_list(&self.reference_dirs)
                 .into_iter()
                 .map(PathBuf::from)
                 .collect(),
@@ -499,6 +483,17 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.clone());
         dir.join("master.key")
     }
+}
+
+/// A setting of comma-separated values, each trimmed, empty ones dropped.
+fn comma_list(v: &Option<String>) -> Vec<String> {
+    v.as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use modelreg_api::{Authenticator, JwtConfig, Limits};
 use modelreg_core::{
     audit::{AuditAction, AuditEntry},
     auth::{ProjectGrant, Role, generate_token, hash_token},
-    model::{ModelFields, Status},
+    model::ModelFields,
     resource_uri::ResourceUri,
     secrets::{Binding, Credentials, Kek, Keyring},
     service::ModelService,
@@ -276,10 +276,15 @@ impl TestApp {
 
     /// A new API token for `org`, bound to `project` (`*` for all), with `role`.
     pub async fn token(&self, org: &str, project: &str, role: Role) -> String {
+        self.named_token(org, &unique("t"), project, role).await
+    }
+
+    /// `token`, named `name`, so that its principal (`service:<name>`) is known.
+    pub async fn named_token(&self, org: &str, name: &str, project: &str, role: Role) -> String {
         let token = generate_token();
         self.store
             .insert_token(NewToken {
-                name: unique("t"),
+                name: name.to_owned(),
                 org: OrgId::parse(org).unwrap(),
                 project: ProjectGrant::parse(project).unwrap(),
                 role,
@@ -323,23 +328,8 @@ impl TestApp {
                     resource_uri: ResourceUri::parse(uri).unwrap(),
                     generated: false,
                     fields: ModelFields {
-                        name: uri.clone(),
-                        litellm_model: "openai/gpt-4o".into(),
                         provider: Some("openai".into()),
-                        description: None,
-                        tags: Vec::new(),
-                        api_base: None,
-                        api_version: None,
-                        mode: None,
-                        max_input_tokens: None,
-                        max_output_tokens: None,
-                        default_max_tokens: None,
-                        rpm: None,
-                        tpm: None,
-                        default_temperature: None,
-                        timeout: None,
-                        status: Status::Pending,
-                        status_message: None,
+                        ..modelreg_store::testing::plain_fields(uri)
                     },
                     credentials: self.keyring.seal(
                         Binding {

@@ -3,13 +3,13 @@
 //! Each answer is made inside one read transaction of a reader connection, so that the
 //! index, the page's rows and the generations the API keeps the page under are all of one
 //! snapshot:
-//! 1. the project's newest change in `model_changes` (and the database's, and its number of
-//!    models) is read;
+//! 1. the project's newest change in `model_changes` (and the database's, its number of
+//!    models, and the generations of `list_query::meta`) is read, in one statement;
 //! 2. an index at that change answers at once; one behind it reads the models changed since
 //!    (at most `MAX_CATCH_UP`) and applies them; one ahead of it (another reader brought it
 //!    to a newer snapshot) makes the request begin again; a project with no index, or one
 //!    too far behind, is loaded by a scanning read while its lists go to the database;
-//! 3. the page's rows are read by seq, and the generations by `list_query::meta`.
+//! 3. the page's rows are read by seq.
 
 use std::sync::{Arc, atomic::Ordering};
 
@@ -20,12 +20,14 @@ use modelreg_core::{
     tenant::{OrgId, ProjectId, TenantScope},
 };
 
+use sea_query::Expr;
+
 use super::{Backend, Cost, SqlStore};
 use crate::{
     exec::{Dialect, Exec, RowAccess, Value, params},
     list_index::{self, Answer, IMAGE_COLUMNS, Image, MAX_CATCH_UP, ProjectIndex, RETAINED, Slot},
     list_query,
-    rows::{finish_models, model_columns_sql, model_from_row},
+    rows::{finish_models, json_list, model_columns_sql, model_from_row},
 };
 
 /// What one snapshot made of a list.
@@ -39,44 +41,52 @@ enum Outcome {
     Again,
 }
 
-/// The project's newest change, the database's, and the project's number of models.
+/// The project's newest change, the database's, the project's number of models, and the
+/// generations a page of the list is kept under (`list_query::meta`): one statement, of the
+/// snapshot the answer is made in.
+#[derive(Default)]
 struct Heads {
     project: i64,
     newest: i64,
     models: i64,
+    generation: Option<i64>,
+    slices: Option<i64>,
 }
 
 /// Each `MAX` is a bare subquery, with `COALESCE` outside it: SQLite's shell timed
 /// `(SELECT COALESCE(MAX(change), 0) …)` at about 1 ms over a project of 100,000 changes and
 /// this form at under 0.1 ms (the benchmark's figures did not move either way).
-const HEADS: &str = "SELECT \
-     COALESCE((SELECT MAX(change) FROM model_changes \
-      WHERE organization_id = ? AND project_id = ?), 0) AS project, \
-     COALESCE((SELECT MAX(change) FROM model_changes), 0) AS newest, \
-     COALESCE((SELECT models FROM model_counts \
-      WHERE organization_id = ? AND project_id = ?), 0) AS models";
+const PROJECT_HEAD: &str = "COALESCE((SELECT MAX(change) FROM model_changes \
+     WHERE organization_id = ? AND project_id = ?), 0)";
+const NEWEST: &str = "COALESCE((SELECT MAX(change) FROM model_changes), 0)";
+const MODELS: &str = "COALESCE((SELECT models FROM model_counts \
+     WHERE organization_id = ? AND project_id = ?), 0)";
 
-async fn heads(c: &mut impl Exec, scope: &TenantScope) -> Result<Heads> {
+async fn heads(c: &mut impl Exec, scope: &TenantScope, q: &ListQuery) -> Result<Heads> {
     let (org, project) = (scope.org.as_str(), scope.project.as_str());
+    let mut sel = list_query::meta(scope, q);
+    sel.expr_as(
+        Expr::cust_with_values(PROJECT_HEAD, [org, project]),
+        "project",
+    )
+    .expr_as(Expr::cust(NEWEST), "newest")
+    .expr_as(Expr::cust_with_values(MODELS, [org, project]), "models");
+    let (sql, values) = list_query::build(sel, Dialect::Sqlite);
     let heads = c
-        .fetch_optional(HEADS, params![org, project, org, project], |r| {
+        .fetch_optional(&sql, values, |r| {
             Ok(Heads {
                 project: r.int("project")?,
                 newest: r.int("newest")?,
                 models: r.int("models")?,
+                generation: r.opt_int(list_query::GENERATION)?,
+                slices: r.opt_int(list_query::SLICES)?,
             })
         })
         .await?;
-    Ok(heads.unwrap_or(Heads {
-        project: 0,
-        newest: 0,
-        models: 0,
-    }))
+    Ok(heads.unwrap_or_default())
 }
 
 fn image_from_row(r: &dyn RowAccess) -> Result<Image> {
-    let tags: Vec<String> =
-        serde_json::from_str(&r.text("tags")?).map_err(|e| crate::exec::corrupt("tags", e))?;
     Ok(Image {
         seq: r.int("seq")?,
         id: r.uuid("id")?,
@@ -91,7 +101,7 @@ fn image_from_row(r: &dyn RowAccess) -> Result<Image> {
         created_at: r.text("created_at")?,
         updated_at: r.text("updated_at")?,
         created_by: r.text("created_by")?,
-        tags,
+        tags: json_list(r, "tags")?,
     })
 }
 
@@ -174,7 +184,7 @@ async fn in_snapshot(
     q: &ListQuery,
     (max_models, max_ordered): (u64, u64),
 ) -> Result<Outcome> {
-    let heads = heads(c, scope).await?;
+    let heads = heads(c, scope, q).await?;
     if u64::try_from(heads.models).unwrap_or(u64::MAX) > max_models {
         return Ok(Outcome::Database);
     }
@@ -217,18 +227,8 @@ async fn in_snapshot(
             c.fetch(&sql, values, model_from_row).await?
         }
     };
-    let (meta_sql, meta_values) = list_query::build(list_query::meta(scope, q), Dialect::Sqlite);
-    let (generation, slices) = c
-        .fetch_optional(&meta_sql, meta_values, |r| {
-            Ok((
-                r.opt_int(list_query::GENERATION)?,
-                r.opt_int(list_query::SLICES)?,
-            ))
-        })
-        .await?
-        .unwrap_or_default();
-    let mut page = finish_models(q, models, total, generation);
-    page.slices = slices;
+    let mut page = finish_models(q, models, total, heads.generation);
+    page.slices = heads.slices;
     Ok(Outcome::Page(page))
 }
 
@@ -239,7 +239,7 @@ async fn load_in_snapshot(
     scope: &TenantScope,
     max_models: u64,
 ) -> Result<Option<ProjectIndex>> {
-    let heads = heads(c, scope).await?;
+    let heads = heads(c, scope, &ListQuery::default()).await?;
     if u64::try_from(heads.models).unwrap_or(u64::MAX) > max_models {
         return Ok(None);
     }
@@ -319,15 +319,9 @@ impl<B: Backend> SqlStore<B> {
                 Outcome::Database => return Ok(None),
                 Outcome::Again => continue,
                 Outcome::Load(reason) => {
-                    // One load of a project at a time; the lists that come meanwhile go to
-                    // the database.
-                    if slot.loading.swap(true, Ordering::AcqRel) {
-                        return Ok(None);
-                    }
+                    // The lists that come while the project loads go to the database.
                     let started = std::time::Instant::now();
-                    let loaded = self.load(scope, &slot).await;
-                    slot.loading.store(false, Ordering::Release);
-                    if !loaded? {
+                    if self.load_once(scope, &slot).await? != Some(true) {
                         return Ok(None);
                     }
                     tracing::info!(
@@ -371,16 +365,22 @@ impl<B: Backend> SqlStore<B> {
             };
             let scope = TenantScope::new(org, project);
             let slot = indexes.slot(&scope);
-            if slot.loading.swap(true, Ordering::AcqRel) {
-                continue;
-            }
-            let loaded = self.load(&scope, &slot).await;
-            slot.loading.store(false, Ordering::Release);
-            if loaded? {
+            if self.load_once(&scope, &slot).await? == Some(true) {
                 held += models;
             }
         }
         Ok(held)
+    }
+
+    /// Loads `slot`'s project unless a load of it is running already (`None`): one load of a
+    /// project at a time. Whether it was loaded.
+    async fn load_once(&self, scope: &TenantScope, slot: &Arc<Slot>) -> Result<Option<bool>> {
+        if slot.loading.swap(true, Ordering::AcqRel) {
+            return Ok(None);
+        }
+        let loaded = self.load(scope, slot).await;
+        slot.loading.store(false, Ordering::Release);
+        loaded.map(Some)
     }
 
     /// Loads `slot`'s project from one snapshot, making room for it first. Whether it was.
