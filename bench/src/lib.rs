@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     load::{Api, Scenario, Target},
-    server::{ServerProc, Storage, cpu_seconds, peak_rss_mib},
+    server::{ServerProc, Storage, anon_rss_mib, cpu_seconds, peak_rss_mib},
 };
 
 /// One scenario at one size on one backend.
@@ -45,6 +45,11 @@ pub struct Row {
     pub client_cpu_s: f64,
     /// The server's peak resident memory since it started, at the end of the scenario.
     pub server_peak_rss_mib: f64,
+    /// The server's own memory at the end of the scenario (`RssAnon`): its peak RSS less the
+    /// database file's pages it maps, which are the kernel's page cache (SQLite reads through
+    /// a map of the file). 0 in results written before it was measured.
+    #[serde(default)]
+    pub server_anon_mib: f64,
     /// requests/s as a fraction of `/healthz`'s in the same run.
     pub vs_healthz: f64,
 }
@@ -228,6 +233,7 @@ pub async fn run_backend(
                 server_cpu_s: cpu_seconds(server.pid) - server_before,
                 client_cpu_s: cpu_seconds(me) - client_before,
                 server_peak_rss_mib: peak_rss_mib(server.pid),
+                server_anon_mib: anon_rss_mib(server.pid),
                 vs_healthz: rps / ceiling,
             };
             on_row(&row);
@@ -251,12 +257,12 @@ pub async fn run_backend(
 /// The rows as a Markdown table.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| backend | models | scenario | req/s | × healthz | p50 ms | p95 ms | p99 ms | max ms | errors | server CPU s | client CPU s | server peak RSS MiB |\n\
-         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| backend | models | scenario | req/s | × healthz | p50 ms | p95 ms | p99 ms | max ms | errors | server CPU s | client CPU s | server peak RSS MiB | own memory MiB |\n\
+         |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {:.1} | {:.1} | {:.0} |\n",
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {:.1} | {:.1} | {:.0} | {:.0} |\n",
             r.backend,
             r.models,
             r.scenario,
@@ -269,7 +275,8 @@ pub fn markdown(rows: &[Row]) -> String {
             r.errors,
             r.server_cpu_s,
             r.client_cpu_s,
-            r.server_peak_rss_mib
+            r.server_peak_rss_mib,
+            r.server_anon_mib
         ));
     }
     out

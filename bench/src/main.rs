@@ -317,8 +317,8 @@ async fn main() -> anyhow::Result<()> {
     for backend in backends {
         let got = run_backend(&bin, backend, &plan, |r| {
             eprintln!(
-                "{:>8} {:>8} {:<17} {:>8.0} req/s  p50 {:>7.2} p99 {:>7.2} ms  errors {}  server cpu {:.1}s client cpu {:.1}s rss {:.0} MiB",
-                r.backend, r.models, r.scenario, r.rps, r.p50_ms, r.p99_ms, r.errors, r.server_cpu_s, r.client_cpu_s, r.server_peak_rss_mib
+                "{:>8} {:>8} {:<17} {:>8.0} req/s  p50 {:>7.2} p99 {:>7.2} ms  errors {}  server cpu {:.1}s client cpu {:.1}s rss {:.0} MiB (own {:.0})",
+                r.backend, r.models, r.scenario, r.rps, r.p50_ms, r.p99_ms, r.errors, r.server_cpu_s, r.client_cpu_s, r.server_peak_rss_mib, r.server_anon_mib
             )
         })
         .await?;

@@ -12,6 +12,7 @@ use std::time::Instant;
 use anyhow::Context;
 use modelreg_core::{
     audit::{AuditAction, AuditEntry},
+    catalog::{Catalog, CatalogLink},
     model::{Mode, ModelFields, Status},
     resource_uri::ResourceUri,
     secrets::{Binding, Credentials, Keyring},
@@ -150,6 +151,20 @@ fn pick<T: Copy>(rng: &mut fastrand::Rng, weighted: &[(T, u32)]) -> T {
 
 /// The fields of model `i` (deterministic).
 pub fn fields(i: u64) -> ModelFields {
+    catalogued(i).0
+}
+
+/// The fields of model `i`, with the prices, limits and capabilities the bundled catalog
+/// fills for its model string (as a create with none of them given does), and its link.
+pub fn catalogued(i: u64) -> (ModelFields, CatalogLink) {
+    let mut fields = own_fields(i);
+    let entry = Catalog::bundled().entry_for(&fields);
+    let link = CatalogLink::filled(&mut fields, &[], entry.as_ref());
+    (fields, link)
+}
+
+/// The fields of model `i` a user gives.
+fn own_fields(i: u64) -> ModelFields {
     let mut rng = fastrand::Rng::with_seed(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let (provider, model, display, mode) = FAMILIES[rng.usize(..FAMILIES.len())];
     let team = TEAMS[rng.usize(..TEAMS.len())];
@@ -189,8 +204,15 @@ pub fn fields(i: u64) -> ModelFields {
             .then(|| format!("https://{team}-{region}.openai.azure.com/")),
         api_version: (provider == "azure").then(|| "2024-02-15-preview".to_owned()),
         mode: Some(mode),
-        max_input_tokens: Some(128_000),
-        max_output_tokens: Some(4_096),
+        max_input_tokens: None,
+        max_output_tokens: None,
+        base_model: None,
+        input_cost_per_token: None,
+        output_cost_per_token: None,
+        cache_read_cost_per_token: None,
+        cache_write_cost_per_token: None,
+        capabilities: vec![],
+        deprecation_date: None,
         default_max_tokens: None,
         rpm: Some(i64::from(rng.u32(1..100)) * 60),
         tpm: Some(i64::from(rng.u32(1..100)) * 10_000),
@@ -318,11 +340,13 @@ fn new_model(
     let now = Timestamp::from_offset_date_time(
         time::OffsetDateTime::now_utc() - time::Duration::seconds(age as i64),
     );
+    let (fields, catalog) = catalogued(i);
     Ok(NewModel {
         id,
         resource_uri: ResourceUri::parse(uri).map_err(anyhow::Error::msg)?,
         generated: false,
-        fields: fields(i),
+        fields,
+        catalog,
         credentials: keyring.seal(
             Binding {
                 scope,

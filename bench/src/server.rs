@@ -185,6 +185,11 @@ pub fn peak_rss_mib(pid: u32) -> f64 {
     status_mib(pid, "VmHWM")
 }
 
+/// A process's own resident memory now, without mapped files, in MiB (`RssAnon`).
+pub fn anon_rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "RssAnon")
+}
+
 /// Resident memory of a process now, in MiB (`VmRSS`).
 pub fn rss_mib(pid: u32) -> f64 {
     status_mib(pid, "VmRSS")

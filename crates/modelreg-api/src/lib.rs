@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod console;
 pub mod console_config;
 pub mod error;
@@ -77,6 +78,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(models::credentials::patch_credentials))
         .routes(routes!(models::verify::verify_unsaved))
         .routes(routes!(models::verify::verify_stored))
+        .routes(routes!(catalog::list_catalog))
+        .routes(routes!(catalog::list_catalog_changes))
+        .routes(routes!(catalog::settle_catalog_change))
+        .routes(routes!(catalog::get_catalog_entry))
         .routes(routes!(openai::list_models))
         .routes(routes!(openai::retrieve_model))
         .routes(routes!(export::export_litellm))

@@ -29,6 +29,7 @@ use crate::{AppState, error::ErrorBody};
     security(("bearer" = [])),
     tags(
         (name = "models", description = "Model configurations"),
+        (name = "catalog", description = "Prices, token limits and capabilities of known models"),
         (name = "openai", description = "OpenAI-compatible endpoints"),
         (name = "audit", description = "The audit trail"),
         (name = "admin", description = "API tokens of the organization"),

@@ -100,27 +100,15 @@ impl AuditEvent {
     }
 }
 
-fn field_values(f: &ModelFields) -> Vec<(&'static str, Value)> {
-    vec![
-        ("name", json!(f.name)),
-        ("litellm_model", json!(f.litellm_model)),
-        ("provider", json!(f.provider)),
-        ("description", json!(f.description)),
-        ("tags", json!(f.tags)),
-        ("api_base", json!(f.api_base)),
-        ("api_version", json!(f.api_version)),
-        ("mode", json!(f.mode)),
-        ("max_input_tokens", json!(f.max_input_tokens)),
-        ("max_output_tokens", json!(f.max_output_tokens)),
-        ("default_max_tokens", json!(f.default_max_tokens)),
-        ("rpm", json!(f.rpm)),
-        ("tpm", json!(f.tpm)),
-        ("default_temperature", json!(f.default_temperature)),
-        ("timeout", json!(f.timeout)),
-        ("status", json!(f.status)),
-        ("status_message", json!(f.status_message)),
-    ]
+/// Each declared field's value, in declaration order (`with_model_fields!`).
+macro_rules! audit_field_values {
+    ($($(#[$doc:meta])* $name:ident : $ty:ty [$($how:tt)*]),* $(,)?) => {
+        fn field_values(f: &ModelFields) -> Vec<(&'static str, Value)> {
+            vec![$((stringify!($name), json!(f.$name)),)*]
+        }
+    };
 }
+crate::with_model_fields!(audit_field_values);
 
 /// `{field: {from, to}}` for each field that differs; `None` stands for no model (before a
 /// create, after a delete). `credentials_changed` adds `credentials: {changed: true}`.
@@ -190,6 +178,13 @@ mod tests {
             mode: None,
             max_input_tokens: None,
             max_output_tokens: None,
+            base_model: None,
+            input_cost_per_token: None,
+            output_cost_per_token: None,
+            cache_read_cost_per_token: None,
+            cache_write_cost_per_token: None,
+            capabilities: vec![],
+            deprecation_date: None,
             default_max_tokens: None,
             rpm: None,
             tpm: None,

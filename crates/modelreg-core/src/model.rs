@@ -130,6 +130,25 @@ macro_rules! with_model_fields {
             mode: Option<$crate::model::Mode> [empty_is_none; optional;],
             max_input_tokens: Option<i64> [nullable; optional; minimum = 1, maximum = 2147483647],
             max_output_tokens: Option<i64> [nullable; optional; minimum = 1, maximum = 2147483647],
+            /// The catalog entry to read prices and limits from when `litellm_model` names a
+            /// deployment (Azure style), e.g. `azure/gpt-4o`.
+            base_model: Option<String> [nullable; optional; max_length = 500],
+            /// USD per input token. From the catalog when omitted (`catalog` says which).
+            input_cost_per_token: Option<f64> [nullable; optional; minimum = 0, maximum = 1],
+            /// USD per output token. From the catalog when omitted.
+            output_cost_per_token: Option<f64> [nullable; optional; minimum = 0, maximum = 1],
+            /// USD per input token read from the provider's prompt cache. From the catalog when
+            /// omitted.
+            cache_read_cost_per_token: Option<f64> [nullable; optional; minimum = 0, maximum = 1],
+            /// USD per input token written to the provider's prompt cache. From the catalog when
+            /// omitted.
+            cache_write_cost_per_token: Option<f64> [nullable; optional; minimum = 0, maximum = 1],
+            /// What the model can do, from a closed set (`vision`, `function_calling`, …); kept
+            /// in the set's order, without duplicates. From the catalog when omitted.
+            capabilities: Vec<String> [json_list; optional; nullable],
+            /// The day the provider retires the model, `YYYY-MM-DD`. From the catalog when
+            /// omitted.
+            deprecation_date: Option<String> [nullable; optional; format = Date],
             default_max_tokens: Option<i64> [nullable; optional; minimum = 1, maximum = 2147483647],
             /// Requests per minute.
             rpm: Option<i64> [nullable; optional; minimum = 1, maximum = 2147483647],
@@ -211,6 +230,8 @@ pub struct Model {
     pub last_verified_at: Option<Timestamp>,
     /// Incremented by every write; the ETag is derived from it.
     pub version: i64,
+    /// The catalog entry it was filled from, and which values are the catalog's.
+    pub catalog: crate::catalog::CatalogLink,
 }
 
 impl Model {

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::{
     audit::{AuditAction, AuditEntry, AuditEvent, diff},
     auth::{Action, Identity, ProjectGrant, Role},
+    catalog::{CATALOG_FIELDS, Catalog, CatalogLink, Catalogs, UpstreamChange},
     error::{Error, Result},
     list::{CursorKeys, EntryPage, ListPage, ListQuery},
     live_keys::LiveKeys,
@@ -209,6 +210,7 @@ const MAX_UPDATE_ATTEMPTS: usize = 8;
 #[derive(Clone)]
 pub struct ModelService {
     store: Arc<dyn ModelStore>,
+    catalogs: Arc<Catalogs>,
     keys: Arc<LiveKeys>,
     prober: Arc<dyn Prober>,
     references: ReferencePolicy,
@@ -240,6 +242,7 @@ impl ModelService {
     /// A service whose keys never change; see `with_keys` for a server's.
     pub fn new(store: Arc<dyn ModelStore>, keyring: Arc<Keyring>) -> Self {
         Self {
+            catalogs: Arc::new(Catalogs::new(store.clone())),
             store,
             keys: Arc::new(LiveKeys::fixed(keyring)),
             prober: Arc::new(NoProber),
@@ -439,7 +442,10 @@ impl ModelService {
 
     pub async fn create(&self, w: &Writer, body: ModelCreate) -> Result<Model> {
         let caller = &w.0;
-        let input = validate::create(body)?;
+        let mut input = validate::create(body)?;
+        let catalog = self.catalogs.current().await?;
+        let entry = catalog.entry_for(&input.fields);
+        let link = CatalogLink::filled(&mut input.fields, &input.catalog_given, entry.as_ref());
         let id = Uuid::now_v7();
         let credentials = self.seal(
             Binding {
@@ -460,6 +466,7 @@ impl ModelService {
             resource_uri,
             generated,
             fields: input.fields,
+            catalog: link,
             credentials,
             actor: caller.principal.clone(),
             now: Timestamp::now(),
@@ -500,6 +507,7 @@ impl ModelService {
         if_match: Option<&EtagCondition>,
     ) -> Result<Model> {
         let patch = validate::update(body)?;
+        let catalog = self.catalogs.current().await?;
         self.write_with_retry(w, key, if_match, |current| {
             if let Some(uri) = &patch.resource_uri
                 && uri != current.resource_uri.as_str()
@@ -513,19 +521,29 @@ impl ModelService {
                     ),
                 ));
             }
-            let fields = patch.apply(&current.fields);
+            let mut fields = patch.apply(&current.fields);
+            // A new model string takes the catalog's values of the entry it matches.
+            let moved = fields.litellm_model != current.fields.litellm_model
+                || fields.base_model != current.fields.base_model;
+            let entry = moved.then(|| catalog.entry_for(&fields));
+            let link = current.catalog.updated(
+                &mut fields,
+                &patch.catalog_given,
+                entry.as_ref().map(Option::as_ref),
+            );
             // Credentials equal to the stored ones are no change: a re-import or a GET → PUT
             // round trip that resends them writes nothing.
             let new_credentials = patch
                 .credentials
                 .as_ref()
                 .filter(|c| !self.same_credentials(current, c));
-            if fields == current.fields && new_credentials.is_none() {
+            if fields == current.fields && link == current.catalog && new_credentials.is_none() {
                 return Ok(None);
             }
             let credentials = new_credentials.map(|c| self.seal(binding(current), c));
             Ok(Some(Planned {
                 fields,
+                catalog: link,
                 credentials,
                 action: AuditAction::Update,
             }))
@@ -557,6 +575,7 @@ impl ModelService {
                 .map_err(|m| Error::field(&["body"], "credentials", m))?;
             Ok(Some(Planned {
                 fields: current.fields.clone(),
+                catalog: current.catalog.clone(),
                 credentials: Some(self.seal(binding(current), &merged)),
                 action: AuditAction::Credentials,
             }))
@@ -567,7 +586,7 @@ impl ModelService {
     /// A compare-and-swap write of what `plan` makes of the current model (`None`: nothing to
     /// change), with its audit event. A concurrent change is retried on the fresh row without
     /// `If-Match`, and is a 412 with it.
-    async fn write_with_retry(
+    pub(crate) async fn write_with_retry(
         &self,
         w: &Writer,
         key: &ModelKey,
@@ -581,18 +600,27 @@ impl ModelService {
             let Some(p) = plan(&current)? else {
                 return Ok(self.with_credential_status(current));
             };
-            let audit = caller.actor().entry(
-                p.action,
-                diff(
-                    Some(&current.fields),
-                    Some(&p.fields),
-                    p.credentials.is_some(),
-                ),
+            let mut changes = diff(
+                Some(&current.fields),
+                Some(&p.fields),
+                p.credentials.is_some(),
             );
+            // Which values are the catalog's is part of the model: a change of it (a field
+            // that became the user's own, an upstream value taken or kept) is in its history.
+            if p.catalog != current.catalog
+                && let Some(map) = changes.as_object_mut()
+            {
+                map.insert(
+                    "catalog".into(),
+                    serde_json::json!({"from": current.catalog, "to": p.catalog}),
+                );
+            }
+            let audit = caller.actor().entry(p.action, changes);
             let change = ModelChange {
                 id: current.id,
                 expected_version: current.version,
                 fields: p.fields,
+                catalog: p.catalog,
                 credentials: p.credentials,
                 actor: caller.principal.clone(),
                 now: Timestamp::now(),
@@ -732,6 +760,93 @@ impl ModelService {
     }
 }
 
+/// Whether an upstream change is taken into the model or kept away from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    Take,
+    Keep,
+}
+
+impl ModelService {
+    /// The catalog in force.
+    pub async fn catalog(&self) -> Result<Arc<Catalog>> {
+        self.catalogs.current().await
+    }
+
+    /// The project's models whose catalog values changed upstream since they took them, with
+    /// those changes, by resource_uri. Reads every model linked to the catalog.
+    pub async fn upstream_changes(&self, r: &Reader) -> Result<Vec<(Model, Vec<UpstreamChange>)>> {
+        let catalog = self.catalogs.current().await?;
+        let models = self.store.catalogued_models(&r.0.scope).await?;
+        Ok(models
+            .into_iter()
+            .filter_map(|m| {
+                let changes = upstream_of(&catalog, &m);
+                (!changes.is_empty()).then_some((m, changes))
+            })
+            .collect())
+    }
+
+    /// Takes or keeps a model's upstream changes: all of them, or those of `only` (field
+    /// names). The model unchanged when there are none.
+    pub async fn settle_upstream(
+        &self,
+        w: &Writer,
+        key: &ModelKey,
+        how: Settle,
+        only: Option<&[String]>,
+        if_match: Option<&EtagCondition>,
+    ) -> Result<Model> {
+        if let Some(bad) = only
+            .unwrap_or_default()
+            .iter()
+            .find(|f| !CATALOG_FIELDS.contains(&f.as_str()))
+        {
+            return Err(Error::field(
+                &["body", "fields"],
+                "catalog_field",
+                format!(
+                    "'{}' is not a field the catalog fills; use any of {}",
+                    bad.chars().take(64).collect::<String>(),
+                    CATALOG_FIELDS.join(", ")
+                ),
+            ));
+        }
+        let catalog = self.catalogs.current().await?;
+        self.write_with_retry(w, key, if_match, |current| {
+            let mut changes = upstream_of(&catalog, current);
+            if let Some(only) = only {
+                changes.retain(|c| only.contains(&c.field));
+            }
+            if changes.is_empty() {
+                return Ok(None);
+            }
+            let (mut fields, mut link) = (current.fields.clone(), current.catalog.clone());
+            match how {
+                Settle::Take => link.take(&mut fields, &changes),
+                Settle::Keep => link.keep(&changes),
+            }
+            Ok(Some(Planned {
+                fields,
+                catalog: link,
+                credentials: None,
+                action: AuditAction::Update,
+            }))
+        })
+        .await
+    }
+}
+
+/// A model's upstream changes against `catalog`.
+fn upstream_of(catalog: &Catalog, m: &Model) -> Vec<UpstreamChange> {
+    let entry = m
+        .catalog
+        .key
+        .as_deref()
+        .and_then(|k| catalog.entry_values_of(k));
+    m.catalog.upstream_changes(&m.fields, entry.as_ref())
+}
+
 impl ModelService {
     /// A model's audit events, newest first; they outlive the model.
     pub async fn history(
@@ -783,10 +898,11 @@ impl ModelService {
 pub const MAX_LISTED_PROJECTS: u32 = 1_000;
 
 /// What a write makes of a model.
-struct Planned {
-    fields: ModelFields,
-    credentials: Option<SealedCredentials>,
-    action: AuditAction,
+pub(crate) struct Planned {
+    pub(crate) fields: ModelFields,
+    pub(crate) catalog: CatalogLink,
+    pub(crate) credentials: Option<SealedCredentials>,
+    pub(crate) action: AuditAction,
 }
 
 /// What a model's credentials are bound to.

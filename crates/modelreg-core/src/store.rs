@@ -26,6 +26,7 @@ pub struct NewModel {
     /// …; when false, a taken one is `AlreadyExists`.
     pub generated: bool,
     pub fields: ModelFields,
+    pub catalog: crate::catalog::CatalogLink,
     pub credentials: SealedCredentials,
     pub actor: String,
     pub now: Timestamp,
@@ -38,14 +39,38 @@ pub struct ModelChange {
     pub id: Uuid,
     pub expected_version: i64,
     pub fields: ModelFields,
+    pub catalog: crate::catalog::CatalogLink,
     /// `Some` replaces the stored credentials.
     pub credentials: Option<SealedCredentials>,
     pub actor: String,
     pub now: Timestamp,
 }
 
+/// A cost map loaded by `modelreg catalog refresh`: the catalog in force while it is the newest.
+#[derive(Debug, Clone)]
+pub struct CatalogSnapshot {
+    pub id: i64,
+    pub source: String,
+    pub version: String,
+    pub date: String,
+    pub sha256: String,
+    pub loaded_at: Timestamp,
+    pub entries: i64,
+    /// The file as loaded, gzip-compressed.
+    pub body: Vec<u8>,
+}
+
 #[async_trait]
 pub trait ModelStore: Send + Sync {
+    /// The newest cost map loaded (`None`: none; the bundled catalog is in force). Shared by
+    /// every tenant: the catalog is reference data, not a tenant's.
+    async fn catalog_head(&self) -> Result<Option<i64>>;
+    async fn catalog_snapshot(&self, id: i64) -> Result<Option<CatalogSnapshot>>;
+    /// Adds a cost map (its `id` is ignored); the new one's id.
+    async fn add_catalog_snapshot(&self, snapshot: CatalogSnapshot) -> Result<i64>;
+    /// The project's models linked to a catalog entry, for "upstream changed".
+    async fn catalogued_models(&self, scope: &TenantScope) -> Result<Vec<Model>>;
+
     async fn insert_model(
         &self,
         scope: &TenantScope,

@@ -4,6 +4,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::{
+    catalog::Capability,
     error::{Error, FieldError},
     model::{FieldType, ModelCreate, ModelFields, ModelUpdate, Patch, Status},
     resource_uri::ResourceUri,
@@ -141,6 +142,8 @@ pub struct CreateInput {
     pub resource_uri: Option<ResourceUri>,
     pub fields: ModelFields,
     pub credentials: Credentials,
+    /// The catalogued fields the body sends: the catalog does not fill them.
+    pub catalog_given: Vec<&'static str>,
 }
 
 /// `ModelPatch`: each declared field changed as its type is (`FieldType`).
@@ -152,6 +155,9 @@ macro_rules! model_patch {
             pub resource_uri: Option<String>,
             $(pub $name: <$ty as FieldType>::Change,)*
             pub credentials: Option<Credentials>,
+            /// The catalogued fields the patch sends (`catalog::CATALOG_FIELDS`), null or not:
+            /// they become the user's own.
+            pub catalog_given: Vec<&'static str>,
         }
 
         impl ModelPatch {
@@ -402,6 +408,50 @@ fn id<T>(v: T) -> Result<T, (&'static str, String)> {
     Ok(v)
 }
 
+/// A price per token in USD: finite, from 0 to 1 (no model costs a dollar a token).
+fn cost(v: f64) -> Result<f64, (&'static str, String)> {
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err((
+            "cost_range",
+            "must be a price in USD per token, from 0 to 1".into(),
+        ))
+    }
+}
+
+/// Known capabilities (`catalog::Capability`), without duplicates, in the set's own order.
+pub fn capabilities(list: Vec<String>) -> Result<Vec<String>, (&'static str, String)> {
+    let mut known = Vec::with_capacity(list.len());
+    for name in &list {
+        let Some(c) = Capability::parse(name) else {
+            let allowed: Vec<&str> = Capability::ALL.iter().map(|c| c.as_str()).collect();
+            return Err((
+                "capability",
+                format!(
+                    "'{}' is not a capability; use any of {}",
+                    name.chars().take(64).collect::<String>(),
+                    allowed.join(", ")
+                ),
+            ));
+        };
+        known.push(c);
+    }
+    known.sort_unstable();
+    known.dedup();
+    Ok(known.into_iter().map(|c| c.as_str().to_owned()).collect())
+}
+
+/// A calendar day, `YYYY-MM-DD`.
+pub fn date(s: String) -> Result<String, (&'static str, String)> {
+    let t = s.trim();
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(t, format) {
+        Ok(_) if t.len() == 10 => Ok(t.to_owned()),
+        _ => Err(("date", "must be a calendar day, YYYY-MM-DD".into())),
+    }
+}
+
 /// Providers that are usually run without a key: a model of one may be created without
 /// credentials.
 pub const KEYLESS_PROVIDERS: &[&str] = &[
@@ -542,8 +592,13 @@ fn into_option<T>(p: Patch<T>) -> Option<T> {
 }
 
 /// Validates a create body. `provider`, when absent, is inferred from `litellm_model`.
-pub fn create(body: ModelCreate) -> Result<CreateInput, Error> {
+pub fn create(mut body: ModelCreate) -> Result<CreateInput, Error> {
     let mut c = Checker::default();
+    let catalogued_body = body.catalogued();
+    let catalog_given = catalogued_body.given(
+        !body.max_input_tokens.is_absent(),
+        !body.max_output_tokens.is_absent(),
+    );
     let resource_uri = c.non_null("resource_uri", body.resource_uri, |s| {
         ResourceUri::parse(&s).map_err(|m| ("resource_uri", m))
     });
@@ -558,6 +613,7 @@ pub fn create(body: ModelCreate) -> Result<CreateInput, Error> {
     let mode = c.optional("mode", body.mode, id);
     let max_input_tokens = c.optional("max_input_tokens", body.max_input_tokens, positive_int);
     let max_output_tokens = c.optional("max_output_tokens", body.max_output_tokens, positive_int);
+    let catalogued = catalogued(&mut c, catalogued_body);
     let default_max_tokens =
         c.optional("default_max_tokens", body.default_max_tokens, positive_int);
     let rpm = c.optional("rpm", body.rpm, positive_int);
@@ -593,6 +649,13 @@ pub fn create(body: ModelCreate) -> Result<CreateInput, Error> {
                 mode: into_option(mode),
                 max_input_tokens: into_option(max_input_tokens),
                 max_output_tokens: into_option(max_output_tokens),
+                base_model: into_option(catalogued.base_model),
+                input_cost_per_token: into_option(catalogued.input_cost_per_token),
+                output_cost_per_token: into_option(catalogued.output_cost_per_token),
+                cache_read_cost_per_token: into_option(catalogued.cache_read_cost_per_token),
+                cache_write_cost_per_token: into_option(catalogued.cache_write_cost_per_token),
+                capabilities: into_option(catalogued.capabilities).unwrap_or_default(),
+                deprecation_date: into_option(catalogued.deprecation_date),
                 default_max_tokens: into_option(default_max_tokens),
                 rpm: into_option(rpm),
                 tpm: into_option(tpm),
@@ -602,13 +665,19 @@ pub fn create(body: ModelCreate) -> Result<CreateInput, Error> {
                 status_message: None,
             },
             credentials: credentials.expect("checked"),
+            catalog_given,
         }
     })
 }
 
 /// Validates an update body (JSON merge patch).
-pub fn update(body: ModelUpdate) -> Result<ModelPatch, Error> {
+pub fn update(mut body: ModelUpdate) -> Result<ModelPatch, Error> {
     let mut c = Checker::default();
+    let catalogued_body = body.catalogued();
+    let catalog_given = catalogued_body.given(
+        !body.max_input_tokens.is_absent(),
+        !body.max_output_tokens.is_absent(),
+    );
     let resource_uri = c.non_null("resource_uri", body.resource_uri, id);
     let name = c.non_null("name", body.name, name);
     let litellm_model = c.non_null("litellm_model", body.litellm_model, litellm_model);
@@ -625,6 +694,7 @@ pub fn update(body: ModelUpdate) -> Result<ModelPatch, Error> {
     let mode = c.optional("mode", body.mode, id);
     let max_input_tokens = c.optional("max_input_tokens", body.max_input_tokens, positive_int);
     let max_output_tokens = c.optional("max_output_tokens", body.max_output_tokens, positive_int);
+    let catalogued = catalogued(&mut c, catalogued_body);
     let default_max_tokens =
         c.optional("default_max_tokens", body.default_max_tokens, positive_int);
     let rpm = c.optional("rpm", body.rpm, positive_int);
@@ -647,6 +717,18 @@ pub fn update(body: ModelUpdate) -> Result<ModelPatch, Error> {
         mode,
         max_input_tokens,
         max_output_tokens,
+        base_model: catalogued.base_model,
+        input_cost_per_token: catalogued.input_cost_per_token,
+        output_cost_per_token: catalogued.output_cost_per_token,
+        cache_read_cost_per_token: catalogued.cache_read_cost_per_token,
+        cache_write_cost_per_token: catalogued.cache_write_cost_per_token,
+        // `capabilities: null` resets the list to its default, `[]`, as for tags.
+        capabilities: match catalogued.capabilities {
+            Patch::Absent => None,
+            Patch::Null => Some(Vec::new()),
+            Patch::Value(v) => Some(v),
+        },
+        deprecation_date: catalogued.deprecation_date,
         default_max_tokens,
         rpm,
         tpm,
@@ -655,7 +737,94 @@ pub fn update(body: ModelUpdate) -> Result<ModelPatch, Error> {
         status,
         status_message,
         credentials,
+        catalog_given,
     })
+}
+
+/// The fields the catalog fills, as a create or update body sends them.
+pub struct Catalogued {
+    pub base_model: Patch<String>,
+    pub input_cost_per_token: Patch<f64>,
+    pub output_cost_per_token: Patch<f64>,
+    pub cache_read_cost_per_token: Patch<f64>,
+    pub cache_write_cost_per_token: Patch<f64>,
+    pub capabilities: Patch<Vec<String>>,
+    pub deprecation_date: Patch<String>,
+}
+
+macro_rules! catalogued_of {
+    ($body:ty) => {
+        impl $body {
+            /// The catalog's fields of this body, taken out of it.
+            fn catalogued(&mut self) -> Catalogued {
+                Catalogued {
+                    base_model: std::mem::take(&mut self.base_model),
+                    input_cost_per_token: std::mem::take(&mut self.input_cost_per_token),
+                    output_cost_per_token: std::mem::take(&mut self.output_cost_per_token),
+                    cache_read_cost_per_token: std::mem::take(&mut self.cache_read_cost_per_token),
+                    cache_write_cost_per_token: std::mem::take(
+                        &mut self.cache_write_cost_per_token,
+                    ),
+                    capabilities: std::mem::take(&mut self.capabilities),
+                    deprecation_date: std::mem::take(&mut self.deprecation_date),
+                }
+            }
+        }
+    };
+}
+catalogued_of!(ModelCreate);
+catalogued_of!(ModelUpdate);
+
+impl Catalogued {
+    /// The catalogued fields sent, with the two token limits the body holds elsewhere.
+    fn given(&self, max_input_tokens: bool, max_output_tokens: bool) -> Vec<&'static str> {
+        [
+            (
+                "input_cost_per_token",
+                !self.input_cost_per_token.is_absent(),
+            ),
+            (
+                "output_cost_per_token",
+                !self.output_cost_per_token.is_absent(),
+            ),
+            (
+                "cache_read_cost_per_token",
+                !self.cache_read_cost_per_token.is_absent(),
+            ),
+            (
+                "cache_write_cost_per_token",
+                !self.cache_write_cost_per_token.is_absent(),
+            ),
+            ("max_input_tokens", max_input_tokens),
+            ("max_output_tokens", max_output_tokens),
+            ("capabilities", !self.capabilities.is_absent()),
+            ("deprecation_date", !self.deprecation_date.is_absent()),
+        ]
+        .into_iter()
+        .filter_map(|(f, sent)| sent.then_some(f))
+        .collect()
+    }
+}
+
+/// The catalog's fields, each checked by its rule.
+fn catalogued(c: &mut Checker, b: Catalogued) -> Catalogued {
+    Catalogued {
+        base_model: c.optional("base_model", b.base_model, litellm_model),
+        input_cost_per_token: c.optional("input_cost_per_token", b.input_cost_per_token, cost),
+        output_cost_per_token: c.optional("output_cost_per_token", b.output_cost_per_token, cost),
+        cache_read_cost_per_token: c.optional(
+            "cache_read_cost_per_token",
+            b.cache_read_cost_per_token,
+            cost,
+        ),
+        cache_write_cost_per_token: c.optional(
+            "cache_write_cost_per_token",
+            b.cache_write_cost_per_token,
+            cost,
+        ),
+        capabilities: c.optional("capabilities", b.capabilities, capabilities),
+        deprecation_date: c.optional("deprecation_date", b.deprecation_date, date),
+    }
 }
 
 impl ModelPatch {

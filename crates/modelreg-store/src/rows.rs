@@ -6,6 +6,7 @@ use modelreg_core::{
     Result,
     audit::AuditEvent,
     auth::{ProjectGrant, Role},
+    catalog::CatalogLink,
     list::{ListPage, ListQuery},
     model::{Mode, Model, ModelFields, Status},
     resource_uri::ResourceUri,
@@ -169,6 +170,7 @@ pub(crate) static MODEL_COLUMNS: LazyLock<Vec<&'static str>> = LazyLock::new(|| 
             "credentials",
             "last_verified_at",
             "version",
+            "catalog",
         ])
         .collect()
 });
@@ -279,6 +281,10 @@ pub(crate) fn model_from_row(row: &dyn RowAccess) -> Result<Model> {
         credentials: sealed_from_row(row)?,
         last_verified_at: row.opt_timestamp("last_verified_at")?,
         version: row.int("version")?,
+        catalog: {
+            let s = row.text("catalog")?;
+            CatalogLink::from_json(&s).ok_or_else(|| corrupt("catalog", s))?
+        },
     })
 }
 

@@ -91,7 +91,7 @@ pub(crate) static MODELS_INTO: LazyLock<String> = LazyLock::new(|| {
 /// The columns of a new model after its fields.
 pub(crate) const MODEL_ROW_REST: &str = "id, organization_id, project_id, resource_uri, \
      created_at, updated_at, created_by, updated_by, credential_fields, credentials_kek_id, \
-     credentials, version";
+     credentials, version, catalog";
 statement!(
     MODEL_BY_ID,
     format!(
@@ -109,7 +109,8 @@ statement!(
 statement!(
     UPDATE_MODEL,
     format!(
-        "UPDATE models SET {}, updated_at = ?, updated_by = ?, version = version + 1 \
+        "UPDATE models SET {}, catalog = ?, updated_at = ?, updated_by = ?, \
+         version = version + 1 \
          WHERE organization_id = ? AND project_id = ? AND id = ? AND version = ?",
         FIELD_COLUMNS
             .iter()
@@ -337,5 +338,31 @@ statement!(
     sqlite: format!("SELECT {REPLICA_COLUMNS} FROM replicas WHERE live_until >= ? ORDER BY replica"),
     postgres: format!(
         "SELECT {REPLICA_COLUMNS} FROM replicas WHERE live_until >= now() ORDER BY replica"
+    )
+);
+
+// The catalog (store/catalog.rs).
+statement!(
+    CATALOG_HEAD,
+    "SELECT MAX(id) AS id FROM catalog_snapshots".to_owned()
+);
+statement!(
+    CATALOG_SNAPSHOT,
+    "SELECT id, source, version, date, sha256, loaded_at, entries, body \
+     FROM catalog_snapshots WHERE id = ?"
+        .to_owned()
+);
+statement!(
+    CATALOG_ADD,
+    "INSERT INTO catalog_snapshots (source, version, date, sha256, loaded_at, entries, body) \
+     VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id"
+        .to_owned()
+);
+statement!(
+    CATALOGUED_MODELS,
+    format!(
+        "SELECT {} FROM models WHERE organization_id = ? AND project_id = ? \
+         AND catalog <> '{{}}' ORDER BY resource_uri",
+        model_columns_sql()
     )
 );

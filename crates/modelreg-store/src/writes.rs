@@ -43,6 +43,7 @@ fn model_row(scope: &TenantScope, new: &NewModel, uri: &str, values: &mut Vec<Va
         new.credentials.kek_id.as_str(),
         new.credentials.blob.clone(),
         1i64,
+        new.catalog.to_json(),
     ]);
 }
 
@@ -184,6 +185,7 @@ pub(crate) async fn update(
 ) -> Result<Option<Model>> {
     let mut values = field_values(&change.fields);
     values.extend(params![
+        change.catalog.to_json(),
         change.now,
         change.actor.as_str(),
         scope.org.as_str(),

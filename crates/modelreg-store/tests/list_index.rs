@@ -114,6 +114,7 @@ fn new_model(r: &mut Rng, n: usize) -> NewModel {
         resource_uri: ResourceUri::parse(&format!("m-{n}")).unwrap(),
         generated: false,
         fields: random_fields(r),
+        catalog: Default::default(),
         credentials: SealedCredentials {
             kek_id: "k".into(),
             blob: vec![1],
@@ -289,6 +290,7 @@ async fn the_list_index_answers_as_the_database_does() {
                     id: live[i].id,
                     expected_version: live[i].version,
                     fields: random_fields(&mut r),
+                    catalog: Default::default(),
                     credentials: None,
                     actor: "user:bob".into(),
                     now: Timestamp::now(),

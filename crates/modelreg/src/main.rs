@@ -1,5 +1,6 @@
 //! `modelreg`: the server and its administration commands.
 
+mod catalog;
 mod client;
 mod config;
 mod keys;
@@ -63,6 +64,9 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The model catalog: load a newer LiteLLM cost map, and see or settle what changed upstream.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Print the OpenAPI document.
     Openapi,
     /// Save a server, token and project as a profile for the client commands.
@@ -279,6 +283,43 @@ enum KeysCommand {
 }
 
 #[derive(Subcommand)]
+enum CatalogCommand {
+    /// Load a LiteLLM cost map (model_prices_and_context_window.json) into the database: from
+    /// their next request, every server on it fills new models from it. Offline: reads only
+    /// FILE. Models keep their values until a user takes the changes (`catalog diff`).
+    Refresh {
+        /// The cost map file.
+        file: PathBuf,
+        /// The version it is of (LiteLLM's release, or a date) [default: unversioned]
+        #[arg(long)]
+        version: Option<String>,
+        /// The day it was made, YYYY-MM-DD [default: today]
+        #[arg(long)]
+        date: Option<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// The project's models whose catalog values changed upstream (a running server); take or
+    /// keep the changes.
+    Diff {
+        #[command(flatten)]
+        client: client::ClientArgs,
+        /// Take the upstream values into the models.
+        #[arg(long, conflicts_with = "keep")]
+        take: bool,
+        /// Keep the models' values (they become overrides) and stop offering these changes.
+        #[arg(long)]
+        keep: bool,
+        /// Only this model (its resource_uri).
+        #[arg(long)]
+        model: Option<String>,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: client::output::Format,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Check every organization's hash chain; report the first broken link. Exits non-zero
     /// when a chain is broken.
@@ -440,6 +481,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(args) => {
             let client = client::Client::new(client::Settings::resolve(&args.client)?)?;
             Ok(client::models::run(&client, args.command).await?)
+        }
+        Command::Catalog(CatalogCommand::Refresh {
+            file,
+            version,
+            date,
+            storage,
+        }) => {
+            let config = load_config(config_file(ahead, &storage).as_deref(), overrides(&storage))?;
+            telemetry::init(&config.log_format, "warn");
+            let store = config.open_store().await?;
+            let result =
+                catalog::refresh(store.as_ref(), &file, version.as_deref(), date.as_deref()).await;
+            store.close().await;
+            result
+        }
+        Command::Catalog(CatalogCommand::Diff {
+            client: args,
+            take,
+            keep,
+            model,
+            output,
+        }) => {
+            let client = client::Client::new(client::Settings::resolve(&args)?)?;
+            let settle = match (take, keep) {
+                (true, _) => Some("take"),
+                (_, true) => Some("keep"),
+                _ => None,
+            };
+            Ok(catalog::diff(&client, settle, model.as_deref(), output).await?)
         }
         Command::Export(args) => export(ahead, args).await,
         Command::Import(args) => {

@@ -94,13 +94,19 @@ async fn models_commands_work_end_to_end() {
     )
     .await;
     created.ok();
+    // The field column is as wide as the longest field name, so a row is compared by its
+    // words, not its spacing.
     for line in [
-        "resource_uri         gpt-4o-prod",
-        "rpm                  100",
-        "credential_fields    api_key",
+        "resource_uri gpt-4o-prod",
+        "rpm 100",
+        "credential_fields api_key",
+        "catalog gpt-4o (every value the catalog's)",
     ] {
         assert!(
-            created.stdout.contains(line),
+            created
+                .stdout
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == line),
             "{line} in\n{}",
             created.stdout
         );

@@ -1,6 +1,9 @@
 //! Response bodies of the model endpoints.
 
+use std::collections::BTreeMap;
+
 use modelreg_core::{
+    catalog::{CATALOG_FIELDS, Provenance, field_value},
     list::{CursorKeys, ListPage, ListQuery, Paging},
     model::{Mode, Model, Status},
 };
@@ -36,6 +39,8 @@ macro_rules! model_view {
             /// When a verification last ran.
             #[schema(format = DateTime)]
             pub last_verified_at: Option<String>,
+            /// Where the catalogued fields' values come from.
+            pub catalog: CatalogView,
         }
 
         #[allow(deprecated)]
@@ -55,12 +60,46 @@ macro_rules! model_view {
                     owner_id: m.created_by.clone(),
                     credential_fields: m.credentials.fields.clone(),
                     last_verified_at: m.last_verified_at.map(|t| t.to_string()),
+                    catalog: CatalogView::from(m),
                 }
             }
         }
     };
 }
 modelreg_core::with_model_fields!(model_view);
+
+/// A model's link to the catalog, as the API shows it (docs/catalog.md).
+#[derive(Serialize, ToSchema)]
+pub struct CatalogView {
+    /// The catalog entry the model matched by its `litellm_model` (or `base_model`); null when
+    /// none did.
+    pub key: Option<String>,
+    /// For each catalogued field that has a value: `catalog` when it is the catalog's, filled
+    /// when the model was created or taken from a newer catalog since; `override` when a user
+    /// gave it. A catalog refresh never changes an override.
+    pub fields: BTreeMap<&'static str, Provenance>,
+}
+
+impl From<&Model> for CatalogView {
+    fn from(m: &Model) -> Self {
+        let fields = CATALOG_FIELDS
+            .iter()
+            .filter(|f| !field_value(&m.fields, f).is_null())
+            .map(|f| {
+                let p = if m.catalog.is_catalog(f) {
+                    Provenance::Catalog
+                } else {
+                    Provenance::Override
+                };
+                (*f, p)
+            })
+            .collect();
+        CatalogView {
+            key: m.catalog.key.clone(),
+            fields,
+        }
+    }
+}
 
 // A chosen few of the fields in the order a list reads best: written out, not derived from
 // `with_model_fields!`.
@@ -82,6 +121,14 @@ pub struct ModelSummary {
     pub last_verified_at: Option<String>,
     pub description: Option<String>,
     pub tags: Vec<String>,
+    /// USD per input token (extension: a list compares prices).
+    pub input_cost_per_token: Option<f64>,
+    /// USD per output token (extension).
+    pub output_cost_per_token: Option<f64>,
+    /// The context window (extension).
+    pub max_input_tokens: Option<i64>,
+    /// What the model can do (extension).
+    pub capabilities: Vec<String>,
     pub project_id: String,
     pub created_by: String,
     /// Deprecated alias of `created_by`.
@@ -109,6 +156,10 @@ impl From<&Model> for ModelSummary {
             last_verified_at: m.last_verified_at.map(|t| t.to_string()),
             description: f.description.clone(),
             tags: f.tags.clone(),
+            input_cost_per_token: f.input_cost_per_token,
+            output_cost_per_token: f.output_cost_per_token,
+            max_input_tokens: f.max_input_tokens,
+            capabilities: f.capabilities.clone(),
             project_id: m.scope.project.to_string(),
             created_by: m.created_by.clone(),
             owner_id: m.created_by.clone(),

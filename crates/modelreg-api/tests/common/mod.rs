@@ -331,6 +331,7 @@ impl TestApp {
                         provider: Some("openai".into()),
                         ..modelreg_store::testing::plain_fields(uri)
                     },
+                    catalog: Default::default(),
                     credentials: self.keyring.seal(
                         Binding {
                             scope: &scope,

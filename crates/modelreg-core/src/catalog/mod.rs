@@ -7,8 +7,10 @@
 
 mod capability;
 mod cost_map;
+mod link;
 mod lookup;
 mod search;
+mod state;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -18,7 +20,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use capability::Capability;
+pub use link::{
+    CATALOG_FIELDS, CatalogLink, EntryValues, Provenance, UpstreamChange, field_value,
+    set_field_value,
+};
 pub use search::CatalogFilter;
+pub use state::{Catalogs, MAX_COST_MAP_BYTES, catalog_in, entry_values, snapshot_of};
 
 /// LiteLLM's cost map, `gzip -n -9` (about a twentieth of the JSON's size).
 const BUNDLED_COST_MAP: &[u8] = include_bytes!("../../catalog/litellm-model-prices.json.gz");

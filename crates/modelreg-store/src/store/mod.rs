@@ -3,6 +3,7 @@
 //! Reads are there; the rules of writes are in `writes.rs`. The two backends (`sqlite.rs`,
 //! `postgres.rs`) say only where a transaction runs and how a statement is bound.
 
+mod catalog;
 mod indexed;
 mod maintenance;
 mod models;

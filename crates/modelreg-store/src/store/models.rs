@@ -7,7 +7,7 @@ use modelreg_core::{
     list::{EntryPage, ListPage, ListQuery, ModelEntry, Paging},
     model::{Model, Status},
     resource_uri::ModelKey,
-    store::{AuditFilter, ModelChange, ModelStore, NewModel},
+    store::{AuditFilter, CatalogSnapshot, ModelChange, ModelStore, NewModel},
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
@@ -23,6 +23,22 @@ use crate::{
 
 #[async_trait]
 impl<B: Backend> ModelStore for SqlStore<B> {
+    async fn catalog_head(&self) -> Result<Option<i64>> {
+        self.head_of_catalog().await
+    }
+
+    async fn catalog_snapshot(&self, id: i64) -> Result<Option<CatalogSnapshot>> {
+        self.snapshot_of_catalog(id).await
+    }
+
+    async fn add_catalog_snapshot(&self, snapshot: CatalogSnapshot) -> Result<i64> {
+        self.add_snapshot_of_catalog(snapshot).await
+    }
+
+    async fn catalogued_models(&self, scope: &TenantScope) -> Result<Vec<Model>> {
+        self.models_of_catalog(scope).await
+    }
+
     async fn insert_model(
         &self,
         scope: &TenantScope,

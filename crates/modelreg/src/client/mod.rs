@@ -5,7 +5,7 @@
 
 pub mod interop;
 pub mod models;
-mod output;
+pub mod output;
 pub mod profile;
 mod yaml;
 

@@ -403,6 +403,7 @@ const SHOWN_LAST: &[&str] = &[
     "owner_id",
     "created_at",
     "updated_at",
+    "catalog",
     "etag",
 ];
 
@@ -427,10 +428,37 @@ fn print_model(format: Format, mut model: Value, etag: Option<&str>) -> Result<(
         obj.insert("etag".into(), json!(tag));
     }
     if format == Format::Table {
+        if let Some(obj) = model.as_object_mut()
+            && let Some(link) = obj.get("catalog")
+        {
+            let readable = json!(catalog_line(link));
+            obj.insert("catalog".into(), readable);
+        }
         println!("{}", record_table(&model, &model_order()));
         return Ok(());
     }
     print_data(format, &model)
+}
+
+/// A model's link to the catalog in a line: the entry, and which values are the user's own.
+fn catalog_line(link: &Value) -> String {
+    let Some(key) = link["key"].as_str() else {
+        return "no catalog entry".into();
+    };
+    let overrides: Vec<&str> = link["fields"]
+        .as_object()
+        .map(|f| {
+            f.iter()
+                .filter(|(_, p)| *p == "override")
+                .map(|(n, _)| n.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    if overrides.is_empty() {
+        format!("{key} (every value the catalog's)")
+    } else {
+        format!("{key} (overrides: {})", overrides.join(", "))
+    }
 }
 
 /// What a failed verification adds when a reference did not resolve: the server resolves
