@@ -304,6 +304,8 @@ macro_rules! with_read_only_fields {
             pub credential_fields: Option<IgnoredAny>,
             #[schema(ignore)]
             pub last_verified_at: Option<IgnoredAny>,
+            #[schema(ignore)]
+            pub catalog: Option<IgnoredAny>,
         }
     };
 }

@@ -526,10 +526,17 @@ impl ModelService {
             let moved = fields.litellm_model != current.fields.litellm_model
                 || fields.base_model != current.fields.base_model;
             let entry = moved.then(|| catalog.entry_for(&fields));
+            let now = current
+                .catalog
+                .key
+                .as_deref()
+                .and_then(|k| catalog.entry_values_of(k));
             let link = current.catalog.updated(
+                &current.fields,
                 &mut fields,
                 &patch.catalog_given,
                 entry.as_ref().map(Option::as_ref),
+                now.as_ref(),
             );
             // Credentials equal to the stored ones are no change: a re-import or a GET → PUT
             // round trip that resends them writes nothing.
