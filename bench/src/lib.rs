@@ -185,11 +185,12 @@ pub async fn run_backend(
             cold: None,
             api: Api::Modelreg,
         };
-        if plan
-            .scenarios
-            .iter()
-            .any(|s| matches!(s, Scenario::SearchCold | Scenario::FilterCold))
-        {
+        if plan.scenarios.iter().any(|s| {
+            matches!(
+                s,
+                Scenario::SearchCold | Scenario::FilterCold | Scenario::FilterCatalog
+            )
+        }) {
             let started = std::time::Instant::now();
             let cold = terms::Cold::new(size);
             eprintln!(

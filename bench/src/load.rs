@@ -40,6 +40,9 @@ pub enum Scenario {
     SearchCold,
     /// Filters and sort in a combination no earlier request of the run used (`terms.rs`).
     FilterCold,
+    /// Capabilities, a context and a price bound, sorted by price or context, in a
+    /// combination no earlier request of the run used (`terms.rs`).
+    FilterCatalog,
     /// `GET /v1/models` (all usable models, no limit) of a 1,000-model project.
     V1Models1k,
     /// The same of a 10,000-model project.
@@ -50,7 +53,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 16] = [
+    pub const ALL: [Scenario; 17] = [
         Scenario::Healthz,
         Scenario::ListFirst,
         Scenario::ListPage50,
@@ -65,6 +68,7 @@ impl Scenario {
         Scenario::Mixed,
         Scenario::SearchCold,
         Scenario::FilterCold,
+        Scenario::FilterCatalog,
         Scenario::V1Models1k,
         Scenario::V1Models10k,
     ];
@@ -96,6 +100,7 @@ impl Scenario {
             Scenario::Mixed => "mixed",
             Scenario::SearchCold => "search-cold",
             Scenario::FilterCold => "filter-cold",
+            Scenario::FilterCatalog => "filter-catalog",
             Scenario::V1Models1k => "v1-models-1k",
             Scenario::V1Models10k => "v1-models-10k",
             Scenario::Soak => "soak",
@@ -268,6 +273,7 @@ impl Worker {
                 get(format!("{LIST}?search={}", encode(&cold(t).search_term())))
             }
             Scenario::FilterCold => get(format!("{LIST}?{}", cold(t).filter_query())),
+            Scenario::FilterCatalog => get(format!("{LIST}?{}", cold(t).catalog_query())),
             Scenario::V1Models1k | Scenario::V1Models10k => Call {
                 project: scenario.project().map(|(p, _)| p),
                 ..get("/v1/models".into())
@@ -339,6 +345,14 @@ impl Cold {
             .next_filter
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.filters.query(n)
+    }
+
+    /// The next request's catalog filters and sort.
+    fn catalog_query(&self) -> String {
+        let n = self
+            .next_catalog
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.catalog.query(n)
     }
 }
 

@@ -35,6 +35,19 @@
 //! queries, each different. Request `n` takes combination `(A·n + B) mod 990,144` (`A` prime
 //! to the count, so every combination comes once before any repeats): more than 49 s at
 //! 20,000 req/s.
+//!
+//! # `filter-catalog`
+//!
+//! The list filtered by the catalog's fields (issue [catalog]): one or two capabilities (of
+//! the nine the bundled catalog fills for the seed's families: 45 choices), a
+//! `min_input_tokens` threshold (2,000 to 128,000 in 64 steps), a `max_input_cost` threshold
+//! (5e-8 to 3.2e-6 USD in 64 steps), half the time a status (5) or a provider (the two whose
+//! models the catalog prices) beside them, sorted by `input_cost_per_token` or
+//! `max_input_tokens`, up or down: 10,321,920 queries, visited as `filter-cold`'s are, so none
+//! repeats within a run. The bundled catalog knows six of the seed's 14 families (five
+//! prices, five contexts, three capability lists), so a query matches none to a fifth of the
+//! models: nine in ten match some, 9% of the models on average
+//! (`catalog_queries_never_repeat_and_match_the_seed`).
 
 use std::{
     collections::HashMap,
@@ -363,14 +376,117 @@ impl FilterCombos {
     }
 }
 
+/// The capabilities the bundled catalog fills for the seed's families (`seed::FAMILIES`).
+pub const CATALOG_CAPABILITIES: [&str; 9] = [
+    "vision",
+    "function_calling",
+    "parallel_function_calling",
+    "tool_choice",
+    "response_schema",
+    "reasoning",
+    "prompt_caching",
+    "pdf_input",
+    "system_messages",
+];
+/// The thresholds: `min_input_tokens` = 2,000 · (k + 1), `max_input_cost` = 5e-8 · (k + 1),
+/// for k below these.
+const TOKEN_STEPS: usize = 64;
+const COST_STEPS: usize = 64;
+pub const CATALOG_SORTS: [&str; 4] = [
+    "input_cost_per_token:asc",
+    "input_cost_per_token:desc",
+    "max_input_tokens:asc",
+    "max_input_tokens:desc",
+];
+
+/// The providers a `filter-catalog` query may name: those of the seed's families the bundled
+/// catalog prices.
+pub const CATALOG_PROVIDERS: [&str; 2] = ["openai", "ollama"];
+
+/// The `filter-catalog` queries: every combination, visited in a fixed shuffled order.
+pub struct CatalogCombos {
+    /// Capability choices: each one, each unordered pair.
+    capability_sets: Vec<Vec<usize>>,
+    pub count: u64,
+    step: u64,
+}
+
+impl Default for CatalogCombos {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CatalogCombos {
+    pub fn new() -> CatalogCombos {
+        let n = CATALOG_CAPABILITIES.len();
+        let mut capability_sets: Vec<Vec<usize>> = (0..n).map(|a| vec![a]).collect();
+        for a in 0..n {
+            for b in a + 1..n {
+                capability_sets.push(vec![a, b]);
+            }
+        }
+        // Half none, then each status, then each provider.
+        let facets = 2 * (STATUSES.len() + CATALOG_PROVIDERS.len()) as u64;
+        let count = capability_sets.len() as u64
+            * TOKEN_STEPS as u64
+            * COST_STEPS as u64
+            * facets
+            * CATALOG_SORTS.len() as u64;
+        let step = [7_919u64, 104_729, 1_299_709]
+            .into_iter()
+            .find(|p| !count.is_multiple_of(*p))
+            .expect("one of three primes does not divide the count");
+        CatalogCombos {
+            capability_sets,
+            count,
+            step,
+        }
+    }
+
+    /// The query string (without `?`) of request `n`; distinct for `n` in `0..count`.
+    pub fn query(&self, n: u64) -> String {
+        let mut k = ((n % self.count) as u128 * self.step as u128 + 54_321) as u64 % self.count;
+        let mut next = |radix: usize| {
+            let d = (k % radix as u64) as usize;
+            k /= radix as u64;
+            d
+        };
+        let caps = &self.capability_sets[next(self.capability_sets.len())];
+        let tokens = 2_000 * (next(TOKEN_STEPS) + 1);
+        let cost = 5 * (next(COST_STEPS) + 1);
+        let facets = STATUSES.len() + CATALOG_PROVIDERS.len();
+        let facet = next(2 * facets);
+        let sort = CATALOG_SORTS[next(CATALOG_SORTS.len())];
+        let caps: Vec<&str> = caps.iter().map(|i| CATALOG_CAPABILITIES[*i]).collect();
+        let mut q = vec![
+            format!("capability={}", caps.join(",")),
+            format!("min_input_tokens={tokens}"),
+            format!("max_input_cost={cost}e-8"),
+        ];
+        match facet.checked_sub(facets) {
+            Some(f) if f < STATUSES.len() => q.push(format!("status={}", STATUSES[f])),
+            Some(f) => q.push(format!(
+                "provider={}",
+                CATALOG_PROVIDERS[f - STATUSES.len()]
+            )),
+            None => {}
+        }
+        q.push(format!("sort={sort}"));
+        q.join("&")
+    }
+}
+
 /// The shared state of the cold scenarios: the generators and the counter of requests made,
 /// shared by every connection (and every scenario of a run, so no query repeats across them).
 #[derive(Clone)]
 pub struct Cold {
     pub search: Arc<SearchTerms>,
     pub filters: Arc<FilterCombos>,
+    pub catalog: Arc<CatalogCombos>,
     pub next_search: Arc<AtomicU64>,
     pub next_filter: Arc<AtomicU64>,
+    pub next_catalog: Arc<AtomicU64>,
 }
 
 impl Cold {
@@ -378,8 +494,10 @@ impl Cold {
         Cold {
             search: Arc::new(SearchTerms::new(models)),
             filters: Arc::new(FilterCombos::new()),
+            catalog: Arc::new(CatalogCombos::new()),
             next_search: Arc::new(AtomicU64::new(0)),
             next_filter: Arc::new(AtomicU64::new(0)),
+            next_catalog: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -525,5 +643,68 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// No two `filter-catalog` requests of a run alike, every one a query the API accepts,
+    /// and the mix of what they match over the seed data: some nothing, most a share of it.
+    #[test]
+    fn catalog_queries_never_repeat_and_match_the_seed() {
+        use modelreg_core::list::{CursorKeys, ListQuery};
+        let c = CatalogCombos::new();
+        assert_eq!(c.count, 45 * 64 * 64 * 14 * 4);
+        // More than a 10 s scenario at 20,000 req/s makes.
+        let mut seen = HashSet::new();
+        for n in 0..400_000 {
+            assert!(
+                seen.insert(c.query(n)),
+                "request {n} repeats {}",
+                c.query(n)
+            );
+        }
+        assert_eq!(c.query(7), c.query(7 + c.count));
+        let data: Vec<_> = (0..2_000).map(seed::fields).collect();
+        let keys = CursorKeys::ephemeral();
+        let (mut none, mut some, mut sorted_by) = (0, 0, HashSet::new());
+        let mut matched = 0;
+        for n in (0..c.count).step_by((c.count / 2_000) as usize) {
+            let q = c.query(n);
+            let pairs: Vec<(String, String)> =
+                form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+            let query = ListQuery::parse(&pairs, &keys).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+            let f = &query.filters;
+            assert!((1..=2).contains(&f.capabilities.len()), "{q}");
+            sorted_by.insert(format!("{:?}", query.sort));
+            let matching = data
+                .iter()
+                .filter(|m| {
+                    f.capabilities
+                        .iter()
+                        .all(|c| m.capabilities.iter().any(|x| x == c.as_str()))
+                        && m.max_input_tokens
+                            .is_some_and(|t| t >= f.min_input_tokens.unwrap())
+                        && m.input_cost_per_token
+                            .is_some_and(|p| p <= f.max_input_cost.unwrap().get())
+                        && f.status.is_none_or(|s| m.status == s)
+                        && f.provider
+                            .as_ref()
+                            .is_none_or(|p| m.provider.as_ref() == Some(p))
+                })
+                .count();
+            matched += matching;
+            if matching == 0 {
+                none += 1;
+            } else {
+                some += 1;
+                assert!(matching <= data.len() / 4, "{q} matches {matching}");
+            }
+        }
+        assert_eq!(sorted_by.len(), 4);
+        // About nine in ten match some models (9% of them on average), one in ten none.
+        assert!(
+            some > 1_600 && none > 100,
+            "{some} match something, {none} nothing"
+        );
+        let mean = matched as f64 / (some + none) as f64 / data.len() as f64;
+        assert!((0.06..0.12).contains(&mean), "{mean}");
     }
 }

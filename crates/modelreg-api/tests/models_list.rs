@@ -616,7 +616,236 @@ async fn a_forged_or_tampered_cursor_is_refused_on_every_field(app: TestApp) {
     }
 }
 
+/// The list's catalog parameters are checked like the others: each bad one is named.
+async fn catalog_parameters_are_checked(app: TestApp) {
+    let t = app.tenant().await;
+    for (q, loc) in [
+        ("capability=telepathy", "query.capability"),
+        ("capability=vision,telepathy", "query.capability"),
+        ("min_input_tokens=0", "query.min_input_tokens"),
+        ("min_input_tokens=many", "query.min_input_tokens"),
+        ("max_input_cost=-1", "query.max_input_cost"),
+        ("max_input_cost=NaN", "query.max_input_cost"),
+        ("sort=input_cost_per_token:up", "query.sort"),
+    ] {
+        let r = app
+            .send(t.get(&format!("/assets/models?{q}")))
+            .await
+            .expect_error(422, "VALIDATION_ERROR");
+        assert_eq!(r.error_locs(), [loc], "{q}");
+    }
+    // All at once: each named.
+    let r = app
+        .send(t.get("/assets/models?capability=telepathy&min_input_tokens=0&max_input_cost=-1"))
+        .await
+        .expect_error(422, "VALIDATION_ERROR");
+    assert_eq!(
+        r.error_locs(),
+        [
+            "query.capability",
+            "query.min_input_tokens",
+            "query.max_input_cost"
+        ]
+    );
+    // The allowed values are named; what the client sent is not quoted.
+    assert!(r.text.contains("vision, function_calling"), "{}", r.text);
+    assert!(!r.text.contains("telepathy"), "{}", r.text);
+}
+
+/// Models with capabilities, prices and contexts given (some without any), created through
+/// the API: (capabilities, input_cost_per_token, max_input_tokens).
+async fn seed_catalog(app: &TestApp, t: &Tenant) -> Vec<Value> {
+    let specs: [(&[&str], Option<f64>, Option<i64>); 9] = [
+        (
+            &["vision", "function_calling"],
+            Some(0.0000025),
+            Some(128_000),
+        ),
+        (&["vision"], Some(0.0000025), Some(200_000)),
+        (&["function_calling"], None, Some(128_000)),
+        (
+            &["vision", "function_calling", "reasoning"],
+            Some(0.00001),
+            None,
+        ),
+        (&[], Some(0.0), Some(8_192)),
+        (&["vision", "function_calling"], None, Some(1_000_000)),
+        (
+            &["vision", "function_calling"],
+            Some(0.000001),
+            Some(200_000),
+        ),
+        (
+            &["vision", "function_calling"],
+            Some(0.00003),
+            Some(128_000),
+        ),
+        (
+            &["function_calling", "vision"],
+            Some(0.0000025),
+            Some(128_000),
+        ),
+    ];
+    for (i, (caps, cost, context)) in specs.iter().enumerate() {
+        let mut b = model(&format!("cat{i}"));
+        // A model string the catalog does not know: no value is filled in.
+        b["litellm_model"] = json!(format!("hosted_vllm/house-model-{i}"));
+        b["capabilities"] = json!(caps);
+        b["input_cost_per_token"] = json!(cost);
+        b["max_input_tokens"] = json!(context);
+        app.send(t.post("/assets/models", b)).await.expect(201);
+    }
+    let all = all_pages(app, t, "").await;
+    assert_eq!(all.len(), specs.len());
+    assert!(all.iter().any(|m| m["input_cost_per_token"].is_null()));
+    all
+}
+
+/// A number field's value as the list orders it: none before every number.
+fn number(m: &Value, field: &str) -> Option<f64> {
+    m[field].as_f64()
+}
+
+/// The ids of `list` ordered by the number `field`, then by id in the same direction.
+fn by_number(mut list: Vec<Value>, field: &str, desc: bool) -> Vec<String> {
+    list.sort_by(|a, b| {
+        let o = number(a, field)
+            .partial_cmp(&number(b, field))
+            .unwrap()
+            .then_with(|| key(a, "id").cmp(&key(b, "id")));
+        if desc { o.reverse() } else { o }
+    });
+    ids(&list)
+}
+
+/// Every model of a list, following `next_cursor` one model at a time.
+async fn all_cursors(app: &TestApp, t: &Tenant, query: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut r = app
+        .send(t.get(&format!("/assets/models?limit=1&{query}")))
+        .await
+        .expect(200);
+    loop {
+        out.extend(r.json["data"].as_array().unwrap().iter().cloned());
+        let Some(c) = r.json["pagination"]["next_cursor"].as_str() else {
+            return out;
+        };
+        r = app
+            .send(t.get(&format!("/assets/models?cursor={c}")))
+            .await
+            .expect(200);
+    }
+}
+
+/// Filters by capability, context and price, sorted by price or by context either way, by
+/// page and by cursor; models without a value are left out by a bound and sort first going up.
+async fn catalog_filters_and_sorts(app: TestApp) {
+    let t = app.tenant().await;
+    let all = seed_catalog(&app, &t).await;
+    let has = |m: &Value, c: &str| m["capabilities"].as_array().unwrap().iter().any(|x| x == c);
+    let wanted = |m: &&Value| {
+        has(m, "vision")
+            && has(m, "function_calling")
+            && number(m, "max_input_tokens").is_some_and(|n| n >= 128_000.0)
+            && number(m, "input_cost_per_token").is_some_and(|c| c <= 0.00001)
+    };
+    let matching: Vec<Value> = all.iter().filter(wanted).cloned().collect();
+    assert_eq!(matching.len(), 3, "the seed makes three match");
+    let filter =
+        "capability=function_calling,vision&min_input_tokens=128000&max_input_cost=0.00001";
+    for (field, order, desc) in [
+        ("input_cost_per_token", "asc", false),
+        ("input_cost_per_token", "desc", true),
+        ("max_input_tokens", "asc", false),
+        ("max_input_tokens", "desc", true),
+    ] {
+        let q = format!("{filter}&sort={field}:{order}");
+        let expected = by_number(matching.clone(), field, desc);
+        assert_eq!(ids(&all_pages(&app, &t, &q).await), expected, "{q}");
+        assert_eq!(ids(&all_cursors(&app, &t, &q).await), expected, "{q}");
+        let r = app
+            .send(t.get(&format!("/assets/models?{q}&limit=2")))
+            .await
+            .expect(200);
+        assert_eq!(r.json["pagination"]["total_items"], 3, "{q}");
+        // Unfiltered: the models without a value come first going up, last going down.
+        let q = format!("sort={field}:{order}");
+        let expected = by_number(all.clone(), field, desc);
+        assert_eq!(ids(&all_cursors(&app, &t, &q).await), expected, "{q}");
+    }
+}
+
+/// A page filtered by the catalog's fields is not served from the page cache after a write
+/// changes what it shows: capabilities, a price, a context.
+async fn a_catalog_filtered_page_follows_writes(app: TestApp) {
+    let t = app.tenant().await;
+    let all = seed_catalog(&app, &t).await;
+    let list = |q: &'static str| {
+        let (app, t) = (&app, &t);
+        async move {
+            let r = app
+                .send(t.get(&format!("/assets/models?{q}")))
+                .await
+                .expect(200);
+            ids(r.json["data"].as_array().unwrap())
+        }
+    };
+    let alone = "capability=reasoning";
+    let sliced = "status=PENDING&capability=reasoning&sort=max_input_tokens:desc";
+    let cheap = "max_input_cost=0.000001&sort=input_cost_per_token:asc";
+    let long = "min_input_tokens=500000";
+    let reasoning: Vec<String> = ids(&all)
+        .into_iter()
+        .zip(&all)
+        .filter(|(_, m)| {
+            m["capabilities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "reasoning")
+        })
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(list(alone).await, reasoning);
+    assert_eq!(list(sliced).await, reasoning);
+    let before_cheap = list(cheap).await;
+    assert_eq!(list(long).await.len(), 1);
+    // Pages now kept. Each write changes what one of them shows.
+    let uri = |i: usize| all[i]["resource_uri"].as_str().unwrap().to_owned();
+    // A model without a price, of a short context, without reasoning.
+    let target = all
+        .iter()
+        .position(|m| {
+            m["input_cost_per_token"].is_null()
+                && number(m, "max_input_tokens").is_some_and(|n| n < 500_000.0)
+        })
+        .unwrap();
+    let patch = |i: usize, body: Value| t.patch(&format!("/assets/models/{}", uri(i)), body);
+    app.send(patch(target, json!({"capabilities": ["reasoning"], "input_cost_per_token": 0.0000001, "max_input_tokens": 900000})))
+        .await
+        .expect(200);
+    let id = all[target]["id"].as_str().unwrap().to_owned();
+    assert!(list(alone).await.contains(&id));
+    assert!(list(sliced).await.contains(&id));
+    let now_cheap = list(cheap).await;
+    assert_eq!(now_cheap.len(), before_cheap.len() + 1);
+    assert!(now_cheap.contains(&id));
+    assert_eq!(list(long).await.len(), 2);
+    app.send(patch(
+        target,
+        json!({"capabilities": [], "max_input_tokens": null}),
+    ))
+    .await
+    .expect(200);
+    assert!(!list(alone).await.contains(&id));
+    assert!(!list(sliced).await.contains(&id));
+    assert_eq!(list(long).await.len(), 1);
+}
+
 on_both_backends!(
+    catalog_parameters_are_checked,
+    catalog_filters_and_sorts,
+    a_catalog_filtered_page_follows_writes,
     empty_list,
     page_arithmetic_at_the_edges,
     default_order_is_newest_first,

@@ -2,11 +2,13 @@
 //! backend in use.
 
 use modelreg_core::{
-    list::{COUNT_CAP, ListQuery, Paging, SortField},
+    catalog::Capability,
+    list::{COUNT_CAP, ListQuery, Paging, SortField, SortType, SortValue},
     tenant::TenantScope,
 };
 use sea_query::{
-    Cond, Expr, ExprTrait, LikeExpr, Order, Query, QueryStatementBuilder, SelectStatement,
+    Cond, Expr, ExprTrait, LikeExpr, NullOrdering, Order, Query, QueryStatementBuilder,
+    SelectStatement,
 };
 
 use crate::{
@@ -23,6 +25,15 @@ fn typed(col: &str, value: &str, dialect: Dialect) -> Expr {
         (Dialect::Postgres, "id") => v.cast_as("uuid"),
         (Dialect::Postgres, "created_at" | "updated_at") => v.cast_as("timestamptz"),
         _ => v,
+    }
+}
+
+/// A cursor's sort value for `field` as a bound value, `None` for a number that is missing.
+fn cursor_value(field: SortField, value: &str, dialect: Dialect) -> Option<Expr> {
+    match field.cursor_value(value) {
+        SortValue::Text(v) => Some(typed(column(field), v, dialect)),
+        SortValue::Integer(n) => n.map(Expr::val),
+        SortValue::Real(x) => x.map(Expr::val),
     }
 }
 
@@ -108,6 +119,16 @@ fn filter(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Cond {
     if let Some(p) = &f.provider {
         cond = cond.add(Expr::col("provider").eq(p.as_str()));
     }
+    if !f.capabilities.is_empty() {
+        cond = cond.add(has_capabilities(&f.capabilities, dialect));
+    }
+    // A model without a value does not match: a comparison with NULL is not true.
+    if let Some(n) = f.min_input_tokens {
+        cond = cond.add(Expr::col("max_input_tokens").gte(n));
+    }
+    if let Some(p) = f.max_input_cost {
+        cond = cond.add(Expr::col("input_cost_per_token").lte(p.get()));
+    }
     // EXISTS on model_tags' primary key (model_id, tag): a page walks its sort's index and
     // probes each row, instead of first collecting every model that has each tag.
     for tag in &f.tags {
@@ -122,43 +143,128 @@ fn filter(scope: &TenantScope, q: &ListQuery, dialect: Dialect) -> Cond {
     cond
 }
 
+/// The model has every one of `wanted` in its `capabilities` (a JSON list of names).
+///
+/// On PostgreSQL, one containment of the list cast to jsonb, written as the expression of the
+/// GIN index `models_capabilities` (migration 0013) so that the planner can take it. On SQLite
+/// (where only a list the index in memory does not answer comes here) one `json_each` per
+/// capability asked for.
+fn has_capabilities(wanted: &[Capability], dialect: Dialect) -> Cond {
+    match dialect {
+        Dialect::Postgres => {
+            let names: Vec<&str> = wanted.iter().map(|c| c.as_str()).collect();
+            let json = serde_json::to_string(&names).expect("names serialize");
+            Cond::all().add(Expr::cust_with_values(
+                "CAST(capabilities AS jsonb) @> CAST($1 AS jsonb)",
+                [json],
+            ))
+        }
+        Dialect::Sqlite => {
+            let mut cond = Cond::all();
+            for c in wanted {
+                cond = cond.add(Expr::cust_with_values(
+                    "EXISTS (SELECT 1 FROM json_each(models.capabilities) WHERE value = ?)",
+                    [c.as_str()],
+                ));
+            }
+            cond
+        }
+    }
+}
+
+/// One key of a keyset position: its column, its direction, and the cursor's value (`None`:
+/// a number that is missing, which sorts before every number).
+struct Key {
+    col: &'static str,
+    desc: bool,
+    value: Option<Expr>,
+    /// Whether the column may be NULL (the numbers).
+    nullable: bool,
+}
+
+impl Key {
+    /// The row's key equals the cursor's.
+    fn equal(&self) -> Expr {
+        match &self.value {
+            Some(v) => Expr::col(self.col).eq(v.clone()),
+            None => Expr::col(self.col).is_null(),
+        }
+    }
+
+    /// The row's key comes strictly after the cursor's in the list's order; `None` when none
+    /// can (a missing number, descending: only missing numbers follow, and they are equal).
+    fn beyond(&self) -> Option<Cond> {
+        let col = || Expr::col(self.col);
+        Some(match (&self.value, self.desc) {
+            (None, false) => Cond::all().add(col().is_not_null()),
+            (None, true) => return None,
+            (Some(v), false) => Cond::all().add(col().gt(v.clone())),
+            (Some(v), true) if self.nullable => {
+                Cond::any().add(col().lt(v.clone())).add(col().is_null())
+            }
+            (Some(v), true) => Cond::all().add(col().lt(v.clone())),
+        })
+    }
+
+    /// The row's key is the cursor's or after it: the range a walk of the sort's index starts
+    /// from. `None` where every row qualifies (a missing number, ascending).
+    fn from(&self) -> Option<Cond> {
+        let col = || Expr::col(self.col);
+        Some(match (&self.value, self.desc) {
+            (None, false) => return None,
+            (None, true) => Cond::all().add(col().is_null()),
+            (Some(v), false) => Cond::all().add(col().gte(v.clone())),
+            (Some(v), true) if self.nullable => {
+                Cond::any().add(col().lte(v.clone())).add(col().is_null())
+            }
+            (Some(v), true) => Cond::all().add(col().lte(v.clone())),
+        })
+    }
+}
+
 /// Rows strictly after the cursor's row in the sort order: for keys k1..kn and id,
 /// `k1 ≷= v1 AND ((k1 ≷ v1) OR (k1 = v1 AND k2 ≷ v2) OR … OR (k1 = v1 AND … AND kn = vn AND
 /// id ≷ last_id))`. The first term is implied by the rest; it is there for the planner. With
 /// the values bound as parameters SQLite did not see a range in the OR alone, and walked the
 /// sort's index from the first row to the cursor on every page: 19 ms for a page in the middle
 /// of 100,000 models, under 1 ms with the bound.
+///
+/// A number may be missing (NULL), and sorts before every number: `≷` and `=` above are then
+/// written with `IS NULL` and `IS NOT NULL` ([`Key`]).
 fn after_cursor(q: &ListQuery, values: &[String], last_id: &str, dialect: Dialect) -> Cond {
-    let mut keys: Vec<(&'static str, bool, String)> = q
+    let mut keys: Vec<Key> = q
         .sort
         .iter()
         .zip(values)
-        .map(|(k, v)| (column(k.field), k.desc, v.clone()))
+        .map(|(k, v)| Key {
+            col: column(k.field),
+            desc: k.desc,
+            value: cursor_value(k.field, v, dialect),
+            nullable: k.field.sort_type() != SortType::Text,
+        })
         .collect();
-    keys.push(("id", q.id_desc(), last_id.to_owned()));
+    keys.push(Key {
+        col: "id",
+        desc: q.id_desc(),
+        value: Some(typed("id", last_id, dialect)),
+        nullable: false,
+    });
     let mut any = Cond::any();
     for i in 0..keys.len() {
+        let Some(beyond) = keys[i].beyond() else {
+            continue;
+        };
         let mut all = Cond::all();
-        for (col, _, v) in &keys[..i] {
-            all = all.add(Expr::col(*col).eq(typed(col, v, dialect)));
+        for k in &keys[..i] {
+            all = all.add(k.equal());
         }
-        let (col, desc, v) = &keys[i];
-        let v = typed(col, v, dialect);
-        all = all.add(if *desc {
-            Expr::col(*col).lt(v)
-        } else {
-            Expr::col(*col).gt(v)
-        });
-        any = any.add(all);
+        any = any.add(all.add(beyond));
     }
-    let (col, desc, v) = &keys[0];
-    let v = typed(col, v, dialect);
-    let bound = if *desc {
-        Expr::col(*col).lte(v)
-    } else {
-        Expr::col(*col).gte(v)
-    };
-    Cond::all().add(bound).add(any)
+    let mut cond = Cond::all();
+    if let Some(from) = keys[0].from() {
+        cond = cond.add(from);
+    }
+    cond.add(any)
 }
 
 /// The page: `limit + 1` rows, so the caller learns whether more follow.
@@ -186,18 +292,27 @@ fn page_of(
     sel.columns(columns.iter().copied())
         .from(MODELS)
         .cond_where(cond);
-    order(&mut sel, q);
+    order(&mut sel, q, dialect);
     sel.limit(u64::from(q.limit) + 1).offset(q.offset());
     sel
 }
 
-/// The list's order, ending in `id`.
-fn order(sel: &mut SelectStatement, q: &ListQuery) {
+/// The list's order, ending in `id`. A missing number sorts first in ascending order, as
+/// SQLite orders NULL and as an empty provider or mode sorts on every backend; PostgreSQL is
+/// told so (its own default puts NULL last), in the order of its sort indexes (migration 0013).
+fn order(sel: &mut SelectStatement, q: &ListQuery, dialect: Dialect) {
     for k in &q.sort {
-        sel.order_by(
-            column(k.field),
-            if k.desc { Order::Desc } else { Order::Asc },
-        );
+        let dir = if k.desc { Order::Desc } else { Order::Asc };
+        if dialect == Dialect::Postgres && k.field.sort_type() != SortType::Text {
+            let nulls = if k.desc {
+                NullOrdering::Last
+            } else {
+                NullOrdering::First
+            };
+            sel.order_by_with_nulls(column(k.field), dir, nulls);
+        } else {
+            sel.order_by(column(k.field), dir);
+        }
     }
     sel.order_by("id", if q.id_desc() { Order::Desc } else { Order::Asc });
 }
@@ -238,13 +353,13 @@ pub(crate) fn page_statement(
             dialect,
         ));
     }
-    order(&mut keys, q);
+    order(&mut keys, q, dialect);
     keys.limit(u64::from(q.limit) + 1).offset(q.offset());
     let mut sel = Query::select();
     sel.columns(MODEL_COLUMNS.iter().copied())
         .from(MODELS)
         .and_where(Expr::col("seq").in_subquery(keys));
-    order(&mut sel, q);
+    order(&mut sel, q, dialect);
     with_meta_total(
         &mut sel,
         scope,
@@ -321,7 +436,15 @@ impl Slices {
         if let Some(p) = &f.provider {
             cond = cond.add(Expr::col("provider").eq(p.as_str()));
         }
-        let exact = f.search.is_none() && f.created_by.is_none() && f.tags.len() <= 1;
+        // The catalog's filters (capabilities, token and price bounds) only narrow the
+        // slices: every model they match is in them, so the generation still covers the page,
+        // but their models no longer add up to its total.
+        let exact = f.search.is_none()
+            && f.created_by.is_none()
+            && f.tags.len() <= 1
+            && f.capabilities.is_empty()
+            && f.min_input_tokens.is_none()
+            && f.max_input_cost.is_none();
         Some(Slices { cond, exact })
     }
 

@@ -1515,10 +1515,10 @@ async fn counts_past_the_cap_are_floors() {
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
                  INSERT INTO models (id, organization_id, project_id, resource_uri, name, \
                  name_lc, litellm_model, provider, tags, status, created_at, updated_at, \
-                 created_by, updated_by, credentials_kek_id, credentials) \
+                 created_by, updated_by, credentials_kek_id, credentials, max_input_tokens) \
                  SELECT {id}, 'cap', 'p', 'bulk-' || i, 'Bulk ' || i, 'bulk ' || i, 'openai/x', \
                  'openai', '[\"a\",\"b\"]', 'ACTIVE', {at}, {at}, 'user:sql', 'user:sql', 'k', \
-                 {blob} FROM n",
+                 {blob}, 1000 FROM n",
                 blob = if url.starts_with("postgres") {
                     "'\\x00'::bytea"
                 } else {
@@ -1560,6 +1560,18 @@ async fn counts_past_the_cap_are_floors() {
             (cap, true),
             "{url}"
         );
+        // The catalog's filters are counted too, with or without a facet.
+        for filter in [
+            vec![("min_input_tokens", "1")],
+            vec![("status", "ACTIVE"), ("min_input_tokens", "1")],
+        ] {
+            let page = s.list_models(&t, &query(&filter)).await.unwrap();
+            assert_eq!(
+                (page.total_items, page.total_is_estimate, page.has_more),
+                (cap, true, true),
+                "{url}: {filter:?}"
+            );
+        }
         let sliced = s.list_models(&t, &query(&[("tags", "a")])).await.unwrap();
         assert_eq!(
             (sliced.total_items, sliced.total_is_estimate),
@@ -1650,5 +1662,400 @@ async fn org_projects_are_the_organizations_own_with_models() {
             "{}",
             b.name
         );
+    }
+}
+
+/// The stores of the catalog tests, by database: SQLite with its list index and without it
+/// (the SQL every list falls back to) over one file, and PostgreSQL. The first of each
+/// database writes.
+struct CatalogBackends {
+    databases: Vec<Vec<(&'static str, Arc<dyn Store>)>>,
+    _dir: tempfile::TempDir,
+    _schema: PgSchema,
+}
+
+async fn catalog_backends() -> CatalogBackends {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cat.db").display());
+    let schema = PgSchema::create().await;
+    let plain = PoolSettings {
+        list_index_max_models: 0,
+        ..PoolSettings::default()
+    };
+    let open = |url: String, settings: PoolSettings| async move {
+        modelreg_store::open(&url, &settings).await.unwrap()
+    };
+    CatalogBackends {
+        databases: vec![
+            vec![
+                ("sqlite", open(url.clone(), PoolSettings::default()).await),
+                ("sqlite without the list index", open(url, plain).await),
+            ],
+            vec![(
+                "postgres",
+                open(schema.url.clone(), PoolSettings::default()).await,
+            )],
+        ],
+        _dir: dir,
+        _schema: schema,
+    }
+}
+
+const CAPABILITY_SETS: [&[&str]; 5] = [
+    &[],
+    &["vision"],
+    &["vision", "function_calling"],
+    &["function_calling", "reasoning"],
+    &["vision", "function_calling", "reasoning", "prompt_caching"],
+];
+/// Prices with ties, a zero, and none.
+const COSTS: [Option<f64>; 6] = [
+    None,
+    Some(0.0),
+    Some(0.000001),
+    Some(0.0000025),
+    Some(0.00003),
+    Some(1.0),
+];
+const CONTEXTS: [Option<i64>; 5] = [
+    None,
+    Some(4096),
+    Some(128_000),
+    Some(200_000),
+    Some(1_000_000),
+];
+
+/// The catalog's fields of model `i` of the catalog tests: every combination comes up.
+fn catalog_fields(i: usize) -> ModelFields {
+    ModelFields {
+        capabilities: CAPABILITY_SETS[i % 5]
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect(),
+        input_cost_per_token: COSTS[i % 6],
+        max_input_tokens: CONTEXTS[(i / 2) % 5],
+        status: [Status::Active, Status::Error, Status::Pending][i % 3],
+        provider: Some(["openai", "anthropic"][(i / 3) % 2].into()),
+        tags: if i.is_multiple_of(4) { vec!["a".into()] } else { vec![] },
+        ..plain_fields(&format!("cat {i}"))
+    }
+}
+
+fn has_all(m: &Model, wanted: &[&str]) -> bool {
+    wanted
+        .iter()
+        .all(|c| m.fields.capabilities.iter().any(|x| x == c))
+}
+
+/// The order a list of `sort` (field, descending) must have, computed here: numbers as
+/// numbers with a missing one first in ascending order, then `id` in the direction of the
+/// last key.
+fn in_catalog_order(mut models: Vec<Model>, sort: &[(&str, bool)]) -> Vec<Uuid> {
+    use std::cmp::Ordering;
+    let key = |m: &Model, field: &str| -> (Option<f64>, String) {
+        match field {
+            "input_cost_per_token" => (m.fields.input_cost_per_token, String::new()),
+            "max_input_tokens" => (m.fields.max_input_tokens.map(|n| n as f64), String::new()),
+            "status" => (None, m.fields.status.as_str().to_owned()),
+            other => panic!("no key for {other}"),
+        }
+    };
+    let id_desc = sort.last().is_none_or(|s| s.1);
+    models.sort_by(|a, b| {
+        for (field, desc) in sort {
+            let (x, y) = (key(a, field), key(b, field));
+            // Option's order: None first.
+            let o =
+                x.0.partial_cmp(&y.0)
+                    .unwrap_or(Ordering::Equal)
+                    .then(x.1.cmp(&y.1));
+            let o = if *desc { o.reverse() } else { o };
+            if o.is_ne() {
+                return o;
+            }
+        }
+        let o = a.id.cmp(&b.id);
+        if id_desc { o.reverse() } else { o }
+    });
+    models.into_iter().map(|m| m.id).collect()
+}
+
+/// Every model of a list, cursor after cursor, two at a time.
+async fn all_by_cursor(s: &Arc<dyn Store>, t: &TenantScope, mut q: ListQuery) -> Vec<Uuid> {
+    q.limit = 2;
+    let mut out = Vec::new();
+    loop {
+        let page = s.list_models(t, &q).await.unwrap();
+        out.extend(page.items.iter().map(|m| m.id));
+        match page.items.last() {
+            Some(last) if page.has_more => q.paging = Paging::After(q.after(last)),
+            _ => return out,
+        }
+    }
+}
+
+type Pred = fn(&Model) -> bool;
+
+/// The catalog tests' filters, and what each must match.
+fn catalog_filters() -> Vec<(Vec<(&'static str, &'static str)>, Pred)> {
+    vec![
+        (vec![("capability", "vision")], |m| has_all(m, &["vision"])),
+        (vec![("capability", "reasoning,function_calling")], |m| {
+            has_all(m, &["reasoning", "function_calling"])
+        }),
+        (vec![("capability", "computer_use")], |_| false),
+        (vec![("min_input_tokens", "128000")], |m| {
+            m.fields.max_input_tokens.is_some_and(|n| n >= 128_000)
+        }),
+        (vec![("min_input_tokens", "1")], |m| {
+            m.fields.max_input_tokens.is_some()
+        }),
+        (vec![("max_input_cost", "0.0000025")], |m| {
+            m.fields
+                .input_cost_per_token
+                .is_some_and(|c| c <= 0.0000025)
+        }),
+        (vec![("max_input_cost", "0")], |m| {
+            m.fields.input_cost_per_token == Some(0.0)
+        }),
+        (
+            vec![
+                ("capability", "vision"),
+                ("min_input_tokens", "100000"),
+                ("max_input_cost", "0.00003"),
+            ],
+            |m| {
+                has_all(m, &["vision"])
+                    && m.fields.max_input_tokens.is_some_and(|n| n >= 100_000)
+                    && m.fields.input_cost_per_token.is_some_and(|c| c <= 0.00003)
+            },
+        ),
+        (
+            vec![
+                ("capability", "function_calling"),
+                ("max_input_cost", "0.5"),
+                ("status", "ACTIVE"),
+                ("provider", "openai"),
+            ],
+            |m| {
+                has_all(m, &["function_calling"])
+                    && m.fields.input_cost_per_token.is_some_and(|c| c <= 0.5)
+                    && m.fields.status == Status::Active
+                    && m.fields.provider.as_deref() == Some("openai")
+            },
+        ),
+        (
+            vec![
+                ("min_input_tokens", "4096"),
+                ("tags", "a"),
+                ("search", "cat 1"),
+            ],
+            |m| {
+                m.fields.max_input_tokens.is_some_and(|n| n >= 4096)
+                    && m.fields.tags.iter().any(|t| t == "a")
+                    && m.fields.name.contains("cat 1")
+            },
+        ),
+    ]
+}
+
+/// `capability`, `min_input_tokens` and `max_input_cost`, alone and together and with the
+/// other filters, and the sorts by price and by context in both directions with models that
+/// have none, through pages and cursors, on both backends and on SQLite with and without its
+/// list index; then again after writes move models in and out of them. The expected lists are
+/// computed here from the models themselves.
+#[tokio::test]
+async fn catalog_filters_and_sorts_on_every_backend() {
+    let backends = catalog_backends().await;
+    let t = scope("catalog", "p");
+    let sorts: [&[(&str, bool)]; 6] = [
+        &[("input_cost_per_token", false)],
+        &[("input_cost_per_token", true)],
+        &[("max_input_tokens", false)],
+        &[("max_input_tokens", true)],
+        &[("max_input_tokens", true), ("input_cost_per_token", false)],
+        &[("status", false), ("input_cost_per_token", true)],
+    ];
+    for stores in &backends.databases {
+        let (_, writer) = &stores[0];
+        let mut models = Vec::new();
+        for i in 0..36 {
+            let mut m = new_model(&format!("c{i}"), false);
+            m.fields = catalog_fields(i);
+            models.push(writer.insert_model(&t, m, &audit()).await.unwrap());
+        }
+        // Another project's models never show.
+        let mut stranger = new_model("c0", false);
+        stranger.fields = catalog_fields(4);
+        writer
+            .insert_model(&scope("catalog", "other"), stranger, &audit())
+            .await
+            .unwrap();
+        for (name, s) in stores {
+            let mut non_empty = 0;
+            for (params, pred) in catalog_filters() {
+                let matching: Vec<Model> = models.iter().filter(|m| pred(m)).cloned().collect();
+                non_empty += usize::from(!matching.is_empty());
+                let q = query(&params);
+                let page = s.list_models(&t, &q).await.unwrap();
+                assert_eq!(
+                    (page.total_items, page.total_is_estimate),
+                    (matching.len() as u64, false),
+                    "{name}: {params:?}"
+                );
+                // The default order, newest first.
+                let mut expected: Vec<Uuid> = matching.iter().map(|m| m.id).collect();
+                expected.reverse();
+                let got: Vec<Uuid> = all_of(s, &t, q).await.iter().map(|m| m.id).collect();
+                assert_eq!(got, expected, "{name}: {params:?}");
+                for sort in sorts {
+                    let text: Vec<String> = sort
+                        .iter()
+                        .map(|(f, d)| format!("{f}:{}", if *d { "desc" } else { "asc" }))
+                        .collect();
+                    let text = text.join(",");
+                    let mut params = params.clone();
+                    params.push(("sort", text.as_str()));
+                    let q = query(&params);
+                    let expected = in_catalog_order(matching.clone(), sort);
+                    let paged: Vec<Uuid> = all_of(s, &t, q.clone())
+                        .await
+                        .iter()
+                        .map(|m| m.id)
+                        .collect();
+                    assert_eq!(paged, expected, "{name}: {params:?} by page");
+                    assert_eq!(
+                        all_by_cursor(s, &t, q).await,
+                        expected,
+                        "{name}: {params:?} by cursor"
+                    );
+                }
+            }
+            assert!(non_empty >= 8, "{name}: the filters should match something");
+        }
+
+        // Writes move models in and out of the filters and the orders: a price set, a context
+        // removed, capabilities changed, a model deleted.
+        let (_, last) = &stores[stores.len() - 1];
+        let mut f = models[0].fields.clone();
+        f.input_cost_per_token = Some(0.0000005);
+        f.capabilities = vec!["vision".into(), "reasoning".into()];
+        models[0] = last
+            .update_model(&t, field_change(&models[0], f), &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut f = models[7].fields.clone();
+        f.max_input_tokens = None;
+        f.capabilities = vec![];
+        models[7] = writer
+            .update_model(&t, field_change(&models[7], f), &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        let gone = models.remove(10);
+        assert!(
+            writer
+                .delete_model(&t, gone.id, None, &audit())
+                .await
+                .unwrap()
+        );
+        for (name, s) in stores {
+            let q = query(&[
+                ("capability", "vision,reasoning"),
+                ("max_input_cost", "0.000001"),
+                ("sort", "input_cost_per_token:desc"),
+            ]);
+            let matching: Vec<Model> = models
+                .iter()
+                .filter(|m| {
+                    has_all(m, &["vision", "reasoning"])
+                        && m.fields.input_cost_per_token.is_some_and(|c| c <= 0.000001)
+                })
+                .cloned()
+                .collect();
+            assert!(matching.iter().any(|m| m.id == models[0].id));
+            let expected = in_catalog_order(matching, &[("input_cost_per_token", true)]);
+            assert_eq!(all_by_cursor(s, &t, q).await, expected, "{name}");
+            let q = query(&[("sort", "max_input_tokens:asc"), ("min_input_tokens", "1")]);
+            let expected = in_catalog_order(
+                models
+                    .iter()
+                    .filter(|m| m.fields.max_input_tokens.is_some())
+                    .cloned()
+                    .collect(),
+                &[("max_input_tokens", false)],
+            );
+            assert!(!expected.contains(&models[7].id));
+            assert_eq!(all_by_cursor(s, &t, q).await, expected, "{name}");
+        }
+    }
+}
+
+/// A list filtered by a catalog field and a facet is kept under its slices' generation (the
+/// catalog's filters only narrow the slices, so every model they match is in them): a change
+/// of a model's capabilities, price or context in those slices moves it, and one outside
+/// them does not. One filtered by the catalog's fields alone is kept under the project's.
+#[tokio::test]
+async fn catalog_filters_are_kept_under_generations_that_cover_them() {
+    let backends = catalog_backends().await;
+    for (k, (name, s)) in backends.databases.iter().flatten().enumerate() {
+        let t = scope("catalog-gen", &format!("p{k}"));
+        let model = |uri: &str, status: Status| {
+            let mut m = new_model(uri, false);
+            m.fields = ModelFields {
+                status,
+                ..catalog_fields(1)
+            };
+            m
+        };
+        let active = s
+            .insert_model(&t, model("active", Status::Active), &audit())
+            .await
+            .unwrap();
+        let error = s
+            .insert_model(&t, model("error", Status::Error), &audit())
+            .await
+            .unwrap();
+        let sliced = query(&[("status", "ACTIVE"), ("capability", "vision")]);
+        let alone = query(&[("capability", "vision")]);
+        let first = s.list_models(&t, &sliced).await.unwrap();
+        assert_eq!(first.total_items, 1, "{name}");
+        let slices = first.slices.expect("a status filter selects slices");
+        let by_project = s.list_models(&t, &alone).await.unwrap();
+        assert_eq!(
+            (by_project.total_items, by_project.slices),
+            (2, None),
+            "{name}: no facet, no slices: the project's generation"
+        );
+        // A change outside the slices leaves them.
+        let mut f = error.fields.clone();
+        f.capabilities = vec![];
+        f.input_cost_per_token = Some(0.5);
+        f.max_input_tokens = Some(10);
+        s.update_model(&t, field_change(&error, f), &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            s.list_models(&t, &sliced).await.unwrap().slices,
+            Some(slices),
+            "{name}"
+        );
+        assert_eq!(
+            s.list_models(&t, &alone).await.unwrap().total_items,
+            1,
+            "{name}"
+        );
+        // One inside moves them.
+        let mut f = active.fields.clone();
+        f.capabilities = vec!["reasoning".into()];
+        s.update_model(&t, field_change(&active, f), &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        let after = s.list_models(&t, &sliced).await.unwrap();
+        assert!(after.slices.unwrap() > slices, "{name}");
+        assert_eq!(after.total_items, 0, "{name}");
     }
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use modelreg_core::{
     audit::{AuditAction, AuditEntry},
-    list::{After, Filters, ListQuery, Paging, SortField, SortKey},
+    catalog::Capability,
+    list::{After, Filters, ListQuery, Paging, Price, SortField, SortKey},
     model::{Mode, Model, ModelFields, Status},
     resource_uri::ResourceUri,
     secrets::SealedCredentials,
@@ -59,6 +60,33 @@ const TEAMS: [&str; 4] = ["payments", "growth", "risk", "search"];
 const PROVIDERS: [&str; 3] = ["openai", "anthropic", "bedrock"];
 const TAGS: [&str; 5] = ["prod", "staging", "eu", "us", "beta"];
 const ACTORS: [&str; 2] = ["user:alice", "service:ci"];
+/// Capabilities the models have (a query may also ask for one none has).
+const CAPABILITIES: [Capability; 4] = [
+    Capability::Vision,
+    Capability::FunctionCalling,
+    Capability::Reasoning,
+    Capability::WebSearch,
+];
+/// Prices and contexts with ties, as a catalog fills them; a model may also have none, or one
+/// of its own.
+const COSTS: [f64; 6] = [0.0, 0.0000001, 0.0000025, 0.000015, 0.00003, 1.0];
+const CONTEXTS: [i64; 5] = [4096, 8192, 128_000, 200_000, 1_000_000];
+
+fn random_cost(r: &mut Rng) -> f64 {
+    if r.chance(20) {
+        r.below(100_000) as f64 * 1e-10
+    } else {
+        *r.pick(&COSTS)
+    }
+}
+
+fn random_context(r: &mut Rng) -> i64 {
+    if r.chance(20) {
+        1 + r.below(2_000_000) as i64
+    } else {
+        *r.pick(&CONTEXTS)
+    }
+}
 
 fn scope(project: &str) -> TenantScope {
     TenantScope::new(
@@ -104,6 +132,14 @@ fn random_fields(r: &mut Rng) -> ModelFields {
             None
         },
         status: *r.pick(&Status::ALL),
+        // In the set's order, as the service stores them.
+        capabilities: Capability::ALL
+            .iter()
+            .filter(|c| CAPABILITIES.contains(c) && r.chance(40))
+            .map(|c| c.as_str().to_owned())
+            .collect(),
+        input_cost_per_token: r.chance(80).then(|| random_cost(r)),
+        max_input_tokens: r.chance(80).then(|| random_context(r)),
         ..plain_fields(&name)
     }
 }
@@ -160,6 +196,24 @@ fn random_query(r: &mut Rng, names: &[String]) -> ListQuery {
         if !f.tags.contains(&t) {
             f.tags.push(t);
         }
+    }
+    if r.chance(30) {
+        for _ in 0..1 + r.below(2) {
+            f.capabilities.push(if r.chance(5) {
+                Capability::ComputerUse
+            } else {
+                *r.pick(&CAPABILITIES)
+            });
+        }
+        // As the parameters give them: in the set's order, once each.
+        f.capabilities.sort();
+        f.capabilities.dedup();
+    }
+    if r.chance(25) {
+        f.min_input_tokens = Some(random_context(r));
+    }
+    if r.chance(25) {
+        f.max_input_cost = Price::new(random_cost(r));
     }
     let mut sort = Vec::new();
     for _ in 0..1 + r.below(2) {
@@ -225,15 +279,41 @@ async fn same_answers(
         p.items.iter().map(|m| m.fields.clone()).collect()
     };
     assert_eq!(fields(&a), fields(&b), "{q:?}");
-    if let Some(last) = a.items.last()
-        && a.has_more
-    {
-        let next = after(q, last);
-        let a = indexed.list_models(t, &next).await.unwrap();
+    // The next pages, by cursor.
+    let mut a = a;
+    let mut next = q.clone();
+    for _ in 0..4 {
+        let Some(last) = a.items.last().filter(|_| a.has_more) else {
+            break;
+        };
+        next = after(&next, last);
+        a = indexed.list_models(t, &next).await.unwrap();
         let b = plain.list_models(t, &next).await.unwrap();
         assert_eq!(summary(&a).0, summary(&b).0, "{next:?}");
         assert_eq!(a.has_more, b.has_more, "{next:?}");
     }
+}
+
+/// A list sorted first by a price or a context, with no search, in short pages: the index
+/// reads it value by value, and within a value in the order of ids.
+fn random_number_query(r: &mut Rng, names: &[String]) -> ListQuery {
+    let mut q = random_query(r, names);
+    q.filters.search = None;
+    let field = *r.pick(&[SortField::InputCostPerToken, SortField::MaxInputTokens]);
+    q.sort.retain(|k| k.field != field);
+    q.sort.insert(
+        0,
+        SortKey {
+            field,
+            desc: r.chance(50),
+        },
+    );
+    q.sort.truncate(1 + usize::from(r.chance(30)));
+    q.limit = 1 + r.below(4) as u32;
+    if r.chance(70) {
+        q.filters = Filters::default();
+    }
+    q
 }
 
 #[tokio::test]
@@ -305,9 +385,38 @@ async fn the_list_index_answers_as_the_database_does() {
                 assert!(via.delete_model(&p, m.id, None, &audit()).await.unwrap());
             }
         }
+        // Another process changes the catalog's fields by plain SQL (the version stays, so
+        // the stores' own updates still match it).
+        if !live.is_empty() {
+            let i = r.below(live.len());
+            let caps: Vec<&str> = CAPABILITIES
+                .iter()
+                .filter(|_| r.chance(50))
+                .map(|c| c.as_str())
+                .collect();
+            let cost = r.chance(80).then(|| random_cost(&mut r));
+            let context = r.chance(80).then(|| random_context(&mut r));
+            let sql = rusqlite::Connection::open(&path).unwrap();
+            sql.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+            sql.execute(
+                "UPDATE models SET capabilities = ?, input_cost_per_token = ?, \
+                 max_input_tokens = ? WHERE id = ?",
+                rusqlite::params![
+                    serde_json::to_string(&caps).unwrap(),
+                    cost,
+                    context,
+                    live[i].id.to_string()
+                ],
+            )
+            .unwrap();
+        }
         let names: Vec<String> = live.iter().map(|m| m.fields.name.clone()).collect();
         for _ in 0..60 {
             let q = random_query(&mut r, &names);
+            same_answers(&indexed, &plain, &p, &q).await;
+        }
+        for _ in 0..20 {
+            let q = random_number_query(&mut r, &names);
             same_answers(&indexed, &plain, &p, &q).await;
         }
     }

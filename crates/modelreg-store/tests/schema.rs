@@ -9,7 +9,13 @@ use std::collections::BTreeSet;
 use modelreg_store::{PoolSettings, testing::PgSchema};
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
-const POSTGRES_ONLY_INDEXES: [&str; 2] = ["models_name_trgm", "models_description_trgm"];
+/// Substring search by pg_trgm, and capabilities by jsonb containment (GIN; SQLite's list index
+/// holds a bitmap per capability instead).
+const POSTGRES_ONLY_INDEXES: [&str; 3] = [
+    "models_name_trgm",
+    "models_description_trgm",
+    "models_capabilities",
+];
 /// The index that checks search candidates from `models_fts` for their tenant, and the one
 /// of `model_changes`, the log SQLite's in-memory list index follows (migration 0012).
 const SQLITE_ONLY_INDEXES: [&str; 2] = ["models_seq_tenant", "model_changes_project"];

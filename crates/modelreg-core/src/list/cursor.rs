@@ -125,6 +125,13 @@ pub(super) fn decode_cursor(raw: &str, keys: &CursorKeys) -> Result<CursorDoc, S
             .as_ref()
             .is_none_or(|s| s.chars().count() <= MAX_SEARCH_LEN && *s == s.to_lowercase())
         && validate::tags(doc.filters.tags.clone()).is_ok_and(|t| t == doc.filters.tags)
+        && doc.filters.capabilities.is_sorted_by(|a, b| a < b)
+        && doc.filters.min_input_tokens.is_none_or(|n| n >= 1)
+        && doc
+            .sort
+            .iter()
+            .zip(&doc.after.values)
+            .all(|(k, v)| k.field.parse_value(v).is_some())
         && {
             let mut seen = doc
                 .sort

@@ -11,7 +11,10 @@ mod params;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::model::{Mode, Model, Status};
+use crate::{
+    catalog::Capability,
+    model::{Mode, Model, Status},
+};
 
 pub use cursor::CursorKeys;
 pub use params::{ListParams, page_and_limit, parse_sort};
@@ -33,10 +36,33 @@ pub enum SortField {
     Mode,
     CreatedAt,
     UpdatedAt,
+    InputCostPerToken,
+    MaxInputTokens,
+}
+
+/// How a sort field's values compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortType {
+    /// Text, by bytes; never missing (a missing provider or mode is the empty string).
+    Text,
+    /// A whole number, or none.
+    Integer,
+    /// A number, or none.
+    Real,
+}
+
+/// A sort value as a cursor carries it, read for its field's [`SortType`]. A number that is
+/// missing sorts before every number: first in ascending order and last in descending order,
+/// as an empty provider or mode does, on every backend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SortValue<'a> {
+    Text(&'a str),
+    Integer(Option<i64>),
+    Real(Option<f64>),
 }
 
 impl SortField {
-    pub const ALL: [SortField; 8] = [
+    pub const ALL: [SortField; 10] = [
         SortField::Name,
         SortField::ResourceUri,
         SortField::LitellmModel,
@@ -45,6 +71,8 @@ impl SortField {
         SortField::Mode,
         SortField::CreatedAt,
         SortField::UpdatedAt,
+        SortField::InputCostPerToken,
+        SortField::MaxInputTokens,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,12 +85,51 @@ impl SortField {
             SortField::Mode => "mode",
             SortField::CreatedAt => "created_at",
             SortField::UpdatedAt => "updated_at",
+            SortField::InputCostPerToken => "input_cost_per_token",
+            SortField::MaxInputTokens => "max_input_tokens",
         }
     }
 
-    /// The model's value for this field exactly as the store compares it: text, with a null
+    pub fn sort_type(self) -> SortType {
+        match self {
+            SortField::InputCostPerToken => SortType::Real,
+            SortField::MaxInputTokens => SortType::Integer,
+            _ => SortType::Text,
+        }
+    }
+
+    /// A value of [`SortField::value_of`] read back for this field; `None` if it is not one
+    /// (a number field's value is its decimal text, or empty for none).
+    pub fn parse_value(self, v: &str) -> Option<SortValue<'_>> {
+        match self.sort_type() {
+            SortType::Text => Some(SortValue::Text(v)),
+            SortType::Integer if v.is_empty() => Some(SortValue::Integer(None)),
+            SortType::Integer => v.parse().ok().map(|n| SortValue::Integer(Some(n))),
+            SortType::Real if v.is_empty() => Some(SortValue::Real(None)),
+            // Not NaN, which no backend orders as a number (and SQLite stores as NULL).
+            SortType::Real => v
+                .parse::<f64>()
+                .ok()
+                .filter(|x| !x.is_nan())
+                .map(|x| SortValue::Real(Some(x))),
+        }
+    }
+
+    /// A cursor's value for this field: as [`SortField::parse_value`] reads it, and a number
+    /// that does not read as none (a cursor's values are held to `parse_value` when it is
+    /// opened, so only a value the server wrote gets here).
+    pub fn cursor_value(self, v: &str) -> SortValue<'_> {
+        self.parse_value(v).unwrap_or(match self.sort_type() {
+            SortType::Text => SortValue::Text(v),
+            SortType::Integer => SortValue::Integer(None),
+            SortType::Real => SortValue::Real(None),
+        })
+    }
+
+    /// The model's value for this field exactly as the store compares it, as text: a null
     /// provider or mode as the empty string (so nulls sort first in ascending order on every
-    /// backend).
+    /// backend); a number in decimal (the shortest text that reads back as the same number),
+    /// or the empty string for none.
     pub fn value_of(self, m: &Model) -> String {
         match self {
             SortField::Name => m.fields.name.clone(),
@@ -73,6 +140,16 @@ impl SortField {
             SortField::Mode => m.fields.mode.map(|x| x.as_str()).unwrap_or("").to_owned(),
             SortField::CreatedAt => m.created_at.to_string(),
             SortField::UpdatedAt => m.updated_at.to_string(),
+            SortField::InputCostPerToken => m
+                .fields
+                .input_cost_per_token
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            SortField::MaxInputTokens => m
+                .fields
+                .max_input_tokens
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -110,6 +187,61 @@ pub struct Filters {
     /// Leave out DISABLED models (the usable ones, as `/v1/models` lists them).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub usable_only: bool,
+    /// The model must have every one of these capabilities (in the set's order, without
+    /// duplicates, so that one question has one key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<Capability>,
+    /// The model's `max_input_tokens` is at least this (a model without one does not match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_input_tokens: Option<i64>,
+    /// The model's `input_cost_per_token` is at most this (a model without one does not
+    /// match).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_input_cost: Option<Price>,
+}
+
+/// A price per token in USD as a filter holds it: finite and not negative. Compared and hashed
+/// by its bits (it is part of a list's key in the page cache), with -0 read as 0.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(try_from = "f64", into = "f64")]
+pub struct Price(f64);
+
+impl Price {
+    pub fn new(v: f64) -> Option<Price> {
+        // `+ 0.0` turns -0 into 0, so that the two are one key.
+        (v.is_finite() && v >= 0.0).then_some(Price(v + 0.0))
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl TryFrom<f64> for Price {
+    type Error = &'static str;
+    fn try_from(v: f64) -> Result<Price, &'static str> {
+        Price::new(v).ok_or("a price is finite and not negative")
+    }
+}
+
+impl From<Price> for f64 {
+    fn from(p: Price) -> f64 {
+        p.0
+    }
+}
+
+impl PartialEq for Price {
+    fn eq(&self, other: &Price) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Price {}
+
+impl std::hash::Hash for Price {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
 }
 
 impl Filters {
@@ -153,7 +285,7 @@ impl Default for ListQuery {
 }
 
 /// The most rows a count visits where no maintained count answers (a search, `created_by`,
-/// two tags or more): past it, a list says "at least this many"
+/// two tags or more, a capability, a token or price bound): past it, a list says "at least this many"
 /// (`pagination.total_items_is_estimate`). At 100,000 models a count of this many rows costs a
 /// few milliseconds on either backend, where an exact count of a search matching most of a
 /// project cost 130 ms (docs/performance.md, "[perf-cold]").

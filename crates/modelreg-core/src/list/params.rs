@@ -8,9 +8,10 @@ use utoipa::IntoParams;
 
 use super::{
     DEFAULT_LIMIT, Filters, ListQuery, MAX_LIMIT, MAX_PAGE, MAX_QUERY_PARAMS, MAX_SEARCH_LEN,
-    Paging, SortField, SortKey, cursor::decode_cursor, default_sort,
+    Paging, Price, SortField, SortKey, cursor::decode_cursor, default_sort,
 };
 use crate::{
+    catalog::Capability,
     error::{Error, FieldError},
     list::CursorKeys,
     model::{Mode, Status},
@@ -41,8 +42,10 @@ pub struct ListParams {
     /// Comma-separated; a model matches when it has every listed tag.
     pub tags: Option<String>,
     /// `field:order` pairs joined by commas, e.g. `name:asc,created_at:desc`. Fields: name,
-    /// resource_uri, litellm_model, provider, status, mode, created_at, updated_at. Default
-    /// `created_at:desc`; `id` is always the final tiebreaker.
+    /// resource_uri, litellm_model, provider, status, mode, created_at, updated_at,
+    /// input_cost_per_token, max_input_tokens. Default `created_at:desc`; `id` is always the
+    /// final tiebreaker. A model without a value (no provider, no price) sorts first in
+    /// ascending order and last in descending order.
     pub sort: Option<String>,
     /// Exact creator, e.g. `user:alice`.
     pub created_by: Option<String>,
@@ -51,6 +54,18 @@ pub struct ListParams {
     pub owner_id: Option<String>,
     /// Exact provider.
     pub provider: Option<String>,
+    /// Comma-separated capabilities (vision, function_calling, parallel_function_calling,
+    /// tool_choice, response_schema, reasoning, prompt_caching, audio_input, audio_output,
+    /// pdf_input, video_input, web_search, computer_use, system_messages, assistant_prefill);
+    /// a model matches when it has every one.
+    pub capability: Option<String>,
+    /// Models whose `max_input_tokens` is at least this; a model without one does not match.
+    #[param(value_type = Option<i64>, minimum = 1)]
+    pub min_input_tokens: Option<String>,
+    /// Models whose `input_cost_per_token` (USD) is at most this; a model without one does
+    /// not match.
+    #[param(value_type = Option<f64>, minimum = 0)]
+    pub max_input_cost: Option<String>,
     /// Keyset cursor from `pagination.next_cursor`; `page` is then ignored.
     pub cursor: Option<String>,
     /// The parameters above that were given more than once: each is an error.
@@ -133,6 +148,13 @@ impl ListParams {
         };
         let created_by = report.check("created_by", created_by, exact);
         let provider = report.check("provider", given(&self.provider), exact);
+        let capabilities = report.check("capability", given(&self.capability), capabilities);
+        let min_input_tokens = report.check(
+            "min_input_tokens",
+            given(&self.min_input_tokens),
+            at_least_one,
+        );
+        let max_input_cost = report.check("max_input_cost", given(&self.max_input_cost), price);
         let sort_param = self.sort.as_deref().filter(|s| !s.trim().is_empty());
         let sort = report.check("sort", sort_param, |s| {
             parse_sort(s).map_err(|m| ("sort", m))
@@ -149,6 +171,9 @@ impl ListParams {
                 created_by,
                 provider,
                 usable_only: false,
+                capabilities: capabilities.unwrap_or_default(),
+                min_input_tokens,
+                max_input_cost,
             },
             sort: sort.unwrap_or_else(default_sort),
         };
@@ -258,6 +283,55 @@ fn exact(raw: &str) -> Result<String, Broken> {
         ));
     }
     Ok(raw.to_owned())
+}
+
+/// Capabilities joined by commas, as the catalog's own filter takes them (an empty entry is
+/// skipped): in the set's order, without duplicates. An unknown one is named by the allowed
+/// values, not quoted (no error message quotes what the client sent).
+fn capabilities(raw: &str) -> Result<Vec<Capability>, Broken> {
+    let mut out = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(Capability::parse)
+        .collect::<Option<Vec<Capability>>>()
+        .ok_or_else(|| {
+            (
+                "capability",
+                format!(
+                    "has an unknown capability; use any of {}",
+                    Capability::ALL.map(Capability::as_str).join(", ")
+                ),
+            )
+        })?;
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// A bound on a token count: a whole number of at least 1.
+fn at_least_one(raw: &str) -> Result<i64, Broken> {
+    match raw.trim().parse::<i64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Ok(_) => Err(("int_range", "must be at least 1".into())),
+        Err(_) => Err(("int_parsing", "must be a whole number of at least 1".into())),
+    }
+}
+
+/// A bound on a price per token in USD: a finite number, not negative.
+fn price(raw: &str) -> Result<Price, Broken> {
+    let t = raw.trim();
+    // Rust reads "inf" and "NaN" as numbers; a price is written in digits.
+    let digits = !t.is_empty()
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'));
+    match t.parse::<f64>() {
+        Ok(v) if digits => Price::new(v).ok_or((
+            "number_range",
+            "must be a finite number of at least 0".into(),
+        )),
+        _ => Err(("number_parsing", "must be a number".into())),
+    }
 }
 
 /// Parses `field:order,field:order`. `id` is not listed: it is always the final tiebreaker.
@@ -451,11 +525,76 @@ mod tests {
         assert_eq!(err_fields("mode=CHAT"), ["mode"]);
         assert_eq!(err_fields("tags=a,,b"), ["tags"]);
         assert_eq!(err_fields("created_by=a&owner_id=b"), ["owner_id"]);
+        assert_eq!(err_fields("capability=vision,telepathy"), ["capability"]);
+        assert_eq!(err_fields("min_input_tokens=0"), ["min_input_tokens"]);
+        assert_eq!(err_fields("min_input_tokens=1.5"), ["min_input_tokens"]);
+        for bad in ["-1", "inf", "NaN", "1e400", "abc", "0x1"] {
+            assert_eq!(
+                err_fields(&format!("max_input_cost={bad}")),
+                ["max_input_cost"],
+                "{bad}"
+            );
+        }
         assert_eq!(err_fields("page=1&page=2"), ["page"]);
         assert_eq!(
             err_fields("limit=0&sort=x&status=y"),
             ["limit", "status", "sort"]
         );
+    }
+
+    #[test]
+    fn catalog_filters() {
+        use crate::catalog::Capability;
+        // Capabilities in the set's order, once each, whatever order they were asked in: one
+        // question, one key.
+        let a = q("capability=vision,function_calling,vision,&min_input_tokens=128000&max_input_cost=0.000003")
+            .unwrap()
+            .filters;
+        let b =
+            q("capability= function_calling ,vision&min_input_tokens=128000&max_input_cost=3e-6")
+                .unwrap()
+                .filters;
+        assert_eq!(a, b);
+        assert_eq!(
+            a.capabilities,
+            [Capability::Vision, Capability::FunctionCalling]
+        );
+        assert_eq!(a.min_input_tokens, Some(128_000));
+        assert_eq!(a.max_input_cost.map(Price::get), Some(0.000003));
+        // -0 is 0.
+        assert_eq!(
+            q("max_input_cost=-0").unwrap().filters,
+            q("max_input_cost=0").unwrap().filters
+        );
+        let s = q("sort=input_cost_per_token:desc,max_input_tokens")
+            .unwrap()
+            .sort;
+        assert_eq!(
+            s.iter().map(|k| (k.field, k.desc)).collect::<Vec<_>>(),
+            [
+                (SortField::InputCostPerToken, true),
+                (SortField::MaxInputTokens, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cursor_of_a_number_sort_carries_a_number_or_none() {
+        let sorted = |value: &str| CursorDoc {
+            sort: vec![SortKey {
+                field: SortField::InputCostPerToken,
+                desc: false,
+            }],
+            ..doc(&[value])
+        };
+        for good in ["", "0.0000025", "0", "1", "inf"] {
+            let raw = sealed(sorted(good), &keys());
+            assert!(q(&format!("cursor={raw}")).is_ok(), "{good:?}");
+        }
+        for bad in ["abc", "NaN", "2026-01-01T00:00:00.000000Z"] {
+            let raw = sealed(sorted(bad), &keys());
+            assert_eq!(err_fields(&format!("cursor={raw}")), ["cursor"], "{bad:?}");
+        }
     }
 
     #[test]

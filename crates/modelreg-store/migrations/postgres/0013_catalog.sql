@@ -23,3 +23,24 @@ CREATE TABLE catalog_snapshots (
     entries    bigint      NOT NULL,
     body       bytea       NOT NULL
 );
+
+-- The list filters and sorts by the catalog's fields (docs/performance.md, "[catalog] List
+-- filters on catalog fields").
+--
+-- Sorts by price and by context, as the other sort fields (0011): the tenant, the key, id,
+-- and the facets a filter asks of a row, with the other bound beside them. NULLS FIRST is the
+-- list's order on every backend (SQLite's own), so an ascending page walks the index forward
+-- and a descending one (NULLS LAST) backward.
+CREATE INDEX models_input_cost_per_token ON models (organization_id, project_id, input_cost_per_token NULLS FIRST, id) INCLUDE (status, mode, provider, max_input_tokens);
+CREATE INDEX models_max_input_tokens ON models (organization_id, project_id, max_input_tokens NULLS FIRST, id) INCLUDE (status, mode, provider, input_cost_per_token);
+
+-- "Has every one of these capabilities" is jsonb containment of the stored list, cast:
+-- `CAST(capabilities AS jsonb) @> '["vision","reasoning"]'`, written in list_query.rs exactly
+-- as this index's expression. Chosen over a table of (model, capability) rows kept by
+-- triggers, as model_tags is: no second copy to keep on every write (PostgreSQL keeps the
+-- index), all the capabilities asked for in one probe rather than one join each, and
+-- statistics on the expression (the few distinct lists a catalog fills) that let the planner
+-- weigh containment against a walk of the sort's index. jsonb_path_ops: containment is the
+-- one operator asked of it, and its entries are smaller. The cast also refuses a list that is
+-- not JSON, whoever writes it.
+CREATE INDEX models_capabilities ON models USING gin ((CAST(capabilities AS jsonb)) jsonb_path_ops);

@@ -49,3 +49,29 @@ CREATE TABLE catalog_snapshots (
     entries    INTEGER NOT NULL,
     body       BLOB NOT NULL
 );
+
+-- The list filters and sorts by the catalog's fields (docs/performance.md, "[catalog] List
+-- filters on catalog fields"). Most lists are answered by the list index in memory
+-- (list_index.rs), which now holds a model's capabilities, max_input_tokens and
+-- input_cost_per_token: an update of them is logged for it like the columns of 0012.
+DROP TRIGGER model_changes_changed;
+CREATE TRIGGER model_changes_changed AFTER UPDATE OF
+    seq, id, organization_id, project_id, resource_uri, name, name_lc, litellm_model, provider,
+    description_lc, tags, mode, status, created_at, updated_at, created_by, capabilities,
+    max_input_tokens, input_cost_per_token
+ON models
+BEGIN
+    INSERT INTO model_changes (organization_id, project_id, model_seq)
+    SELECT OLD.organization_id, OLD.project_id, OLD.seq
+    UNION
+    SELECT NEW.organization_id, NEW.project_id, NEW.seq;
+    DELETE FROM model_changes
+    WHERE change < (SELECT MAX(change) FROM model_changes) - 100000;
+END;
+
+-- A list the index leaves to the database (no search, more than 20,000 matches; or a project
+-- too large to hold) walks its sort's index, as the other sort fields do (0011): each carries
+-- the facets and the other bound, so the walk refuses rows without reading them. A NULL sorts
+-- first here, as the list's order has it on every backend.
+CREATE INDEX models_input_cost_per_token ON models (organization_id, project_id, input_cost_per_token, id, status, mode, provider, max_input_tokens);
+CREATE INDEX models_max_input_tokens ON models (organization_id, project_id, max_input_tokens, id, status, mode, provider, input_cost_per_token);

@@ -102,6 +102,9 @@ fn image_from_row(r: &dyn RowAccess) -> Result<Image> {
         updated_at: r.text("updated_at")?,
         created_by: r.text("created_by")?,
         tags: json_list(r, "tags")?,
+        capabilities: json_list(r, "capabilities")?,
+        max_input_tokens: r.opt_int("max_input_tokens")?,
+        input_cost_per_token: r.opt_real("input_cost_per_token")?,
     })
 }
 
