@@ -24,10 +24,14 @@ HEADERS = {
 
 
 def call(method, path, body=None):
+    return send(method, path, body)[0]
+
+
+def send(method, path, body=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(ADDR + path, data=data, method=method, headers=HEADERS)
     with urllib.request.urlopen(req, timeout=30) as res:
-        return res.status
+        return res.status, json.loads(res.read() or b"null")
 
 
 def create(i):
@@ -62,6 +66,20 @@ model = client.models.retrieve("sdk-01004")
 assert (model.id, model.object, model.owned_by) == ("sdk-01004", "model", "openai"), model
 assert model.created > 1_700_000_000, model
 
+# The catalog's metadata comes through the SDK's own objects, in OpenRouter's names: every
+# model was created as openai/gpt-4o-mini with no metadata, so each carries that entry's.
+_, entry = send("GET", "/assets/catalog/gpt-4o-mini")
+extra = model.to_dict()
+assert extra["context_length"] == entry["max_input_tokens"], extra
+assert extra["max_output_tokens"] == entry["max_output_tokens"], extra
+assert extra["top_provider"]["context_length"] == entry["max_input_tokens"], extra
+assert float(extra["pricing"]["prompt"]) == entry["input_cost_per_token"], extra
+assert float(extra["pricing"]["completion"]) == entry["output_cost_per_token"], extra
+assert "e" not in extra["pricing"]["prompt"].lower(), "prices are decimal strings"
+assert "function_calling" in extra["capabilities"] and "tools" in extra["supported_parameters"], extra
+in_list = next(m for m in client.models.list() if m.id == "sdk-00007").to_dict()
+assert in_list["pricing"] == extra["pricing"], in_list
+
 for missing in ["sdk-00500", "no-such-model"]:
     try:
         client.models.retrieve(missing)
@@ -72,5 +90,6 @@ for missing in ["sdk-00500", "no-such-model"]:
 
 print(
     f"openai-sdk: openai {openai.__version__}: models.list() gave all {len(listed)} usable "
-    "models; models.retrieve() found one and raised NotFoundError for DISABLED and unknown"
+    "models with their context length and prices; models.retrieve() found one and raised "
+    "NotFoundError for DISABLED and unknown"
 )

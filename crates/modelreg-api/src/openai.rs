@@ -25,7 +25,11 @@ use crate::{
     extract::QueryPairs,
 };
 
-/// A model in the OpenAI format.
+/// A model in the OpenAI format, with what a client needs to choose and budget it in the
+/// names OpenRouter's `GET /api/v1/models` uses (the de-facto shape clients already parse):
+/// `context_length`, `pricing` (USD per token, as decimal strings), `top_provider`,
+/// `supported_parameters`, `architecture`. `max_output_tokens` and `capabilities` say the same
+/// in modelreg's own names. A value the model does not have is absent.
 #[derive(Serialize, ToSchema)]
 pub struct OpenAiModel {
     /// The model's resource_uri: the name a client asks the gateway for.
@@ -36,31 +40,125 @@ pub struct OpenAiModel {
     pub created: i64,
     /// The provider, or `modelreg` when there is none.
     pub owned_by: String,
+    /// The model's display name.
+    pub name: String,
+    /// The most tokens a request may carry (the model's `max_input_tokens`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<i64>,
+    /// The most tokens one response may hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<i64>,
+    /// USD per token. Only the prices the model has.
+    pub pricing: Pricing,
+    pub top_provider: TopProvider,
+    /// What the model can do (modelreg's names: `vision`, `function_calling`, …).
+    pub capabilities: Vec<String>,
+    /// The request parameters its capabilities imply, in OpenRouter's names (`tools`,
+    /// `tool_choice`, `response_format`, `structured_outputs`, `reasoning`, …).
+    pub supported_parameters: Vec<&'static str>,
+    pub architecture: Architecture,
+    /// The day the provider retires the model, `YYYY-MM-DD`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deprecation_date: Option<String>,
 }
 
-impl From<&Model> for OpenAiModel {
-    fn from(m: &Model) -> Self {
-        OpenAiModel {
-            id: m.resource_uri.to_string(),
-            object: "model",
-            created: m.created_at.as_offset_date_time().unix_timestamp(),
-            owned_by: m
-                .fields
-                .provider
-                .clone()
-                .unwrap_or_else(|| "modelreg".into()),
-        }
-    }
+/// Prices in USD per token, as decimal strings (OpenRouter's `pricing`).
+#[derive(Serialize, ToSchema, Default)]
+pub struct Pricing {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_cache_read: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_cache_write: Option<String>,
+}
+
+/// The limits of the provider that serves the model (OpenRouter's `top_provider`).
+#[derive(Serialize, ToSchema)]
+pub struct TopProvider {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<i64>,
+}
+
+/// What goes in and out of the model (OpenRouter's `architecture`), from its capabilities.
+#[derive(Serialize, ToSchema)]
+pub struct Architecture {
+    pub input_modalities: Vec<&'static str>,
+    pub output_modalities: Vec<&'static str>,
+}
+
+/// A price as OpenRouter writes it: a decimal string, never in exponent form.
+fn price(v: Option<f64>) -> Option<String> {
+    v.map(|p| format!("{p}"))
 }
 
 impl From<&ModelEntry> for OpenAiModel {
     fn from(m: &ModelEntry) -> Self {
+        let has = |c: &str| m.capabilities.iter().any(|x| x == c);
+        let parameters = [
+            ("function_calling", "tools"),
+            ("tool_choice", "tool_choice"),
+            ("parallel_function_calling", "parallel_tool_calls"),
+            ("response_schema", "response_format"),
+            ("response_schema", "structured_outputs"),
+            ("reasoning", "reasoning"),
+            ("web_search", "web_search_options"),
+        ];
+        let mut input = vec!["text"];
+        for (c, modality) in [
+            ("vision", "image"),
+            ("pdf_input", "file"),
+            ("audio_input", "audio"),
+            ("video_input", "video"),
+        ] {
+            if has(c) {
+                input.push(modality);
+            }
+        }
+        let mut output = vec!["text"];
+        if has("audio_output") {
+            output.push("audio");
+        }
         OpenAiModel {
             id: m.resource_uri.to_string(),
             object: "model",
             created: m.created_at.as_offset_date_time().unix_timestamp(),
             owned_by: m.provider.clone().unwrap_or_else(|| "modelreg".into()),
+            name: m.name.clone(),
+            context_length: m.max_input_tokens,
+            max_output_tokens: m.max_output_tokens,
+            pricing: Pricing {
+                prompt: price(m.input_cost_per_token),
+                completion: price(m.output_cost_per_token),
+                input_cache_read: price(m.cache_read_cost_per_token),
+                input_cache_write: price(m.cache_write_cost_per_token),
+            },
+            top_provider: TopProvider {
+                context_length: m.max_input_tokens,
+                max_completion_tokens: m.max_output_tokens,
+            },
+            capabilities: m.capabilities.clone(),
+            supported_parameters: parameters
+                .iter()
+                .filter(|(c, _)| has(c))
+                .map(|(_, p)| *p)
+                .collect(),
+            architecture: Architecture {
+                input_modalities: input,
+                output_modalities: output,
+            },
+            deprecation_date: m.deprecation_date.clone(),
         }
+    }
+}
+
+impl From<&Model> for OpenAiModel {
+    fn from(m: &Model) -> Self {
+        OpenAiModel::from(&ModelEntry::of(m))
     }
 }
 

@@ -129,6 +129,43 @@ async fn given_values_are_overrides_and_base_model_names_the_entry(app: TestApp)
     );
 }
 
+async fn a_round_trip_keeps_each_fields_provenance(app: TestApp) {
+    let t = app.tenant().await;
+    let mut body = model("trip");
+    body["max_output_tokens"] = json!(99);
+    app.send(t.post("/assets/models", body)).await.expect(201);
+    let got = app
+        .send(t.get("/assets/models/trip"))
+        .await
+        .expect(200)
+        .json;
+    let fields = got["catalog"]["fields"].clone();
+    assert_eq!(fields["max_output_tokens"], "override");
+    assert_eq!(fields["input_cost_per_token"], "catalog");
+    // GET → PUT of the whole model, every catalogued field sent as it is: nothing moves.
+    let r = app
+        .send(t.put("/assets/models/trip", got.clone()))
+        .await
+        .expect(200);
+    assert_eq!(r.json["catalog"]["fields"], fields);
+    assert_eq!(r.json["updated_at"], got["updated_at"], "no write at all");
+    // Posted back as a new model: the values equal to the catalog's are the catalog's.
+    let mut copy = got.clone();
+    copy["resource_uri"] = json!("trip-copy");
+    copy["credentials"] = json!({"api_key": "k"});
+    let r = app.send(t.post("/assets/models", copy)).await.expect(201);
+    assert_eq!(r.json["catalog"]["fields"], fields);
+    // An override set back to the catalog's value is the catalog's again.
+    let r = app
+        .send(t.patch(
+            "/assets/models/trip",
+            json!({"max_output_tokens": bundled("gpt-4o")["max_output_tokens"]}),
+        ))
+        .await
+        .expect(200);
+    assert_eq!(r.json["catalog"]["fields"]["max_output_tokens"], "catalog");
+}
+
 async fn bad_catalog_values_are_422_naming_each_field(app: TestApp) {
     let t = app.tenant().await;
     let mut body = model("bad");
@@ -222,6 +259,41 @@ async fn overrides_survive_a_refresh_and_upstream_changes_are_taken_or_kept(app:
         !fields("pinned").contains(&"input_cost_per_token".to_owned()),
         "an override is never an upstream change"
     );
+    // A page at a time, and only the models named.
+    let p1 = app
+        .send(t.get("/assets/catalog/changes?limit=2"))
+        .await
+        .expect(200);
+    let uris = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["resource_uri"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(uris(&p1.json), ["keeper", "pinned"]);
+    assert_eq!(p1.json["next_after"], "pinned");
+    let p2 = app
+        .send(t.get("/assets/catalog/changes?limit=2&after=pinned"))
+        .await
+        .expect(200);
+    assert_eq!(uris(&p2.json), ["taker"]);
+    assert_eq!(p2.json["next_after"], Value::Null);
+    let named = app
+        .send(t.get("/assets/catalog/changes?resource_uri=taker,nobody"))
+        .await
+        .expect(200);
+    assert_eq!(uris(&named.json), ["taker"]);
+    let too_many = (0..101)
+        .map(|i| format!("m{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    app.send(t.get(&format!(
+        "/assets/catalog/changes?resource_uri={too_many}&limit=0"
+    )))
+    .await
+    .expect_error(422, "VALIDATION_ERROR");
     // The refresh changed no model.
     let p = app.send(t.get("/assets/models/pinned")).await.expect(200);
     assert_eq!(p.json["input_cost_per_token"], 0.000003);
@@ -374,6 +446,7 @@ on_both_backends!(
     a_model_created_bare_takes_the_catalogs_values,
     given_values_are_overrides_and_base_model_names_the_entry,
     bad_catalog_values_are_422_naming_each_field,
+    a_round_trip_keeps_each_fields_provenance,
     overrides_survive_a_refresh_and_upstream_changes_are_taken_or_kept,
     the_catalog_is_searched_and_read,
 );

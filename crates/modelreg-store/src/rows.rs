@@ -289,7 +289,21 @@ pub(crate) fn model_from_row(row: &dyn RowAccess) -> Result<Model> {
 }
 
 /// The columns of a `ModelEntry` (`/v1/models`).
-pub(crate) const ENTRY_COLUMNS: [&str; 4] = ["id", "resource_uri", "created_at", "provider"];
+pub(crate) const ENTRY_COLUMNS: [&str; 13] = [
+    "id",
+    "resource_uri",
+    "created_at",
+    "provider",
+    "name",
+    "max_input_tokens",
+    "max_output_tokens",
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_cost_per_token",
+    "cache_write_cost_per_token",
+    "capabilities",
+    "deprecation_date",
+];
 
 pub(crate) fn entry_from_row(row: &dyn RowAccess) -> Result<modelreg_core::list::ModelEntry> {
     let uri = row.text("resource_uri")?;
@@ -298,6 +312,15 @@ pub(crate) fn entry_from_row(row: &dyn RowAccess) -> Result<modelreg_core::list:
         resource_uri: ResourceUri::parse(&uri).map_err(|e| corrupt("resource_uri", e))?,
         created_at: row.timestamp("created_at")?,
         provider: non_empty(row.text("provider")?),
+        name: row.text("name")?,
+        max_input_tokens: row.opt_int("max_input_tokens")?,
+        max_output_tokens: row.opt_int("max_output_tokens")?,
+        input_cost_per_token: row.opt_real("input_cost_per_token")?,
+        output_cost_per_token: row.opt_real("output_cost_per_token")?,
+        cache_read_cost_per_token: row.opt_real("cache_read_cost_per_token")?,
+        cache_write_cost_per_token: row.opt_real("cache_write_cost_per_token")?,
+        capabilities: json_list(row, "capabilities")?,
+        deprecation_date: row.opt_text("deprecation_date")?,
     })
 }
 

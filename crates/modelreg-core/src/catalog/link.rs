@@ -136,39 +136,71 @@ pub struct UpstreamChange {
 
 impl CatalogLink {
     /// Fills a new model's catalogued fields from `entry`, except those the user gave (`given`):
-    /// the link of the new model.
+    /// the link of the new model. A given value equal to the entry's is the catalog's too, so
+    /// a model fetched and posted back, or imported, keeps its provenance.
     pub fn filled(fields: &mut ModelFields, given: &[&str], entry: Option<&EntryValues>) -> Self {
         let mut link = CatalogLink {
             key: entry.map(|e| e.key.clone()),
             ..CatalogLink::default()
         };
         link.take_entry(fields, given, entry, |_, _| true);
+        link.record_equal(fields, given, entry);
         link
     }
 
-    /// The link after an update: fields the user gave become overrides; when the model string
-    /// changed (`entry` is `Some`: the entry the new one matches, if any), the catalog's fields
-    /// and the empty ones follow the new entry, and overrides stay.
+    /// The link after an update from `before` to `fields`. A field the user gave a new value
+    /// becomes an override, unless the value is the catalog's (`entry`: the model's entry in
+    /// the catalog in force); a field sent unchanged keeps its provenance (a GET → PUT round
+    /// trip changes nothing). When the model string changed (`moved` is `Some`: the entry the
+    /// new one matches, if any), the catalog's fields and the empty ones follow the new entry,
+    /// and overrides stay.
     pub fn updated(
         &self,
+        before: &ModelFields,
         fields: &mut ModelFields,
         given: &[&str],
-        entry: Option<Option<&EntryValues>>,
+        moved: Option<Option<&EntryValues>>,
+        entry: Option<&EntryValues>,
     ) -> Self {
+        let changed: Vec<&str> = given
+            .iter()
+            .copied()
+            .filter(|f| field_value(fields, f) != field_value(before, f))
+            .collect();
         let mut link = self.clone();
-        for f in given {
+        for f in &changed {
             link.values.remove(*f);
             link.kept.remove(*f);
         }
-        if let Some(entry) = entry {
-            link.key = entry.map(|e| e.key.clone());
-            link.kept.clear();
-            let catalog = self.values.clone();
-            link.take_entry(fields, given, entry, |f, fields| {
-                catalog.contains_key(f) || field_value(fields, f).is_null()
-            });
-        }
+        let entry = match moved {
+            Some(new_entry) => {
+                link.key = new_entry.map(|e| e.key.clone());
+                link.kept.clear();
+                let catalog = link.values.clone();
+                link.take_entry(fields, &changed, new_entry, |f, fields| {
+                    catalog.contains_key(f) || field_value(fields, f).is_null()
+                });
+                new_entry
+            }
+            None => entry,
+        };
+        link.record_equal(fields, &changed, entry);
         link
+    }
+
+    /// Records as the catalog's each of `fields` (of `given`) whose value is the entry's.
+    fn record_equal(&mut self, fields: &ModelFields, given: &[&str], entry: Option<&EntryValues>) {
+        let Some(entry) = entry else {
+            return;
+        };
+        for f in given {
+            if let Some(v) = entry.values.get(f)
+                && field_value(fields, f) == *v
+            {
+                self.values.insert((*f).to_owned(), v.clone());
+                self.kept.remove(*f);
+            }
+        }
     }
 
     /// Sets each catalogued field that `entry` has and `follows` allows (skipping `given`),

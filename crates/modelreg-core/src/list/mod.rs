@@ -188,6 +188,37 @@ pub struct ModelEntry {
     pub resource_uri: crate::resource_uri::ResourceUri,
     pub created_at: crate::timestamp::Timestamp,
     pub provider: Option<String>,
+    pub name: String,
+    pub max_input_tokens: Option<i64>,
+    pub max_output_tokens: Option<i64>,
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+    pub cache_read_cost_per_token: Option<f64>,
+    pub cache_write_cost_per_token: Option<f64>,
+    pub capabilities: Vec<String>,
+    pub deprecation_date: Option<String>,
+}
+
+impl ModelEntry {
+    /// The entry of a whole model.
+    pub fn of(m: &crate::model::Model) -> ModelEntry {
+        let f = &m.fields;
+        ModelEntry {
+            id: m.id,
+            resource_uri: m.resource_uri.clone(),
+            created_at: m.created_at,
+            provider: f.provider.clone(),
+            name: f.name.clone(),
+            max_input_tokens: f.max_input_tokens,
+            max_output_tokens: f.max_output_tokens,
+            input_cost_per_token: f.input_cost_per_token,
+            output_cost_per_token: f.output_cost_per_token,
+            cache_read_cost_per_token: f.cache_read_cost_per_token,
+            cache_write_cost_per_token: f.cache_write_cost_per_token,
+            capabilities: f.capabilities.clone(),
+            deprecation_date: f.deprecation_date.clone(),
+        }
+    }
 }
 
 /// A page of [`ModelEntry`]s, with the generations it was read at (as in [`ListPage`]).
