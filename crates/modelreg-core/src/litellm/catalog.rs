@@ -300,7 +300,7 @@ mod tests {
         let catalog = Catalog::bundled();
         let e = catalog.get("gpt-4o").expect("gpt-4o is in the catalog");
         let values = entry_values(e);
-        let mut fields = test_fields();
+        let mut fields = ModelFields::new("m", "openai/gpt-4o");
         let link = CatalogLink::filled(&mut fields, &[], Some(&values));
         let mut info = Map::new();
         export(&fields, &link, &mut info);
@@ -329,35 +329,6 @@ mod tests {
         assert_eq!(flags.len(), Capability::ALL.len());
         assert_eq!(info["supports_vision"], json!(true));
         assert_eq!(info["supports_function_calling"], json!(false));
-    }
-
-    fn test_fields() -> ModelFields {
-        ModelFields {
-            name: "m".into(),
-            litellm_model: "openai/gpt-4o".into(),
-            provider: None,
-            description: None,
-            tags: Vec::new(),
-            api_base: None,
-            api_version: None,
-            mode: None,
-            max_input_tokens: None,
-            max_output_tokens: None,
-            base_model: None,
-            input_cost_per_token: None,
-            output_cost_per_token: None,
-            cache_read_cost_per_token: None,
-            cache_write_cost_per_token: None,
-            capabilities: Vec::new(),
-            deprecation_date: None,
-            default_max_tokens: None,
-            rpm: None,
-            tpm: None,
-            default_temperature: None,
-            timeout: None,
-            status: crate::model::Status::Pending,
-            status_message: None,
-        }
     }
 
     fn read(info: Value, params: Value) -> (CatalogValues, Vec<String>) {
@@ -471,16 +442,20 @@ mod tests {
     fn export_then_import_is_the_same_values() {
         let catalog = Catalog::bundled();
         let values = entry_values(catalog.get("gpt-4o").unwrap());
-        let mut fields = test_fields();
+        let mut fields = ModelFields::new("m", "openai/gpt-4o");
         let mut link = CatalogLink::filled(&mut fields, &[], Some(&values));
         // Two overrides: a price and the capabilities.
+        let before = fields.clone();
         fields.output_cost_per_token = Some(1.2345e-5);
         fields.capabilities = vec!["vision".into(), "reasoning".into()];
         link = link.updated(
+            &before,
             &mut fields,
             &["output_cost_per_token", "capabilities"],
             None,
+            Some(&values),
         );
+        assert!(!link.is_catalog("output_cost_per_token"));
         let mut info = Map::new();
         export(&fields, &link, &mut info);
         let (read_back, problems) = read(Value::Object(info), json!({}));

@@ -15,7 +15,6 @@ use modelreg_core::{
     model::{ModelCreate, ModelUpdate, Status},
     validate::{self, infer_provider},
 };
-use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -226,10 +225,6 @@ enum Plan {
         etag: Option<String>,
         changes: Map<String, Value>,
         diff: Vec<String>,
-        /// Catalogued fields to give back to the catalog: cleared by the changes, then taken
-        /// from the catalog (`POST /assets/catalog/changes/{uri}`), so they are the catalog's
-        /// again rather than overrides that happen to hold its value.
-        resets: Vec<&'static str>,
     },
 }
 
@@ -315,7 +310,6 @@ fn plan_update(
     // A new model string makes the catalog's values and the empty fields follow the entry it
     // matches (overrides stay): what a field holds after the changes, unless they name it.
     let moved = changes.contains_key("litellm_model") || changes.contains_key("base_model");
-    let mut resets = Vec::new();
     for (field, w) in wanted {
         let have = current.get(*field).cloned().unwrap_or(Value::Null);
         let follows = moved
@@ -326,18 +320,19 @@ fn plan_update(
         if same_value(after, &w.value) {
             continue;
         }
-        if w.is_catalog() && !w.is_empty() {
-            diff.push(format!(
-                "{field}: {} → {} (the catalog's)",
-                show(&have),
-                show(&w.value)
-            ));
-            changes.insert((*field).into(), Value::Null);
-            resets.push(*field);
+        // The server records a value it is sent that equals the catalog's as the catalog's,
+        // so an override the file gives back to the catalog is the catalog's again.
+        let whose = if w.is_catalog() && !w.is_empty() {
+            " (the catalog's)"
         } else {
-            diff.push(format!("{field}: {} → {}", show(&have), show(&w.value)));
-            changes.insert((*field).into(), w.value.clone());
-        }
+            ""
+        };
+        diff.push(format!(
+            "{field}: {} → {}{whose}",
+            show(&have),
+            show(&w.value)
+        ));
+        changes.insert((*field).into(), w.value.clone());
     }
     if item.status == Some(Status::Deprecated) {
         if current["status"] != json!("DEPRECATED") {
@@ -379,7 +374,6 @@ fn plan_update(
         etag,
         changes,
         diff,
-        resets,
     }
 }
 
@@ -545,7 +539,6 @@ async fn import_one(
             etag,
             mut changes,
             diff,
-            resets,
         } => {
             let describe = |diff: &[String]| {
                 let mut lines = vec![format!("~ {uri}")];
@@ -567,20 +560,7 @@ async fn import_one(
                     (Outcome::Updated, describe(&diff))
                 });
             }
-            let mut reply = client.patch(&path, &changes, etag.as_deref()).await?;
-            if !resets.is_empty() {
-                let take = json!({"action": "take", "fields": resets});
-                let settle = format!("/assets/catalog/changes/{}", segment(uri));
-                reply = client
-                    .send(
-                        Method::POST,
-                        &settle,
-                        &[],
-                        Some(&take),
-                        reply.etag.as_deref(),
-                    )
-                    .await?;
-            }
+            let reply = client.patch(&path, &changes, etag.as_deref()).await?;
             if reply.etag.is_some() && reply.etag == etag {
                 Ok((Outcome::Unchanged, Vec::new()))
             } else {
