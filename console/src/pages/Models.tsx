@@ -13,15 +13,21 @@ const FILTERS = ['search', 'status', 'mode', 'provider', 'tags', 'created_by', '
 type Filter = (typeof FILTERS)[number];
 type Filters = Record<Filter, string> & { sort: string; limit: string };
 
+// The list's filters and sorts by catalog fields (capability, min_input_tokens,
+// max_input_cost; sort by input_cost_per_token and max_input_tokens) are not in the API yet
+// ([catalog], part 3): until they are, their controls are not shown and those columns do not
+// sort. Turn this on with them (and un-fixme the test in tests/catalog.spec.ts).
+const CATALOG_LIST_FILTERS = false;
+
 const COLUMNS: { field: string | null; label: string; title?: string; num?: boolean }[] = [
   { field: 'name', label: 'Name' },
   { field: 'litellm_model', label: 'LiteLLM model' },
   { field: 'provider', label: 'Provider' },
   { field: 'mode', label: 'Mode' },
   { field: 'status', label: 'Status' },
-  { field: 'input_cost_per_token', label: 'Input $/1M', title: 'US dollars per million input tokens', num: true },
+  { field: CATALOG_LIST_FILTERS ? 'input_cost_per_token' : null, label: 'Input $/1M', title: 'US dollars per million input tokens', num: true },
   { field: null, label: 'Output $/1M', title: 'US dollars per million output tokens', num: true },
-  { field: 'max_input_tokens', label: 'Context', title: 'The context window: the most tokens a request may carry', num: true },
+  { field: CATALOG_LIST_FILTERS ? 'max_input_tokens' : null, label: 'Context', title: 'The context window: the most tokens a request may carry', num: true },
   { field: null, label: 'Capabilities' },
   { field: null, label: 'Tags' },
   { field: null, label: 'Created by' },
@@ -148,6 +154,8 @@ export function Models() {
         <TextFilter id="f-provider" label="Provider" value={filters.provider} onCommit={(v) => update({ provider: v })} />
         <TextFilter id="f-tags" label="Tags (all of)" placeholder="prod, chat" value={filters.tags} onCommit={(v) => update({ tags: v })} />
         <TextFilter id="f-created-by" label="Created by" placeholder="user:alice" value={filters.created_by} onCommit={(v) => update({ created_by: v })} />
+        {CATALOG_LIST_FILTERS && (
+          <>
         <CapabilityFilter idPrefix="f-cap" value={filters.capability} onChange={(v) => update({ capability: v })} />
         <TextFilter
           id="f-min-context"
@@ -173,6 +181,8 @@ export function Models() {
           invalid="US dollars per million input tokens, e.g. 2.5"
           onCommit={(v) => update({ max_input_cost: v })}
         />
+          </>
+        )}
         <div class="field">
           <label for="f-limit">Per page</label>
           <select id="f-limit" value={filters.limit} onChange={(e) => update({ limit: e.currentTarget.value })}>
