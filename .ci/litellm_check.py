@@ -1,7 +1,7 @@
 """LiteLLM reads modelreg's export as it will in production: PyYAML (YAML 1.1), then a Router.
 
-    python litellm_check.py create BASE_URL TOKEN PROJECT   # the models, through the API
-    python litellm_check.py check CONFIG_YAML               # the export, through PyYAML and LiteLLM
+    python litellm_check.py create BASE_URL TOKEN PROJECT             # the models, through the API
+    python litellm_check.py check CONFIG_YAML BASE_URL TOKEN PROJECT  # the export, through LiteLLM
 
 .ci/litellm runs both around `modelreg export --format litellm`. Each model below holds values
 that YAML 1.1 reads as something other than the string they are (dates, booleans, sexagesimal
@@ -9,10 +9,18 @@ and underscore integers, floats, nulls, octal, merge and value keys), where YAML
 modelreg read them as strings. The check fails unless every one comes back as the exact
 string, every deployment, the Azure one included, is in LiteLLM's router, and a request
 tagged with a model's tag is routed to it.
+
+It also fails unless LiteLLM prices and limits each deployment as modelreg does: for each one,
+the Router's model info (`get_router_model_info`, LiteLLM's cost map merged with the
+deployment's `model_info`) must report the input and output cost per token, the cache read and
+write costs, the token limits and the capabilities the modelreg API gives for that model, and
+a (mocked) request routed to it must cost what those prices say. The models hold values filled
+from modelreg's catalog, overrides of them, and an Azure deployment priced by its `base_model`.
 """
 
 import asyncio
 import json
+import math
 import os
 import sys
 import urllib.request
@@ -22,6 +30,11 @@ AZURE = {
     "resource_uri": "azure-eu",
     "name": "gpt-4o",
     "litellm_model": "azure/gpt-4o-eu",
+    # Named by its owner: LiteLLM and modelreg price it by its base model (azure/gpt-4o), here
+    # with an output price and capabilities of its own (overrides of the catalog's).
+    "base_model": "gpt-4o",
+    "output_cost_per_token": 0.000012,
+    "capabilities": ["vision", "function_calling"],
     "api_base": "https://example-eu.openai.azure.com/",
     "api_version": "2024-06-01",  # a date in YAML 1.1: LiteLLM drops the deployment
     "description": "2024-01-01",
@@ -42,6 +55,7 @@ AZURE_DEFAULT = {
     "api_base": "https://example-us.openai.azure.com/",
     "api_version": "2024-10-21",
     "tags": ["default"],
+    "base_model": "gpt-4o",  # every value the catalog's
     "credentials": {"api_key": "os.environ/AZURE_API_KEY"},
 }
 NAMED_NO = {
@@ -50,6 +64,9 @@ NAMED_NO = {
     "litellm_model": "openai/gpt-4o-mini",
     "description": "12:30:45",
     "tags": ["yes", "1e3", "null", "0755"],
+    # Overrides: a price the provider does not charge, a lower output limit.
+    "input_cost_per_token": 0.0000002,
+    "max_output_tokens": 8000,
     "credentials": {"api_key": "os.environ/OPENAI_API_KEY"},
 }
 SPECIALS = {
@@ -70,25 +87,49 @@ SPECIALS = {
 MODELS = [AZURE, AZURE_DEFAULT, NAMED_NO, SPECIALS]
 
 # litellm_params / model_info keys whose values are numbers or booleans, not strings.
-NUMBERS = {"rpm", "tpm", "timeout", "max_tokens", "temperature", "max_input_tokens", "max_output_tokens"}
+NUMBERS = {
+    "rpm", "tpm", "timeout", "max_tokens", "temperature", "max_input_tokens", "max_output_tokens",
+    "input_cost_per_token", "output_cost_per_token", "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+}
 BOOLEANS = {"deprecated"}
+
+# Each catalogued field of a modelreg model and LiteLLM's name for it.
+PRICES_AND_LIMITS = [
+    ("input_cost_per_token", "input_cost_per_token"),
+    ("output_cost_per_token", "output_cost_per_token"),
+    ("cache_read_cost_per_token", "cache_read_input_token_cost"),
+    ("cache_write_cost_per_token", "cache_creation_input_token_cost"),
+    ("max_input_tokens", "max_input_tokens"),
+    ("max_output_tokens", "max_output_tokens"),
+]
+# modelreg's closed set of capabilities: LiteLLM's `supports_<name>` flags.
+CAPABILITIES = [
+    "vision", "function_calling", "parallel_function_calling", "tool_choice", "response_schema",
+    "reasoning", "prompt_caching", "audio_input", "audio_output", "pdf_input", "video_input",
+    "web_search", "computer_use", "system_messages", "assistant_prefill",
+]
+
+
+def api(base, token, project, path, body=None):
+    req = urllib.request.Request(
+        f"{base}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        method="GET" if body is None else "POST",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "X-Project-ID": project,
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(req) as res:
+        return res.status, json.load(res)
 
 
 def create(base, token, project):
     for model in MODELS:
-        body = json.dumps(model).encode()
-        req = urllib.request.Request(
-            f"{base}/assets/models",
-            data=body,
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {token}",
-                "X-Project-ID": project,
-                "Content-Type": "application/json",
-            },
-        )
-        with urllib.request.urlopen(req) as res:
-            assert res.status == 201, (model["resource_uri"], res.status)
+        status, _ = api(base, token, project, "/assets/models", model)
+        assert status == 201, (model["resource_uri"], status)
     print(f"litellm_check: created {len(MODELS)} models")
 
 
@@ -110,7 +151,7 @@ def check_types(entry, errors):
                 errors.append(f"{where}: {section} key {key!r} is not a string")
             if key in NUMBERS:
                 ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            elif key in BOOLEANS:
+            elif key in BOOLEANS or key.startswith("supports_"):
                 ok = isinstance(value, bool)
             elif key == "tags":
                 ok = isinstance(value, list) and all(isinstance(t, str) for t in value)
@@ -150,16 +191,75 @@ def check_values(by_id, errors):
                 errors.append(f"{uri}: {field} is {got!r}, want {expected!r}")
 
 
-def check_router(model_list, errors):
-    """LiteLLM's Router takes every deployment, and tag routing finds them by their tags."""
+def same_number(got, want):
+    """Numbers equal to the last bits a decimal round trip can move (None only to None)."""
+    if want is None or got is None:
+        return got is None and want is None
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        return False
+    return math.isclose(got, want, rel_tol=1e-12, abs_tol=0.0)
+
+
+def check_catalog(router, registry, errors):
+    """LiteLLM reports for each deployment the prices, limits and capabilities the modelreg API
+    gives for the model: its Router's model info, and the deployment's own model_info."""
+    reported = {}
+    for model in MODELS:
+        uri = model["resource_uri"]
+        ours = registry[uri]
+        try:
+            info = router.get_router_model_info(deployment=None, received_model_name=model["name"], id=uri)
+        except Exception as e:  # noqa: BLE001 (a model LiteLLM cannot price is a finding)
+            errors.append(f"{uri}: LiteLLM's router has no model info: {type(e).__name__}: {e}")
+            continue
+        deployment_info = router.get_deployment(model_id=uri).model_info
+        for field, key in PRICES_AND_LIMITS:
+            want = ours.get(field)
+            if want is None and field.startswith("cache_"):
+                # modelreg has none; LiteLLM may take one from its own map (or none).
+                continue
+            got = info.get(key)
+            if not same_number(got, want):
+                errors.append(f"{uri}: LiteLLM's router reports {key} {got!r}, modelreg {field} {want!r}")
+            if want is not None and not same_number(deployment_info.get(key), want):
+                errors.append(
+                    f"{uri}: the deployment's model_info.{key} is {deployment_info.get(key)!r}, want {want!r}"
+                )
+        have = set(ours.get("capabilities") or [])
+        for name in CAPABILITIES:
+            got = bool(info.get(f"supports_{name}"))
+            if got != (name in have):
+                errors.append(
+                    f"{uri}: LiteLLM's router reports supports_{name} {got}, "
+                    f"modelreg capabilities {sorted(have)}"
+                )
+        reported[uri] = {key: info.get(key) for _, key in PRICES_AND_LIMITS}
+    return reported
+
+
+def check_cost(uri, response, ours, errors):
+    """A request LiteLLM routed to the deployment costs what modelreg's prices say."""
+    usage = response.usage
+    got = response._hidden_params.get("response_cost")
+    prices = ours["input_cost_per_token"], ours["output_cost_per_token"]
+    if None in prices:
+        errors.append(f"{uri}: modelreg has no prices for it; every model here must have some")
+        return got
+    want = usage.prompt_tokens * prices[0] + usage.completion_tokens * prices[1]
+    if not same_number(got, want):
+        errors.append(
+            f"{uri}: LiteLLM costed a request of {usage.prompt_tokens}+{usage.completion_tokens} tokens at "
+            f"{got!r}, modelreg's prices say {want!r}"
+        )
+    return got
+
+
+def check_router(model_list, registry, errors):
+    """LiteLLM's Router takes every deployment, tag routing finds them by their tags, and it
+    prices each one as modelreg does."""
     # Importing litellm must not need the network: the cost map is the packaged one.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm  # noqa: E402  (slow, and only needed here)
-    from litellm._logging import verbose_router_logger
-
-    # modelreg exports no `base_model` (cost tracking), which LiteLLM logs as an ERROR for every
-    # Azure request; keep the log to what matters here, such as a dropped deployment.
-    verbose_router_logger.addFilter(lambda r: "base_model" not in r.getMessage())
 
     # Credentials are os.environ/ references; give each a dummy value, as a proxy host would.
     for entry in model_list:
@@ -188,6 +288,7 @@ def check_router(model_list, errors):
             errors.append(f"{uri}: the router's api_version is {api_version!r}")
         if deployment.litellm_params.tags != model["tags"]:
             errors.append(f"{uri}: the router's tags are {deployment.litellm_params.tags!r}")
+    reported = check_catalog(router, registry, errors)
 
     # Tag routing, end to end and offline (mock_response): a request tagged with a model's
     # tag is sent to that deployment, not to the group's default one.
@@ -196,28 +297,32 @@ def check_router(model_list, errors):
         try:
             res = await router.acompletion(
                 model=model,
-                messages=[{"role": "user", "content": "hi"}],
-                mock_response="ok",
+                messages=[{"role": "user", "content": "hi, what does this cost?"}],
+                mock_response="it costs what modelreg says",
                 metadata={"tags": [tag]},
             )
-            return res._hidden_params.get("model_id")
+            return res._hidden_params.get("model_id"), res
         except Exception as e:  # noqa: BLE001 (report any failure of LiteLLM as a finding)
-            return f"{type(e).__name__}: {e}"
+            return f"{type(e).__name__}: {e}", None
 
     async def route_each():
         for model in MODELS:
             uri, tag = model["resource_uri"], model["tags"][0]
             # A group of two would pick the right one half the time by chance.
             for _ in range(5):
-                got = await route(model["name"], tag)
+                got, res = await route(model["name"], tag)
                 if got != uri:
                     errors.append(f"{uri}: a request for {model['name']!r} tagged {tag!r} went to {got!r}")
                     break
+            else:
+                if uri in reported:
+                    reported[uri]["request_cost"] = check_cost(uri, res, registry[uri], errors)
 
     asyncio.run(route_each())
+    return reported
 
 
-def check(path):
+def check(path, base, token, project):
     import yaml
 
     with open(path, encoding="utf-8") as f:
@@ -231,12 +336,24 @@ def check(path):
         check_types(entry, errors)
     by_id = {e.get("model_info", {}).get("id"): e for e in model_list}
     check_values(by_id, errors)
-    check_router(model_list, errors)
+    # What the modelreg API says of each model: the values LiteLLM must report.
+    registry = {
+        m["resource_uri"]: api(base, token, project, f"/assets/models/{m['resource_uri']}")[1] for m in MODELS
+    }
+    reported = check_router(model_list, registry, errors)
     if errors:
         fail(errors)
+    for uri, values in reported.items():
+        provenance = registry[uri]["catalog"]
+        overrides = sorted(f for f, p in provenance["fields"].items() if p == "override")
+        shown = ", ".join(f"{k} {v}" for k, v in values.items())
+        print(
+            f"litellm_check: {uri} (catalog {provenance['key']}, overrides {overrides or 'none'}): "
+            f"LiteLLM reports {shown}"
+        )
     print(
         f"litellm_check: PyYAML {yaml.__version__} reads all {len(model_list)} deployments as "
-        f"written; LiteLLM's router holds and routes every one"
+        f"written; LiteLLM's router holds and routes every one, and prices and limits each as modelreg does"
     )
 
 
@@ -244,7 +361,7 @@ if __name__ == "__main__":
     match sys.argv[1:]:
         case ["create", base, token, project]:
             create(base, token, project)
-        case ["check", path]:
-            check(path)
+        case ["check", path, base, token, project]:
+            check(path, base, token, project)
         case _:
             sys.exit(__doc__)

@@ -195,8 +195,6 @@ fn own_fields(i: u64) -> ModelFields {
         ],
     );
     ModelFields {
-        name: format!("{display} {team} {env} {i}"),
-        litellm_model: model.to_owned(),
         provider: Some(provider.to_owned()),
         description: Some(description),
         tags,
@@ -204,22 +202,12 @@ fn own_fields(i: u64) -> ModelFields {
             .then(|| format!("https://{team}-{region}.openai.azure.com/")),
         api_version: (provider == "azure").then(|| "2024-02-15-preview".to_owned()),
         mode: Some(mode),
-        max_input_tokens: None,
-        max_output_tokens: None,
-        base_model: None,
-        input_cost_per_token: None,
-        output_cost_per_token: None,
-        cache_read_cost_per_token: None,
-        cache_write_cost_per_token: None,
-        capabilities: vec![],
-        deprecation_date: None,
-        default_max_tokens: None,
         rpm: Some(i64::from(rng.u32(1..100)) * 60),
         tpm: Some(i64::from(rng.u32(1..100)) * 10_000),
-        default_temperature: None,
         timeout: Some(30.0),
         status,
         status_message: (status == Status::Error).then(|| "the provider rejected the key".into()),
+        ..ModelFields::new(&format!("{display} {team} {env} {i}"), model)
     }
 }
 

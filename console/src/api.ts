@@ -19,6 +19,14 @@ export type TokenView = Schemas['TokenView'];
 export type CreatedToken = Schemas['CreatedToken'];
 export type Status = Schemas['Status'];
 export type Mode = Schemas['Mode'];
+export type Capability = Schemas['Capability'];
+export type CatalogEntry = Schemas['CatalogEntry'];
+export type CatalogPage = Schemas['CatalogPage'];
+export type CatalogSource = Schemas['CatalogSource'];
+export type Provenance = Schemas['Provenance'];
+export type UpstreamChanges = Schemas['UpstreamChanges'];
+export type ModelUpstream = Schemas['ModelUpstream'];
+export type UpstreamChange = Schemas['UpstreamChange'];
 
 export const STATUSES: Status[] = ['PENDING', 'ACTIVE', 'ERROR', 'DEPRECATED', 'DISABLED'];
 export const MODES: Mode[] = ['chat', 'completion', 'embedding', 'image_generation', 'audio_transcription'];

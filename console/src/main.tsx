@@ -12,6 +12,7 @@ import { Callback } from './pages/Callback';
 import { Models, firstListPath } from './pages/Models';
 import { ModelDetail } from './pages/ModelDetail';
 import { AddModel } from './pages/AddModel';
+import { Catalog } from './pages/Catalog';
 import { Tokens } from './pages/Tokens';
 import { Audit } from './pages/Audit';
 import { ApiReference } from './pages/ApiReference';
@@ -129,6 +130,7 @@ function Shell() {
   const nav = [
     { href: '/ui/models', label: 'Models', show: true },
     { href: '/ui/models/new', label: 'Add model', show: can.write },
+    { href: '/ui/catalog', label: 'Catalog', show: true },
     { href: '/ui/tokens', label: 'Tokens', show: can.manage_tokens },
     { href: '/ui/audit', label: 'Audit log', show: can.audit },
     { href: '/ui/api', label: 'API reference', show: true },
@@ -193,6 +195,7 @@ function Route({ path, project }: { path: string; project: string }) {
   if (path === '/ui/models/new') return <AddModel key={project} />;
   const m = path.match(/^\/ui\/models\/([^/]+)$/);
   if (m) return <ModelDetail key={`${project}/${m[1]}`} uri={decodeURIComponent(m[1])} />;
+  if (path === '/ui/catalog') return <Catalog key={project} />;
   if (path === '/ui/tokens') return <Tokens />;
   if (path === '/ui/audit') return <Audit />;
   if (path === '/ui/api') return <ApiReference />;

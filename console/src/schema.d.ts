@@ -69,6 +69,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/assets/catalog": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search the model catalog
+         * @description The catalog in force (bundled, or the newest cost map an operator loaded with `modelreg
+         *     catalog refresh`), filtered and paged, ordered by key.
+         */
+        get: operations["list_catalog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/assets/catalog/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Models whose catalog values changed upstream
+         * @description After a catalog refresh, each model of the project that holds a catalog value the new
+         *     catalog changed (or lacks one the catalog now has), with the fields that differ, by
+         *     resource_uri, a page at a time (`after`, `limit`), or for the models `resource_uri` names
+         *     (a list page's badges). Overrides never appear; nor does an upstream value already kept.
+         *     Take or keep each with `POST /assets/catalog/changes/{resource_uri}`.
+         */
+        get: operations["list_catalog_changes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/assets/catalog/changes/{resource_uri}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Take or keep a model's upstream changes
+         * @description One write with its audit event (an update whose changes show the fields and the catalog
+         *     link). `If-Match` makes it conditional. A model with no upstream change is returned as it
+         *     is.
+         */
+        post: operations["settle_catalog_change"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/assets/catalog/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a catalog entry
+         * @description `{key}` is the entry's key as the catalog spells it, with a slash percent-encoded:
+         *     `GET /assets/catalog/azure%2Fgpt-4o` is the entry `azure/gpt-4o`.
+         */
+        get: operations["get_catalog_entry"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/assets/exports/litellm": {
         parameters: {
             query?: never;
@@ -79,9 +167,11 @@ export interface paths {
         /**
          * Export as a LiteLLM config
          * @description The project's models matching the filters as a LiteLLM proxy `config.yaml` (as JSON).
-         *     DISABLED models are left out and DEPRECATED ones are marked. Credentials appear only as
-         *     `os.environ/` references: a stored reference keeps its name, a stored value gets
-         *     `MODELREG_<RESOURCE_URI>_<KEY>`. No secret value is ever returned.
+         *     DISABLED models are left out and DEPRECATED ones are marked. Each deployment's `model_info`
+         *     carries the model's prices, token limits, `base_model`, capabilities (`supports_<name>`)
+         *     and deprecation date under LiteLLM's own names, so LiteLLM prices and limits it as modelreg
+         *     does. Credentials appear only as `os.environ/` references: a stored reference keeps its
+         *     name, a stored value gets `MODELREG_<RESOURCE_URI>_<KEY>`. No secret value is ever returned.
          */
         get: operations["export_litellm"];
         put?: never;
@@ -414,6 +504,11 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description What goes in and out of the model (OpenRouter's `architecture`), from its capabilities. */
+        Architecture: {
+            input_modalities: string[];
+            output_modalities: string[];
+        };
         /** @description What the event changed: each changed field as `{"from": …, "to": …}`, `credentials` only as `{"changed": true}` (never a value), and on `model.verify` events `verified` as a boolean. */
         AuditChanges: {
             [key: string]: components["schemas"]["FieldChange"] | components["schemas"]["CredentialsChange"] | boolean;
@@ -450,6 +545,108 @@ export interface components {
              * @description Position in the organization's chain, from 1.
              */
             seq: number;
+        };
+        /**
+         * @description A capability of a model. The set is closed: a model's `capabilities` hold only these, and
+         *     the catalog's `supports_<name>` flag sets the one of the same name (flags outside the set are
+         *     not read).
+         * @enum {string}
+         */
+        Capability: "vision" | "function_calling" | "parallel_function_calling" | "tool_choice" | "response_schema" | "reasoning" | "prompt_caching" | "audio_input" | "audio_output" | "pdf_input" | "video_input" | "web_search" | "computer_use" | "system_messages" | "assistant_prefill";
+        /**
+         * @description One model of the catalog: what its provider charges, its token limits and what it can do.
+         *     Every field but the key is optional: the upstream data leaves many out, and a value that is
+         *     not a usable number, date or flag is left out rather than guessed.
+         */
+        CatalogEntry: {
+            /**
+             * Format: double
+             * @description US dollars per input token read from the prompt cache (`cache_read_input_token_cost`).
+             */
+            cache_read_cost_per_token?: number | null;
+            /**
+             * Format: double
+             * @description US dollars per input token written to the prompt cache
+             *     (`cache_creation_input_token_cost`).
+             */
+            cache_write_cost_per_token?: number | null;
+            /** @description What the model can do (each `supports_<name>: true` upstream), in the enum's order. */
+            capabilities: components["schemas"]["Capability"][];
+            /** @description The day the provider retires the model (YYYY-MM-DD), if announced. */
+            deprecation_date?: string | null;
+            /**
+             * Format: double
+             * @description US dollars per input token.
+             */
+            input_cost_per_token?: number | null;
+            /** @description The model's key in the cost map, e.g. `gpt-4o` or `azure/gpt-4o`. */
+            key: string;
+            /**
+             * Format: int64
+             * @description The context window: the most tokens a request may carry.
+             */
+            max_input_tokens?: number | null;
+            /**
+             * Format: int64
+             * @description The most tokens one response may hold.
+             */
+            max_output_tokens?: number | null;
+            /** @description What kind of model it is, e.g. `chat`, `embedding`, `image_generation`. */
+            mode?: string | null;
+            /**
+             * Format: double
+             * @description US dollars per output token.
+             */
+            output_cost_per_token?: number | null;
+            /** @description The LiteLLM provider that serves it (`litellm_provider`), e.g. `openai`. */
+            provider?: string | null;
+        };
+        /** @description One catalog entry, with the catalog it is from. */
+        CatalogEntryView: components["schemas"]["CatalogEntry"] & {
+            source: components["schemas"]["CatalogSource"];
+        };
+        /** @description A page of the catalog. */
+        CatalogPage: {
+            data: components["schemas"]["CatalogEntry"][];
+            pagination: components["schemas"]["CatalogPagination"];
+            /** @description The catalog in force: where it comes from and when it was made. */
+            source: components["schemas"]["CatalogSource"];
+        };
+        /** @description Where a page of the catalog is. */
+        CatalogPagination: {
+            limit: number;
+            next_page?: number | null;
+            page: number;
+            prev_page?: number | null;
+            total_items: number;
+            total_pages: number;
+        };
+        /** @description Where a catalog's data came from. */
+        CatalogSource: {
+            /** @description The day the snapshot was published (YYYY-MM-DD). */
+            date: string;
+            /** @description The data set, e.g. `litellm` (LiteLLM's model cost map). */
+            name: string;
+            /** @description The SHA-256 of the cost map file as published (uncompressed JSON), in hex. */
+            sha256: string;
+            /** @description Its release, e.g. `1.108.14`. */
+            version: string;
+        };
+        /** @description A model's link to the catalog, as the API shows it (docs/catalog.md). */
+        CatalogView: {
+            /**
+             * @description For each catalogued field that has a value: `catalog` when it is the catalog's, filled
+             *     when the model was created or taken from a newer catalog since; `override` when a user
+             *     gave it. A catalog refresh never changes an override.
+             */
+            fields: {
+                [key: string]: components["schemas"]["Provenance"];
+            };
+            /**
+             * @description The catalog entry the model matched by its `litellm_model` (or `base_model`); null when
+             *     none did.
+             */
+            key?: string | null;
         };
         /** @description A new token: the only response that ever contains its secret. */
         CreatedToken: components["schemas"]["TokenView"] & {
@@ -606,6 +803,28 @@ export interface components {
             api_base?: string | null;
             api_version?: string | null;
             /**
+             * @description The catalog entry to read prices and limits from when `litellm_model` names a
+             *     deployment (Azure style), e.g. `azure/gpt-4o`.
+             */
+            base_model?: string | null;
+            /**
+             * Format: double
+             * @description USD per input token read from the provider's prompt cache. From the catalog when
+             *     omitted.
+             */
+            cache_read_cost_per_token?: number | null;
+            /**
+             * Format: double
+             * @description USD per input token written to the provider's prompt cache. From the catalog when
+             *     omitted.
+             */
+            cache_write_cost_per_token?: number | null;
+            /**
+             * @description What the model can do, from a closed set (`vision`, `function_calling`, …); kept
+             *     in the set's order, without duplicates. From the catalog when omitted.
+             */
+            capabilities?: string[] | null;
+            /**
              * @description Write-only provider credentials: a non-empty JSON object, at most 64 KiB serialized.
              *     Stored encrypted and never returned.
              */
@@ -614,7 +833,18 @@ export interface components {
             default_max_tokens?: number | null;
             /** Format: double */
             default_temperature?: number | null;
+            /**
+             * Format: date
+             * @description The day the provider retires the model, `YYYY-MM-DD`. From the catalog when
+             *     omitted.
+             */
+            deprecation_date?: string | null;
             description?: string | null;
+            /**
+             * Format: double
+             * @description USD per input token. From the catalog when omitted (`catalog` says which).
+             */
+            input_cost_per_token?: number | null;
             /** @description LiteLLM model string, e.g. `openai/gpt-4o`. */
             litellm_model: string;
             /** Format: int64 */
@@ -624,6 +854,11 @@ export interface components {
             mode?: components["schemas"]["Mode"] | null;
             /** @description Display name, 1–255 characters after trimming. */
             name: string;
+            /**
+             * Format: double
+             * @description USD per output token. From the catalog when omitted.
+             */
+            output_cost_per_token?: number | null;
             /** @description Inferred from the `litellm_model` prefix when omitted. */
             provider?: string | null;
             /** @description `^[a-z0-9-]+$`, 1–100 characters. Generated from `name` when omitted. */
@@ -653,6 +888,8 @@ export interface components {
         };
         /** @description A model in a list. */
         ModelSummary: {
+            /** @description What the model can do (extension). */
+            capabilities: string[];
             /** Format: date-time */
             created_at: string;
             created_by: string;
@@ -660,13 +897,28 @@ export interface components {
             /** Format: uuid */
             id: string;
             /**
+             * Format: double
+             * @description USD per input token (extension: a list compares prices).
+             */
+            input_cost_per_token?: number | null;
+            /**
              * Format: date-time
              * @description When a verification last ran (extension).
              */
             last_verified_at?: string | null;
             litellm_model: string;
+            /**
+             * Format: int64
+             * @description The context window (extension).
+             */
+            max_input_tokens?: number | null;
             mode?: components["schemas"]["Mode"] | null;
             name: string;
+            /**
+             * Format: double
+             * @description USD per output token (extension).
+             */
+            output_cost_per_token?: number | null;
             /**
              * @deprecated
              * @description Deprecated alias of `created_by`.
@@ -693,13 +945,23 @@ export interface components {
             /** Format: uri */
             api_base?: string | null;
             api_version?: string | null;
+            base_model?: string | null;
+            /** Format: double */
+            cache_read_cost_per_token?: number | null;
+            /** Format: double */
+            cache_write_cost_per_token?: number | null;
+            capabilities?: string[] | null;
             /** @description Replaces the stored credentials wholesale. */
             credentials?: components["schemas"]["Credentials"];
             /** Format: int64 */
             default_max_tokens?: number | null;
             /** Format: double */
             default_temperature?: number | null;
+            /** Format: date */
+            deprecation_date?: string | null;
             description?: string | null;
+            /** Format: double */
+            input_cost_per_token?: number | null;
             litellm_model?: string;
             /** Format: int64 */
             max_input_tokens?: number | null;
@@ -707,6 +969,8 @@ export interface components {
             max_output_tokens?: number | null;
             mode?: components["schemas"]["Mode"] | null;
             name?: string;
+            /** Format: double */
+            output_cost_per_token?: number | null;
             provider?: string | null;
             /** @description Must equal the model's resource_uri when sent (it is immutable). */
             resource_uri?: string;
@@ -720,6 +984,18 @@ export interface components {
             /** Format: int64 */
             tpm?: number | null;
         };
+        /** @description A model whose catalog values changed upstream. */
+        ModelUpstream: {
+            /** @description The catalog entry it is linked to. */
+            catalog_key?: string | null;
+            changes: components["schemas"]["UpstreamChange"][];
+            /** @description The model's ETag, for `If-Match` on take or keep. */
+            etag: string;
+            /** Format: uuid */
+            id: string;
+            name: string;
+            resource_uri: string;
+        };
         /**
          * @description A model configuration as returned by create, get and update. Credentials are never
          *     returned; `credential_fields` names the stored keys.
@@ -727,6 +1003,14 @@ export interface components {
         ModelView: {
             api_base?: string | null;
             api_version?: string | null;
+            base_model?: string | null;
+            /** Format: double */
+            cache_read_cost_per_token?: number | null;
+            /** Format: double */
+            cache_write_cost_per_token?: number | null;
+            capabilities: string[];
+            /** @description Where the catalogued fields' values come from. */
+            catalog: components["schemas"]["CatalogView"];
             /** Format: date-time */
             created_at: string;
             /** @description The principal that created the model: `user:<name>` or `service:<name>`. */
@@ -737,9 +1021,12 @@ export interface components {
             default_max_tokens?: number | null;
             /** Format: double */
             default_temperature?: number | null;
+            deprecation_date?: string | null;
             description?: string | null;
             /** Format: uuid */
             id: string;
+            /** Format: double */
+            input_cost_per_token?: number | null;
             /**
              * Format: date-time
              * @description When a verification last ran.
@@ -753,6 +1040,8 @@ export interface components {
             mode?: components["schemas"]["Mode"] | null;
             name: string;
             organization_id: string;
+            /** Format: double */
+            output_cost_per_token?: number | null;
             /**
              * @deprecated
              * @description Deprecated alias of `created_by`.
@@ -774,19 +1063,50 @@ export interface components {
             updated_at: string;
             updated_by: string;
         };
-        /** @description A model in the OpenAI format. */
+        /**
+         * @description A model in the OpenAI format, with what a client needs to choose and budget it in the
+         *     names OpenRouter's `GET /api/v1/models` uses (the de-facto shape clients already parse):
+         *     `context_length`, `pricing` (USD per token, as decimal strings), `top_provider`,
+         *     `supported_parameters`, `architecture`. `max_output_tokens` and `capabilities` say the same
+         *     in modelreg's own names. A value the model does not have is absent.
+         */
         OpenAiModel: {
+            architecture: components["schemas"]["Architecture"];
+            /** @description What the model can do (modelreg's names: `vision`, `function_calling`, …). */
+            capabilities: string[];
+            /**
+             * Format: int64
+             * @description The most tokens a request may carry (the model's `max_input_tokens`).
+             */
+            context_length?: number | null;
             /**
              * Format: int64
              * @description Creation time, Unix seconds.
              */
             created: number;
+            /** @description The day the provider retires the model, `YYYY-MM-DD`. */
+            deprecation_date?: string | null;
             /** @description The model's resource_uri: the name a client asks the gateway for. */
             id: string;
+            /**
+             * Format: int64
+             * @description The most tokens one response may hold.
+             */
+            max_output_tokens?: number | null;
+            /** @description The model's display name. */
+            name: string;
             /** @description Always `model`. */
             object: string;
             /** @description The provider, or `modelreg` when there is none. */
             owned_by: string;
+            /** @description USD per token. Only the prices the model has. */
+            pricing: components["schemas"]["Pricing"];
+            /**
+             * @description The request parameters its capabilities imply, in OpenRouter's names (`tools`,
+             *     `tool_choice`, `response_format`, `structured_outputs`, `reasoning`, …).
+             */
+            supported_parameters: string[];
+            top_provider: components["schemas"]["TopProvider"];
         };
         /** @description Models in the OpenAI list format. */
         OpenAiModelList: {
@@ -857,6 +1177,13 @@ export interface components {
             /** @description Create and update models, their credentials and status. */
             write: boolean;
         };
+        /** @description Prices in USD per token, as decimal strings (OpenRouter's `pricing`). */
+        Pricing: {
+            completion?: string | null;
+            input_cache_read?: string | null;
+            input_cache_write?: string | null;
+            prompt?: string | null;
+        };
         /**
          * @description The answer of a verification. A rejected key, a timeout or an unreachable host is
          *     `verified: false` with a message that says which; it is never an HTTP error of ours.
@@ -880,10 +1207,28 @@ export interface components {
             role: components["schemas"]["RoleName"];
         };
         /**
+         * @description Where a field's value comes from, as the API shows it.
+         * @enum {string}
+         */
+        Provenance: "catalog" | "override";
+        /**
          * @description A role, strongest first in this list
          * @enum {string}
          */
         RoleName: "owner" | "admin" | "member" | "developer" | "operator" | "viewer";
+        /** @enum {string} */
+        SettleAction: "take" | "keep";
+        /** @description Take or keep upstream changes. */
+        SettleBody: {
+            /**
+             * @description `take` sets the fields to the catalog's new values, still marked as the catalog's;
+             *     `keep` leaves the model's values, which become its own (overrides), and stops offering
+             *     those upstream values.
+             */
+            action: components["schemas"]["SettleAction"];
+            /** @description Only these fields (default: every field that changed). */
+            fields?: string[] | null;
+        };
         /**
          * @description Status of a model configuration.
          * @enum {string}
@@ -921,6 +1266,29 @@ export interface components {
             project: string;
             revoked_at?: string | null;
             role: string;
+        };
+        /** @description The limits of the provider that serves the model (OpenRouter's `top_provider`). */
+        TopProvider: {
+            /** Format: int64 */
+            context_length?: number | null;
+            /** Format: int64 */
+            max_completion_tokens?: number | null;
+        };
+        /** @description A field whose catalog value changed upstream since the model took it. */
+        UpstreamChange: {
+            /** @description The model's value now (null: none). */
+            current: unknown;
+            field: string;
+            /** @description The catalog's value now (null: the catalog no longer has one). */
+            upstream: unknown;
+        };
+        /** @description The project's models whose catalog values changed upstream. */
+        UpstreamChanges: {
+            data: components["schemas"]["ModelUpstream"][];
+            /** @description Pass as `after` for the next page; null when no model follows. */
+            next_after?: string | null;
+            /** @description The catalog compared against: the one in force. */
+            source: components["schemas"]["CatalogSource"];
         };
     };
     responses: never;
@@ -1258,6 +1626,426 @@ export interface operations {
                 };
             };
             /** @description Invalid filter or paging */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This credential is over its rate limit; Retry-After says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error; the request id identifies it in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable, the request took longer than the request timeout, or the server is at its connection limit */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_catalog: {
+        parameters: {
+            query?: {
+                /** @description Case-insensitive substring of the entry's key (`%`, `_` and `\` are literal). */
+                search?: string;
+                /** @description LiteLLM's provider of the entry, exactly (`openai`, `anthropic`, `azure`, …). */
+                provider?: string;
+                /** @description The entry's mode, exactly (`chat`, `embedding`, …). */
+                mode?: string;
+                /** @description Comma-separated capabilities; an entry must have all of them. */
+                capability?: string;
+                /**
+                 * @description Only the entry a model with this `litellm_model` takes its values from (none or one), as
+                 *     a create would find it: for a form that shows the catalog's values before saving.
+                 */
+                litellm_model?: string;
+                /** @description With `litellm_model`: the model's `base_model`. */
+                base_model?: string;
+                /** @description 1-based page number. */
+                page?: number;
+                /** @description Entries per page. */
+                limit?: number;
+            };
+            header?: {
+                /** @description The project to act in; required unless the credential is bound to exactly one project. */
+                "X-Project-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of catalog entries */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogPage"];
+                };
+            };
+            /** @description Malformed request, or X-Project-ID missing or invalid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The role does not allow this action in this project */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid query parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This credential is over its rate limit; Retry-After says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error; the request id identifies it in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable, the request took longer than the request timeout, or the server is at its connection limit */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_catalog_changes: {
+        parameters: {
+            query?: {
+                /** @description Only these models: comma-separated resource_uris, at most 100 (a list page's rows). */
+                resource_uri?: string;
+                /** @description Models after this resource_uri (the previous page's `next_after`). */
+                after?: string;
+                /** @description Models with changes per page. */
+                limit?: number;
+            };
+            header?: {
+                /** @description The project to act in; required unless the credential is bound to exactly one project. */
+                "X-Project-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Models with upstream changes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpstreamChanges"];
+                };
+            };
+            /** @description Malformed request, or X-Project-ID missing or invalid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The role does not allow this action in this project */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid query parameters */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This credential is over its rate limit; Retry-After says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error; the request id identifies it in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable, the request took longer than the request timeout, or the server is at its connection limit */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    settle_catalog_change: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Apply only if the model's ETag matches */
+                "If-Match"?: string | null;
+                /** @description The project to act in; required unless the credential is bound to exactly one project. */
+                "X-Project-ID"?: string | null;
+            };
+            path: {
+                /** @description The model's resource_uri or id */
+                resource_uri: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettleBody"];
+            };
+        };
+        responses: {
+            /** @description The model after it */
+            200: {
+                headers: {
+                    /** @description Entity tag of the model */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelView"];
+                };
+            };
+            /** @description Malformed request, or X-Project-ID missing or invalid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The role does not allow this action in this project */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such model in this project */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description If-Match did not match */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid body */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This credential is over its rate limit; Retry-After says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error; the request id identifies it in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable, the request took longer than the request timeout, or the server is at its connection limit */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_catalog_entry: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The project to act in; required unless the credential is bound to exactly one project. */
+                "X-Project-ID"?: string | null;
+            };
+            path: {
+                /** @description The entry's key, e.g. `gpt-4o`, or `azure%2Fgpt-4o` for `azure/gpt-4o` */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entry */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CatalogEntryView"];
+                };
+            };
+            /** @description Malformed request, or X-Project-ID missing or invalid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The role does not allow this action in this project */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such entry */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A path or query parameter is invalid */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -25,15 +25,16 @@ export interface Reply {
   etag: string | null;
 }
 
-/** The API with a token, acting in `project`. */
+/** The API with a token, acting in `project` (on the shared test server, or on `base`). */
 export class Api {
   constructor(
     readonly token: string,
     readonly project = 'default',
+    readonly base?: string,
   ) {}
 
   async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-    const res = await fetch(`${server()}${path}`, {
+    const res = await fetch(`${this.base ?? server()}${path}`, {
       method,
       headers: {
         Authorization: `Bearer ${this.token}`,
@@ -64,8 +65,8 @@ export class Api {
 export const owner = (project: string) => new Api(ownerToken(), project);
 
 /** Signs in with `token` as a person does, and picks `project` in the header. */
-export async function signIn(page: Page, token: string, project?: string) {
-  await page.goto(`${server()}/ui/`);
+export async function signIn(page: Page, token: string, project?: string, base = server()) {
+  await page.goto(`${base}/ui/`);
   await page.getByLabel('API token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();

@@ -1,8 +1,24 @@
 // A model's history: its audit events, newest first, each change as a per-field diff.
 import { useEffect, useState } from 'preact/hooks';
 import { call, query, type AuditEvent, type AuditEventList } from '../api';
-import { ErrorBanner, Loading, Time, Value } from '../ui/components';
-import { FIELD_LABEL } from '../ui/modelForm';
+import { ErrorBanner, Loading, Time } from '../ui/components';
+import { FIELD_LABEL, FieldValue, same } from '../ui/modelForm';
+
+type Link = { key?: string | null; values?: Record<string, unknown>; kept?: Record<string, unknown> } | null;
+
+/** A change of the model's catalog link, in words: its entry, and which values became whose. */
+function LinkChange({ from, to }: { from: Link; to: Link }) {
+  const before = from?.values ?? {};
+  const after = to?.values ?? {};
+  const names = (fs: string[]) => fs.map((f) => FIELD_LABEL[f] ?? f).join(', ');
+  const taken = Object.keys(after).filter((f) => !(f in before) || !same(before[f], after[f]));
+  const own = Object.keys(before).filter((f) => !(f in after));
+  const parts: string[] = [];
+  if ((from?.key ?? null) !== (to?.key ?? null)) parts.push(`entry ${from?.key ?? 'none'} → ${to?.key ?? 'none'}`);
+  if (taken.length) parts.push(`the catalog's: ${names(taken)}`);
+  if (own.length) parts.push(`now the model's own: ${names(own)}`);
+  return <>{parts.length ? parts.join('; ') : 'unchanged'}</>;
+}
 
 export function Changes({ changes }: { changes: AuditEvent['changes'] }) {
   const entries = Object.entries(changes ?? {});
@@ -36,14 +52,24 @@ export function Changes({ changes }: { changes: AuditEvent['changes'] }) {
             );
           }
           const fc = c as { from: unknown; to: unknown };
+          if (k === 'catalog') {
+            return (
+              <tr key={k}>
+                <th scope="row">Catalog link</th>
+                <td colSpan={2}>
+                  <LinkChange from={fc.from as Link} to={fc.to as Link} />
+                </td>
+              </tr>
+            );
+          }
           return (
             <tr key={k}>
               <th scope="row">{label}</th>
               <td class="from">
-                <Value v={fc.from} />
+                <FieldValue name={k} v={fc.from} />
               </td>
               <td class="to">
-                <Value v={fc.to} />
+                <FieldValue name={k} v={fc.to} />
               </td>
             </tr>
           );

@@ -1,12 +1,15 @@
 // One model: every field, edit (with If-Match, and a conflict dialog when someone else
-// changed it meanwhile), verify, credential names with replacement, history, delete.
+// changed it meanwhile), verify, credential names with replacement, its catalog values with
+// upstream changes to take or keep, history, delete.
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, call, enc, type Model, type StoredVerification } from '../api';
+import { ApiError, call, enc, query, type CatalogSource, type Model, type ModelUpstream, type Provenance, type StoredVerification, type UpstreamChanges } from '../api';
 import { useApp } from '../me';
 import { navigate } from '../router';
+import { UpstreamBadge } from '../ui/catalog';
 import { Dialog, ErrorBanner, Link, Loading, StatusBadge, Time, Value } from '../ui/components';
-import { CredentialInputs, FIELDS, FIELD_LABEL, ModelFields, credentialsOf, patchOf, same, toForm, type FormValues } from '../ui/modelForm';
+import { CATALOG_FIELDS, CredentialInputs, FIELDS, FIELD_LABEL, FieldValue, ModelFields, credentialsOf, patchOf, same, toForm, type FormValues } from '../ui/modelForm';
 import { History } from './History';
+import { ModelCatalog, type SettleAction } from './ModelCatalog';
 
 const READ_ONLY = ['id', 'resource_uri', 'organization_id', 'project_id', 'created_at', 'created_by', 'updated_at', 'updated_by', 'last_verified_at'];
 
@@ -14,6 +17,8 @@ interface Conflict {
   theirs: Model;
   theirsEtag: string | null;
   patch: Record<string, unknown>;
+  /** What "Overwrite with mine" does (default: the patch again, with their ETag). */
+  retry?: (etag: string | null) => Promise<unknown>;
 }
 
 export function ModelDetail({ uri }: { uri: string }) {
@@ -32,7 +37,20 @@ export function ModelDetail({ uri }: { uri: string }) {
   const [replacing, setReplacing] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [historyKey, setHistoryKey] = useState(0);
+  const [upstream, setUpstream] = useState<{ source: CatalogSource; model: ModelUpstream | null } | null>(null);
+  const [settling, setSettling] = useState(false);
+  const [settleError, setSettleError] = useState<unknown>(null);
   const path = `/assets/models/${enc(uri)}`;
+
+  // Whether the catalog changed upstream for this model.
+  const loadUpstream = async (resourceUri: string) => {
+    try {
+      const r = await call<UpstreamChanges>('GET', `/assets/catalog/changes${query({ resource_uri: resourceUri })}`);
+      setUpstream({ source: r.data.source, model: r.data.data.find((m) => m.resource_uri === resourceUri) ?? null });
+    } catch (e) {
+      setError(e);
+    }
+  };
 
   const load = async () => {
     try {
@@ -47,12 +65,53 @@ export function ModelDetail({ uri }: { uri: string }) {
     }
   };
   useEffect(() => {
-    load();
+    load().then((r) => r && loadUpstream(r.data.resource_uri));
   }, [uri]);
 
   const shown = (m: Model) => {
     setModel(m);
     setHistoryKey((k) => k + 1);
+    loadUpstream(m.resource_uri);
+  };
+
+  /** A 412: their version beside what we meant to write, in the conflict dialog. */
+  const conflicted = async (patch: Record<string, unknown>, onError: (e: unknown) => void, retry?: Conflict['retry']) => {
+    try {
+      const now = await call<Model>('GET', path);
+      setConflict({ theirs: now.data, theirsEtag: now.etag, patch, retry });
+      return true;
+    } catch (e) {
+      onError(e);
+      return false;
+    }
+  };
+
+  // Take or keep upstream changes (all, or `fields`), guarded by the model's ETag.
+  const settle = async (action: SettleAction, fields: string[] | undefined, ifMatch: string | null) => {
+    const changes = (upstream?.model?.changes ?? []).filter((c) => !fields || fields.includes(c.field));
+    setSettling(true);
+    setSettleError(null);
+    setNotice('');
+    try {
+      const r = await call<Model>('POST', `/assets/catalog/changes/${enc(model?.resource_uri ?? uri)}`, {
+        body: fields ? { action, fields } : { action },
+        headers: ifMatch ? { 'If-Match': ifMatch } : {},
+      });
+      shown(r.data);
+      setEtag(r.etag);
+      setConflict(null);
+      const names = changes.map((c) => FIELD_LABEL[c.field] ?? c.field).join(', ');
+      setNotice(action === 'take' ? `Took the catalog's ${names}.` : `Kept the current ${names}: now this model's own.`);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'PRECONDITION_FAILED') {
+        const patch = Object.fromEntries(changes.map((c) => [c.field, action === 'take' ? c.upstream : c.current]));
+        await conflicted(patch, setSettleError, (etag) => settle(action, fields, etag));
+      } else {
+        setSettleError(e);
+      }
+    } finally {
+      setSettling(false);
+    }
   };
 
   const save = async (patch: Record<string, unknown>, ifMatch: string | null): Promise<'ok' | 'conflict' | 'error'> => {
@@ -69,14 +128,7 @@ export function ModelDetail({ uri }: { uri: string }) {
     } catch (e) {
       if (e instanceof ApiError && e.code === 'PRECONDITION_FAILED') {
         // Someone else changed the model since it was loaded: show their version beside ours.
-        const now = await call<Model>('GET', path).catch((err) => {
-          setSaveError(err);
-          return null;
-        });
-        if (now) {
-          setConflict({ theirs: now.data, theirsEtag: now.etag, patch });
-          return 'conflict';
-        }
+        if (await conflicted(patch, setSaveError)) return 'conflict';
       } else {
         setSaveError(e);
       }
@@ -141,6 +193,7 @@ export function ModelDetail({ uri }: { uri: string }) {
       <div class="title">
         <h1>{model.name}</h1>
         <StatusBadge status={model.status} message={model.status_message} verifiedAt={model.last_verified_at} />
+        {upstream?.model && upstream.model.changes.length > 0 && <UpstreamBadge />}
         <div class="spacer" />
         {can.verify && (
           <button type="button" onClick={verify} disabled={verifying}>
@@ -186,7 +239,7 @@ export function ModelDetail({ uri }: { uri: string }) {
         <form class="card" onSubmit={submitEdit} aria-label="Edit model">
           <h2>Edit</h2>
           <ErrorBanner error={saveError} />
-          <ModelFields values={form} editing onChange={(k, v) => setForm({ ...form, [k]: v })} />
+          <ModelFields values={form} editing origins={editOrigins(form, model)} onChange={(k, v) => setForm({ ...form, [k]: v })} />
           <div class="actions">
             <button type="submit" disabled={saving}>
               {saving ? 'Saving…' : 'Save'}
@@ -200,16 +253,27 @@ export function ModelDetail({ uri }: { uri: string }) {
         <section class="card" aria-labelledby="fields-h">
           <h2 id="fields-h">Configuration</h2>
           <dl class="grid">
-            {FIELDS.map((f) => (
+            {FIELDS.filter((f) => !f.catalog).map((f) => (
               <div key={f.name}>
                 <dt>{f.label}</dt>
                 <dd>
-                  <Value v={(model as Record<string, unknown>)[f.name]} />
+                  <FieldValue name={f.name} v={(model as Record<string, unknown>)[f.name]} />
                 </dd>
               </div>
             ))}
           </dl>
         </section>
+      )}
+      {!editing && <ErrorBanner error={settleError} onDismiss={() => setSettleError(null)} />}
+      {!editing && (
+        <ModelCatalog
+          model={model}
+          upstream={upstream?.model ?? null}
+          source={upstream?.source ?? null}
+          canWrite={can.write}
+          busy={settling}
+          onSettle={(action, fields) => settle(action, fields, etag)}
+        />
       )}
 
       <section class="card" aria-labelledby="creds-h">
@@ -259,9 +323,9 @@ export function ModelDetail({ uri }: { uri: string }) {
             setEditing(false);
             setNotice('Their version is shown; your changes were discarded.');
           }}
-          onOverwrite={() => save(conflict.patch, conflict.theirsEtag)}
+          onOverwrite={() => (conflict.retry ? conflict.retry(conflict.theirsEtag) : save(conflict.patch, conflict.theirsEtag))}
           onCancel={() => setConflict(null)}
-          saving={saving}
+          saving={saving || settling}
         />
       )}
       {replacing && (
@@ -316,9 +380,9 @@ function ConflictDialog(props: { conflict: Conflict; base: Model; onTheirs: () =
               <tr key={k} class={same(t[k], mine) ? '' : 'changed'}>
                 <th scope="row">{FIELD_LABEL[k] ?? k}</th>
                 <td>
-                  <Value v={t[k]} />
+                  <FieldValue name={k} v={t[k]} />
                 </td>
-                <td>{k in patch ? <Value v={mine} /> : <span class="muted">not changed by you (theirs stays)</span>}</td>
+                <td>{k in patch ? <FieldValue name={k} v={mine} /> : <span class="muted">not changed by you (theirs stays)</span>}</td>
               </tr>
             );
           })}
@@ -404,5 +468,13 @@ function DeleteBody(props: { uri: string; onCancel: () => void; onDelete: () => 
         </button>
       </div>
     </>
+  );
+}
+
+/** In the edit form: a catalogued field changed there becomes an override when saved. */
+function editOrigins(form: FormValues, model: Model): Record<string, Provenance | undefined> {
+  const was = toForm(model as Record<string, unknown>);
+  return Object.fromEntries(
+    CATALOG_FIELDS.map((f): [string, Provenance | undefined] => [f, (form[f] ?? '') !== was[f] ? 'override' : model.catalog.fields[f]]),
   );
 }

@@ -1,21 +1,34 @@
-// Models: search, every filter of the list (status, mode, provider, tags, created_by), sort
-// by a column, keyset paging with next_cursor. The filters live in the URL, so a reload or a
-// shared link shows the same list.
+// Models: search, every filter of the list (status, mode, provider, tags, created_by,
+// capabilities, context window, input price), sort by a column, keyset paging with
+// next_cursor. The filters live in the URL, so a reload or a shared link shows the same list.
+// Prices read per million tokens; a model whose catalog values changed upstream has a badge.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { MODES, STATUSES, call, query, type ModelList } from '../api';
+import { MODES, STATUSES, call, query, type ModelList, type UpstreamChanges } from '../api';
+import { formatTokens, parseTokens, perMillion, perToken, plainDecimal } from '../catalog';
 import { useApp } from '../me';
+import { CapabilityChips, CapabilityFilter, Price, Tokens, UpstreamBadge } from '../ui/catalog';
 import { ErrorBanner, Link, StatusBadge, Time } from '../ui/components';
 
-const FILTERS = ['search', 'status', 'mode', 'provider', 'tags', 'created_by'] as const;
+const FILTERS = ['search', 'status', 'mode', 'provider', 'tags', 'created_by', 'capability', 'min_input_tokens', 'max_input_cost'] as const;
 type Filter = (typeof FILTERS)[number];
 type Filters = Record<Filter, string> & { sort: string; limit: string };
 
-const COLUMNS: { field: string | null; label: string }[] = [
+// The list's filters and sorts by catalog fields (capability, min_input_tokens,
+// max_input_cost; sort by input_cost_per_token and max_input_tokens) are not in the API yet
+// ([catalog], part 3): until they are, their controls are not shown and those columns do not
+// sort. Turn this on with them (and un-fixme the test in tests/catalog.spec.ts).
+const CATALOG_LIST_FILTERS = false;
+
+const COLUMNS: { field: string | null; label: string; title?: string; num?: boolean }[] = [
   { field: 'name', label: 'Name' },
   { field: 'litellm_model', label: 'LiteLLM model' },
   { field: 'provider', label: 'Provider' },
   { field: 'mode', label: 'Mode' },
   { field: 'status', label: 'Status' },
+  { field: CATALOG_LIST_FILTERS ? 'input_cost_per_token' : null, label: 'Input $/1M', title: 'US dollars per million input tokens', num: true },
+  { field: null, label: 'Output $/1M', title: 'US dollars per million output tokens', num: true },
+  { field: CATALOG_LIST_FILTERS ? 'max_input_tokens' : null, label: 'Context', title: 'The context window: the most tokens a request may carry', num: true },
+  { field: null, label: 'Capabilities' },
   { field: null, label: 'Tags' },
   { field: null, label: 'Created by' },
   { field: 'updated_at', label: 'Updated' },
@@ -45,6 +58,19 @@ export function Models() {
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(true);
   const abort = useRef<AbortController | null>(null);
+  // Which of the rows shown have catalog values that changed upstream: asked for those rows
+  // once they are in, so it never delays them.
+  const [upstream, setUpstream] = useState<Set<string>>(new Set());
+  useEffect(() => {
+    const uris = list?.data.map((m) => m.resource_uri) ?? [];
+    if (!uris.length) return;
+    const ac = new AbortController();
+    call<UpstreamChanges>('GET', `/assets/catalog/changes${query({ resource_uri: uris.join(','), limit: uris.length })}`, { signal: ac.signal }).then(
+      (r) => setUpstream(new Set(r.data.data.filter((m) => m.changes.length).map((m) => m.id))),
+      (e) => e.name !== 'AbortError' && setError(e),
+    );
+    return () => ac.abort();
+  }, [list]);
 
   useEffect(() => {
     const t = setTimeout(() => typed !== filters.search && update({ search: typed }), 250);
@@ -93,7 +119,7 @@ export function Models() {
   const any = FILTERS.some((k) => filters[k]);
 
   return (
-    <main id="main" class="page">
+    <main id="main" class="page wide">
       <div class="title">
         <h1>Models</h1>
         {can.write && (
@@ -128,6 +154,35 @@ export function Models() {
         <TextFilter id="f-provider" label="Provider" value={filters.provider} onCommit={(v) => update({ provider: v })} />
         <TextFilter id="f-tags" label="Tags (all of)" placeholder="prod, chat" value={filters.tags} onCommit={(v) => update({ tags: v })} />
         <TextFilter id="f-created-by" label="Created by" placeholder="user:alice" value={filters.created_by} onCommit={(v) => update({ created_by: v })} />
+        {CATALOG_LIST_FILTERS && (
+          <>
+        <CapabilityFilter idPrefix="f-cap" value={filters.capability} onChange={(v) => update({ capability: v })} />
+        <TextFilter
+          id="f-min-context"
+          label="Min context"
+          placeholder="128K"
+          value={filters.min_input_tokens ? formatTokens(Number(filters.min_input_tokens)) : ''}
+          parse={(v) => {
+            const n = v ? parseTokens(v) : 0;
+            return n === undefined ? undefined : n ? String(n) : '';
+          }}
+          invalid="a token count, e.g. 32000, 128K or 1M"
+          onCommit={(v) => update({ min_input_tokens: v })}
+        />
+        <TextFilter
+          id="f-max-price"
+          label="Max input $/1M"
+          placeholder="3"
+          value={filters.max_input_cost && Number.isFinite(Number(filters.max_input_cost)) ? plainDecimal(perMillion(Number(filters.max_input_cost))) : filters.max_input_cost}
+          parse={(v) => {
+            const n = v ? perToken(v) : null;
+            return n === undefined ? undefined : n === null ? '' : plainDecimal(n);
+          }}
+          invalid="US dollars per million input tokens, e.g. 2.5"
+          onCommit={(v) => update({ max_input_cost: v })}
+        />
+          </>
+        )}
         <div class="field">
           <label for="f-limit">Per page</label>
           <select id="f-limit" value={filters.limit} onChange={(e) => update({ limit: e.currentTarget.value })}>
@@ -142,7 +197,7 @@ export function Models() {
             class="secondary"
             onClick={() => {
               setTyped('');
-              update({ search: '', status: '', mode: '', provider: '', tags: '', created_by: '' });
+              update({ search: '', status: '', mode: '', provider: '', tags: '', created_by: '', capability: '', min_input_tokens: '', max_input_cost: '' });
             }}
           >
             Clear filters
@@ -163,7 +218,7 @@ export function Models() {
                 const sorted = c.field === sortField;
                 const aria = sorted ? ((sortOrder ?? 'asc') === 'asc' ? 'ascending' : 'descending') : undefined;
                 return (
-                  <th key={c.label} scope="col" aria-sort={aria}>
+                  <th key={c.label} scope="col" aria-sort={aria} class={c.num ? 'num' : undefined} title={c.title}>
                     {c.field ? (
                       <button type="button" class="sort" onClick={() => toggleSort(c.field!)}>
                         {c.label}
@@ -182,6 +237,12 @@ export function Models() {
               <tr key={m.id}>
                 <td>
                   <Link href={`/ui/models/${encodeURIComponent(m.resource_uri)}`}>{m.name}</Link>
+                  {upstream.has(m.id) && (
+                    <>
+                      {' '}
+                      <UpstreamBadge />
+                    </>
+                  )}
                   <div class="muted small mono">{m.resource_uri}</div>
                 </td>
                 <td class="mono">{m.litellm_model}</td>
@@ -193,6 +254,18 @@ export function Models() {
                   <div class="muted small">
                     verified <Time at={m.last_verified_at} />
                   </div>
+                </td>
+                <td class="num">
+                  <Price v={m.input_cost_per_token} />
+                </td>
+                <td class="num">
+                  <Price v={m.output_cost_per_token} />
+                </td>
+                <td class="num">
+                  <Tokens n={m.max_input_tokens} />
+                </td>
+                <td class="caps-cell">
+                  <CapabilityChips caps={m.capabilities} compact />
                 </td>
                 <td>
                   {m.tags.map((t) => (
@@ -233,10 +306,29 @@ export function Models() {
   );
 }
 
-/** A text filter that applies on Enter or when the field is left, not on every keystroke. */
-function TextFilter(props: { id: string; label: string; value: string; placeholder?: string; onCommit: (v: string) => void }) {
+/**
+ * A text filter that applies on Enter or when the field is left, not on every keystroke.
+ * `parse` turns the text into the query's value (undefined: not a value, said under the field).
+ */
+function TextFilter(props: {
+  id: string;
+  label: string;
+  value: string;
+  placeholder?: string;
+  parse?: (v: string) => string | undefined;
+  invalid?: string;
+  onCommit: (v: string) => void;
+}) {
   const [v, setV] = useState(props.value);
+  const [bad, setBad] = useState(false);
   useEffect(() => setV(props.value), [props.value]);
+  const commit = () => {
+    const t = v.trim();
+    if (t === props.value) return setBad(false);
+    const parsed = props.parse ? props.parse(t) : t;
+    setBad(parsed === undefined);
+    if (parsed !== undefined) props.onCommit(parsed);
+  };
   return (
     <div class="field">
       <label for={props.id}>{props.label}</label>
@@ -245,10 +337,17 @@ function TextFilter(props: { id: string; label: string; value: string; placehold
         type="text"
         value={v}
         placeholder={props.placeholder}
+        aria-invalid={bad || undefined}
+        aria-describedby={bad ? `${props.id}-bad` : undefined}
         onInput={(e) => setV(e.currentTarget.value)}
-        onChange={() => v.trim() !== props.value && props.onCommit(v.trim())}
-        onKeyDown={(e) => e.key === 'Enter' && v.trim() !== props.value && props.onCommit(v.trim())}
+        onChange={commit}
+        onKeyDown={(e) => e.key === 'Enter' && commit()}
       />
+      {bad && (
+        <small id={`${props.id}-bad`} class="invalid" role="alert">
+          Not {props.invalid}
+        </small>
+      )}
     </div>
   );
 }

@@ -1,9 +1,13 @@
 // The fields of a model as a form, once, for adding and for editing: every writable field of
 // SPEC §1. Values are held as the strings the inputs show and turned into the API's types
-// only when sent, so a half-typed number never becomes a wrong value.
-import { MODES, STATUSES, type Model } from '../api';
+// only when sent, so a half-typed number never becomes a wrong value. Prices are shown and
+// typed per million tokens, and sent per token, as the API keeps them.
+import { MODES, STATUSES, type Model, type Provenance } from '../api';
+import { perMillion, perToken, plainDecimal } from '../catalog';
+import { CapabilityChecks, CapabilityChips, Origin, Price } from './catalog';
+import { Value } from './components';
 
-export type FieldKind = 'text' | 'textarea' | 'url' | 'int' | 'number' | 'tags' | 'mode' | 'status';
+export type FieldKind = 'text' | 'textarea' | 'url' | 'int' | 'number' | 'price' | 'date' | 'capabilities' | 'tags' | 'mode' | 'status';
 
 export interface FieldSpec {
   name: string;
@@ -13,19 +17,28 @@ export interface FieldSpec {
   hint?: string;
   /** Only when editing: new models always start PENDING. */
   editOnly?: boolean;
+  /** Filled from the catalog when not given (docs/catalog.md). */
+  catalog?: boolean;
 }
 
 export const FIELDS: FieldSpec[] = [
   { name: 'name', label: 'Name', kind: 'text', required: true, hint: 'required' },
   { name: 'litellm_model', label: 'LiteLLM model', kind: 'text', required: true, hint: 'required: provider/model, e.g. openai/gpt-4o' },
+  { name: 'base_model', label: 'Base model', kind: 'text', hint: 'the catalog entry of a deployment, e.g. azure/gpt-4o' },
   { name: 'provider', label: 'Provider', kind: 'text', hint: 'inferred from the LiteLLM model when empty' },
   { name: 'mode', label: 'Mode', kind: 'mode' },
   { name: 'api_base', label: 'API base URL', kind: 'url' },
   { name: 'api_version', label: 'API version', kind: 'text' },
   { name: 'description', label: 'Description', kind: 'textarea' },
   { name: 'tags', label: 'Tags', kind: 'tags', hint: 'comma-separated' },
-  { name: 'max_input_tokens', label: 'Max input tokens', kind: 'int' },
-  { name: 'max_output_tokens', label: 'Max output tokens', kind: 'int' },
+  { name: 'input_cost_per_token', label: 'Input price (USD per 1M tokens)', kind: 'price', catalog: true },
+  { name: 'output_cost_per_token', label: 'Output price (USD per 1M tokens)', kind: 'price', catalog: true },
+  { name: 'cache_read_cost_per_token', label: 'Cache read price (USD per 1M tokens)', kind: 'price', catalog: true },
+  { name: 'cache_write_cost_per_token', label: 'Cache write price (USD per 1M tokens)', kind: 'price', catalog: true },
+  { name: 'max_input_tokens', label: 'Max input tokens', kind: 'int', catalog: true, hint: 'the context window' },
+  { name: 'max_output_tokens', label: 'Max output tokens', kind: 'int', catalog: true },
+  { name: 'deprecation_date', label: 'Deprecation date', kind: 'date', catalog: true },
+  { name: 'capabilities', label: 'Capabilities', kind: 'capabilities', catalog: true },
   { name: 'default_max_tokens', label: 'Default max tokens', kind: 'int' },
   { name: 'rpm', label: 'Requests per minute (rpm)', kind: 'int' },
   { name: 'tpm', label: 'Tokens per minute (tpm)', kind: 'int' },
@@ -36,15 +49,21 @@ export const FIELDS: FieldSpec[] = [
 ];
 
 export const FIELD_LABEL: Record<string, string> = Object.fromEntries(FIELDS.map((f) => [f.name, f.label]));
+const BY_NAME: Record<string, FieldSpec> = Object.fromEntries(FIELDS.map((f) => [f.name, f]));
+
+/** The fields the catalog fills. */
+export const CATALOG_FIELDS = FIELDS.filter((f) => f.catalog).map((f) => f.name);
 
 export type FormValues = Record<string, string>;
 
-/** The form's strings for a model (or empty ones for a new model). */
-export function toForm(m?: Partial<Model> | null): FormValues {
+/** The form's strings for a model, or a catalog entry (or empty ones for a new model). */
+export function toForm(m?: Record<string, unknown> | null): FormValues {
   const v: FormValues = {};
   for (const f of FIELDS) {
-    const x = m ? (m as Record<string, unknown>)[f.name] : undefined;
-    v[f.name] = x === null || x === undefined ? '' : Array.isArray(x) ? x.join(', ') : String(x);
+    const x = m ? m[f.name] : undefined;
+    if (x === null || x === undefined) v[f.name] = '';
+    else if (f.kind === 'price' && typeof x === 'number') v[f.name] = plainDecimal(perMillion(x));
+    else v[f.name] = Array.isArray(x) ? x.join(', ') : String(x);
   }
   return v;
 }
@@ -54,6 +73,7 @@ export function fromInput(f: FieldSpec, s: string): unknown {
   const t = s.trim();
   switch (f.kind) {
     case 'tags':
+    case 'capabilities':
       return t ? t.split(',').map((x) => x.trim()).filter(Boolean) : [];
     case 'int':
     case 'number': {
@@ -61,6 +81,8 @@ export function fromInput(f: FieldSpec, s: string): unknown {
       const n = Number(t);
       return Number.isFinite(n) ? n : undefined;
     }
+    case 'price':
+      return t ? perToken(t) : null;
     case 'status':
       return t;
     case 'textarea':
@@ -70,14 +92,22 @@ export function fromInput(f: FieldSpec, s: string): unknown {
   }
 }
 
+/** The value of field `name` as typed, for the API. */
+export const valueOf = (name: string, values: FormValues) => fromInput(BY_NAME[name], values[name] ?? '');
+
 export function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 }
 
-/** The fields whose value differs from `base`, as a merge patch. */
+/**
+ * The fields whose value differs from `base`, as a merge patch. A field whose text was not
+ * touched is never sent, so a price that reads the same is not made an override by rounding.
+ */
 export function patchOf(values: FormValues, base: Partial<Model>): Record<string, unknown> {
   const patch: Record<string, unknown> = {};
+  const was = toForm(base as Record<string, unknown>);
   for (const f of FIELDS) {
+    if ((values[f.name] ?? '') === was[f.name]) continue;
     const v = fromInput(f, values[f.name] ?? '');
     if (v === undefined) continue;
     if (!same(v, (base as Record<string, unknown>)[f.name])) patch[f.name] = v;
@@ -85,16 +115,29 @@ export function patchOf(values: FormValues, base: Partial<Model>): Record<string
   return patch;
 }
 
-/** The create body's fields: every non-empty one (new models take the server's defaults). */
+/**
+ * The create body's fields: every non-empty one (new models take the server's defaults), but
+ * no catalogued field: the add form sends those it overrides itself.
+ */
 export function createBody(values: FormValues): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   for (const f of FIELDS) {
-    if (f.editOnly) continue;
+    if (f.editOnly || f.catalog) continue;
     const v = fromInput(f, values[f.name] ?? '');
     if (v === undefined || v === null || (Array.isArray(v) && !v.length)) continue;
     body[f.name] = v;
   }
   return body;
+}
+
+/** A field's value as a page shows it: prices per million tokens, capabilities as chips. */
+export function FieldValue({ name, v }: { name: string; v: unknown }) {
+  const kind = BY_NAME[name]?.kind;
+  if (v === null || v === undefined) return <span class="muted">not set</span>;
+  if (kind === 'price' && typeof v === 'number') return <Price v={v} />;
+  if (kind === 'int' && typeof v === 'number') return <span>{v.toLocaleString('en-US')}</span>;
+  if (kind === 'capabilities' && Array.isArray(v)) return v.length ? <CapabilityChips caps={v as string[]} /> : <span class="muted">none</span>;
+  return <Value v={v} />;
 }
 
 export function ModelFields(props: {
@@ -103,6 +146,10 @@ export function ModelFields(props: {
   editing: boolean;
   placeholders?: Record<string, string>;
   only?: string[];
+  /** For catalogued fields: whether the value shown is the catalog's or the model's own. */
+  origins?: Record<string, Provenance | undefined>;
+  /** Offers "Use the catalog's value" beside an override. */
+  onReset?: (name: string) => void;
 }) {
   const { values, onChange, editing } = props;
   const fields = FIELDS.filter((f) => (editing || !f.editOnly) && (!props.only || props.only.includes(f.name)));
@@ -110,15 +157,42 @@ export function ModelFields(props: {
     <div class="fields">
       {fields.map((f) => {
         const id = `f-${f.name}`;
+        const origin = props.origins?.[f.name];
+        const described = [f.hint ? `${id}-hint` : '', origin ? `${id}-origin` : ''].filter(Boolean).join(' ') || undefined;
         const common = {
           id,
           name: f.name,
           value: values[f.name] ?? '',
           required: f.required,
-          'aria-describedby': f.hint ? `${id}-hint` : undefined,
+          'aria-describedby': described,
           placeholder: props.placeholders?.[f.name],
           onInput: (e: Event) => onChange(f.name, (e.currentTarget as HTMLInputElement).value),
         };
+        const marks = (origin || f.hint) && (
+          <small class="marks">
+            <Origin p={origin} id={`${id}-origin`} />
+            {origin === 'override' && props.onReset && (
+              <button type="button" class="link small" onClick={() => props.onReset!(f.name)}>
+                Use the catalog's value<span class="sr-only"> for {f.label}</span>
+              </button>
+            )}
+            {f.hint && (
+              <span id={`${id}-hint`} class="muted">
+                {f.hint}
+              </span>
+            )}
+          </small>
+        );
+        if (f.kind === 'capabilities') {
+          const selected = (values[f.name] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+          return (
+            <fieldset class="field span-all caps" key={f.name} aria-describedby={described}>
+              <legend>{f.label}</legend>
+              <CapabilityChecks idPrefix={id} selected={selected} onChange={(caps) => onChange(f.name, caps.join(', '))} />
+              {marks}
+            </fieldset>
+          );
+        }
         let input;
         switch (f.kind) {
           case 'textarea':
@@ -151,7 +225,11 @@ export function ModelFields(props: {
             input = <input type="number" step={1} min={1} inputMode="numeric" {...common} />;
             break;
           case 'number':
+          case 'price':
             input = <input type="number" step="any" min={0} {...common} />;
+            break;
+          case 'date':
+            input = <input type="date" {...common} />;
             break;
           case 'url':
             input = <input type="url" {...common} />;
@@ -163,11 +241,7 @@ export function ModelFields(props: {
           <div class={`field ${f.kind === 'textarea' ? 'span2' : ''}`} key={f.name}>
             <label for={id}>{f.label}</label>
             {input}
-            {f.hint && (
-              <small id={`${id}-hint`} class="muted">
-                {f.hint}
-              </small>
-            )}
+            {marks}
           </div>
         );
       })}

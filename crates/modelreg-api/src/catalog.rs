@@ -7,9 +7,9 @@ use axum::{
     http::HeaderMap,
 };
 use modelreg_core::{
-    Error,
+    Error, FieldError,
     catalog::{Capability, CatalogEntry, CatalogFilter, CatalogSource, UpstreamChange},
-    service::{Caller, Settle},
+    service::{Caller, Settle, UpstreamQuery},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -85,16 +85,19 @@ fn query_error(name: &str, kind: &'static str, msg: impl Into<String>) -> Error 
     Error::field(&["query", name], kind, msg)
 }
 
+/// The first non-empty value of a query parameter, trimmed.
+fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
 /// The filter and page of a query string; every bad parameter reported at once.
 fn parse(pairs: &[(String, String)]) -> Result<(CatalogFilter, usize, usize), Error> {
     let mut errors = Vec::new();
-    let first = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
+    let first = |name: &str| first(pairs, name);
     let mut number = |name: &str, default: usize, max: usize| match first(name) {
         None => default,
         Some(v) => match v.parse::<usize>() {
@@ -188,18 +191,11 @@ pub async fn list_catalog(
     caller.reader()?;
     let (filter, page, limit) = parse(&pairs)?;
     let catalog = state.models.catalog().await?;
-    let first = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    let (entries, total) = match first("litellm_model") {
+    let (entries, total) = match first(&pairs, "litellm_model") {
         // The entry a create would fill from, if it also passes the other filters.
         Some(model) => {
             let found: Vec<&CatalogEntry> = catalog
-                .lookup(model, first("base_model"))
+                .lookup(model, first(&pairs, "base_model"))
                 .filter(|e| {
                     let (hit, _) = catalog.search(&filter, 0, catalog.len());
                     hit.iter().any(|h| h.key == e.key)
@@ -285,30 +281,94 @@ pub struct UpstreamChanges {
     /// The catalog compared against: the one in force.
     pub source: CatalogSource,
     pub data: Vec<ModelUpstream>,
+    /// Pass as `after` for the next page; null when no model follows.
+    pub next_after: Option<String>,
+}
+
+/// Query parameters of `GET /assets/catalog/changes` (documentation; parsed by hand).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ChangesParams {
+    /// Only these models: comma-separated resource_uris, at most 100 (a list page's rows).
+    resource_uri: Option<String>,
+    /// Models after this resource_uri (the previous page's `next_after`).
+    after: Option<String>,
+    /// Models with changes per page.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<u32>,
+}
+
+/// The most models `resource_uri` may name.
+const MAX_URIS: usize = 100;
+
+fn changes_query(pairs: &[(String, String)]) -> Result<UpstreamQuery, Error> {
+    let mut errors = Vec::new();
+    let limit = match first(pairs, "limit") {
+        None => 100,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                errors.push(FieldError::new(
+                    &["query", "limit"],
+                    "range",
+                    "must be a whole number from 1 to 1000",
+                ));
+                100
+            }
+        },
+    };
+    let uris = first(pairs, "resource_uri").map(|v| {
+        v.split(',')
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect::<Vec<_>>()
+    });
+    if uris.as_ref().is_some_and(|u| u.len() > MAX_URIS) {
+        errors.push(FieldError::new(
+            &["query", "resource_uri"],
+            "too_many",
+            format!("names at most {MAX_URIS} models"),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    Ok(UpstreamQuery {
+        after: first(pairs, "after").map(str::to_owned),
+        uris,
+        limit,
+    })
 }
 
 /// Models whose catalog values changed upstream
 ///
 /// After a catalog refresh, each model of the project that holds a catalog value the new
-/// catalog changed (or lacks one the catalog now has), with the fields that differ. Overrides
-/// never appear; nor does an upstream value already kept. Take or keep each with
-/// `POST /assets/catalog/changes/{resource_uri}`.
+/// catalog changed (or lacks one the catalog now has), with the fields that differ, by
+/// resource_uri, a page at a time (`after`, `limit`), or for the models `resource_uri` names
+/// (a list page's badges). Overrides never appear; nor does an upstream value already kept.
+/// Take or keep each with `POST /assets/catalog/changes/{resource_uri}`.
 #[utoipa::path(
     get,
     path = "/assets/catalog/changes",
     tag = "catalog",
     operation_id = "list_catalog_changes",
-    params(crate::openapi::ProjectHeader),
-    responses((status = 200, description = "Models with upstream changes", body = UpstreamChanges)),
+    params(ChangesParams, crate::openapi::ProjectHeader),
+    responses(
+        (status = 200, description = "Models with upstream changes", body = UpstreamChanges),
+        (status = 422, description = "Invalid query parameters", body = ErrorBody),
+    ),
 )]
 #[tracing::instrument(name = "catalog.changes", skip_all)]
 pub async fn list_catalog_changes(
     State(state): State<AppState>,
     caller: Caller,
+    QueryPairs(pairs): QueryPairs,
 ) -> Result<Json<UpstreamChanges>, ApiError> {
     let reader = caller.reader()?;
+    let query = changes_query(&pairs)?;
     let catalog = state.models.catalog().await?;
-    let changed = state.models.upstream_changes(&reader).await?;
+    let (changed, next_after) = state.models.upstream_changes(&reader, &query).await?;
     Ok(Json(UpstreamChanges {
         source: catalog.source().clone(),
         data: changed
@@ -322,6 +382,7 @@ pub async fn list_catalog_changes(
                 changes,
             })
             .collect(),
+        next_after,
     }))
 }
 

@@ -104,9 +104,11 @@ impl From<EnvVar> for EnvVarView {
 /// Export as a LiteLLM config
 ///
 /// The project's models matching the filters as a LiteLLM proxy `config.yaml` (as JSON).
-/// DISABLED models are left out and DEPRECATED ones are marked. Credentials appear only as
-/// `os.environ/` references: a stored reference keeps its name, a stored value gets
-/// `MODELREG_<RESOURCE_URI>_<KEY>`. No secret value is ever returned.
+/// DISABLED models are left out and DEPRECATED ones are marked. Each deployment's `model_info`
+/// carries the model's prices, token limits, `base_model`, capabilities (`supports_<name>`)
+/// and deprecation date under LiteLLM's own names, so LiteLLM prices and limits it as modelreg
+/// does. Credentials appear only as `os.environ/` references: a stored reference keeps its
+/// name, a stored value gets `MODELREG_<RESOURCE_URI>_<KEY>`. No secret value is ever returned.
 #[utoipa::path(
     get,
     path = "/assets/exports/litellm",

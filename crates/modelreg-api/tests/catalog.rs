@@ -259,6 +259,41 @@ async fn overrides_survive_a_refresh_and_upstream_changes_are_taken_or_kept(app:
         !fields("pinned").contains(&"input_cost_per_token".to_owned()),
         "an override is never an upstream change"
     );
+    // A page at a time, and only the models named.
+    let p1 = app
+        .send(t.get("/assets/catalog/changes?limit=2"))
+        .await
+        .expect(200);
+    let uris = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["resource_uri"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(uris(&p1.json), ["keeper", "pinned"]);
+    assert_eq!(p1.json["next_after"], "pinned");
+    let p2 = app
+        .send(t.get("/assets/catalog/changes?limit=2&after=pinned"))
+        .await
+        .expect(200);
+    assert_eq!(uris(&p2.json), ["taker"]);
+    assert_eq!(p2.json["next_after"], Value::Null);
+    let named = app
+        .send(t.get("/assets/catalog/changes?resource_uri=taker,nobody"))
+        .await
+        .expect(200);
+    assert_eq!(uris(&named.json), ["taker"]);
+    let too_many = (0..101)
+        .map(|i| format!("m{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    app.send(t.get(&format!(
+        "/assets/catalog/changes?resource_uri={too_many}&limit=0"
+    )))
+    .await
+    .expect_error(422, "VALIDATION_ERROR");
     // The refresh changed no model.
     let p = app.send(t.get("/assets/models/pinned")).await.expect(200);
     assert_eq!(p.json["input_cost_per_token"], 0.000003);

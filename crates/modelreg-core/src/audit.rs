@@ -168,30 +168,8 @@ mod tests {
 
     fn fields() -> ModelFields {
         ModelFields {
-            name: "n".into(),
-            litellm_model: "openai/gpt-4o".into(),
             provider: Some("openai".into()),
-            description: None,
-            tags: vec![],
-            api_base: None,
-            api_version: None,
-            mode: None,
-            max_input_tokens: None,
-            max_output_tokens: None,
-            base_model: None,
-            input_cost_per_token: None,
-            output_cost_per_token: None,
-            cache_read_cost_per_token: None,
-            cache_write_cost_per_token: None,
-            capabilities: vec![],
-            deprecation_date: None,
-            default_max_tokens: None,
-            rpm: None,
-            tpm: None,
-            default_temperature: None,
-            timeout: None,
-            status: Status::Pending,
-            status_message: None,
+            ..ModelFields::new("n", "openai/gpt-4o")
         }
     }
 

@@ -179,6 +179,39 @@ macro_rules! define_model_fields {
 }
 with_model_fields!(define_model_fields);
 
+impl ModelFields {
+    /// A model with only the required fields: `PENDING`, everything else empty (what tests,
+    /// seeds and fixtures start from, setting what they need over it).
+    pub fn new(name: &str, litellm_model: &str) -> ModelFields {
+        ModelFields {
+            name: name.into(),
+            litellm_model: litellm_model.into(),
+            provider: None,
+            description: None,
+            tags: Vec::new(),
+            api_base: None,
+            api_version: None,
+            mode: None,
+            max_input_tokens: None,
+            max_output_tokens: None,
+            base_model: None,
+            input_cost_per_token: None,
+            output_cost_per_token: None,
+            cache_read_cost_per_token: None,
+            cache_write_cost_per_token: None,
+            capabilities: Vec::new(),
+            deprecation_date: None,
+            default_max_tokens: None,
+            rpm: None,
+            tpm: None,
+            default_temperature: None,
+            timeout: None,
+            status: Status::Pending,
+            status_message: None,
+        }
+    }
+}
+
 /// What the request bodies and patches make of a field's type. A nullable field (`Option<T>`) is
 /// sent as a `T` (a body's `Patch` has its own null) and changed by a `Patch<T>` (null clears
 /// it); any other is sent as itself and changed by an `Option` (none leaves it).

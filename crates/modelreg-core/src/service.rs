@@ -767,6 +767,17 @@ impl ModelService {
     }
 }
 
+/// Which models "upstream changed" reads.
+#[derive(Debug, Clone)]
+pub struct UpstreamQuery {
+    /// Models after this resource_uri.
+    pub after: Option<String>,
+    /// Only these models (at most 100).
+    pub uris: Option<Vec<String>>,
+    /// At most this many models with changes.
+    pub limit: u32,
+}
+
 /// Whether an upstream change is taken into the model or kept away from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settle {
@@ -781,17 +792,39 @@ impl ModelService {
     }
 
     /// The project's models whose catalog values changed upstream since they took them, with
-    /// those changes, by resource_uri. Reads every model linked to the catalog.
-    pub async fn upstream_changes(&self, r: &Reader) -> Result<Vec<(Model, Vec<UpstreamChange>)>> {
+    /// those changes, by resource_uri: at most `q.limit`, after `q.after`, or only those of
+    /// `q.uris`. Reads the project's models linked to the catalog in order, a batch at a time,
+    /// until the page is full; the second value is where the next page starts (`None`: none
+    /// follows).
+    pub async fn upstream_changes(
+        &self,
+        r: &Reader,
+        q: &UpstreamQuery,
+    ) -> Result<(Vec<(Model, Vec<UpstreamChange>)>, Option<String>)> {
+        const BATCH: u32 = 1000;
         let catalog = self.catalogs.current().await?;
-        let models = self.store.catalogued_models(&r.0.scope).await?;
-        Ok(models
-            .into_iter()
-            .filter_map(|m| {
+        let mut out = Vec::new();
+        let mut after = q.after.clone();
+        loop {
+            let batch = self
+                .store
+                .catalogued_models(&r.0.scope, after.as_deref(), q.uris.as_deref(), BATCH)
+                .await?;
+            let full = batch.len() == BATCH as usize;
+            for m in batch {
+                after = Some(m.resource_uri.to_string());
                 let changes = upstream_of(&catalog, &m);
-                (!changes.is_empty()).then_some((m, changes))
-            })
-            .collect())
+                if !changes.is_empty() {
+                    out.push((m, changes));
+                    if out.len() >= q.limit as usize {
+                        return Ok((out, after));
+                    }
+                }
+            }
+            if !full {
+                return Ok((out, None));
+            }
+        }
     }
 
     /// Takes or keeps a model's upstream changes: all of them, or those of `only` (field

@@ -68,8 +68,15 @@ pub trait ModelStore: Send + Sync {
     async fn catalog_snapshot(&self, id: i64) -> Result<Option<CatalogSnapshot>>;
     /// Adds a cost map (its `id` is ignored); the new one's id.
     async fn add_catalog_snapshot(&self, snapshot: CatalogSnapshot) -> Result<i64>;
-    /// The project's models linked to a catalog entry, for "upstream changed".
-    async fn catalogued_models(&self, scope: &TenantScope) -> Result<Vec<Model>>;
+    /// The project's models linked to a catalog entry, for "upstream changed": by
+    /// resource_uri, after `after`, at most `limit`; or, with `uris`, only those.
+    async fn catalogued_models(
+        &self,
+        scope: &TenantScope,
+        after: Option<&str>,
+        uris: Option<&[String]>,
+        limit: u32,
+    ) -> Result<Vec<Model>>;
 
     async fn insert_model(
         &self,

@@ -358,11 +358,3 @@ statement!(
      VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id"
         .to_owned()
 );
-statement!(
-    CATALOGUED_MODELS,
-    format!(
-        "SELECT {} FROM models WHERE organization_id = ? AND project_id = ? \
-         AND catalog <> '{{}}' ORDER BY resource_uri",
-        model_columns_sql()
-    )
-);

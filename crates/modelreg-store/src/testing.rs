@@ -136,32 +136,7 @@ impl Drop for PgSchema {
 /// A model's fields with only the required ones set: named `name`, model `openai/gpt-4o`,
 /// `PENDING`. Tests set what they need over it (`ModelFields { tags, ..plain_fields(n) }`).
 pub fn plain_fields(name: &str) -> modelreg_core::model::ModelFields {
-    modelreg_core::model::ModelFields {
-        name: name.into(),
-        litellm_model: "openai/gpt-4o".into(),
-        provider: None,
-        description: None,
-        tags: vec![],
-        api_base: None,
-        api_version: None,
-        mode: None,
-        max_input_tokens: None,
-        max_output_tokens: None,
-        base_model: None,
-        input_cost_per_token: None,
-        output_cost_per_token: None,
-        cache_read_cost_per_token: None,
-        cache_write_cost_per_token: None,
-        capabilities: vec![],
-        deprecation_date: None,
-        default_max_tokens: None,
-        rpm: None,
-        tpm: None,
-        default_temperature: None,
-        timeout: None,
-        status: modelreg_core::model::Status::Pending,
-        status_message: None,
-    }
+    modelreg_core::model::ModelFields::new(name, "openai/gpt-4o")
 }
 
 /// A new model with only the required fields, named and addressed `uri`, with a sealed

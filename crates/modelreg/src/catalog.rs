@@ -73,10 +73,22 @@ pub async fn diff(
     model: Option<&str>,
     format: Format,
 ) -> client::Result<()> {
-    let reply = client.get("/assets/catalog/changes", &[]).await?;
-    let mut models: Vec<Value> = reply.body["data"].as_array().cloned().unwrap_or_default();
+    // Every page, or only the model named.
+    let mut models: Vec<Value> = Vec::new();
+    let mut query = vec![("limit".to_owned(), "1000".to_owned())];
     if let Some(uri) = model {
-        models.retain(|m| m["resource_uri"] == uri);
+        query.push(("resource_uri".into(), uri.to_owned()));
+    }
+    loop {
+        let reply = client.get("/assets/catalog/changes", &query).await?;
+        models.extend(reply.body["data"].as_array().cloned().unwrap_or_default());
+        match reply.body["next_after"].as_str() {
+            Some(after) => {
+                query.retain(|(k, _)| k != "after");
+                query.push(("after".into(), after.to_owned()));
+            }
+            None => break,
+        }
     }
     if let Some(action) = settle {
         let mut settled = Vec::new();

@@ -104,8 +104,7 @@ async fn round_trip(envs: &[(&str, &str)]) {
     );
     for reported in [
         "not imported (not model configuration): general_settings, litellm_settings, router_settings",
-        "gpt-4o-eu: kept out (no such model field): model_info.base_model",
-        "llama3: kept out (no such model field): litellm_params.stream_timeout, model_info.supports_function_calling",
+        "llama3: kept out (no such model field): litellm_params.stream_timeout\n",
     ] {
         assert!(
             first.stderr.contains(reported),
@@ -113,6 +112,11 @@ async fn round_trip(envs: &[(&str, &str)]) {
             first.stderr
         );
     }
+    assert!(
+        !first.stderr.contains("gpt-4o-eu: kept out"),
+        "base_model has a field: {}",
+        first.stderr
+    );
     // Idempotent: a second run changes nothing.
     let second = run(s(&["import", &fixture("real_world.yaml")]), "team").await;
     assert_eq!(
@@ -151,6 +155,11 @@ async fn round_trip(envs: &[(&str, &str)]) {
     assert_eq!(eu["tpm"], 120000);
     assert_eq!(eu["provider"], "azure");
     assert_eq!(eu["max_input_tokens"], 128000);
+    // Azure: priced by its base model; the limits the file gives are the catalog's.
+    assert_eq!(eu["base_model"], "azure/gpt-4o");
+    assert_eq!(eu["catalog"]["key"], "azure/gpt-4o");
+    assert_eq!(eu["catalog"]["fields"]["max_input_tokens"], "catalog");
+    assert_eq!(eu["catalog"]["fields"]["max_output_tokens"], "catalog");
     let ca = get("gpt-4o").await;
     assert_eq!(ca["rpm"], 300);
     assert_eq!(
@@ -610,8 +619,9 @@ const YAML_1_1_TRAPS: [&str; 24] = [
     "<<",
 ];
 
-/// `litellm_params` and `model_info` keys whose values are numbers or booleans.
-const NOT_STRINGS: [&str; 8] = [
+/// `litellm_params` and `model_info` keys whose values are numbers or booleans (and every
+/// `supports_*` flag).
+const NOT_STRINGS: [&str; 12] = [
     "rpm",
     "tpm",
     "timeout",
@@ -619,6 +629,10 @@ const NOT_STRINGS: [&str; 8] = [
     "temperature",
     "max_input_tokens",
     "max_output_tokens",
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
     "deprecated",
 ];
 
@@ -737,11 +751,11 @@ async fn the_export_quotes_every_string_that_yaml_1_1_would_misread() {
                 "plain key {key:?}"
             );
         } else {
+            let number = value.parse::<i64>().is_ok()
+                || (value.contains('.') && value.parse::<f64>().is_ok() && !value.contains('e'));
+            let flag = key.starts_with("supports_") && (value == "true" || value == "false");
             assert!(
-                NOT_STRINGS.contains(&key.as_str())
-                    && (value.parse::<i64>().is_ok()
-                        || (value.contains('.') && value.parse::<f64>().is_ok())
-                        || value == "true"),
+                (NOT_STRINGS.contains(&key.as_str()) && (number || value == "true")) || flag,
                 "{key}: {value} is plain in\n{text}"
             );
         }

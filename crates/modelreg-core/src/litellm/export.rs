@@ -188,12 +188,12 @@ impl Export {
         if let Some(m) = f.mode {
             info.insert("mode".into(), json!(m.as_str()));
         }
-        if let Some(v) = f.max_input_tokens {
-            info.insert("max_input_tokens".into(), json!(v));
+        // LiteLLM prices and limits an Azure-style deployment by its `base_model`.
+        if let Some(v) = &f.base_model {
+            info.insert("base_model".into(), json!(v));
         }
-        if let Some(v) = f.max_output_tokens {
-            info.insert("max_output_tokens".into(), json!(v));
-        }
+        // Prices, limits, capabilities and the deprecation date, under LiteLLM's names.
+        super::catalog::export(f, &model.catalog, &mut info);
         if let Some(v) = &f.description {
             info.insert("description".into(), json!(v));
         }

@@ -3,7 +3,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{ID, INFO_FIELDS, KEYLESS, PARAM_FIELDS, SECRET_PARAMS};
+use super::{
+    ID, INFO_FIELDS, KEYLESS, PARAM_FIELDS, SECRET_PARAMS,
+    catalog::{CatalogValues, Read},
+};
 use crate::{
     model::{Mode, Status},
     references::Reference,
@@ -14,8 +17,12 @@ use crate::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportItem {
     pub resource_uri: String,
-    /// The model's fields as an API body, without `credentials`.
+    /// The model's fields as an API body, without `credentials` and the catalogued fields.
     pub fields: Map<String, Value>,
+    /// What the entry says of the catalogued fields (prices, token limits, capabilities, the
+    /// deprecation date): sent or left to the catalog once the catalog's values are known
+    /// ([`CatalogValues::wanted`]).
+    pub catalog: CatalogValues,
     /// The credentials to store (references as given; `{"keyless": true}` when the entry has
     /// none, since the API requires credentials).
     pub credentials: Map<String, Value>,
@@ -23,6 +30,9 @@ pub struct ImportItem {
     pub status: Option<Status>,
     /// Keys that have no place in a model, reported and not kept.
     pub dropped: Vec<String>,
+    /// Values that cannot be read as their key means them (a `supports_*` flag that is not a
+    /// boolean): the entry is refused, as the server refuses a bad value.
+    pub invalid: Vec<String>,
 }
 
 /// Reads a LiteLLM config into import items, in file order. Entries that cannot be imported
@@ -85,17 +95,27 @@ fn read_entry(entry: &Value) -> Result<ImportItem, String> {
 
     let mut fields = Map::new();
     let mut credentials = Map::new();
+    let mut catalog = CatalogValues::default();
     let mut dropped = Vec::new();
+    let mut invalid = Vec::new();
+    // LiteLLM reads `litellm_params.base_model` when `model_info` has none.
+    let mut param_base_model = None;
     fields.insert("name".into(), json!(name));
     fields.insert("litellm_model".into(), json!(model));
     for (key, value) in params {
         if key == "model" || key == "tags" {
             continue;
         }
+        // LiteLLM's custom pricing.
+        if catalog.read_param(key, value) {
+            continue;
+        }
         if key == "custom_llm_provider" {
             fields.insert("provider".into(), value.clone());
         } else if let Some((_, field)) = PARAM_FIELDS.iter().find(|(k, _)| k == key) {
             fields.insert((*field).into(), number_or_string(field, value));
+        } else if key == "base_model" {
+            param_base_model = Some(value.clone());
         } else if SECRET_PARAMS.contains(&key.as_str())
             || value
                 .as_str()
@@ -131,8 +151,18 @@ fn read_entry(entry: &Value) -> Result<ImportItem, String> {
             k if INFO_FIELDS.contains(&k) => {
                 fields.insert(k.into(), number_or_string(k, value));
             }
-            _ => dropped.push(format!("model_info.{key}")),
+            _ => match catalog.read_info(key, value) {
+                Read::Kept => {}
+                Read::Other => dropped.push(format!("model_info.{key}")),
+                Read::Invalid(why) => invalid.push(why),
+            },
         }
+    }
+    if fields.get("base_model").is_some_and(Value::is_null) {
+        fields.remove("base_model");
+    }
+    if let Some(base) = param_base_model.filter(|v| !v.is_null()) {
+        fields.entry("base_model").or_insert(base);
     }
     if status.is_none() {
         fields.remove("status_message");
@@ -150,8 +180,10 @@ fn read_entry(entry: &Value) -> Result<ImportItem, String> {
         resource_uri,
         fields,
         credentials,
+        catalog,
         status,
         dropped,
+        invalid,
     })
 }
 
@@ -180,13 +212,7 @@ fn merge_tags(sources: [Option<&Value>; 2]) -> Option<Value> {
 fn number_or_string(field: &str, value: &Value) -> Value {
     let numeric = matches!(
         field,
-        "rpm"
-            | "tpm"
-            | "timeout"
-            | "default_max_tokens"
-            | "default_temperature"
-            | "max_input_tokens"
-            | "max_output_tokens"
+        "rpm" | "tpm" | "timeout" | "default_max_tokens" | "default_temperature"
     );
     match value.as_str() {
         Some(s) if numeric => s
@@ -225,18 +251,24 @@ mod tests {
         let config = json!({"model_list": [{
             "model_name": "x",
             "litellm_params": {"model": "openai/x", "rpm": "60", "weird": 1, "api_key": "sk-literal"},
-            "model_info": {"mode": "rerank", "base_model": "gpt"}
+            "model_info": {"mode": "rerank", "base_model": "gpt", "supports_native_streaming": true,
+                           "supports_vision": "yes"}
         }]});
         let item = &read_config(&config).unwrap()[0];
         assert_eq!(item.fields["rpm"], json!(60));
+        assert_eq!(item.fields["base_model"], json!("gpt"));
         assert_eq!(item.credentials["api_key"], json!("sk-literal"));
         assert_eq!(
             item.dropped,
             [
                 "litellm_params.weird",
-                "model_info.base_model",
-                "model_info.mode (\"rerank\")"
+                "model_info.mode (\"rerank\")",
+                "model_info.supports_native_streaming",
             ]
+        );
+        assert_eq!(
+            item.invalid,
+            ["model_info.supports_vision: must be true or false (got \"yes\")"]
         );
     }
 
@@ -265,6 +297,44 @@ mod tests {
             ]
         );
         assert!(items.iter().all(|i| i.dropped.is_empty()), "{items:?}");
+    }
+
+    #[test]
+    fn prices_limits_and_base_model_are_read_under_litellms_names() {
+        let config = json!({"model_list": [
+            {"model_name": "eu", "litellm_params": {"model": "azure/eu", "base_model": "azure/gpt-4o",
+              "input_cost_per_token": "0.000003"},
+             "model_info": {"base_model": "gpt-4o", "output_cost_per_token": 1e-5,
+              "max_input_tokens": 128000, "supports_vision": true, "deprecation_date": "2026-01-31"}},
+            {"model_name": "us", "litellm_params": {"model": "azure/us", "base_model": "azure/gpt-4o"},
+             "model_info": {"base_model": null}},
+        ]});
+        let items = read_config(&config).unwrap();
+        assert_eq!(
+            items[0].fields["base_model"],
+            json!("gpt-4o"),
+            "model_info first"
+        );
+        assert_eq!(
+            items[1].fields["base_model"],
+            json!("azure/gpt-4o"),
+            "then litellm_params, as LiteLLM reads it"
+        );
+        let c = &items[0].catalog;
+        assert_eq!(c.values["input_cost_per_token"], json!(3e-6));
+        assert_eq!(c.values["output_cost_per_token"], json!(1e-5));
+        assert_eq!(c.values["max_input_tokens"], json!(128000));
+        assert_eq!(c.values["deprecation_date"], json!("2026-01-31"));
+        assert_eq!(c.flags.len(), 1);
+        assert!(
+            items
+                .iter()
+                .all(|i| i.dropped.is_empty() && i.invalid.is_empty())
+        );
+        // None of them is in the body: the catalog decides which to send.
+        for field in crate::catalog::CATALOG_FIELDS {
+            assert!(!items[0].fields.contains_key(field), "{field}");
+        }
     }
 
     #[test]

@@ -4,11 +4,14 @@
 //! `os.environ/NAME` references: a stored reference keeps its name, a stored value gets a
 //! generated one (`MODELREG_<RESOURCE_URI>_<KEY>`), and every name is listed for a
 //! `.env.example`. Import reads such a file (or any real-world one) into create bodies for the
-//! API, reporting what it cannot keep.
+//! API, reporting what it cannot keep. Prices, token limits, capabilities and the deprecation
+//! date travel in `model_info` under LiteLLM's own names (`catalog`).
 
+mod catalog;
 mod export;
 mod import;
 
+pub use catalog::{CatalogValues, Wanted, entry_values_of, is_empty, same_value};
 pub use export::{EnvVar, Export, env_example, env_name, export_query};
 pub use import::{ImportItem, read_config};
 
@@ -30,16 +33,14 @@ const PARAM_FIELDS: [(&str, &str); 7] = [
     ("temperature", "default_temperature"),
 ];
 
-/// `model_info` keys that map to a model field.
-const INFO_FIELDS: [&str; 4] = [
-    "max_input_tokens",
-    "max_output_tokens",
-    "description",
-    "tags",
-];
+/// `model_info` keys that map to a model field of the same name. The catalogued fields
+/// (prices, token limits, …) are `catalog::CATALOG_INFO`.
+const INFO_FIELDS: [&str; 3] = ["base_model", "description", "tags"];
 
 /// Every model field a LiteLLM entry can express, through `model_name`, `litellm_params` or
-/// `model_info`: on import, the desired state of each (an absent one is cleared).
+/// `model_info`, but the catalogued ones: on import, the desired state of each (an absent one
+/// is cleared). A catalogued field the entry leaves out is the catalog's instead
+/// ([`CatalogValues::wanted`]).
 pub fn mapped_fields() -> impl Iterator<Item = &'static str> {
     ["name", "litellm_model", "provider", "mode"]
         .into_iter()
@@ -69,6 +70,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_model_field_has_one_place() {
+        // The mapped fields, the catalogued ones, and the ones LiteLLM has no place for.
+        let catalogued = crate::catalog::CATALOG_FIELDS;
+        let elsewhere = ["status", "status_message"];
+        let mut all: Vec<&str> = mapped_fields().chain(catalogued).chain(elsewhere).collect();
+        all.sort();
+        let mut names = crate::model::ModelFields::NAMES.to_vec();
+        names.sort();
+        assert_eq!(all, names);
+        for (_, field) in catalog::CATALOG_INFO {
+            assert!(catalogued.contains(&field), "{field}");
+        }
+    }
+
+    #[test]
     fn the_mapped_fields_are_every_field_an_entry_can_hold() {
         let mut fields: Vec<&str> = mapped_fields().collect();
         fields.sort();
@@ -77,12 +93,11 @@ mod tests {
             [
                 "api_base",
                 "api_version",
+                "base_model",
                 "default_max_tokens",
                 "default_temperature",
                 "description",
                 "litellm_model",
-                "max_input_tokens",
-                "max_output_tokens",
                 "mode",
                 "name",
                 "provider",

@@ -4,8 +4,8 @@ use modelreg_core::{Result, model::Model, store::CatalogSnapshot, tenant::Tenant
 
 use super::{Backend, Cost, SqlStore};
 use crate::{
-    exec::{Exec, RowAccess, params},
-    rows::model_from_row,
+    exec::{Exec, RowAccess, Value, params},
+    rows::{model_columns_sql, model_from_row},
     sql,
 };
 
@@ -63,13 +63,39 @@ impl<B: Backend> SqlStore<B> {
         .await
     }
 
-    pub(super) async fn models_of_catalog(&self, scope: &TenantScope) -> Result<Vec<Model>> {
-        self.rows(
-            Cost::Scan,
-            &*sql::CATALOGUED_MODELS,
-            params![scope.org.as_str(), scope.project.as_str()],
-            model_from_row,
-        )
-        .await
+    pub(super) async fn models_of_catalog(
+        &self,
+        scope: &TenantScope,
+        after: Option<&str>,
+        uris: Option<&[String]>,
+        limit: u32,
+    ) -> Result<Vec<Model>> {
+        let mut sql = format!(
+            "SELECT {} FROM models WHERE organization_id = ? AND project_id = ? \
+             AND catalog <> '{{}}' AND resource_uri > ?",
+            model_columns_sql()
+        );
+        let mut values = params![
+            scope.org.as_str(),
+            scope.project.as_str(),
+            after.unwrap_or("")
+        ];
+        if let Some(uris) = uris {
+            sql.push_str(&format!(
+                " AND resource_uri IN {}",
+                crate::sql::placeholders(uris.len().max(1))
+            ));
+            values.extend(uris.iter().map(|u| Value::from(u.as_str())));
+            if uris.is_empty() {
+                values.push(Value::from(""));
+            }
+        }
+        sql.push_str(" ORDER BY resource_uri LIMIT ?");
+        values.push(Value::from(i64::from(limit)));
+        let sql = match B::DIALECT {
+            crate::exec::Dialect::Sqlite => sql,
+            crate::exec::Dialect::Postgres => crate::sql::dollar_placeholders(&sql),
+        };
+        self.rows(Cost::Scan, sql, values, model_from_row).await
     }
 }

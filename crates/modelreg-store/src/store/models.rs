@@ -35,8 +35,14 @@ impl<B: Backend> ModelStore for SqlStore<B> {
         self.add_snapshot_of_catalog(snapshot).await
     }
 
-    async fn catalogued_models(&self, scope: &TenantScope) -> Result<Vec<Model>> {
-        self.models_of_catalog(scope).await
+    async fn catalogued_models(
+        &self,
+        scope: &TenantScope,
+        after: Option<&str>,
+        uris: Option<&[String]>,
+        limit: u32,
+    ) -> Result<Vec<Model>> {
+        self.models_of_catalog(scope, after, uris, limit).await
     }
 
     async fn insert_model(

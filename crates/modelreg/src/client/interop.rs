@@ -2,7 +2,7 @@
 //! (docs/litellm.md). The mapping itself is `modelreg_core::litellm`.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashMap},
     io::{IsTerminal, Write},
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
@@ -10,7 +10,8 @@ use std::{
 
 use indicatif::{ProgressBar, ProgressStyle};
 use modelreg_core::{
-    litellm::{self, EnvVar, ImportItem},
+    catalog::EntryValues,
+    litellm::{self, EnvVar, ImportItem, Wanted, same_value},
     model::{ModelCreate, ModelUpdate, Status},
     validate::{self, infer_provider},
 };
@@ -40,8 +41,9 @@ pub struct Exported {
 }
 
 /// The config as YAML: entries keep LiteLLM's key order (`model_name`, `litellm_params`
-/// with `model` first, `model_info`), with a header saying where it came from. Every string
-/// is quoted, so LiteLLM's YAML 1.1 reader takes it as the string it is (see `yaml`).
+/// with `model` first, `model_info` with `id` first), with a header saying where it came
+/// from. Every string is quoted, so LiteLLM's YAML 1.1 reader takes it as the string it is
+/// (see `yaml`).
 pub fn config_yaml(exported: &Exported, source: &str) -> Result<String> {
     let mut list = Vec::new();
     for entry in exported.config["model_list"]
@@ -61,7 +63,10 @@ pub fn config_yaml(exported: &Exported, source: &str) -> Result<String> {
         e.insert("litellm_params".into(), params.into());
         if let Some(info) = entry["model_info"].as_object().filter(|i| !i.is_empty()) {
             let mut m = serde_norway::Mapping::new();
-            for (k, v) in info {
+            if let Some(id) = info.get("id") {
+                m.insert("id".into(), yaml(id)?);
+            }
+            for (k, v) in info.iter().filter(|(k, _)| *k != "id") {
                 m.insert(k.as_str().into(), yaml(v)?);
             }
             e.insert("model_info".into(), m.into());
@@ -223,6 +228,43 @@ enum Plan {
     },
 }
 
+/// The catalog entry of each model string an import met, by `(litellm_model, base_model)`.
+type CatalogCache = HashMap<(String, Option<String>), Option<EntryValues>>;
+
+/// The catalog entry a create of `item` would fill from, as the server finds it
+/// (`GET /assets/catalog?litellm_model=…&base_model=…`): the catalog in force, which may be
+/// newer than the one bundled in this binary.
+async fn catalog_entry(
+    client: &Client,
+    cache: &mut CatalogCache,
+    item: &ImportItem,
+) -> Result<Option<EntryValues>> {
+    let model = item.fields["litellm_model"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let base = item
+        .fields
+        .get("base_model")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let key = (model, base);
+    if let Some(entry) = cache.get(&key) {
+        return Ok(entry.clone());
+    }
+    let mut query = vec![("litellm_model".to_owned(), key.0.clone())];
+    if let Some(base) = &key.1 {
+        query.push(("base_model".to_owned(), base.clone()));
+    }
+    let reply = client.get("/assets/catalog", &query).await?;
+    let entry = reply.body["data"]
+        .as_array()
+        .and_then(|d| d.first())
+        .and_then(litellm::entry_values_of);
+    cache.insert(key, entry.clone());
+    Ok(entry)
+}
+
 /// Counts of an import run.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -232,13 +274,6 @@ pub struct ImportReport {
     pub failed: u64,
 }
 
-fn same(a: &Value, b: &Value) -> bool {
-    match (a.as_f64(), b.as_f64()) {
-        (Some(x), Some(y)) => x == y,
-        _ => a == b,
-    }
-}
-
 fn show(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
@@ -246,8 +281,14 @@ fn show(v: &Value) -> String {
     }
 }
 
-/// What must change for the stored model `current` to match `item`.
-fn plan_update(item: &ImportItem, current: &Value, etag: Option<String>) -> Plan {
+/// What must change for the stored model `current` to match `item`, whose catalogued fields
+/// are `wanted` ([`litellm::CatalogValues::wanted`]).
+fn plan_update(
+    item: &ImportItem,
+    current: &Value,
+    etag: Option<String>,
+    wanted: &[(&'static str, Wanted)],
+) -> Plan {
     let mut changes = Map::new();
     let mut diff = Vec::new();
     // The entry is the desired state of every field it can express.
@@ -261,10 +302,37 @@ fn plan_update(item: &ImportItem, current: &Value, etag: Option<String>) -> Plan
             _ => Value::Null,
         };
         let have = current.get(field).cloned().unwrap_or(Value::Null);
-        if !same(&have, &want) {
+        if !same_value(&have, &want) {
             diff.push(format!("{field}: {} → {}", show(&have), show(&want)));
             changes.insert(field.into(), want);
         }
+    }
+    // A new model string makes the catalog's values and the empty fields follow the entry it
+    // matches (overrides stay): what a field holds after the changes, unless they name it.
+    let moved = changes.contains_key("litellm_model") || changes.contains_key("base_model");
+    for (field, w) in wanted {
+        let have = current.get(*field).cloned().unwrap_or(Value::Null);
+        let follows = moved
+            && (current["catalog"]["fields"][*field] == "catalog" || litellm::is_empty(&have));
+        let after = if follows { &w.catalog } else { &have };
+        // Equal values are left as they are, whichever their provenance: an import changes
+        // values, and re-running it changes nothing.
+        if same_value(after, &w.value) {
+            continue;
+        }
+        // The server records a value it is sent that equals the catalog's as the catalog's,
+        // so an override the file gives back to the catalog is the catalog's again.
+        let whose = if w.is_catalog() && !w.is_empty() {
+            " (the catalog's)"
+        } else {
+            ""
+        };
+        diff.push(format!(
+            "{field}: {} → {}{whose}",
+            show(&have),
+            show(&w.value)
+        ));
+        changes.insert((*field).into(), w.value.clone());
     }
     if item.status == Some(Status::Deprecated) {
         if current["status"] != json!("DEPRECATED") {
@@ -279,7 +347,7 @@ fn plan_update(item: &ImportItem, current: &Value, etag: Option<String>) -> Plan
             .get("status_message")
             .cloned()
             .unwrap_or(Value::Null);
-        if !same(&current["status_message"], &want) {
+        if !same_value(&current["status_message"], &want) {
             diff.push(format!(
                 "status_message: {} → {}",
                 show(&current["status_message"]),
@@ -335,6 +403,7 @@ fn progress(len: usize) -> ProgressBar {
 /// plan is printed as a diff, and each entry the server would refuse is reported as a failure.
 pub async fn import(client: &Client, items: &[ImportItem], dry_run: bool) -> Result<ImportReport> {
     let mut report = ImportReport::default();
+    let mut catalog = CatalogCache::new();
     let bar = progress(items.len());
     for item in items {
         bar.set_message(item.resource_uri.clone());
@@ -349,7 +418,7 @@ pub async fn import(client: &Client, items: &[ImportItem], dry_run: bool) -> Res
                 true,
             );
         }
-        match import_one(client, item, dry_run).await {
+        match import_one(client, &mut catalog, item, dry_run).await {
             Ok((outcome, lines)) => {
                 for l in lines {
                     say(&bar, l, false);
@@ -404,20 +473,40 @@ enum Outcome {
 
 async fn import_one(
     client: &Client,
+    catalog: &mut CatalogCache,
     item: &ImportItem,
     dry_run: bool,
 ) -> Result<(Outcome, Vec<String>)> {
+    if !item.invalid.is_empty() {
+        return Err(ClientError::refused(format!(
+            "validation failed: {}",
+            item.invalid.join("; ")
+        )));
+    }
     let path = format!("/assets/models/{}", segment(&item.resource_uri));
-    let plan = match client.get(&path, &[]).await {
-        Ok(reply) => plan_update(item, &reply.body, reply.etag),
-        Err(e) if e.status == Some(404) => Plan::Create,
+    let current = match client.get(&path, &[]).await {
+        Ok(reply) => Some(reply),
+        Err(e) if e.status == Some(404) => None,
         Err(e) => return Err(e),
+    };
+    let entry = catalog_entry(client, catalog, item).await?;
+    let wanted = item.catalog.wanted(entry.as_ref());
+    let plan = match current {
+        Some(reply) => plan_update(item, &reply.body, reply.etag, &wanted),
+        None => Plan::Create,
     };
     let uri = &item.resource_uri;
     match plan {
         Plan::Create => {
             let line = format!("+ {uri} (create)");
             let mut body = item.fields.clone();
+            // A value that is the catalog's is left for the catalog to fill, so it stays the
+            // catalog's; any other is the model's own.
+            for (field, w) in &wanted {
+                if !w.is_catalog() {
+                    body.insert((*field).into(), w.value.clone());
+                }
+            }
             body.insert("resource_uri".into(), json!(uri));
             body.insert(
                 "credentials".into(),
