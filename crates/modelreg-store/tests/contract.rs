@@ -1736,7 +1736,11 @@ fn catalog_fields(i: usize) -> ModelFields {
         max_input_tokens: CONTEXTS[(i / 2) % 5],
         status: [Status::Active, Status::Error, Status::Pending][i % 3],
         provider: Some(["openai", "anthropic"][(i / 3) % 2].into()),
-        tags: if i.is_multiple_of(4) { vec!["a".into()] } else { vec![] },
+        tags: if i.is_multiple_of(4) {
+            vec!["a".into()]
+        } else {
+            vec![]
+        },
         ..plain_fields(&format!("cat {i}"))
     }
 }
