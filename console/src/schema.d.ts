@@ -2208,8 +2208,10 @@ export interface operations {
                 tags?: string;
                 /**
                  * @description `field:order` pairs joined by commas, e.g. `name:asc,created_at:desc`. Fields: name,
-                 *     resource_uri, litellm_model, provider, status, mode, created_at, updated_at. Default
-                 *     `created_at:desc`; `id` is always the final tiebreaker.
+                 *     resource_uri, litellm_model, provider, status, mode, created_at, updated_at,
+                 *     input_cost_per_token, max_input_tokens. Default `created_at:desc`; `id` is always the
+                 *     final tiebreaker. A model without a value (no provider, no price) sorts first in
+                 *     ascending order and last in descending order.
                  */
                 sort?: string;
                 /** @description Exact creator, e.g. `user:alice`. */
@@ -2221,6 +2223,20 @@ export interface operations {
                 owner_id?: string;
                 /** @description Exact provider. */
                 provider?: string;
+                /**
+                 * @description Comma-separated capabilities (vision, function_calling, parallel_function_calling,
+                 *     tool_choice, response_schema, reasoning, prompt_caching, audio_input, audio_output,
+                 *     pdf_input, video_input, web_search, computer_use, system_messages, assistant_prefill);
+                 *     a model matches when it has every one.
+                 */
+                capability?: string;
+                /** @description Models whose `max_input_tokens` is at least this; a model without one does not match. */
+                min_input_tokens?: number;
+                /**
+                 * @description Models whose `input_cost_per_token` (USD) is at most this; a model without one does
+                 *     not match.
+                 */
+                max_input_cost?: number;
                 /** @description Keyset cursor from `pagination.next_cursor`; `page` is then ignored. */
                 cursor?: string;
             };

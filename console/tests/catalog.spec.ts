@@ -66,10 +66,7 @@ test('the models list shows the catalog prices, context and capabilities of a mo
   await accessible(page, 'models with catalog columns');
 });
 
-// Waits for the list filters (capability, min_input_tokens, max_input_cost) and sorts
-// (input_cost_per_token, max_input_tokens) of GET /assets/models, built on another branch: the
-// API on this one ignores the filters and refuses the sorts. Un-fixme it when they are merged.
-test.fixme('capability, context and price filters narrow the list, in the URL; price and context sort it', async ({ page }) => {
+test('capability, context and price filters narrow the list, in the URL; price and context sort it', async ({ page }) => {
   const project = uniq('cat-filter');
   const api = owner(project);
   // gpt-4o: vision, 128K, $2.50; gpt-4o-mini: vision, 128K, $0.15; o3-mini: reasoning, 200K,

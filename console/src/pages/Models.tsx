@@ -14,10 +14,9 @@ type Filter = (typeof FILTERS)[number];
 type Filters = Record<Filter, string> & { sort: string; limit: string };
 
 // The list's filters and sorts by catalog fields (capability, min_input_tokens,
-// max_input_cost; sort by input_cost_per_token and max_input_tokens) are not in the API yet
-// ([catalog], part 3): until they are, their controls are not shown and those columns do not
-// sort. Turn this on with them (and un-fixme the test in tests/catalog.spec.ts).
-const CATALOG_LIST_FILTERS = false;
+// max_input_cost; sort by input_cost_per_token and max_input_tokens): shown where the API has
+// them, as it does since [catalog] part 3.
+const CATALOG_LIST_FILTERS = true;
 
 const COLUMNS: { field: string | null; label: string; title?: string; num?: boolean }[] = [
   { field: 'name', label: 'Name' },

@@ -141,8 +141,7 @@ fn parse(pairs: &[(String, String)]) -> Result<(CatalogFilter, usize, usize), Er
                 "capability",
                 "capability",
                 format!(
-                    "'{}' is not a capability; use any of {}",
-                    c.chars().take(64).collect::<String>(),
+                    "holds a name that is not a capability; use any of {}",
                     Capability::ALL.map(Capability::as_str).join(", ")
                 ),
             )),

@@ -837,17 +837,16 @@ impl ModelService {
         only: Option<&[String]>,
         if_match: Option<&EtagCondition>,
     ) -> Result<Model> {
-        if let Some(bad) = only
+        if only
             .unwrap_or_default()
             .iter()
-            .find(|f| !CATALOG_FIELDS.contains(&f.as_str()))
+            .any(|f| !CATALOG_FIELDS.contains(&f.as_str()))
         {
             return Err(Error::field(
                 &["body", "fields"],
                 "catalog_field",
                 format!(
-                    "'{}' is not a field the catalog fills; use any of {}",
-                    bad.chars().take(64).collect::<String>(),
+                    "holds a name that is not a field the catalog fills; use any of {}",
                     CATALOG_FIELDS.join(", ")
                 ),
             ));

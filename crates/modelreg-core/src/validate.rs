@@ -429,8 +429,7 @@ pub fn capabilities(list: Vec<String>) -> Result<Vec<String>, (&'static str, Str
             return Err((
                 "capability",
                 format!(
-                    "'{}' is not a capability; use any of {}",
-                    name.chars().take(64).collect::<String>(),
+                    "holds a name that is not a capability; use any of {}",
                     allowed.join(", ")
                 ),
             ));
