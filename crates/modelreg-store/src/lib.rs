@@ -22,7 +22,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::SqlStore;
 
-/// Settings of the store: the PostgreSQL backend's connection pool, and SQLite's list index.
+/// Settings of the store: the PostgreSQL backend's connection pool, and the list index.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     /// Connections per replica. Budget: replicas × this ≤ the server's max_connections, less
@@ -32,8 +32,8 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
     /// Server-side limit on one statement.
     pub statement_timeout: Duration,
-    /// SQLite: the most models kept in memory to answer lists (`list_index.rs`), over every
-    /// project; 0 keeps none. PostgreSQL keeps none.
+    /// The most models kept in memory to answer lists (`list_index.rs`), over every project;
+    /// 0 keeps none.
     pub list_index_max_models: u64,
 }
 
@@ -58,7 +58,7 @@ pub async fn open(database_url: &str, settings: &PoolSettings) -> Result<Arc<dyn
         return Ok(Arc::new(store));
     }
     if is_postgres(database_url) {
-        let store = PostgresStore::open(database_url, settings)
+        let mut store = PostgresStore::open(database_url, settings)
             .await
             .map_err(|e| match e {
                 Error::Unavailable(m) => {
@@ -66,6 +66,7 @@ pub async fn open(database_url: &str, settings: &PoolSettings) -> Result<Arc<dyn
                 }
                 other => other,
             })?;
+        store.limit_list_index(settings.list_index_max_models);
         return Ok(Arc::new(store));
     }
     Err(Error::InvalidRequest(format!(

@@ -40,6 +40,18 @@ use uuid::Uuid;
 /// newest change than this may have missed some, and loads its project again.
 pub(crate) const RETAINED: i64 = 100_000;
 
+/// On PostgreSQL a change's number is its project's generation, and the log keeps each
+/// project's newest this many generations (migration 0014's triggers trim it).
+pub(crate) const RETAINED_GENERATIONS: i64 = 10_000;
+
+/// How far behind the newest change an index may be and still catch up, on `dialect`.
+pub(crate) fn retained(dialect: crate::exec::Dialect) -> i64 {
+    match dialect {
+        crate::exec::Dialect::Sqlite => RETAINED,
+        crate::exec::Dialect::Postgres => RETAINED_GENERATIONS,
+    }
+}
+
 /// The most models held in memory by default, over every project (`list_index_max_models`;
 /// their memory is in `docs/performance.md`). A project larger than this is answered by the
 /// database alone; the least recently listed projects are dropped to make room for another.

@@ -40,6 +40,7 @@ const FILES: (Files, Files) = embedded!(
     "0011_search_index_and_slices.sql",
     "0012_model_changes.sql",
     "0013_catalog.sql",
+    "0014_model_changes.sql",
 );
 pub(crate) const SQLITE_FILES: Files = FILES.0;
 pub(crate) const POSTGRES_FILES: Files = FILES.1;

@@ -246,6 +246,36 @@ impl Backend for PgBackend {
         }
     }
 
+    async fn snapshot<T: Send + 'static>(&self, cost: Cost, job: impl Job<PgConn, T>) -> Result<T> {
+        const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+        if cost == Cost::Point {
+            // sqlx's transaction: a caller that goes away leaves it to be rolled back, not a
+            // connection back in the pool inside an old snapshot.
+            let tx = self.pool.begin_with(BEGIN).await.map_err(db_error)?;
+            let mut conn = PgConn::Tx(tx);
+            let out = job(&mut conn).await;
+            if let PgConn::Tx(tx) = conn {
+                let end = tx.rollback().await.map_err(db_error);
+                let out = out?;
+                end?;
+                return Ok(out);
+            }
+            return out;
+        }
+        // A scan runs to its end in a task of its own (`read`), so it ends its snapshot itself.
+        self.read(cost, move |c| {
+            Box::pin(async move {
+                c.execute(BEGIN, Vec::new()).await?;
+                let out = job(c).await;
+                let end = c.execute("ROLLBACK", Vec::new()).await;
+                let out = out?;
+                end?;
+                Ok(out)
+            })
+        })
+        .await
+    }
+
     async fn read<T: Send + 'static>(&self, cost: Cost, job: impl Job<PgConn, T>) -> Result<T> {
         if cost == Cost::Point {
             let mut conn = PgConn::Pooled(self.pool.acquire().await.map_err(db_error)?);

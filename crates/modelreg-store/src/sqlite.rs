@@ -471,6 +471,25 @@ impl Backend for SqliteBackend {
         answer.await.map_err(|_| stopped())?
     }
 
+    async fn snapshot<T: Send + 'static>(
+        &self,
+        cost: Cost,
+        job: impl Job<SqliteConn, T>,
+    ) -> Result<T> {
+        self.read(cost, move |c| {
+            Box::pin(async move {
+                c.execute("BEGIN", Vec::new()).await?;
+                let out = job(c).await;
+                // Ended whatever the job did: a reader goes back to its pool with no snapshot.
+                let end = c.execute("COMMIT", Vec::new()).await;
+                let out = out?;
+                end?;
+                Ok(out)
+            })
+        })
+        .await
+    }
+
     async fn read<T: Send + 'static>(&self, cost: Cost, job: impl Job<SqliteConn, T>) -> Result<T> {
         match cost {
             Cost::Point => self.readers.read(job),

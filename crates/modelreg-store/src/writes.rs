@@ -137,7 +137,7 @@ async fn insert_rows(
 }
 
 /// A statement built here with `?` placeholders, for the connection's backend.
-fn for_dialect(c: &impl Exec, statement: String) -> String {
+pub(crate) fn for_dialect(c: &impl Exec, statement: String) -> String {
     match c.dialect() {
         crate::exec::Dialect::Sqlite => statement,
         crate::exec::Dialect::Postgres => sql::dollar_placeholders(&statement),

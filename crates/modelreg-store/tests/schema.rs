@@ -1,23 +1,26 @@
 //! Both backends' migrations produce the same logical schema: the same tables, columns,
 //! nullability, type classes, unique constraints and indexes. Substring search is indexed on
 //! each its own way: PostgreSQL has two trigram indexes, SQLite the FTS5 table `models_fts`
-//! (with its shadow tables), and neither is compared. Nor is `model_changes`, the log of
-//! changed models that SQLite's in-memory list index follows (PostgreSQL has none).
+//! (with its shadow tables), and neither is compared. `model_changes`, the log of changed
+//! models the in-memory list index follows, has the same columns on both, keyed each its own
+//! way (SQLite numbers changes itself; PostgreSQL by each project's generation, migration 0014).
 
 use std::collections::BTreeSet;
 
 use modelreg_store::{PoolSettings, testing::PgSchema};
 use sqlx::{Connection, PgConnection, SqliteConnection};
 
-/// Substring search by pg_trgm, and capabilities by jsonb containment (GIN; SQLite's list index
-/// holds a bitmap per capability instead).
-const POSTGRES_ONLY_INDEXES: [&str; 3] = [
+/// Substring search by pg_trgm, capabilities by jsonb containment (GIN; SQLite's list index
+/// holds a bitmap per capability instead), and models by seq (SQLite's rowid).
+const POSTGRES_ONLY_INDEXES: [&str; 4] = [
     "models_name_trgm",
     "models_description_trgm",
     "models_capabilities",
+    "models_seq",
 ];
 /// The index that checks search candidates from `models_fts` for their tenant, and the one
-/// of `model_changes`, the log SQLite's in-memory list index follows (migration 0012).
+/// of `model_changes` (SQLite's key is the change's number alone; PostgreSQL's is its primary
+/// key).
 const SQLITE_ONLY_INDEXES: [&str; 2] = ["models_seq_tenant", "model_changes_project"];
 
 /// text, integer, real, blob, timestamp or uuid. SQLite has no timestamp or uuid type: there
@@ -73,7 +76,7 @@ async fn migrations_agree_on_the_logical_schema() {
         "SELECT m.name, p.name, p.type, p.\"notnull\" OR p.pk > 0 FROM sqlite_master m \
          JOIN pragma_table_info(m.name) p WHERE m.type = 'table' \
          AND m.name NOT LIKE 'sqlite_%' AND m.name != '_sqlx_migrations' \
-         AND m.name NOT LIKE 'models_fts%' AND m.name != 'model_changes'",
+         AND m.name NOT LIKE 'models_fts%'",
     )
     .fetch_all(&mut lite)
     .await
@@ -215,6 +218,39 @@ async fn the_change_log_follows_every_column_the_list_index_holds() {
     assert!(
         missing.is_empty(),
         "not in model_changes_changed: {missing:?}"
+    );
+}
+
+/// PostgreSQL's log (migration 0014) follows the same columns: its `zz_model_changes_changed`
+/// trigger fires on an update of each column the index holds.
+#[tokio::test]
+async fn the_postgres_change_log_follows_every_column_the_list_index_holds() {
+    let schema = PgSchema::create().await;
+    modelreg_store::open(&schema.url, &PoolSettings::default())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut pg = PgConnection::connect(&schema.url).await.unwrap();
+    let listed: BTreeSet<String> = sqlx::query_scalar(
+        "SELECT event_object_column::text FROM information_schema.triggered_update_columns \
+         WHERE trigger_schema = $1 AND trigger_name = 'zz_model_changes_changed'",
+    )
+    .bind(&schema.name)
+    .fetch_all(&mut pg)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert!(!listed.is_empty(), "the trigger was found");
+    let missing: Vec<&str> = modelreg_store::list_index::IMAGE_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !listed.contains(*c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in zz_model_changes_changed: {missing:?}"
     );
 }
 

@@ -69,8 +69,8 @@ pub struct Config {
     pub db_acquire_timeout_secs: u64,
     /// PostgreSQL: server-side limit on one statement, in seconds.
     pub db_statement_timeout_secs: u64,
-    /// SQLite: the most models kept in memory to answer lists, over every project; 0 keeps
-    /// none (docs/performance.md, "the list index").
+    /// The most models kept in memory to answer lists, over every project, on either backend;
+    /// 0 keeps none (docs/performance.md, "the list index").
     pub list_index_max_models: u64,
     /// Networks and addresses probes may never reach, comma-separated CIDRs; replaces the
     /// default (link-local and cloud metadata addresses).

@@ -1,8 +1,8 @@
-//! Lists answered by the in-memory index of their project (`list_index.rs`), on SQLite.
+//! Lists answered by the in-memory index of their project (`list_index.rs`), on both backends.
 //!
-//! Each answer is made inside one read transaction of a reader connection, so that the
-//! index, the page's rows and the generations the API keeps the page under are all of one
-//! snapshot:
+//! Each answer is made inside one read-only snapshot (`Backend::snapshot`: a read transaction
+//! of a SQLite reader, a `REPEATABLE READ` transaction on PostgreSQL), so that the index, the
+//! page's rows and the generations the API keeps the page under are all of one snapshot:
 //! 1. the project's newest change in `model_changes` (and the database's, its number of
 //!    models, and the generations of `list_query::meta`) is read, in one statement;
 //! 2. an index at that change answers at once; one behind it reads the models changed since
@@ -25,9 +25,10 @@ use sea_query::Expr;
 use super::{Backend, Cost, SqlStore};
 use crate::{
     exec::{Dialect, Exec, RowAccess, Value, params},
-    list_index::{self, Answer, IMAGE_COLUMNS, Image, MAX_CATCH_UP, ProjectIndex, RETAINED, Slot},
+    list_index::{self, Answer, IMAGE_COLUMNS, Image, MAX_CATCH_UP, ProjectIndex, Slot, retained},
     list_query,
     rows::{finish_models, json_list, model_columns_sql, model_from_row},
+    writes::for_dialect,
 };
 
 /// What one snapshot made of a list.
@@ -65,13 +66,27 @@ const MODELS: &str = "COALESCE((SELECT models FROM model_counts \
 async fn heads(c: &mut impl Exec, scope: &TenantScope, q: &ListQuery) -> Result<Heads> {
     let (org, project) = (scope.org.as_str(), scope.project.as_str());
     let mut sel = list_query::meta(scope, q);
-    sel.expr_as(
-        Expr::cust_with_values(PROJECT_HEAD, [org, project]),
-        "project",
-    )
-    .expr_as(Expr::cust(NEWEST), "newest")
-    .expr_as(Expr::cust_with_values(MODELS, [org, project]), "models");
-    let (sql, values) = list_query::build(sel, Dialect::Sqlite);
+    // On SQLite a change's number is the database's, and the log keeps the newest of them all;
+    // on PostgreSQL it is the project's generation, and the log keeps each project's newest
+    // (migration 0014): there "newest" is the project's own head.
+    // sea-query takes a custom expression's `?` as they are; PostgreSQL's are `$1`, `$2`, …
+    let dialect = c.dialect();
+    let marked = |s: &str| match dialect {
+        Dialect::Sqlite => s.to_owned(),
+        Dialect::Postgres => crate::sql::dollar_placeholders(s),
+    };
+    let project_head = Expr::cust_with_values(marked(PROJECT_HEAD), [org, project]);
+    let newest = match dialect {
+        Dialect::Sqlite => Expr::cust(NEWEST),
+        Dialect::Postgres => project_head.clone(),
+    };
+    sel.expr_as(project_head, "project")
+        .expr_as(newest, "newest")
+        .expr_as(
+            Expr::cust_with_values(marked(MODELS), [org, project]),
+            "models",
+        );
+    let (sql, values) = list_query::build(sel, dialect);
     let heads = c
         .fetch_optional(&sql, values, |r| {
             Ok(Heads {
@@ -98,14 +113,23 @@ fn image_from_row(r: &dyn RowAccess) -> Result<Image> {
         provider: r.text("provider")?,
         status: r.text("status")?,
         mode: r.text("mode")?,
-        created_at: r.text("created_at")?,
-        updated_at: r.text("updated_at")?,
+        created_at: time_text(r, "created_at")?,
+        updated_at: time_text(r, "updated_at")?,
         created_by: r.text("created_by")?,
         tags: json_list(r, "tags")?,
         capabilities: json_list(r, "capabilities")?,
         max_input_tokens: r.opt_int("max_input_tokens")?,
         input_cost_per_token: r.opt_real("input_cost_per_token")?,
     })
+}
+
+/// A time column as the index orders it: the fixed-width RFC 3339 text SQLite stores, whose
+/// order is the times' (PostgreSQL's `timestamptz` is read and written the same way).
+fn time_text(r: &dyn RowAccess, col: &str) -> Result<String> {
+    match r.opt_timestamp(col)? {
+        Some(t) => Ok(t.to_string()),
+        None => Err(modelreg_core::Error::Internal(format!("{col} is null"))),
+    }
 }
 
 /// `?, ?, …` for `n` values.
@@ -121,6 +145,7 @@ async fn images(c: &mut impl Exec, seqs: &[i64]) -> Result<Vec<Image>> {
             "SELECT {IMAGE_COLUMNS} FROM models WHERE seq IN ({})",
             marks(chunk.len())
         );
+        let sql = for_dialect(c, sql);
         let values = chunk.iter().map(|s| Value::from(*s)).collect();
         out.extend(c.fetch(&sql, values, image_from_row).await?);
     }
@@ -147,11 +172,16 @@ async fn catch_up(
 ) -> Result<CaughtUp> {
     // Change numbers are the database's, shared by every project: the project's own changes
     // between them are counted here, at most one past the bound.
+    let sql = for_dialect(
+        c,
+        "SELECT model_seq FROM model_changes \
+         WHERE organization_id = ? AND project_id = ? AND change > ? AND change <= ? \
+         ORDER BY change LIMIT ?"
+            .to_owned(),
+    );
     let mut seqs: Vec<i64> = c
         .fetch(
-            "SELECT model_seq FROM model_changes \
-             WHERE organization_id = ? AND project_id = ? AND change > ? AND change <= ? \
-             ORDER BY change LIMIT ?",
+            &sql,
             params![
                 scope.org.as_str(),
                 scope.project.as_str(),
@@ -201,8 +231,8 @@ async fn in_snapshot(
         }
     };
     if let Some(from) = behind {
-        // The log keeps the newest RETAINED changes: one further behind may have lost some.
-        if from < heads.newest - RETAINED {
+        // The log keeps the newest changes: one further behind may have lost some.
+        if from < heads.newest - retained(c.dialect()) {
             return Ok(Outcome::Load("behind the changes kept"));
         }
         match catch_up(c, scope, slot, from, heads.project).await? {
@@ -225,8 +255,8 @@ async fn in_snapshot(
         // Many models and no search: the sort's index finds the page at once; the total is
         // the index's, exact (a count in the database would visit them all, or stop at the cap).
         None => {
-            let (sql, values) =
-                list_query::build(list_query::page(scope, q, Dialect::Sqlite), Dialect::Sqlite);
+            let dialect = c.dialect();
+            let (sql, values) = list_query::build(list_query::page(scope, q, dialect), dialect);
             c.fetch(&sql, values, model_from_row).await?
         }
     };
@@ -246,8 +276,10 @@ async fn load_in_snapshot(
     if u64::try_from(heads.models).unwrap_or(u64::MAX) > max_models {
         return Ok(None);
     }
-    let sql =
-        format!("SELECT {IMAGE_COLUMNS} FROM models WHERE organization_id = ? AND project_id = ?");
+    let sql = for_dialect(
+        c,
+        format!("SELECT {IMAGE_COLUMNS} FROM models WHERE organization_id = ? AND project_id = ?"),
+    );
     let images = c
         .fetch(
             &sql,
@@ -268,6 +300,7 @@ async fn rows(c: &mut impl Exec, seqs: &[i64]) -> Result<Vec<Model>> {
         model_columns_sql(),
         marks(seqs.len())
     );
+    let sql = for_dialect(c, sql);
     let values = seqs.iter().map(|s| Value::from(*s)).collect();
     let mut found = c
         .fetch(&sql, values, |r| Ok((r.int("seq")?, model_from_row(r)?)))
@@ -278,16 +311,6 @@ async fn rows(c: &mut impl Exec, seqs: &[i64]) -> Result<Vec<Model>> {
             out.push(found.swap_remove(i).1);
         }
     }
-    Ok(out)
-}
-
-/// Ends the read transaction `began` (if it did) and returns `out`: a reader connection goes
-/// back to its pool with no snapshot held.
-async fn ended<T>(c: &mut impl Exec, began: Result<u64>, out: Result<T>) -> Result<T> {
-    began?;
-    let end = c.execute("COMMIT", Vec::new()).await;
-    let out = out?;
-    end?;
     Ok(out)
 }
 
@@ -306,15 +329,9 @@ impl<B: Backend> SqlStore<B> {
         for _ in 0..4 {
             let (s, scope2, q2) = (slot.clone(), scope.clone(), q.clone());
             let outcome = self
-                .read(Cost::Point, move |c| {
-                    Box::pin(async move {
-                        let began = c.execute("BEGIN", Vec::new()).await;
-                        let out = match began {
-                            Ok(_) => in_snapshot(c, &s, &scope2, &q2, limits).await,
-                            Err(_) => Ok(Outcome::Database),
-                        };
-                        ended(c, began, out).await
-                    })
+                .backend
+                .snapshot(Cost::Point, move |c| {
+                    Box::pin(async move { in_snapshot(c, &s, &scope2, &q2, limits).await })
                 })
                 .await?;
             match outcome {
@@ -393,15 +410,9 @@ impl<B: Backend> SqlStore<B> {
         };
         let (scope2, max) = (scope.clone(), indexes.max_models);
         let loaded = self
-            .read(Cost::Scan, move |c| {
-                Box::pin(async move {
-                    let began = c.execute("BEGIN", Vec::new()).await;
-                    let out = match began {
-                        Ok(_) => load_in_snapshot(c, &scope2, max).await,
-                        Err(_) => Ok(None),
-                    };
-                    ended(c, began, out).await
-                })
+            .backend
+            .snapshot(Cost::Scan, move |c| {
+                Box::pin(async move { load_in_snapshot(c, &scope2, max).await })
             })
             .await?;
         let Some(index) = loaded else {
@@ -417,14 +428,14 @@ impl<B: Backend> SqlStore<B> {
     }
 }
 
-/// The indexes of a store over `dialect`: SQLite's only.
-pub(super) fn indexes_for(dialect: Dialect) -> Option<list_index::Indexes> {
-    (dialect == Dialect::Sqlite).then(|| list_index::Indexes::new(list_index::MAX_MODELS))
+/// The indexes of a store: both backends hold them (PostgreSQL since migration 0014).
+pub(super) fn indexes() -> Option<list_index::Indexes> {
+    Some(list_index::Indexes::new(list_index::MAX_MODELS))
 }
 
 impl<B: Backend> SqlStore<B> {
     /// Holds at most `max_models` models in memory for lists (0: none, every list goes to
-    /// the database). SQLite only: PostgreSQL holds none whatever this says.
+    /// the database).
     pub fn limit_list_index(&mut self, max_models: u64) {
         if max_models == 0 {
             self.indexes = None;

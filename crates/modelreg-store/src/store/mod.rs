@@ -68,6 +68,14 @@ pub trait Backend: Send + Sync + 'static {
         job: impl Job<Self::Conn, T>,
     ) -> impl Future<Output = Result<T>> + Send;
 
+    /// Runs `job` in one read-only snapshot: every statement it runs sees the database as of
+    /// one moment (SQLite: a read transaction; PostgreSQL: `REPEATABLE READ`).
+    fn snapshot<T: Send + 'static>(
+        &self,
+        cost: Cost,
+        job: impl Job<Self::Conn, T>,
+    ) -> impl Future<Output = Result<T>> + Send;
+
     /// After a delete: removes what the files still hold of deleted rows, where the backend
     /// can (SQLite's write-ahead log).
     fn scrub(&self) -> impl Future<Output = ()> + Send;
@@ -82,7 +90,7 @@ pub trait Backend: Send + Sync + 'static {
 pub struct SqlStore<B> {
     pub(crate) backend: B,
     counts: CountCache,
-    /// Each project's models in memory for its lists (SQLite; `list_index.rs`).
+    /// Each project's models in memory for its lists (`list_index.rs`).
     indexes: Option<crate::list_index::Indexes>,
 }
 
@@ -91,7 +99,7 @@ impl<B: Backend> SqlStore<B> {
         SqlStore {
             backend,
             counts: CountCache::default(),
-            indexes: indexed::indexes_for(B::DIALECT),
+            indexes: indexed::indexes(),
         }
     }
 
