@@ -11,7 +11,7 @@ use modelreg_core::{
     audit::AuditEntry,
     model::Model,
     resource_uri::ResourceUri,
-    store::{ModelChange, NewModel},
+    store::{BatchWrite, BatchWritten, ModelChange, NewModel},
     tenant::TenantScope,
     timestamp::Timestamp,
 };
@@ -176,6 +176,102 @@ async fn first_taken(
         .find(|u| taken.contains(u)))
 }
 
+/// A batch: its writes in order, in the one transaction the backend opened, each with its
+/// audit event, as its single-model write does it (`insert`, `update`, `delete`).
+///
+/// - The locks of generated resource_uris are taken first, all of them, in order: a single
+///   create takes its uri's lock before the project's count row, so a batch that took the
+///   count row (with its first write) and then waited for a uri's lock could wait for a create
+///   that waits for it.
+/// - Atomic: one savepoint around the batch; the first write that does not succeed rolls back
+///   to it, and the rest are not run.
+/// - Not atomic: a savepoint around each write, so one that fails (a taken uri: on PostgreSQL
+///   the failed statement spoils the transaction until then) is undone alone and the next runs.
+/// - An error of the database fails the whole batch: the backend rolls the transaction back.
+pub(crate) async fn batch(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    writes: &[(BatchWrite, AuditEntry)],
+    atomic: bool,
+) -> Result<Vec<BatchWritten>> {
+    let mut generated: Vec<&str> = writes
+        .iter()
+        .filter_map(|(w, _)| match w {
+            BatchWrite::Create(new) if new.generated => Some(new.resource_uri.as_str()),
+            _ => None,
+        })
+        .collect();
+    generated.sort_unstable();
+    generated.dedup();
+    for base in generated {
+        c.lock(uri_lock(scope, base)).await?;
+    }
+    // Savepoints, not nested transactions: on SQLite the batch already runs in the
+    // group-commit writer's savepoint of one write, on PostgreSQL in BEGIN … COMMIT.
+    savepoint(c, "SAVEPOINT batch").await?;
+    let mut out = Vec::with_capacity(writes.len());
+    for (write, audit) in writes {
+        if !atomic {
+            savepoint(c, "SAVEPOINT batch_write").await?;
+        }
+        let written = match batch_write(c, scope, write, audit).await {
+            Err(Error::AlreadyExists(m)) => BatchWritten::Failed(Error::AlreadyExists(m)),
+            other => other?,
+        };
+        let succeeded = matches!(written, BatchWritten::Stored(_) | BatchWritten::Deleted);
+        match (atomic, succeeded) {
+            (false, true) => savepoint(c, "RELEASE batch_write").await?,
+            (false, false) => {
+                savepoint(c, "ROLLBACK TO batch_write").await?;
+                savepoint(c, "RELEASE batch_write").await?;
+            }
+            (true, true) => {}
+            (true, false) => {
+                savepoint(c, "ROLLBACK TO batch").await?;
+                savepoint(c, "RELEASE batch").await?;
+                let failed = out.len();
+                let mut out: Vec<BatchWritten> =
+                    writes.iter().map(|_| BatchWritten::RolledBack).collect();
+                out[failed] = written;
+                return Ok(out);
+            }
+        }
+        out.push(written);
+    }
+    savepoint(c, "RELEASE batch").await?;
+    Ok(out)
+}
+
+async fn savepoint(c: &mut impl Exec, statement: &str) -> Result<()> {
+    c.execute(statement, Vec::new()).await.map(drop)
+}
+
+/// One write of a batch.
+async fn batch_write(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    write: &BatchWrite,
+    audit: &AuditEntry,
+) -> Result<BatchWritten> {
+    Ok(match write {
+        BatchWrite::Create(new) => BatchWritten::Stored(insert(c, scope, new, audit).await?),
+        BatchWrite::Update(change) => match update(c, scope, change, audit).await? {
+            Some(model) => BatchWritten::Stored(model),
+            None => BatchWritten::Missing,
+        },
+        BatchWrite::Delete {
+            id,
+            expected_version,
+        } => {
+            if delete(c, scope, *id, *expected_version, audit).await? {
+                BatchWritten::Deleted
+            } else {
+                BatchWritten::Missing
+            }
+        }
+    })
+}
+
 /// A compare-and-swap update: `None` when the model is gone or its version moved on.
 pub(crate) async fn update(
     c: &mut impl Exec,
@@ -275,19 +371,18 @@ async fn free_generated_uri(
     scope: &TenantScope,
     base: &ResourceUri,
 ) -> Result<ResourceUri> {
-    c.lock(format!(
-        "modelreg/uri/{}/{}/{}",
-        scope.org,
-        scope.project,
-        base.as_str()
-    ))
-    .await?;
+    c.lock(uri_lock(scope, base.as_str())).await?;
     let (from, to) = uri_range(base.as_str());
     let values = params![scope.org.as_str(), scope.project.as_str(), from, to];
     let taken = c
         .fetch(&*sql::URIS_IN_RANGE, values, |r| r.text("resource_uri"))
         .await?;
     Ok(first_free(base, &taken))
+}
+
+/// The lock that creates of one generated uri's base in one project take.
+fn uri_lock(scope: &TenantScope, base: &str) -> String {
+    format!("modelreg/uri/{}/{}/{base}", scope.org, scope.project)
 }
 
 /// Appends one event per `(model, uri, at)` to the organization's audit chain, in one

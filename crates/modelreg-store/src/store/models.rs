@@ -7,7 +7,9 @@ use modelreg_core::{
     list::{EntryPage, ListPage, ListQuery, ModelEntry, Paging},
     model::{Model, Status},
     resource_uri::ModelKey,
-    store::{AuditFilter, CatalogSnapshot, ModelChange, ModelStore, NewModel},
+    store::{
+        AuditFilter, BatchWrite, BatchWritten, CatalogSnapshot, ModelChange, ModelStore, NewModel,
+    },
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
@@ -99,6 +101,27 @@ impl<B: Backend> ModelStore for SqlStore<B> {
             self.backend.scrub().await;
         }
         Ok(deleted)
+    }
+
+    async fn write_batch(
+        &self,
+        scope: &TenantScope,
+        writes: Vec<(BatchWrite, AuditEntry)>,
+        atomic: bool,
+    ) -> Result<Vec<BatchWritten>> {
+        let deletes = writes
+            .iter()
+            .any(|(w, _)| matches!(w, BatchWrite::Delete { .. }));
+        let scope = scope.clone();
+        let written = self
+            .write(move |c| {
+                Box::pin(async move { writes::batch(c, &scope, &writes, atomic).await })
+            })
+            .await?;
+        if deletes && written.iter().any(|w| matches!(w, BatchWritten::Deleted)) {
+            self.backend.scrub().await;
+        }
+        Ok(written)
     }
 
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage> {
