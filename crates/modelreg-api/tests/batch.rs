@@ -25,6 +25,26 @@ fn create(uri: &str) -> Value {
     json!({"op": "create", "body": body})
 }
 
+/// Creates `uri` in `t`'s project, as a single request.
+async fn add(app: &TestApp, t: &Tenant, uri: &str) -> Resp {
+    app.send(t.post("/assets/models", create(uri)["body"].clone()))
+        .await
+        .expect(201)
+}
+
+/// `n` creates of `m-0`, `m-1`, …, but the one at `bad` creates `taken`.
+fn creates_taking(taken: &str, n: usize, bad: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            if i == bad {
+                create(taken)
+            } else {
+                create(&format!("m-{i}"))
+            }
+        })
+        .collect()
+}
+
 fn statuses(r: &Resp) -> Vec<u64> {
     r.json["results"]
         .as_array()
@@ -51,15 +71,10 @@ async fn audit_events(app: &TestApp, t: &Tenant) -> u64 {
 
 async fn each_operation_gets_its_result_in_order(app: TestApp) {
     let t = app.tenant().await;
-    let a = app
-        .send(t.post("/assets/models", create("a")["body"].clone()))
-        .await
-        .expect(201);
+    let a = add(&app, &t, "a").await;
     let etag_a = a.header("etag").unwrap().to_owned();
     for uri in ["b", "c", "d", "e"] {
-        app.send(t.post("/assets/models", create(uri)["body"].clone()))
-            .await
-            .expect(201);
+        add(&app, &t, uri).await;
     }
     app.send(t.put("/assets/models/d", json!({"tags": ["keep", "drop"]})))
         .await
@@ -131,27 +146,27 @@ async fn each_operation_gets_its_result_in_order(app: TestApp) {
 /// database refuses it after 699 rows went in, and all of them are undone.
 async fn atomic_batch_leaves_nothing_when_operation_700_fails(app: TestApp) {
     let t = app.tenant().await;
-    app.send(t.post("/assets/models", create("taken")["body"].clone()))
-        .await
-        .expect(201);
+    add(&app, &t, "taken").await;
     let events = audit_events(&app, &t).await;
-    let ops: Vec<Value> = (0..1000)
-        .map(|i| {
-            if i == 699 {
-                create("taken")
-            } else {
-                create(&format!("m-{i}"))
-            }
-        })
-        .collect();
-    let r = app.send(batch(&t, true, ops)).await.expect(200);
+    let r = app
+        .send(batch(&t, true, creates_taking("taken", 1000, 699)))
+        .await
+        .expect(200);
     let s = statuses(&r);
     assert_eq!(s[699], 409, "{}", r.json["results"][699]);
-    assert_eq!(r.json["results"][699]["error"]["code"], "RESOURCE_ALREADY_EXISTS");
+    assert_eq!(
+        r.json["results"][699]["error"]["code"],
+        "RESOURCE_ALREADY_EXISTS"
+    );
     assert!(s.iter().enumerate().all(|(i, s)| i == 699 || *s == 424));
     let rolled = &r.json["results"][0]["error"];
     assert_eq!(rolled["code"], "ROLLED_BACK");
-    assert!(rolled["message"].as_str().unwrap().contains("operation 699"));
+    assert!(
+        rolled["message"]
+            .as_str()
+            .unwrap()
+            .contains("operation 699")
+    );
     assert_eq!(r.json["succeeded"], 0);
     assert_eq!(r.json["failed"], 1);
     assert_eq!(r.json["rolled_back"], 999);
@@ -173,9 +188,7 @@ async fn atomic_batch_leaves_nothing_when_operation_700_fails(app: TestApp) {
 /// stale etag) stores nothing either.
 async fn atomic_batch_refused_before_writing(app: TestApp) {
     let t = app.tenant().await;
-    app.send(t.post("/assets/models", create("here")["body"].clone()))
-        .await
-        .expect(201);
+    add(&app, &t, "here").await;
     let r = app
         .send(batch(
             &t,
@@ -195,20 +208,12 @@ async fn atomic_batch_refused_before_writing(app: TestApp) {
 
 async fn non_atomic_batch_keeps_the_good_operations(app: TestApp) {
     let t = app.tenant().await;
-    app.send(t.post("/assets/models", create("taken")["body"].clone()))
-        .await
-        .expect(201);
+    add(&app, &t, "taken").await;
     let events = audit_events(&app, &t).await;
-    let ops: Vec<Value> = (0..10)
-        .map(|i| {
-            if i == 5 {
-                create("taken")
-            } else {
-                create(&format!("ok-{i}"))
-            }
-        })
-        .collect();
-    let r = app.send(batch(&t, false, ops)).await.expect(200);
+    let r = app
+        .send(batch(&t, false, creates_taking("taken", 10, 5)))
+        .await
+        .expect(200);
     assert_eq!(
         statuses(&r),
         [201, 201, 201, 201, 201, 409, 201, 201, 201, 201]
@@ -217,15 +222,13 @@ async fn non_atomic_batch_keeps_the_good_operations(app: TestApp) {
     assert_eq!(r.json["failed"], 1);
     assert_eq!(count(&app, &t).await, 10);
     assert_eq!(audit_events(&app, &t).await, events + 9);
-    app.send(t.get("/assets/models/ok-9")).await.expect(200);
+    app.send(t.get("/assets/models/m-9")).await.expect(200);
 }
 
 async fn if_match_mismatch_fails_only_that_operation(app: TestApp) {
     let t = app.tenant().await;
     for uri in ["one", "two", "three"] {
-        app.send(t.post("/assets/models", create(uri)["body"].clone()))
-            .await
-            .expect(201);
+        add(&app, &t, uri).await;
     }
     let two = app.send(t.get("/assets/models/two")).await.expect(200);
     let etag_two = two.header("etag").unwrap().to_owned();
@@ -261,12 +264,8 @@ async fn if_match_mismatch_fails_only_that_operation(app: TestApp) {
 
 async fn every_change_writes_its_audit_event(app: TestApp) {
     let t = app.tenant().await;
-    app.send(t.post("/assets/models", create("audited")["body"].clone()))
-        .await
-        .expect(201);
-    app.send(t.post("/assets/models", create("gone")["body"].clone()))
-        .await
-        .expect(201);
+    add(&app, &t, "audited").await;
+    add(&app, &t, "gone").await;
     let before = audit_events(&app, &t).await;
     let r = app
         .send(
@@ -350,9 +349,7 @@ async fn another_projects_model_is_not_found(app: TestApp) {
     };
     let stranger = app.tenant().await;
     for owner in [&other, &stranger] {
-        app.send(owner.post("/assets/models", create("theirs")["body"].clone()))
-            .await
-            .expect(201);
+        add(&app, owner, "theirs").await;
     }
     let id = app
         .send(stranger.get("/assets/models/theirs"))
@@ -386,15 +383,10 @@ async fn another_projects_model_is_not_found(app: TestApp) {
 
 async fn roles_are_those_of_the_single_endpoints(app: TestApp) {
     let t = app.tenant().await;
-    app.send(t.post("/assets/models", create("kept")["body"].clone()))
-        .await
-        .expect(201);
+    add(&app, &t, "kept").await;
     for role in [Role::Viewer, Role::Operator] {
         let token = app.token(&t.org, "*", role).await;
-        let as_role = Tenant {
-            token,
-            ..t.clone()
-        };
+        let as_role = Tenant { token, ..t.clone() };
         app.send(batch(&as_role, false, vec![create("by-viewer")]))
             .await
             .expect_error(403, "INSUFFICIENT_PERMISSIONS");
@@ -429,19 +421,17 @@ async fn roles_are_those_of_the_single_endpoints(app: TestApp) {
 
 async fn malformed_batches_are_refused_whole(app: TestApp) {
     let t = app.tenant().await;
-    app.send(t.post("/assets/models", create("existing")["body"].clone()))
-        .await
-        .expect(201);
+    add(&app, &t, "existing").await;
     let too_many: Vec<Value> = (0..1001).map(|i| create(&format!("x-{i}"))).collect();
     let cases: Vec<(Req, u16, &str)> = vec![
-        (
-            batch(&t, false, too_many),
-            422,
-            "body.operations",
-        ),
+        (batch(&t, false, too_many), 422, "body.operations"),
         (batch(&t, false, vec![]), 422, "body.operations"),
         (
-            batch(&t, false, vec![json!({"op": "explode", "resource_uri": "existing"})]),
+            batch(
+                &t,
+                false,
+                vec![json!({"op": "explode", "resource_uri": "existing"})],
+            ),
             422,
             "",
         ),
@@ -450,11 +440,7 @@ async fn malformed_batches_are_refused_whole(app: TestApp) {
             422,
             "",
         ),
-        (
-            batch(&t, false, vec![json!({"op": "delete"})]),
-            422,
-            "",
-        ),
+        (batch(&t, false, vec![json!({"op": "delete"})]), 422, ""),
         (
             batch(
                 &t,
@@ -468,7 +454,10 @@ async fn malformed_batches_are_refused_whole(app: TestApp) {
             batch(
                 &t,
                 false,
-                vec![create("dup"), json!({"op": "delete", "resource_uri": "dup"})],
+                vec![
+                    create("dup"),
+                    json!({"op": "delete", "resource_uri": "dup"}),
+                ],
             ),
             422,
             "body.operations.1.resource_uri",
@@ -486,7 +475,10 @@ async fn malformed_batches_are_refused_whole(app: TestApp) {
         (t.post(BATCH, json!({"operations": "all"})), 422, ""),
         (t.post(BATCH, json!({"operations": [], "more": 1})), 422, ""),
         (
-            t.post(&format!("{BATCH}?atomic=maybe"), json!({"operations": [create("q")]})),
+            t.post(
+                &format!("{BATCH}?atomic=maybe"),
+                json!({"operations": [create("q")]}),
+            ),
             422,
             "query.atomic",
         ),
@@ -498,7 +490,10 @@ async fn malformed_batches_are_refused_whole(app: TestApp) {
         }
     }
     let r = app
-        .send(t.post(BATCH, json!({})).raw("application/json", "{\"operations\": ["))
+        .send(
+            t.post(BATCH, json!({}))
+                .raw("application/json", "{\"operations\": ["),
+        )
         .await;
     r.expect_error(400, "INVALID_REQUEST");
     let r = app
@@ -524,7 +519,11 @@ async fn malformed_batches_are_refused_whole(app: TestApp) {
     ))
     .await
     .expect_error(422, "VALIDATION_ERROR");
-    assert_eq!(count(&app, &t).await, 1, "nothing stored by a refused batch");
+    assert_eq!(
+        count(&app, &t).await,
+        1,
+        "nothing stored by a refused batch"
+    );
     let m = app.send(t.get("/assets/models/existing")).await.expect(200);
     assert_eq!(m.json["status"], "PENDING");
 }

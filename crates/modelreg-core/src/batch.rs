@@ -64,7 +64,9 @@ pub enum Outcome {
     Deleted(ResourceUri),
     Failed(Error),
     /// Not stored: the batch is atomic and the operation of this index failed.
-    RolledBack { failed: usize },
+    RolledBack {
+        failed: usize,
+    },
 }
 
 impl Operation {
@@ -337,7 +339,11 @@ impl ModelService {
             PreparedChange::Patch(patch) => patch,
             PreparedChange::AddTags(tags) => {
                 let mut all = current.fields.tags.clone();
-                all.extend(tags.iter().filter(|t| !current.fields.tags.contains(t)).cloned());
+                all.extend(
+                    tags.iter()
+                        .filter(|t| !current.fields.tags.contains(t))
+                        .cloned(),
+                );
                 tags_patch = tags_set_to(all)?;
                 &tags_patch
             }
@@ -352,7 +358,11 @@ impl ModelService {
             None => Step::Unchanged(current),
             Some(planned) => {
                 let (change, audit) = change_of(caller, &current, planned);
-                Step::Write(BatchWrite::Update(change), audit, current.resource_uri.clone())
+                Step::Write(
+                    BatchWrite::Update(change),
+                    audit,
+                    current.resource_uri.clone(),
+                )
             }
         })
     }

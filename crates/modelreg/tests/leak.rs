@@ -290,7 +290,12 @@ async fn lifecycle(envs: &[(&str, &str)], dir: &tempfile::TempDir) -> (String, S
         {"op": "update", "resource_uri": "missing", "body": {"credentials": {"k": d}}},
     ]});
     let (s, v) = r
-        .send(M::POST, "/assets/models:batch", Some(&batch.to_string()), &[])
+        .send(
+            M::POST,
+            "/assets/models:batch",
+            Some(&batch.to_string()),
+            &[],
+        )
         .await;
     // `leaky` named twice: refused whole.
     assert_eq!(s, 422, "{v}");
@@ -304,7 +309,12 @@ async fn lifecycle(envs: &[(&str, &str)], dir: &tempfile::TempDir) -> (String, S
             "credentials": {"k": b}}},
     ]});
     let (s, v) = r
-        .send(M::POST, "/assets/models:batch", Some(&batch.to_string()), &[])
+        .send(
+            M::POST,
+            "/assets/models:batch",
+            Some(&batch.to_string()),
+            &[],
+        )
         .await;
     assert_eq!((s, v["succeeded"].clone()), (200, json!(1)), "{v}");
     // Atomic, failing in the database (`batched` is taken) after a create went in.
@@ -315,9 +325,18 @@ async fn lifecycle(envs: &[(&str, &str)], dir: &tempfile::TempDir) -> (String, S
             "litellm_model": "openai/gpt-4o", "credentials": {"api_key": c}}},
     ]});
     let (s, v) = r
-        .send(M::POST, "/assets/models:batch?atomic=true", Some(&batch.to_string()), &[])
+        .send(
+            M::POST,
+            "/assets/models:batch?atomic=true",
+            Some(&batch.to_string()),
+            &[],
+        )
         .await;
-    assert_eq!((s, v["results"][1]["status"].clone()), (200, json!(409)), "{v}");
+    assert_eq!(
+        (s, v["results"][1]["status"].clone()),
+        (200, json!(409)),
+        "{v}"
+    );
     let batch = json!({"operations": [
         {"op": "set_status", "resource_uri": "batched", "status": "DISABLED"},
         {"op": "update", "resource_uri": "leaky", "body": {"credentials": {"api_key": c}}},
@@ -343,7 +362,12 @@ async fn lifecycle(envs: &[(&str, &str)], dir: &tempfile::TempDir) -> (String, S
     ]})
     .to_string();
     let (s, v) = r
-        .send(M::POST, "/assets/models:batch?atomic=true", Some(&batch), &[])
+        .send(
+            M::POST,
+            "/assets/models:batch?atomic=true",
+            Some(&batch),
+            &[],
+        )
         .await;
     assert_eq!((s, v["succeeded"].clone()), (200, json!(2)), "{v}");
     assert_eq!(m["credential_fields"], json!(["api_key", "organization"]));

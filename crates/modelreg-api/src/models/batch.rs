@@ -6,7 +6,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use modelreg_core::{
     Error, FieldError,
     batch::{Change, Operation, Outcome},
-    model::{ModelUpdate, Status},
+    model::Status,
     resource_uri::ModelKey,
     service::{Caller, EtagCondition},
 };
@@ -213,47 +213,15 @@ fn atomic_param(pairs: &[(String, String)]) -> Result<bool, Error> {
     }
 }
 
-/// The operations of a request. Its shape (the count, each operation's key and `if_match`)
+/// The operations of a request. Its shape (each operation's `resource_uri` and `if_match`)
 /// is checked here, and refuses the whole batch; each body is checked as its single-model
-/// request's, and fails only its operation.
+/// request's, and fails only its operation. The count is the service's to check
+/// (`batch::MAX_OPERATIONS`); the body's size limit bounds the work before it.
 fn operations(request: BatchRequest) -> Result<(Vec<OperationKind>, Vec<Operation>), Error> {
-    // The count is the service's to check (`batch::MAX_OPERATIONS`); the body's size limit
-    // bounds the work before it.
     let n = request.operations.len();
     let mut kinds = Vec::with_capacity(n);
     let mut ops = Vec::with_capacity(n);
     for (i, op) in request.operations.into_iter().enumerate() {
-        let at = |field: &str| -> Vec<String> {
-            vec!["body".into(), "operations".into(), i.to_string(), field.into()]
-        };
-        let key = |uri: &str| {
-            ModelKey::parse(uri).map_err(|msg| {
-                Error::Validation(vec![FieldError {
-                    loc: at("resource_uri"),
-                    msg,
-                    kind: "resource_uri",
-                }])
-            })
-        };
-        let condition = |value: Option<String>| match value {
-            None => Ok(None),
-            Some(v) => EtagCondition::parse(&v).map(Some).ok_or_else(|| {
-                Error::Validation(vec![FieldError {
-                    loc: at("if_match"),
-                    msg: "must be * or a list of quoted entity tags, as the ETag header gives \
-                          them"
-                        .into(),
-                    kind: "if_match",
-                }])
-            }),
-        };
-        let update = |uri: &str, if_match: Option<String>, change: Change| {
-            Ok::<_, Error>(Operation::Update {
-                key: key(uri)?,
-                if_match: condition(if_match)?,
-                change,
-            })
-        };
         let (kind, op) = match op {
             BatchOperation::Create { body } => (
                 OperationKind::Create,
@@ -265,24 +233,22 @@ fn operations(request: BatchRequest) -> Result<(Vec<OperationKind>, Vec<Operatio
                 body,
             } => (
                 OperationKind::Update,
-                match super::update_value(body) {
-                    Ok(body) => update(&resource_uri, if_match, Change::Patch(body))?,
-                    Err(e) => {
-                        key(&resource_uri)?;
-                        condition(if_match)?;
-                        Operation::Invalid(e)
-                    }
-                },
+                keyed(i, &resource_uri, if_match, |key, if_match| {
+                    Ok(Operation::Update {
+                        key,
+                        if_match,
+                        change: Change::Patch(super::update_value(body)?),
+                    })
+                })?,
             ),
             BatchOperation::Delete {
                 resource_uri,
                 if_match,
             } => (
                 OperationKind::Delete,
-                Operation::Delete {
-                    key: key(&resource_uri)?,
-                    if_match: condition(if_match)?,
-                },
+                keyed(i, &resource_uri, if_match, |key, if_match| {
+                    Ok(Operation::Delete { key, if_match })
+                })?,
             ),
             BatchOperation::SetStatus {
                 resource_uri,
@@ -294,17 +260,15 @@ fn operations(request: BatchRequest) -> Result<(Vec<OperationKind>, Vec<Operatio
                 if let Some(message) = status_message {
                     body["status_message"] = message;
                 }
-                let patch: Result<ModelUpdate, Error> = super::update_value(body);
                 (
                     OperationKind::SetStatus,
-                    match patch {
-                        Ok(body) => update(&resource_uri, if_match, Change::Patch(body))?,
-                        Err(e) => {
-                            key(&resource_uri)?;
-                            condition(if_match)?;
-                            Operation::Invalid(e)
-                        }
-                    },
+                    keyed(i, &resource_uri, if_match, |key, if_match| {
+                        Ok(Operation::Update {
+                            key,
+                            if_match,
+                            change: Change::Patch(super::update_value(body)?),
+                        })
+                    })?,
                 )
             }
             BatchOperation::AddTags {
@@ -313,7 +277,13 @@ fn operations(request: BatchRequest) -> Result<(Vec<OperationKind>, Vec<Operatio
                 tags,
             } => (
                 OperationKind::AddTags,
-                update(&resource_uri, if_match, Change::AddTags(tags))?,
+                keyed(i, &resource_uri, if_match, |key, if_match| {
+                    Ok(Operation::Update {
+                        key,
+                        if_match,
+                        change: Change::AddTags(tags),
+                    })
+                })?,
             ),
             BatchOperation::RemoveTags {
                 resource_uri,
@@ -321,13 +291,53 @@ fn operations(request: BatchRequest) -> Result<(Vec<OperationKind>, Vec<Operatio
                 tags,
             } => (
                 OperationKind::RemoveTags,
-                update(&resource_uri, if_match, Change::RemoveTags(tags))?,
+                keyed(i, &resource_uri, if_match, |key, if_match| {
+                    Ok(Operation::Update {
+                        key,
+                        if_match,
+                        change: Change::RemoveTags(tags),
+                    })
+                })?,
             ),
         };
         kinds.push(kind);
         ops.push(op);
     }
     Ok((kinds, ops))
+}
+
+/// An operation on a stored model: its `resource_uri` and `if_match` parsed (an error refuses
+/// the batch), then `make` (an error fails the operation alone).
+fn keyed(
+    i: usize,
+    uri: &str,
+    if_match: Option<String>,
+    make: impl FnOnce(ModelKey, Option<EtagCondition>) -> Result<Operation, Error>,
+) -> Result<Operation, Error> {
+    let at = |field: &str, kind: &'static str, msg: String| {
+        Error::Validation(vec![FieldError {
+            loc: vec![
+                "body".into(),
+                "operations".into(),
+                i.to_string(),
+                field.into(),
+            ],
+            msg,
+            kind,
+        }])
+    };
+    let key = ModelKey::parse(uri).map_err(|msg| at("resource_uri", "resource_uri", msg))?;
+    let if_match = match if_match {
+        None => None,
+        Some(v) => Some(EtagCondition::parse(&v).ok_or_else(|| {
+            at(
+                "if_match",
+                "if_match",
+                "must be * or a list of quoted entity tags, as the ETag header gives them".into(),
+            )
+        })?),
+    };
+    Ok(make(key, if_match).unwrap_or_else(Operation::Invalid))
 }
 
 fn response(
