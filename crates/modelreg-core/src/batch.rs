@@ -103,6 +103,9 @@ enum PreparedChange {
     RemoveTags(Vec<String>),
 }
 
+/// Stored models by resource_uri and by id.
+type Stored = HashMap<ModelKey, Model>;
+
 /// What planning made of an operation.
 enum Step {
     /// The write, its audit entry, and the model's resource_uri as read.
@@ -184,9 +187,10 @@ impl ModelService {
             let mut written = Vec::new();
             let mut ids: HashMap<Uuid, usize> = HashMap::new();
             let mut uris = Vec::new();
+            let stored = self.stored(caller, &pending, &prepared).await?;
             for &i in &pending {
                 let Some(op) = &prepared[i] else { continue };
-                match self.plan(caller, &catalog, op).await {
+                match self.plan(caller, &catalog, op, &stored) {
                     Ok(Step::Write(write, audit, uri)) => {
                         if let Some(id) = target(&write)
                             && let Some(first) = ids.insert(id, i)
@@ -304,12 +308,41 @@ impl ModelService {
         })
     }
 
-    /// Plans an operation against the model as stored now.
-    async fn plan(
+    /// The models the operations of `pending` name, as stored now, read together.
+    async fn stored(
+        &self,
+        caller: &Caller,
+        pending: &[usize],
+        prepared: &[Option<Prepared>],
+    ) -> Result<Stored> {
+        let keys: Vec<ModelKey> = pending
+            .iter()
+            .filter_map(|&i| match &prepared[i] {
+                Some(Prepared::Update { key, .. } | Prepared::Delete { key, .. }) => {
+                    Some(key.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let models = self.store.get_models(&caller.scope, &keys).await?;
+        Ok(models
+            .into_iter()
+            .flat_map(|m| {
+                [
+                    (ModelKey::Uri(m.resource_uri.clone()), m.clone()),
+                    (ModelKey::Id(m.id), m),
+                ]
+            })
+            .collect())
+    }
+
+    /// Plans an operation against the model as stored now (`stored`).
+    fn plan(
         &self,
         caller: &Caller,
         catalog: &crate::catalog::Catalog,
         op: &Prepared,
+        stored: &Stored,
     ) -> Result<Step> {
         let (key, if_match) = match op {
             Prepared::Create(new, audit) => {
@@ -320,7 +353,10 @@ impl ModelService {
                 (key, if_match.as_ref())
             }
         };
-        let current = self.find(&caller.scope, key).await?;
+        let current = stored
+            .get(key)
+            .cloned()
+            .ok_or_else(|| Error::model_not_found(&key.to_string()))?;
         check_precondition(if_match, &current)?;
         let change = match op {
             Prepared::Update { change, .. } => change,

@@ -506,7 +506,7 @@ impl ModelService {
         Ok(self.with_credential_status(model))
     }
 
-    pub(crate) async fn find(&self, scope: &TenantScope, key: &ModelKey) -> Result<Model> {
+    async fn find(&self, scope: &TenantScope, key: &ModelKey) -> Result<Model> {
         self.store
             .get_model(scope, key)
             .await?

@@ -112,6 +112,9 @@ pub trait ModelStore: Send + Sync {
         audit: &AuditEntry,
     ) -> Result<Model>;
     async fn get_model(&self, scope: &TenantScope, key: &ModelKey) -> Result<Option<Model>>;
+    /// The models of the project that `keys` name (at most 1,000 keys), in one read, in no
+    /// particular order; a key that names none is left out.
+    async fn get_models(&self, scope: &TenantScope, keys: &[ModelKey]) -> Result<Vec<Model>>;
     /// `None` when the model is gone or its version moved on.
     async fn update_model(
         &self,

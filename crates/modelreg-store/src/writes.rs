@@ -58,13 +58,7 @@ pub(crate) async fn insert_many(
 ) -> Result<()> {
     if news.iter().any(|n| n.generated) {
         for new in news {
-            let uri = if new.generated {
-                free_generated_uri(c, scope, &new.resource_uri).await?
-            } else {
-                new.resource_uri.clone()
-            };
-            let uris = std::slice::from_ref(&uri);
-            insert_rows(c, scope, std::slice::from_ref(new), uris).await?;
+            let uri = insert_one(c, scope, new).await?;
             append_audit(c, scope, &[(new.id, uri.as_str(), new.now)], audit).await?;
         }
         return Ok(());
@@ -91,6 +85,17 @@ pub(crate) async fn insert(
 ) -> Result<Model> {
     insert_many(c, scope, std::slice::from_ref(new), audit).await?;
     fetch_model(c, scope, new.id).await
+}
+
+/// One model's row, under its given uri or the first free one generated from it; the uri.
+async fn insert_one(c: &mut impl Exec, scope: &TenantScope, new: &NewModel) -> Result<ResourceUri> {
+    let uri = if new.generated {
+        free_generated_uri(c, scope, &new.resource_uri).await?
+    } else {
+        new.resource_uri.clone()
+    };
+    insert_rows(c, scope, std::slice::from_ref(new), std::slice::from_ref(&uri)).await?;
+    Ok(uri)
 }
 
 async fn insert_rows(
@@ -210,13 +215,21 @@ pub(crate) async fn batch(
     // group-commit writer's savepoint of one write, on PostgreSQL in BEGIN … COMMIT.
     savepoint(c, "SAVEPOINT batch").await?;
     let mut out = Vec::with_capacity(writes.len());
+    // The audit events of the writes that stand, appended together at the end: one lock of
+    // the chain and one statement instead of three round trips a write.
+    let mut events: Vec<(Uuid, String, Timestamp, &AuditEntry)> = Vec::new();
     for (write, audit) in writes {
         if !atomic {
             savepoint(c, "SAVEPOINT batch_write").await?;
         }
-        let written = match batch_write(c, scope, write, audit).await {
+        let written = match batch_write(c, scope, write).await {
             Err(Error::AlreadyExists(m)) => BatchWritten::Failed(Error::AlreadyExists(m)),
-            other => other?,
+            Err(e) => return Err(e),
+            Ok((written, Some((id, uri, at)))) => {
+                events.push((id, uri, at, audit));
+                written
+            }
+            Ok((written, None)) => written,
         };
         let succeeded = matches!(written, BatchWritten::Stored(_) | BatchWritten::Deleted);
         match (atomic, succeeded) {
@@ -238,6 +251,11 @@ pub(crate) async fn batch(
         }
         out.push(written);
     }
+    let events: Vec<_> = events
+        .iter()
+        .map(|(id, uri, at, audit)| (*id, uri.as_str(), *at, *audit))
+        .collect();
+    append_events(c, scope, &events).await?;
     savepoint(c, "RELEASE batch").await?;
     Ok(out)
 }
@@ -246,29 +264,34 @@ async fn savepoint(c: &mut impl Exec, statement: &str) -> Result<()> {
     c.execute(statement, Vec::new()).await.map(drop)
 }
 
-/// One write of a batch.
+/// One write of a batch, without its audit event: what became of it, and the event to
+/// append when it stands (the model, its uri, when).
 async fn batch_write(
     c: &mut impl Exec,
     scope: &TenantScope,
     write: &BatchWrite,
-    audit: &AuditEntry,
-) -> Result<BatchWritten> {
+) -> Result<(BatchWritten, Option<(Uuid, String, Timestamp)>)> {
     Ok(match write {
-        BatchWrite::Create(new) => BatchWritten::Stored(insert(c, scope, new, audit).await?),
-        BatchWrite::Update(change) => match update(c, scope, change, audit).await? {
-            Some(model) => BatchWritten::Stored(model),
-            None => BatchWritten::Missing,
+        BatchWrite::Create(new) => {
+            let uri = insert_one(c, scope, new).await?;
+            let model = fetch_model(c, scope, new.id).await?;
+            let event = (new.id, uri.as_str().to_owned(), new.now);
+            (BatchWritten::Stored(model), Some(event))
+        }
+        BatchWrite::Update(change) => match update_row(c, scope, change).await? {
+            Some(model) => {
+                let event = (model.id, model.resource_uri.as_str().to_owned(), change.now);
+                (BatchWritten::Stored(model), Some(event))
+            }
+            None => (BatchWritten::Missing, None),
         },
         BatchWrite::Delete {
             id,
             expected_version,
-        } => {
-            if delete(c, scope, *id, *expected_version, audit).await? {
-                BatchWritten::Deleted
-            } else {
-                BatchWritten::Missing
-            }
-        }
+        } => match delete_row(c, scope, *id, *expected_version).await? {
+            Some(uri) => (BatchWritten::Deleted, Some((*id, uri, Timestamp::now()))),
+            None => (BatchWritten::Missing, None),
+        },
     })
 }
 
@@ -278,6 +301,20 @@ pub(crate) async fn update(
     scope: &TenantScope,
     change: &ModelChange,
     audit: &AuditEntry,
+) -> Result<Option<Model>> {
+    let Some(model) = update_row(c, scope, change).await? else {
+        return Ok(None);
+    };
+    let event = (model.id, model.resource_uri.as_str(), change.now);
+    append_audit(c, scope, &[event], audit).await?;
+    Ok(Some(model))
+}
+
+/// `update` without its audit event.
+async fn update_row(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    change: &ModelChange,
 ) -> Result<Option<Model>> {
     let mut values = field_values(&change.fields);
     values.extend(params![
@@ -303,10 +340,7 @@ pub(crate) async fn update(
         ];
         c.execute(&*sql::UPDATE_CREDENTIALS, values).await?;
     }
-    let model = fetch_model(c, scope, change.id).await?;
-    let event = (model.id, model.resource_uri.as_str(), change.now);
-    append_audit(c, scope, &[event], audit).await?;
-    Ok(Some(model))
+    fetch_model(c, scope, change.id).await.map(Some)
 }
 
 /// Deletes a model (with `expected_version`, only that version); whether one was.
@@ -317,6 +351,20 @@ pub(crate) async fn delete(
     expected_version: Option<i64>,
     audit: &AuditEntry,
 ) -> Result<bool> {
+    let deleted = delete_row(c, scope, id, expected_version).await?;
+    if let Some(uri) = &deleted {
+        append_audit(c, scope, &[(id, uri, Timestamp::now())], audit).await?;
+    }
+    Ok(deleted.is_some())
+}
+
+/// `delete` without its audit event: the deleted model's uri, if one was.
+async fn delete_row(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    id: Uuid,
+    expected_version: Option<i64>,
+) -> Result<Option<String>> {
     let values = params![
         scope.org.as_str(),
         scope.project.as_str(),
@@ -324,13 +372,8 @@ pub(crate) async fn delete(
         expected_version,
         expected_version,
     ];
-    let deleted = c
-        .fetch_optional(&*sql::DELETE_MODEL, values, |r| r.text("resource_uri"))
-        .await?;
-    if let Some(uri) = &deleted {
-        append_audit(c, scope, &[(id, uri, Timestamp::now())], audit).await?;
-    }
-    Ok(deleted.is_some())
+    c.fetch_optional(&*sql::DELETE_MODEL, values, |r| r.text("resource_uri"))
+        .await
 }
 
 /// Records a verification; `None` when the model is gone.
@@ -385,34 +428,56 @@ fn uri_lock(scope: &TenantScope, base: &str) -> String {
     format!("modelreg/uri/{}/{}/{base}", scope.org, scope.project)
 }
 
-/// Appends one event per `(model, uri, at)` to the organization's audit chain, in one
-/// statement. The chain is taken for the rest of the transaction (one writer per chain at a
-/// time), after the project's count row, which the write's own statement took: every write
-/// takes the two in that order, so two never wait for each other crosswise.
+/// Appends one event per `(model, uri, at)`, each of `entry`: see `append_events`.
 async fn append_audit(
     c: &mut impl Exec,
     scope: &TenantScope,
     events: &[(Uuid, &str, Timestamp)],
     entry: &AuditEntry,
 ) -> Result<()> {
+    let events: Vec<_> = events
+        .iter()
+        .map(|(id, uri, at)| (*id, *uri, *at, entry))
+        .collect();
+    append_events(c, scope, &events).await
+}
+
+/// Audit events per INSERT: 14 parameters each, under SQLite's 32,766 a statement.
+const EVENTS_PER_INSERT: usize = 2_000;
+
+/// Appends one event per `(model, uri, at, entry)` to the organization's audit chain, in order,
+/// a statement per 2,000. The chain is taken for the rest of the transaction (one writer per
+/// chain at a time), after the project's count row, which the write's own statement took:
+/// every write takes the two in that order, so two never wait for each other crosswise.
+async fn append_events(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    events: &[(Uuid, &str, Timestamp, &AuditEntry)],
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     c.lock(format!("modelreg/audit/{}", scope.org)).await?;
     let mut last = c
         .fetch_optional(&*sql::AUDIT_LAST, params![scope.org.as_str()], |r| {
             Ok((r.int("seq")?, r.text("hash")?))
         })
         .await?;
-    let mut statement = sql::AUDIT_INTO.to_owned();
-    let mut values = Vec::new();
-    for (i, (model_id, uri, at)) in events.iter().enumerate() {
-        let event = next_audit_event(scope, *model_id, uri, entry, *at, last.take());
-        if i > 0 {
-            statement.push_str(", ");
+    for chunk in events.chunks(EVENTS_PER_INSERT) {
+        let mut statement = sql::AUDIT_INTO.to_owned();
+        let mut values = Vec::new();
+        for (i, (model_id, uri, at, entry)) in chunk.iter().enumerate() {
+            let event = next_audit_event(scope, *model_id, uri, entry, *at, last.take());
+            if i > 0 {
+                statement.push_str(", ");
+            }
+            let row = audit_values(&event);
+            statement.push_str(&placeholders(row.len()));
+            values.extend(row);
+            last = Some((event.seq, event.hash));
         }
-        let row = audit_values(&event);
-        statement.push_str(&placeholders(row.len()));
-        values.extend(row);
-        last = Some((event.seq, event.hash));
+        let statement = for_dialect(c, statement);
+        c.execute(&statement, values).await?;
     }
-    let statement = for_dialect(c, statement);
-    c.execute(&statement, values).await.map(drop)
+    Ok(())
 }

@@ -69,6 +69,33 @@ impl<B: Backend> ModelStore for SqlStore<B> {
             .await
     }
 
+    async fn get_models(&self, scope: &TenantScope, keys: &[ModelKey]) -> Result<Vec<Model>> {
+        let (mut uris, mut ids) = (Vec::new(), Vec::new());
+        for key in keys {
+            match key {
+                ModelKey::Uri(u) => uris.push(Value::from(u.as_str())),
+                ModelKey::Id(id) => ids.push(Value::from(*id)),
+            }
+        }
+        let mut wanted = Vec::new();
+        if !uris.is_empty() {
+            wanted.push(format!("resource_uri IN {}", sql::placeholders(uris.len())));
+        }
+        if !ids.is_empty() {
+            wanted.push(format!("id IN {}", sql::placeholders(ids.len())));
+        }
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = sql::models_where(&wanted.join(" OR "), B::DIALECT);
+        let mut values = scoped(scope);
+        values.extend(uris);
+        values.extend(ids);
+        // Up to a thousand rows by two indexes: not a point read.
+        self.rows(Cost::Scan, statement, values, model_from_row)
+            .await
+    }
+
     async fn update_model(
         &self,
         scope: &TenantScope,
