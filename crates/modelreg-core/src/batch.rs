@@ -30,7 +30,7 @@ pub const MAX_OPERATIONS: usize = 1_000;
 
 /// One operation of a batch.
 pub enum Operation {
-    Create(ModelCreate),
+    Create(Box<ModelCreate>),
     Update {
         key: ModelKey,
         if_match: Option<EtagCondition>,
@@ -48,7 +48,7 @@ pub enum Operation {
 /// What an update operation changes.
 pub enum Change {
     /// A merge patch, as PUT and PATCH take it (setting a status is one).
-    Patch(ModelUpdate),
+    Patch(Box<ModelUpdate>),
     /// Tags added after the model's own (those it has already are kept where they are).
     AddTags(Vec<String>),
     /// Tags taken out of the model's.
@@ -85,7 +85,7 @@ impl Operation {
 
 /// An operation after validation, ready to be planned against the stored model.
 enum Prepared {
-    Create(crate::store::NewModel, AuditEntry),
+    Create(Box<(crate::store::NewModel, AuditEntry)>),
     Update {
         key: ModelKey,
         if_match: Option<EtagCondition>,
@@ -98,7 +98,7 @@ enum Prepared {
 }
 
 enum PreparedChange {
-    Patch(validate::ModelPatch),
+    Patch(Box<validate::ModelPatch>),
     AddTags(Vec<String>),
     RemoveTags(Vec<String>),
 }
@@ -224,8 +224,8 @@ impl ModelService {
                 let if_match = op.and_then(Prepared::if_match);
                 out[i] = match result {
                     BatchWritten::Stored(model) => Some(match op {
-                        Some(Prepared::Create(..)) => Outcome::Created(model),
-                        _ => Outcome::Updated(self.with_credential_status(model)),
+                        Some(Prepared::Create(..)) => Outcome::Created(*model),
+                        _ => Outcome::Updated(self.with_credential_status(*model)),
                     }),
                     BatchWritten::Deleted => Some(Outcome::Deleted(uri)),
                     // Changed or deleted since it was read: with an expected etag that is a
@@ -283,8 +283,8 @@ impl ModelService {
     ) -> Result<Prepared> {
         Ok(match op {
             Operation::Create(body) => {
-                let (new, audit) = self.plan_create(caller, catalog, validate::create(body)?);
-                Prepared::Create(new, audit)
+                let (new, audit) = self.plan_create(caller, catalog, validate::create(*body)?);
+                Prepared::Create(Box::new((new, audit)))
             }
             Operation::Update {
                 key,
@@ -294,7 +294,9 @@ impl ModelService {
                 key,
                 if_match,
                 change: match change {
-                    Change::Patch(body) => PreparedChange::Patch(validate::update(body)?),
+                    Change::Patch(body) => {
+                        PreparedChange::Patch(Box::new(validate::update(*body)?))
+                    }
                     Change::AddTags(tags) => PreparedChange::AddTags(tag_list(tags)?),
                     Change::RemoveTags(tags) => PreparedChange::RemoveTags(tag_list(tags)?),
                 },
@@ -345,7 +347,8 @@ impl ModelService {
         stored: &Stored,
     ) -> Result<Step> {
         let (key, if_match) = match op {
-            Prepared::Create(new, audit) => {
+            Prepared::Create(planned) => {
+                let (new, audit) = &**planned;
                 let write = BatchWrite::Create(new.clone());
                 return Ok(Step::Write(write, audit.clone(), new.resource_uri.clone()));
             }

@@ -62,7 +62,7 @@ pub enum BatchWrite {
 #[derive(Debug)]
 pub enum BatchWritten {
     /// Created or updated: the model as stored.
-    Stored(Model),
+    Stored(Box<Model>),
     Deleted,
     /// The model is gone, or its version moved on (as `update_model`'s and `delete_model`'s
     /// `None` and `false`).

@@ -94,7 +94,13 @@ async fn insert_one(c: &mut impl Exec, scope: &TenantScope, new: &NewModel) -> R
     } else {
         new.resource_uri.clone()
     };
-    insert_rows(c, scope, std::slice::from_ref(new), std::slice::from_ref(&uri)).await?;
+    insert_rows(
+        c,
+        scope,
+        std::slice::from_ref(new),
+        std::slice::from_ref(&uri),
+    )
+    .await?;
     Ok(uri)
 }
 
@@ -276,12 +282,12 @@ async fn batch_write(
             let uri = insert_one(c, scope, new).await?;
             let model = fetch_model(c, scope, new.id).await?;
             let event = (new.id, uri.as_str().to_owned(), new.now);
-            (BatchWritten::Stored(model), Some(event))
+            (BatchWritten::Stored(Box::new(model)), Some(event))
         }
         BatchWrite::Update(change) => match update_row(c, scope, change).await? {
             Some(model) => {
                 let event = (model.id, model.resource_uri.as_str().to_owned(), change.now);
-                (BatchWritten::Stored(model), Some(event))
+                (BatchWritten::Stored(Box::new(model)), Some(event))
             }
             None => (BatchWritten::Missing, None),
         },

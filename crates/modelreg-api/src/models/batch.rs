@@ -225,7 +225,8 @@ fn operations(request: BatchRequest) -> Result<(Vec<OperationKind>, Vec<Operatio
         let (kind, op) = match op {
             BatchOperation::Create { body } => (
                 OperationKind::Create,
-                super::create_value(body).map_or_else(Operation::Invalid, Operation::Create),
+                super::create_value(body)
+                    .map_or_else(Operation::Invalid, |b| Operation::Create(Box::new(b))),
             ),
             BatchOperation::Update {
                 resource_uri,
@@ -237,7 +238,7 @@ fn operations(request: BatchRequest) -> Result<(Vec<OperationKind>, Vec<Operatio
                     Ok(Operation::Update {
                         key,
                         if_match,
-                        change: Change::Patch(super::update_value(body)?),
+                        change: Change::Patch(Box::new(super::update_value(body)?)),
                     })
                 })?,
             ),
@@ -266,7 +267,7 @@ fn operations(request: BatchRequest) -> Result<(Vec<OperationKind>, Vec<Operatio
                         Ok(Operation::Update {
                             key,
                             if_match,
-                            change: Change::Patch(super::update_value(body)?),
+                            change: Change::Patch(Box::new(super::update_value(body)?)),
                         })
                     })?,
                 )
