@@ -571,3 +571,30 @@ async fn batches_and_single_creates_of_the_same_names_do_not_deadlock(app: TestA
 }
 
 on_both_backends!(batches_and_single_creates_of_the_same_names_do_not_deadlock);
+
+/// Many creates of one name in a batch take `name`, `name-2`, `name-3`, … in order, as single
+/// creates would, and a single create after them takes the next.
+async fn creates_of_one_name_take_the_next_suffixes(app: TestApp) {
+    let t = app.tenant().await;
+    add(&app, &t, "same-3").await;
+    let ops: Vec<Value> = (0..300)
+        .map(|_| json!({"op": "create", "body": model("Same")}))
+        .collect();
+    let r = app.send(batch(&t, true, ops)).await.expect(200);
+    let uris: Vec<&str> = r.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["resource_uri"].as_str().unwrap())
+        .collect();
+    let mut expected = vec!["same".to_owned(), "same-2".to_owned()];
+    expected.extend((4..=301).map(|n| format!("same-{n}")));
+    assert_eq!(uris, expected);
+    let one = app
+        .send(t.post("/assets/models", model("Same")))
+        .await
+        .expect(201);
+    assert_eq!(one.json["resource_uri"], "same-302");
+}
+
+on_both_backends!(creates_of_one_name_take_the_next_suffixes);

@@ -224,11 +224,12 @@ pub(crate) async fn batch(
     // The audit events of the writes that stand, appended together at the end: one lock of
     // the chain and one statement instead of three round trips a write.
     let mut events: Vec<(Uuid, String, Timestamp, &AuditEntry)> = Vec::new();
+    let mut generated = Generated::default();
     for (write, audit) in writes {
         if !atomic {
             savepoint(c, "SAVEPOINT batch_write").await?;
         }
-        let written = match batch_write(c, scope, write).await {
+        let written = match batch_write(c, scope, write, &mut generated).await {
             Err(Error::AlreadyExists(m)) => BatchWritten::Failed(Error::AlreadyExists(m)),
             Err(e) => return Err(e),
             Ok((written, Some((id, uri, at)))) => {
@@ -270,16 +271,68 @@ async fn savepoint(c: &mut impl Exec, statement: &str) -> Result<()> {
     c.execute(statement, Vec::new()).await.map(drop)
 }
 
+/// The uris a batch's generated creates have seen taken, by base (read once a base), and the
+/// next suffix to try: many creates of one name in a batch cost one read and one pass over
+/// the suffixes, not a read and a scan each.
+#[derive(Default)]
+struct Generated(std::collections::HashMap<String, (std::collections::HashSet<String>, u32)>);
+
+impl Generated {
+    async fn uri(
+        &mut self,
+        c: &mut impl Exec,
+        scope: &TenantScope,
+        base: &ResourceUri,
+    ) -> Result<ResourceUri> {
+        if !self.0.contains_key(base.as_str()) {
+            let (from, to) = uri_range(base.as_str());
+            let values = params![scope.org.as_str(), scope.project.as_str(), from, to];
+            let taken = c
+                .fetch(&*sql::URIS_IN_RANGE, values, |r| r.text("resource_uri"))
+                .await?;
+            self.0
+                .insert(base.as_str().to_owned(), (taken.into_iter().collect(), 2));
+        }
+        let (taken, next) = self.0.get_mut(base.as_str()).expect("read above");
+        let uri = if taken.contains(base.as_str()) {
+            // Only ever added to, so the smallest free suffix never goes down.
+            let (n, uri) = (*next..)
+                .map(|n| (n, base.with_suffix(n)))
+                .find(|(_, u)| !taken.contains(u.as_str()))
+                .expect("a free suffix exists");
+            *next = n + 1;
+            uri
+        } else {
+            base.clone()
+        };
+        taken.insert(uri.as_str().to_owned());
+        Ok(uri)
+    }
+}
+
 /// One write of a batch, without its audit event: what became of it, and the event to
 /// append when it stands (the model, its uri, when).
 async fn batch_write(
     c: &mut impl Exec,
     scope: &TenantScope,
     write: &BatchWrite,
+    generated: &mut Generated,
 ) -> Result<(BatchWritten, Option<(Uuid, String, Timestamp)>)> {
     Ok(match write {
         BatchWrite::Create(new) => {
-            let uri = insert_one(c, scope, new).await?;
+            // Its lock was taken at the start of the batch.
+            let uri = if new.generated {
+                generated.uri(c, scope, &new.resource_uri).await?
+            } else {
+                new.resource_uri.clone()
+            };
+            insert_rows(
+                c,
+                scope,
+                std::slice::from_ref(new),
+                std::slice::from_ref(&uri),
+            )
+            .await?;
             let model = fetch_model(c, scope, new.id).await?;
             let event = (new.id, uri.as_str().to_owned(), new.now);
             (BatchWritten::Stored(Box::new(model)), Some(event))
