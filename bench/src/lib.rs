@@ -3,6 +3,7 @@
 //! percentiles, the server's CPU seconds and peak RSS, the load generator's own CPU, and each
 //! figure's ratio to the server's ceiling on `/healthz` in the same run.
 
+pub mod batch;
 pub mod load;
 pub mod peers;
 #[cfg(feature = "plot")]

@@ -5,6 +5,7 @@
 //! cargo run --release -p modelreg-bench --features plot -- growth   # list scenarios at 1k…1M, tables and plot
 //! cargo run --release -p modelreg-bench -- soak                # 30 minutes of mixed load per backend
 //! cargo run --release -p modelreg-bench -- peers               # cold search against MLflow (peers.rs)
+//! cargo run --release -p modelreg-bench -- batch               # 1,000-operation batches (docs/batch.md)
 //! ```
 
 use std::{path::PathBuf, time::Duration};
@@ -98,6 +99,22 @@ enum Command {
         #[arg(long, default_value = "bench/results")]
         out: PathBuf,
     },
+    /// 1,000-operation batches of creates and of mixed changes, atomic and not, one after
+    /// another (bench/src/batch.rs, docs/batch.md).
+    Batch {
+        /// sqlite, postgres, or both.
+        #[arg(long, default_value = "both")]
+        backend: String,
+        /// Rounds; each sends four batches (creates and mixed, atomic and not).
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+        /// The modelreg binary [default: this workspace's, built with --release first]
+        #[arg(long)]
+        bin: Option<PathBuf>,
+        /// Where the results JSON goes.
+        #[arg(long, default_value = "bench/results")]
+        out: PathBuf,
+    },
     /// Steady mixed load for a long time, sampling memory, descriptors, database connections
     /// and p99; fails on errors or growth (docs/operations.md).
     Soak {
@@ -130,14 +147,7 @@ async fn soak(
     bin: Option<PathBuf>,
     out: PathBuf,
 ) -> anyhow::Result<()> {
-    let bin = match bin {
-        Some(b) => b,
-        None => server::release_binary()?,
-    };
-    let backends: Vec<&str> = match backend {
-        "both" => vec!["sqlite", "postgres"],
-        one => vec![one],
-    };
+    let (bin, backends) = (binary(bin)?, backends(backend));
     let commit = modelreg_bench::commit();
     eprintln!("soaking commit {commit} on {}", modelreg_bench::machine());
     let mut failed = false;
@@ -165,16 +175,61 @@ async fn soak(
     Ok(())
 }
 
+async fn batch(
+    backend: &str,
+    rounds: u32,
+    bin: Option<PathBuf>,
+    out: PathBuf,
+) -> anyhow::Result<()> {
+    use modelreg_bench::batch;
+    let (bin, backends) = (binary(bin)?, backends(backend));
+    let commit = modelreg_bench::commit();
+    eprintln!(
+        "batches of commit {commit} on {}",
+        modelreg_bench::machine()
+    );
+    let mut rows = Vec::new();
+    for backend in backends {
+        rows.extend(
+            batch::run(&bin, backend, rounds, |r| {
+                eprintln!(
+                    "{:>8} round {} {:<6} atomic {:<5} {:>7.3} s {:>7.0} ops/s ({} models before)",
+                    r.backend,
+                    r.round,
+                    r.kind,
+                    r.atomic,
+                    r.seconds,
+                    r.ops_per_second,
+                    r.models_before
+                )
+            })
+            .await?,
+        );
+    }
+    println!("{}", batch::markdown(&rows));
+    std::fs::create_dir_all(&out)?;
+    let measured_at =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    let stem = format!("{}-{commit}-batch", &measured_at[..10]);
+    let file = free_file(&out, &stem);
+    let results = serde_json::json!({
+        "commit": commit,
+        "machine": modelreg_bench::machine(),
+        "measured_at": measured_at,
+        "rows": rows,
+    });
+    std::fs::write(&file, serde_json::to_string_pretty(&results)?)?;
+    eprintln!("wrote {}", file.display());
+    Ok(())
+}
+
 async fn peers(
     plan: modelreg_bench::peers::PeerPlan,
     bin: Option<PathBuf>,
     out: PathBuf,
 ) -> anyhow::Result<()> {
     use modelreg_bench::peers;
-    let bin = match bin {
-        Some(b) => b,
-        None => server::release_binary()?,
-    };
+    let bin = binary(bin)?;
     let commit = modelreg_bench::commit();
     eprintln!(
         "modelreg {commit} against MLflow {} on {}",
@@ -193,13 +248,7 @@ async fn peers(
     let measured_at =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
     let stem = format!("{}-{commit}-peers-mlflow", &measured_at[..10]);
-    let file = (1..)
-        .map(|n| match n {
-            1 => out.join(format!("{stem}.json")),
-            n => out.join(format!("{stem}-{n}.json")),
-        })
-        .find(|f| !f.exists())
-        .expect("some file name is free");
+    let file = free_file(&out, &stem);
     let results = peers::PeerResults {
         commit,
         machine: modelreg_bench::machine(),
@@ -215,6 +264,34 @@ async fn peers(
     std::fs::write(&file, serde_json::to_string_pretty(&results)?)?;
     eprintln!("wrote {}", file.display());
     Ok(())
+}
+
+/// The binary given, or this workspace's, built with --release first.
+fn binary(bin: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match bin {
+        Some(b) => Ok(b),
+        None => server::release_binary(),
+    }
+}
+
+/// `sqlite`, `postgres`, or `both` of them.
+fn backends(backend: &str) -> Vec<&str> {
+    match backend {
+        "both" => vec!["sqlite", "postgres"],
+        one => vec![one],
+    }
+}
+
+/// `dir/stem.json`, or, when a run of the same kind on the same commit and day wrote it
+/// already, `dir/stem-2.json`, `-3`, …: an earlier file is never overwritten.
+fn free_file(dir: &std::path::Path, stem: &str) -> PathBuf {
+    (1..)
+        .map(|n| match n {
+            1 => dir.join(format!("{stem}.json")),
+            n => dir.join(format!("{stem}-{n}.json")),
+        })
+        .find(|f| !f.exists())
+        .expect("some file name is free")
 }
 
 #[tokio::main]
@@ -246,6 +323,12 @@ async fn main() -> anyhow::Result<()> {
             };
             return soak(&backend, plan, bin, out).await;
         }
+        Command::Batch {
+            backend,
+            rounds,
+            bin,
+            out,
+        } => return batch(&backend, rounds, bin, out).await,
         Command::Peers {
             models,
             rounds,
@@ -303,14 +386,7 @@ async fn main() -> anyhow::Result<()> {
             (common, plan, "growth".to_owned(), Some(plot))
         }
     };
-    let bin = match &common.bin {
-        Some(b) => b.clone(),
-        None => server::release_binary()?,
-    };
-    let backends: Vec<&str> = match common.backend.as_str() {
-        "both" => vec!["sqlite", "postgres"],
-        one => vec![one],
-    };
+    let (bin, backends) = (binary(common.bin.clone())?, backends(&common.backend));
     let commit = modelreg_bench::commit();
     eprintln!("measuring commit {commit} on {}", modelreg_bench::machine());
     let mut rows = Vec::new();
@@ -335,13 +411,7 @@ async fn main() -> anyhow::Result<()> {
         one => format!("{one}-{label}"),
     };
     let stem = format!("{}-{commit}-{label}", &measured_at[..10]);
-    let file = (1..)
-        .map(|n| match n {
-            1 => common.out.join(format!("{stem}.json")),
-            n => common.out.join(format!("{stem}-{n}.json")),
-        })
-        .find(|f| !f.exists())
-        .expect("some file name is free");
+    let file = free_file(&common.out, &stem);
     let results = Results {
         commit,
         machine: modelreg_bench::machine(),

@@ -87,6 +87,8 @@ pub struct CreatedToken {
     responses(
         (status = 201, description = "The token, with its secret", body = CreatedToken),
         (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
         (status = 422, description = "Invalid token settings", body = ErrorBody),
     ),
 )]

@@ -106,24 +106,36 @@ impl ApiError {
 
     /// The JSON body, with the request id of the response it goes out in.
     pub fn body(&self, request_id: &str) -> Value {
-        let mut body = json!({
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "status": self.status.as_u16(),
-                "details": self.details,
-                "request_id": request_id,
-            }
-        });
-        if self.status == StatusCode::UNPROCESSABLE_ENTITY {
-            body["detail"] = Value::from(
-                self.fields
-                    .iter()
-                    .map(|f| json!({"loc": f.loc, "msg": f.msg, "type": f.kind}))
-                    .collect::<Vec<_>>(),
-            );
+        let mut body = json!({ "error": self.object(request_id) });
+        if let Some(detail) = self.detail() {
+            body["detail"] = json!(detail);
         }
         body
+    }
+
+    /// The `error` object of the body.
+    pub fn object(&self, request_id: &str) -> ErrorObject {
+        ErrorObject {
+            code: self.code.to_owned(),
+            message: self.message.clone(),
+            status: self.status.as_u16(),
+            details: self.details.clone(),
+            request_id: request_id.to_owned(),
+        }
+    }
+
+    /// The body's `detail` list: only on a 422.
+    pub fn detail(&self) -> Option<Vec<ErrorDetail>> {
+        (self.status == StatusCode::UNPROCESSABLE_ENTITY).then(|| {
+            self.fields
+                .iter()
+                .map(|f| ErrorDetail {
+                    loc: f.loc.clone(),
+                    msg: f.msg.clone(),
+                    kind: f.kind.to_owned(),
+                })
+                .collect()
+        })
     }
 }
 

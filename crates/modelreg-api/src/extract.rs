@@ -96,7 +96,7 @@ impl JsonBody {
     }
 
     /// The body as JSON: malformed JSON is a 400.
-    fn json(&self) -> Result<serde_json::Value, ApiError> {
+    pub(crate) fn json(&self) -> Result<serde_json::Value, ApiError> {
         serde_json::from_slice(&self.0).map_err(|e| {
             ApiError::invalid_request(format!("the request body is not valid JSON: {e}"))
         })

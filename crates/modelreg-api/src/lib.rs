@@ -75,6 +75,7 @@ fn api_router() -> OpenApiRouter<AppState> {
             models::update::patch_model,
             models::delete::delete_model
         ))
+        .routes(routes!(models::batch::batch_models))
         .routes(routes!(models::credentials::patch_credentials))
         .routes(routes!(models::verify::verify_unsaved))
         .routes(routes!(models::verify::verify_stored))

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod batch;
 pub mod catalog;
 pub mod checker;
 pub mod error;

@@ -110,7 +110,7 @@ fn looks_like_uuid(s: &str) -> bool {
 }
 
 /// How a request names a model in the path: by resource_uri, or by id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ModelKey {
     Uri(ResourceUri),
     Id(Uuid),

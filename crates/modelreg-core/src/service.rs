@@ -137,6 +137,12 @@ pub struct Verifier(Caller);
 #[derive(Debug)]
 pub struct Writer(Caller);
 
+impl Writer {
+    pub(crate) fn caller(&self) -> &Caller {
+        &self.0
+    }
+}
+
 /// May delete models.
 #[derive(Debug)]
 pub struct Deleter(Caller);
@@ -203,14 +209,14 @@ impl EtagCondition {
     }
 }
 
-const MAX_UPDATE_ATTEMPTS: usize = 8;
+pub(crate) const MAX_UPDATE_ATTEMPTS: usize = 8;
 
 /// The model service: what requests (and the health checker) do to models. It holds only
 /// the tenant-scoped `ModelStore`.
 #[derive(Clone)]
 pub struct ModelService {
-    store: Arc<dyn ModelStore>,
-    catalogs: Arc<Catalogs>,
+    pub(crate) store: Arc<dyn ModelStore>,
+    pub(crate) catalogs: Arc<Catalogs>,
     keys: Arc<LiveKeys>,
     prober: Arc<dyn Prober>,
     references: ReferencePolicy,
@@ -426,7 +432,7 @@ impl ModelService {
     /// The model as a reader must see it: when its credentials do not open (a missing key,
     /// tampered bytes, a ciphertext moved from another row) it is reported as `ERROR` with the
     /// reason, whatever status is stored, so it never passes as healthy.
-    fn with_credential_status(&self, mut model: Model) -> Model {
+    pub(crate) fn with_credential_status(&self, mut model: Model) -> Model {
         if let Err(e) = self.open(&model) {
             model.fields.status = Status::Error;
             model.fields.status_message = Some(format!(
@@ -441,9 +447,20 @@ impl ModelService {
     }
 
     pub async fn create(&self, w: &Writer, body: ModelCreate) -> Result<Model> {
-        let caller = &w.0;
-        let mut input = validate::create(body)?;
+        let input = validate::create(body)?;
         let catalog = self.catalogs.current().await?;
+        let (new, audit) = self.plan_create(&w.0, &catalog, input);
+        self.store.insert_model(&w.0.scope, new, &audit).await
+    }
+
+    /// A validated create as the store inserts it: the catalog's values filled, the
+    /// credentials sealed to the new id, the resource_uri given or generated, its audit entry.
+    pub(crate) fn plan_create(
+        &self,
+        caller: &Caller,
+        catalog: &Catalog,
+        mut input: validate::CreateInput,
+    ) -> (NewModel, AuditEntry) {
         let entry = catalog.entry_for(&input.fields);
         let link = CatalogLink::filled(&mut input.fields, &input.catalog_given, entry.as_ref());
         let id = Uuid::now_v7();
@@ -471,7 +488,7 @@ impl ModelService {
             actor: caller.principal.clone(),
             now: Timestamp::now(),
         };
-        self.store.insert_model(&caller.scope, new, &audit).await
+        (new, audit)
     }
 
     pub async fn get(&self, r: &Reader, key: &ModelKey) -> Result<Model> {
@@ -509,53 +526,63 @@ impl ModelService {
         let patch = validate::update(body)?;
         let catalog = self.catalogs.current().await?;
         self.write_with_retry(w, key, if_match, |current| {
-            if let Some(uri) = &patch.resource_uri
-                && uri != current.resource_uri.as_str()
-            {
-                return Err(Error::field(
-                    &["body", "resource_uri"],
-                    "immutable",
-                    format!(
-                        "is immutable and must equal the model's ('{}') when sent",
-                        current.resource_uri
-                    ),
-                ));
-            }
-            let mut fields = patch.apply(&current.fields);
-            // A new model string takes the catalog's values of the entry it matches.
-            let moved = fields.litellm_model != current.fields.litellm_model
-                || fields.base_model != current.fields.base_model;
-            let entry = moved.then(|| catalog.entry_for(&fields));
-            let now = current
-                .catalog
-                .key
-                .as_deref()
-                .and_then(|k| catalog.entry_values_of(k));
-            let link = current.catalog.updated(
-                &current.fields,
-                &mut fields,
-                &patch.catalog_given,
-                entry.as_ref().map(Option::as_ref),
-                now.as_ref(),
-            );
-            // Credentials equal to the stored ones are no change: a re-import or a GET → PUT
-            // round trip that resends them writes nothing.
-            let new_credentials = patch
-                .credentials
-                .as_ref()
-                .filter(|c| !self.same_credentials(current, c));
-            if fields == current.fields && link == current.catalog && new_credentials.is_none() {
-                return Ok(None);
-            }
-            let credentials = new_credentials.map(|c| self.seal(binding(current), c));
-            Ok(Some(Planned {
-                fields,
-                catalog: link,
-                credentials,
-                action: AuditAction::Update,
-            }))
+            self.plan_update(&catalog, &patch, current)
         })
         .await
+    }
+
+    /// What a validated merge patch makes of the current model (`None`: nothing changes).
+    pub(crate) fn plan_update(
+        &self,
+        catalog: &Catalog,
+        patch: &validate::ModelPatch,
+        current: &Model,
+    ) -> Result<Option<Planned>> {
+        if let Some(uri) = &patch.resource_uri
+            && uri != current.resource_uri.as_str()
+        {
+            return Err(Error::field(
+                &["body", "resource_uri"],
+                "immutable",
+                format!(
+                    "is immutable and must equal the model's ('{}') when sent",
+                    current.resource_uri
+                ),
+            ));
+        }
+        let mut fields = patch.apply(&current.fields);
+        // A new model string takes the catalog's values of the entry it matches.
+        let moved = fields.litellm_model != current.fields.litellm_model
+            || fields.base_model != current.fields.base_model;
+        let entry = moved.then(|| catalog.entry_for(&fields));
+        let now = current
+            .catalog
+            .key
+            .as_deref()
+            .and_then(|k| catalog.entry_values_of(k));
+        let link = current.catalog.updated(
+            &current.fields,
+            &mut fields,
+            &patch.catalog_given,
+            entry.as_ref().map(Option::as_ref),
+            now.as_ref(),
+        );
+        // Credentials equal to the stored ones are no change: a re-import or a GET → PUT
+        // round trip that resends them writes nothing.
+        let new_credentials = patch
+            .credentials
+            .as_ref()
+            .filter(|c| !self.same_credentials(current, c));
+        if fields == current.fields && link == current.catalog && new_credentials.is_none() {
+            return Ok(None);
+        }
+        let credentials = new_credentials.map(|c| self.seal(binding(current), c));
+        Ok(Some(Planned {
+            fields,
+            catalog: link,
+            credentials,
+            action: AuditAction::Update,
+        }))
     }
 
     /// Changes the stored credentials key by key: a value sets a key, `null` removes it. The
@@ -607,31 +634,7 @@ impl ModelService {
             let Some(p) = plan(&current)? else {
                 return Ok(self.with_credential_status(current));
             };
-            let mut changes = diff(
-                Some(&current.fields),
-                Some(&p.fields),
-                p.credentials.is_some(),
-            );
-            // Which values are the catalog's is part of the model: a change of it (a field
-            // that became the user's own, an upstream value taken or kept) is in its history.
-            if p.catalog != current.catalog
-                && let Some(map) = changes.as_object_mut()
-            {
-                map.insert(
-                    "catalog".into(),
-                    serde_json::json!({"from": current.catalog, "to": p.catalog}),
-                );
-            }
-            let audit = caller.actor().entry(p.action, changes);
-            let change = ModelChange {
-                id: current.id,
-                expected_version: current.version,
-                fields: p.fields,
-                catalog: p.catalog,
-                credentials: p.credentials,
-                actor: caller.principal.clone(),
-                now: Timestamp::now(),
-            };
+            let (change, audit) = change_of(caller, &current, p);
             match self
                 .store
                 .update_model(&caller.scope, change, &audit)
@@ -655,10 +658,7 @@ impl ModelService {
         let current = self.find(&caller.scope, key).await?;
         check_precondition(if_match, &current)?;
         let expected = if_match.map(|_| current.version);
-        let audit = caller.actor().entry(
-            AuditAction::Delete,
-            diff(Some(&current.fields), None, false),
-        );
+        let audit = delete_audit(caller, &current);
         if self
             .store
             .delete_model(&caller.scope, current.id, expected, &audit)
@@ -944,6 +944,45 @@ pub(crate) struct Planned {
     pub(crate) action: AuditAction,
 }
 
+/// The compare-and-swap write of `p` over `current`, and its audit entry: what changed,
+/// field by field.
+pub(crate) fn change_of(caller: &Caller, current: &Model, p: Planned) -> (ModelChange, AuditEntry) {
+    let mut changes = diff(
+        Some(&current.fields),
+        Some(&p.fields),
+        p.credentials.is_some(),
+    );
+    // Which values are the catalog's is part of the model: a change of it (a field that
+    // became the user's own, an upstream value taken or kept) is in its history.
+    if p.catalog != current.catalog
+        && let Some(map) = changes.as_object_mut()
+    {
+        map.insert(
+            "catalog".into(),
+            serde_json::json!({"from": current.catalog, "to": p.catalog}),
+        );
+    }
+    let audit = caller.actor().entry(p.action, changes);
+    let change = ModelChange {
+        id: current.id,
+        expected_version: current.version,
+        fields: p.fields,
+        catalog: p.catalog,
+        credentials: p.credentials,
+        actor: caller.principal.clone(),
+        now: Timestamp::now(),
+    };
+    (change, audit)
+}
+
+/// The audit entry of deleting `current`.
+pub(crate) fn delete_audit(caller: &Caller, current: &Model) -> AuditEntry {
+    caller.actor().entry(
+        AuditAction::Delete,
+        diff(Some(&current.fields), None, false),
+    )
+}
+
 /// What a model's credentials are bound to.
 fn binding(model: &Model) -> Binding<'_> {
     Binding {
@@ -952,18 +991,18 @@ fn binding(model: &Model) -> Binding<'_> {
     }
 }
 
-fn too_much_contention() -> Error {
+pub(crate) fn too_much_contention() -> Error {
     Error::Unavailable("the model is being changed by many writers at once; retry".into())
 }
 
-fn precondition_failed() -> Error {
+pub(crate) fn precondition_failed() -> Error {
     Error::PreconditionFailed(
         "the model has changed since it was read; fetch it again and retry with its new ETag"
             .into(),
     )
 }
 
-fn check_precondition(cond: Option<&EtagCondition>, current: &Model) -> Result<()> {
+pub(crate) fn check_precondition(cond: Option<&EtagCondition>, current: &Model) -> Result<()> {
     match cond {
         Some(c) if !c.matches_strong(&current.etag()) => Err(precondition_failed()),
         _ => Ok(()),

@@ -46,6 +46,33 @@ pub struct ModelChange {
     pub now: Timestamp,
 }
 
+/// One write of a batch (`ModelStore::write_batch`), planned as its single-model write is.
+#[derive(Debug)]
+pub enum BatchWrite {
+    Create(NewModel),
+    Update(ModelChange),
+    /// With `expected_version`, only that version.
+    Delete {
+        id: Uuid,
+        expected_version: Option<i64>,
+    },
+}
+
+/// What became of one write of a batch.
+#[derive(Debug)]
+pub enum BatchWritten {
+    /// Created or updated: the model as stored.
+    Stored(Box<Model>),
+    Deleted,
+    /// The model is gone, or its version moved on (as `update_model`'s and `delete_model`'s
+    /// `None` and `false`).
+    Missing,
+    /// Refused on its own (a taken resource_uri); nothing of it is stored.
+    Failed(crate::Error),
+    /// Not stored: the batch was atomic and another write of it did not succeed.
+    RolledBack,
+}
+
 /// A cost map loaded by `modelreg catalog refresh`: the catalog in force while it is the newest.
 #[derive(Debug, Clone)]
 pub struct CatalogSnapshot {
@@ -85,6 +112,9 @@ pub trait ModelStore: Send + Sync {
         audit: &AuditEntry,
     ) -> Result<Model>;
     async fn get_model(&self, scope: &TenantScope, key: &ModelKey) -> Result<Option<Model>>;
+    /// The models of the project that `keys` name (at most 1,000 keys), in one read, in no
+    /// particular order; a key that names none is left out.
+    async fn get_models(&self, scope: &TenantScope, keys: &[ModelKey]) -> Result<Vec<Model>>;
     /// `None` when the model is gone or its version moved on.
     async fn update_model(
         &self,
@@ -101,6 +131,17 @@ pub trait ModelStore: Send + Sync {
         expected_version: Option<i64>,
         audit: &AuditEntry,
     ) -> Result<bool>;
+    /// Runs the writes of a batch in order, in one transaction, each with its audit event; one
+    /// result per write. With `atomic`, the first write that does not succeed undoes the
+    /// others (they are `RolledBack`, and so is every write after it); without, each write
+    /// stands or falls alone. An error of the database fails the whole batch, and nothing of
+    /// it is stored.
+    async fn write_batch(
+        &self,
+        scope: &TenantScope,
+        writes: Vec<(BatchWrite, AuditEntry)>,
+        atomic: bool,
+    ) -> Result<Vec<BatchWritten>>;
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage>;
     /// A page of the list as `/v1/models` shows it: only the columns of [`ModelEntry`], and
     /// no total.

@@ -99,6 +99,18 @@ statement!(
         model_columns_sql()
     )
 );
+/// The project's models that `condition` (with `?` placeholders, after the organization's and
+/// the project's) selects, for `dialect`.
+pub(crate) fn models_where(condition: &str, dialect: crate::exec::Dialect) -> String {
+    let statement = format!(
+        "SELECT {} FROM models WHERE organization_id = ? AND project_id = ? AND ({condition})",
+        model_columns_sql()
+    );
+    match dialect {
+        crate::exec::Dialect::Sqlite => statement,
+        crate::exec::Dialect::Postgres => dollar_placeholders(&statement),
+    }
+}
 statement!(
     MODEL_BY_URI,
     format!(

@@ -11,7 +11,7 @@ use modelreg_core::{
     audit::AuditEntry,
     model::Model,
     resource_uri::ResourceUri,
-    store::{ModelChange, NewModel},
+    store::{BatchWrite, BatchWritten, ModelChange, NewModel},
     tenant::TenantScope,
     timestamp::Timestamp,
 };
@@ -58,13 +58,7 @@ pub(crate) async fn insert_many(
 ) -> Result<()> {
     if news.iter().any(|n| n.generated) {
         for new in news {
-            let uri = if new.generated {
-                free_generated_uri(c, scope, &new.resource_uri).await?
-            } else {
-                new.resource_uri.clone()
-            };
-            let uris = std::slice::from_ref(&uri);
-            insert_rows(c, scope, std::slice::from_ref(new), uris).await?;
+            let uri = insert_one(c, scope, new).await?;
             append_audit(c, scope, &[(new.id, uri.as_str(), new.now)], audit).await?;
         }
         return Ok(());
@@ -91,6 +85,23 @@ pub(crate) async fn insert(
 ) -> Result<Model> {
     insert_many(c, scope, std::slice::from_ref(new), audit).await?;
     fetch_model(c, scope, new.id).await
+}
+
+/// One model's row, under its given uri or the first free one generated from it; the uri.
+async fn insert_one(c: &mut impl Exec, scope: &TenantScope, new: &NewModel) -> Result<ResourceUri> {
+    let uri = if new.generated {
+        free_generated_uri(c, scope, &new.resource_uri).await?
+    } else {
+        new.resource_uri.clone()
+    };
+    insert_rows(
+        c,
+        scope,
+        std::slice::from_ref(new),
+        std::slice::from_ref(&uri),
+    )
+    .await?;
+    Ok(uri)
 }
 
 async fn insert_rows(
@@ -176,12 +187,193 @@ async fn first_taken(
         .find(|u| taken.contains(u)))
 }
 
+/// A batch: its writes in order, in the one transaction the backend opened, each with its
+/// audit event, as its single-model write does it (`insert`, `update`, `delete`).
+///
+/// - The locks of generated resource_uris are taken first, all of them, in order: a single
+///   create takes its uri's lock before the project's count row, so a batch that took the
+///   count row (with its first write) and then waited for a uri's lock could wait for a create
+///   that waits for it.
+/// - Atomic: one savepoint around the batch; the first write that does not succeed rolls back
+///   to it, and the rest are not run.
+/// - Not atomic: a savepoint around each write, so one that fails (a taken uri: on PostgreSQL
+///   the failed statement spoils the transaction until then) is undone alone and the next runs.
+/// - An error of the database fails the whole batch: the backend rolls the transaction back.
+pub(crate) async fn batch(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    writes: &[(BatchWrite, AuditEntry)],
+    atomic: bool,
+) -> Result<Vec<BatchWritten>> {
+    let mut generated: Vec<&str> = writes
+        .iter()
+        .filter_map(|(w, _)| match w {
+            BatchWrite::Create(new) if new.generated => Some(new.resource_uri.as_str()),
+            _ => None,
+        })
+        .collect();
+    generated.sort_unstable();
+    generated.dedup();
+    for base in generated {
+        c.lock(uri_lock(scope, base)).await?;
+    }
+    // Savepoints, not nested transactions: on SQLite the batch already runs in the
+    // group-commit writer's savepoint of one write, on PostgreSQL in BEGIN … COMMIT.
+    savepoint(c, "SAVEPOINT batch").await?;
+    let mut out = Vec::with_capacity(writes.len());
+    // The audit events of the writes that stand, appended together at the end: one lock of
+    // the chain and one statement instead of three round trips a write.
+    let mut events: Vec<(Uuid, String, Timestamp, &AuditEntry)> = Vec::new();
+    let mut generated = Generated::default();
+    for (write, audit) in writes {
+        if !atomic {
+            savepoint(c, "SAVEPOINT batch_write").await?;
+        }
+        let written = match batch_write(c, scope, write, &mut generated).await {
+            Err(Error::AlreadyExists(m)) => BatchWritten::Failed(Error::AlreadyExists(m)),
+            Err(e) => return Err(e),
+            Ok((written, Some((id, uri, at)))) => {
+                events.push((id, uri, at, audit));
+                written
+            }
+            Ok((written, None)) => written,
+        };
+        let succeeded = matches!(written, BatchWritten::Stored(_) | BatchWritten::Deleted);
+        match (atomic, succeeded) {
+            (false, true) => savepoint(c, "RELEASE batch_write").await?,
+            (false, false) => {
+                savepoint(c, "ROLLBACK TO batch_write").await?;
+                savepoint(c, "RELEASE batch_write").await?;
+            }
+            (true, true) => {}
+            (true, false) => {
+                savepoint(c, "ROLLBACK TO batch").await?;
+                savepoint(c, "RELEASE batch").await?;
+                let failed = out.len();
+                let mut out: Vec<BatchWritten> =
+                    writes.iter().map(|_| BatchWritten::RolledBack).collect();
+                out[failed] = written;
+                return Ok(out);
+            }
+        }
+        out.push(written);
+    }
+    let events: Vec<_> = events
+        .iter()
+        .map(|(id, uri, at, audit)| (*id, uri.as_str(), *at, *audit))
+        .collect();
+    append_events(c, scope, &events).await?;
+    savepoint(c, "RELEASE batch").await?;
+    Ok(out)
+}
+
+async fn savepoint(c: &mut impl Exec, statement: &str) -> Result<()> {
+    c.execute(statement, Vec::new()).await.map(drop)
+}
+
+/// The uris a batch's generated creates have seen taken, by base (read once a base), and the
+/// next suffix to try: many creates of one name in a batch cost one read and one pass over
+/// the suffixes, not a read and a scan each.
+#[derive(Default)]
+struct Generated(std::collections::HashMap<String, (std::collections::HashSet<String>, u32)>);
+
+impl Generated {
+    async fn uri(
+        &mut self,
+        c: &mut impl Exec,
+        scope: &TenantScope,
+        base: &ResourceUri,
+    ) -> Result<ResourceUri> {
+        if !self.0.contains_key(base.as_str()) {
+            let (from, to) = uri_range(base.as_str());
+            let values = params![scope.org.as_str(), scope.project.as_str(), from, to];
+            let taken = c
+                .fetch(&*sql::URIS_IN_RANGE, values, |r| r.text("resource_uri"))
+                .await?;
+            self.0
+                .insert(base.as_str().to_owned(), (taken.into_iter().collect(), 2));
+        }
+        let (taken, next) = self.0.get_mut(base.as_str()).expect("read above");
+        let uri = if taken.contains(base.as_str()) {
+            // Only ever added to, so the smallest free suffix never goes down.
+            let (n, uri) = (*next..)
+                .map(|n| (n, base.with_suffix(n)))
+                .find(|(_, u)| !taken.contains(u.as_str()))
+                .expect("a free suffix exists");
+            *next = n + 1;
+            uri
+        } else {
+            base.clone()
+        };
+        taken.insert(uri.as_str().to_owned());
+        Ok(uri)
+    }
+}
+
+/// One write of a batch, without its audit event: what became of it, and the event to
+/// append when it stands (the model, its uri, when).
+async fn batch_write(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    write: &BatchWrite,
+    generated: &mut Generated,
+) -> Result<(BatchWritten, Option<(Uuid, String, Timestamp)>)> {
+    Ok(match write {
+        BatchWrite::Create(new) => {
+            // Its lock was taken at the start of the batch.
+            let uri = if new.generated {
+                generated.uri(c, scope, &new.resource_uri).await?
+            } else {
+                new.resource_uri.clone()
+            };
+            insert_rows(
+                c,
+                scope,
+                std::slice::from_ref(new),
+                std::slice::from_ref(&uri),
+            )
+            .await?;
+            let model = fetch_model(c, scope, new.id).await?;
+            let event = (new.id, uri.as_str().to_owned(), new.now);
+            (BatchWritten::Stored(Box::new(model)), Some(event))
+        }
+        BatchWrite::Update(change) => match update_row(c, scope, change).await? {
+            Some(model) => {
+                let event = (model.id, model.resource_uri.as_str().to_owned(), change.now);
+                (BatchWritten::Stored(Box::new(model)), Some(event))
+            }
+            None => (BatchWritten::Missing, None),
+        },
+        BatchWrite::Delete {
+            id,
+            expected_version,
+        } => match delete_row(c, scope, *id, *expected_version).await? {
+            Some(uri) => (BatchWritten::Deleted, Some((*id, uri, Timestamp::now()))),
+            None => (BatchWritten::Missing, None),
+        },
+    })
+}
+
 /// A compare-and-swap update: `None` when the model is gone or its version moved on.
 pub(crate) async fn update(
     c: &mut impl Exec,
     scope: &TenantScope,
     change: &ModelChange,
     audit: &AuditEntry,
+) -> Result<Option<Model>> {
+    let Some(model) = update_row(c, scope, change).await? else {
+        return Ok(None);
+    };
+    let event = (model.id, model.resource_uri.as_str(), change.now);
+    append_audit(c, scope, &[event], audit).await?;
+    Ok(Some(model))
+}
+
+/// `update` without its audit event.
+async fn update_row(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    change: &ModelChange,
 ) -> Result<Option<Model>> {
     let mut values = field_values(&change.fields);
     values.extend(params![
@@ -207,10 +399,7 @@ pub(crate) async fn update(
         ];
         c.execute(&*sql::UPDATE_CREDENTIALS, values).await?;
     }
-    let model = fetch_model(c, scope, change.id).await?;
-    let event = (model.id, model.resource_uri.as_str(), change.now);
-    append_audit(c, scope, &[event], audit).await?;
-    Ok(Some(model))
+    fetch_model(c, scope, change.id).await.map(Some)
 }
 
 /// Deletes a model (with `expected_version`, only that version); whether one was.
@@ -221,6 +410,20 @@ pub(crate) async fn delete(
     expected_version: Option<i64>,
     audit: &AuditEntry,
 ) -> Result<bool> {
+    let deleted = delete_row(c, scope, id, expected_version).await?;
+    if let Some(uri) = &deleted {
+        append_audit(c, scope, &[(id, uri, Timestamp::now())], audit).await?;
+    }
+    Ok(deleted.is_some())
+}
+
+/// `delete` without its audit event: the deleted model's uri, if one was.
+async fn delete_row(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    id: Uuid,
+    expected_version: Option<i64>,
+) -> Result<Option<String>> {
     let values = params![
         scope.org.as_str(),
         scope.project.as_str(),
@@ -228,13 +431,8 @@ pub(crate) async fn delete(
         expected_version,
         expected_version,
     ];
-    let deleted = c
-        .fetch_optional(&*sql::DELETE_MODEL, values, |r| r.text("resource_uri"))
-        .await?;
-    if let Some(uri) = &deleted {
-        append_audit(c, scope, &[(id, uri, Timestamp::now())], audit).await?;
-    }
-    Ok(deleted.is_some())
+    c.fetch_optional(&*sql::DELETE_MODEL, values, |r| r.text("resource_uri"))
+        .await
 }
 
 /// Records a verification; `None` when the model is gone.
@@ -275,13 +473,7 @@ async fn free_generated_uri(
     scope: &TenantScope,
     base: &ResourceUri,
 ) -> Result<ResourceUri> {
-    c.lock(format!(
-        "modelreg/uri/{}/{}/{}",
-        scope.org,
-        scope.project,
-        base.as_str()
-    ))
-    .await?;
+    c.lock(uri_lock(scope, base.as_str())).await?;
     let (from, to) = uri_range(base.as_str());
     let values = params![scope.org.as_str(), scope.project.as_str(), from, to];
     let taken = c
@@ -290,34 +482,61 @@ async fn free_generated_uri(
     Ok(first_free(base, &taken))
 }
 
-/// Appends one event per `(model, uri, at)` to the organization's audit chain, in one
-/// statement. The chain is taken for the rest of the transaction (one writer per chain at a
-/// time), after the project's count row, which the write's own statement took: every write
-/// takes the two in that order, so two never wait for each other crosswise.
+/// The lock that creates of one generated uri's base in one project take.
+fn uri_lock(scope: &TenantScope, base: &str) -> String {
+    format!("modelreg/uri/{}/{}/{base}", scope.org, scope.project)
+}
+
+/// Appends one event per `(model, uri, at)`, each of `entry`: see `append_events`.
 async fn append_audit(
     c: &mut impl Exec,
     scope: &TenantScope,
     events: &[(Uuid, &str, Timestamp)],
     entry: &AuditEntry,
 ) -> Result<()> {
+    let events: Vec<_> = events
+        .iter()
+        .map(|(id, uri, at)| (*id, *uri, *at, entry))
+        .collect();
+    append_events(c, scope, &events).await
+}
+
+/// Audit events per INSERT: 14 parameters each, under SQLite's 32,766 a statement.
+const EVENTS_PER_INSERT: usize = 2_000;
+
+/// Appends one event per `(model, uri, at, entry)` to the organization's audit chain, in order,
+/// a statement per 2,000. The chain is taken for the rest of the transaction (one writer per
+/// chain at a time), after the project's count row, which the write's own statement took:
+/// every write takes the two in that order, so two never wait for each other crosswise.
+async fn append_events(
+    c: &mut impl Exec,
+    scope: &TenantScope,
+    events: &[(Uuid, &str, Timestamp, &AuditEntry)],
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     c.lock(format!("modelreg/audit/{}", scope.org)).await?;
     let mut last = c
         .fetch_optional(&*sql::AUDIT_LAST, params![scope.org.as_str()], |r| {
             Ok((r.int("seq")?, r.text("hash")?))
         })
         .await?;
-    let mut statement = sql::AUDIT_INTO.to_owned();
-    let mut values = Vec::new();
-    for (i, (model_id, uri, at)) in events.iter().enumerate() {
-        let event = next_audit_event(scope, *model_id, uri, entry, *at, last.take());
-        if i > 0 {
-            statement.push_str(", ");
+    for chunk in events.chunks(EVENTS_PER_INSERT) {
+        let mut statement = sql::AUDIT_INTO.to_owned();
+        let mut values = Vec::new();
+        for (i, (model_id, uri, at, entry)) in chunk.iter().enumerate() {
+            let event = next_audit_event(scope, *model_id, uri, entry, *at, last.take());
+            if i > 0 {
+                statement.push_str(", ");
+            }
+            let row = audit_values(&event);
+            statement.push_str(&placeholders(row.len()));
+            values.extend(row);
+            last = Some((event.seq, event.hash));
         }
-        let row = audit_values(&event);
-        statement.push_str(&placeholders(row.len()));
-        values.extend(row);
-        last = Some((event.seq, event.hash));
+        let statement = for_dialect(c, statement);
+        c.execute(&statement, values).await?;
     }
-    let statement = for_dialect(c, statement);
-    c.execute(&statement, values).await.map(drop)
+    Ok(())
 }

@@ -278,6 +278,98 @@ async fn lifecycle(envs: &[(&str, &str)], dir: &tempfile::TempDir) -> (String, S
         let (s, e) = r.send(method.clone(), path, Some(&body), &headers).await;
         assert_eq!(s, want, "{method} {path}: {e}");
     }
+    // Batches: creates and updates carrying secrets, operations that fail with a secret in
+    // their body, an atomic batch rolled back, and batches refused whole.
+    let batch = json!({"operations": [
+        {"op": "create", "body": {"resource_uri": "batched", "name": "Batched",
+            "litellm_model": "openai/gpt-4o", "credentials": {"api_key": a, "token": d}}},
+        {"op": "update", "resource_uri": "leaky", "body": {"credentials": {"api_key": c}}},
+        {"op": "set_status", "resource_uri": "leaky", "status": "DISABLED"},
+        {"op": "create", "body": {"name": "x", "litellm_model": "y", "rpm": a,
+            "credentials": {"k": b}}},
+        {"op": "update", "resource_uri": "missing", "body": {"credentials": {"k": d}}},
+    ]});
+    let (s, v) = r
+        .send(
+            M::POST,
+            "/assets/models:batch",
+            Some(&batch.to_string()),
+            &[],
+        )
+        .await;
+    // `leaky` named twice: refused whole.
+    assert_eq!(s, 422, "{v}");
+    let batch = json!({"operations": [
+        {"op": "create", "body": {"resource_uri": "batched", "name": "Batched",
+            "litellm_model": "openai/gpt-4o", "credentials": {"api_key": a, "token": d}}},
+        {"op": "update", "resource_uri": "leaky", "if_match": "\"stale\"",
+            "body": {"credentials": {"api_key": c}}},
+        {"op": "add_tags", "resource_uri": "batched-nope", "tags": ["t"]},
+        {"op": "create", "body": {"name": "x", "litellm_model": "y", "rpm": a,
+            "credentials": {"k": b}}},
+    ]});
+    let (s, v) = r
+        .send(
+            M::POST,
+            "/assets/models:batch",
+            Some(&batch.to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!((s, v["succeeded"].clone()), (200, json!(1)), "{v}");
+    // Atomic, failing in the database (`batched` is taken) after a create went in.
+    let batch = json!({"operations": [
+        {"op": "create", "body": {"resource_uri": "fresh", "name": "Fresh",
+            "litellm_model": "openai/gpt-4o", "credentials": {"api_key": b}}},
+        {"op": "create", "body": {"resource_uri": "batched", "name": "Again",
+            "litellm_model": "openai/gpt-4o", "credentials": {"api_key": c}}},
+    ]});
+    let (s, v) = r
+        .send(
+            M::POST,
+            "/assets/models:batch?atomic=true",
+            Some(&batch.to_string()),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, v["results"][1]["status"].clone()),
+        (200, json!(409)),
+        "{v}"
+    );
+    let batch = json!({"operations": [
+        {"op": "set_status", "resource_uri": "batched", "status": "DISABLED"},
+        {"op": "update", "resource_uri": "leaky", "body": {"credentials": {"api_key": c}}},
+        {"op": "delete", "resource_uri": "batched"},
+    ]})
+    .to_string();
+    // `batched` named twice; then a batch that is not one, with secrets in it.
+    for body in [
+        batch,
+        json!({"operations": [{"op": "rotate", "secret": a}]}).to_string(),
+        json!({"operations": [{"op": "create", "body": {"credentials": {"k": b}}}], "x": c})
+            .to_string(),
+        format!("{{\"operations\": [{{\"op\": \"create\", \"body\": \"{a}\""),
+    ] {
+        let (s, v) = r
+            .send(M::POST, "/assets/models:batch", Some(&body), &[])
+            .await;
+        assert!(s == 422 || s == 400, "{s}: {v}");
+    }
+    let batch = json!({"operations": [
+        {"op": "update", "resource_uri": "leaky", "body": {"credentials": {"api_key": c}}},
+        {"op": "delete", "resource_uri": "batched"},
+    ]})
+    .to_string();
+    let (s, v) = r
+        .send(
+            M::POST,
+            "/assets/models:batch?atomic=true",
+            Some(&batch),
+            &[],
+        )
+        .await;
+    assert_eq!((s, v["succeeded"].clone()), (200, json!(2)), "{v}");
     assert_eq!(m["credential_fields"], json!(["api_key", "organization"]));
     assert_eq!(
         r.send(M::DELETE, "/assets/models/leaky", None, &[]).await.0,

@@ -1,5 +1,6 @@
 //! The `/assets/models` resource, one file per operation.
 
+pub mod batch;
 pub mod create;
 pub mod credentials;
 pub mod delete;
@@ -29,14 +30,25 @@ fn rule_errors<T>(checked: Result<T, Error>) -> Vec<FieldError> {
 pub(crate) fn create_body(
     body: &crate::extract::JsonBody,
 ) -> Result<ModelCreate, crate::error::ApiError> {
-    body.parse_all(|b: ModelCreate| rule_errors(validate::create(b)))
+    Ok(create_value(body.json()?)?)
 }
 
 /// An update body, with every invalid field reported at once.
 pub(crate) fn update_body(
     body: &crate::extract::JsonBody,
 ) -> Result<ModelUpdate, crate::error::ApiError> {
-    body.parse_all(|b: ModelUpdate| rule_errors(validate::update(b)))
+    Ok(update_value(body.json()?)?)
+}
+
+/// A create body as JSON (a request's, or an operation's of a batch), checked as
+/// `create_body` checks it.
+pub(crate) fn create_value(json: serde_json::Value) -> Result<ModelCreate, Error> {
+    validate::from_json_all(json, |b: ModelCreate| rule_errors(validate::create(b)))
+}
+
+/// An update body as JSON, checked as `update_body` checks it.
+pub(crate) fn update_value(json: serde_json::Value) -> Result<ModelUpdate, Error> {
+    validate::from_json_all(json, |b: ModelUpdate| rule_errors(validate::update(b)))
 }
 
 /// Headers every single-model response carries.

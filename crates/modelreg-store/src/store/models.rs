@@ -7,7 +7,9 @@ use modelreg_core::{
     list::{EntryPage, ListPage, ListQuery, ModelEntry, Paging},
     model::{Model, Status},
     resource_uri::ModelKey,
-    store::{AuditFilter, CatalogSnapshot, ModelChange, ModelStore, NewModel},
+    store::{
+        AuditFilter, BatchWrite, BatchWritten, CatalogSnapshot, ModelChange, ModelStore, NewModel,
+    },
     tenant::{OrgId, ProjectId, TenantScope},
     timestamp::Timestamp,
 };
@@ -67,6 +69,33 @@ impl<B: Backend> ModelStore for SqlStore<B> {
             .await
     }
 
+    async fn get_models(&self, scope: &TenantScope, keys: &[ModelKey]) -> Result<Vec<Model>> {
+        let (mut uris, mut ids) = (Vec::new(), Vec::new());
+        for key in keys {
+            match key {
+                ModelKey::Uri(u) => uris.push(Value::from(u.as_str())),
+                ModelKey::Id(id) => ids.push(Value::from(*id)),
+            }
+        }
+        let mut wanted = Vec::new();
+        if !uris.is_empty() {
+            wanted.push(format!("resource_uri IN {}", sql::placeholders(uris.len())));
+        }
+        if !ids.is_empty() {
+            wanted.push(format!("id IN {}", sql::placeholders(ids.len())));
+        }
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = sql::models_where(&wanted.join(" OR "), B::DIALECT);
+        let mut values = scoped(scope);
+        values.extend(uris);
+        values.extend(ids);
+        // Up to a thousand rows by two indexes: not a point read.
+        self.rows(Cost::Scan, statement, values, model_from_row)
+            .await
+    }
+
     async fn update_model(
         &self,
         scope: &TenantScope,
@@ -99,6 +128,27 @@ impl<B: Backend> ModelStore for SqlStore<B> {
             self.backend.scrub().await;
         }
         Ok(deleted)
+    }
+
+    async fn write_batch(
+        &self,
+        scope: &TenantScope,
+        writes: Vec<(BatchWrite, AuditEntry)>,
+        atomic: bool,
+    ) -> Result<Vec<BatchWritten>> {
+        let deletes = writes
+            .iter()
+            .any(|(w, _)| matches!(w, BatchWrite::Delete { .. }));
+        let scope = scope.clone();
+        let written = self
+            .write(move |c| {
+                Box::pin(async move { writes::batch(c, &scope, &writes, atomic).await })
+            })
+            .await?;
+        if deletes && written.iter().any(|w| matches!(w, BatchWritten::Deleted)) {
+            self.backend.scrub().await;
+        }
+        Ok(written)
     }
 
     async fn list_models(&self, scope: &TenantScope, query: &ListQuery) -> Result<ListPage> {
