@@ -69,8 +69,12 @@ impl ServerProc {
             // The PostgreSQL pool is sized for the benchmark's 32 connections.
             .env("MODELREG_DB_POOL_SIZE", "16")
             // One token drives all the load: the per-credential rate limit would be the figure.
-            .env("MODELREG_RATE_LIMIT_PER_SEC", "0")
-            .stdin(Stdio::null())
+            .env("MODELREG_RATE_LIMIT_PER_SEC", "0");
+        // The list index's bound passes through, so a run can be made without it (0).
+        if let Ok(max) = std::env::var("MODELREG_LIST_INDEX_MAX_MODELS") {
+            cmd.env("MODELREG_LIST_INDEX_MAX_MODELS", max);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
