@@ -332,6 +332,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/assets/models:batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change many models
+         * @description Runs up to 1,000 operations on the project's models in order: `create`, `update`,
+         *     `delete`, `set_status`, `add_tags`, `remove_tags`. Each is checked as its single-model
+         *     request is (validation, role, `if_match`, tenant) and writes its audit event, and each gets
+         *     its own result. `atomic=true` stores all or none: the first operation that fails is
+         *     reported and every other is rolled back (424). A batch that is malformed, too large or
+         *     names one model twice is refused whole (422) and stores nothing. See docs/api.md.
+         */
+        post: operations["batch_models"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/me": {
         parameters: {
             query?: never;
@@ -545,6 +570,61 @@ export interface components {
              * @description Position in the organization's chain, from 1.
              */
             seq: number;
+        };
+        /** @description One operation of a batch; `op` says which. */
+        BatchOperation: {
+            body: components["schemas"]["ModelCreate"];
+            /** @enum {string} */
+            op: "create";
+        } | {
+            body: components["schemas"]["ModelUpdate"];
+            /** @description Apply only if the model's ETag matches (as the `If-Match` header). */
+            if_match?: string | null;
+            /** @enum {string} */
+            op: "update";
+            /** @description The model's resource_uri or id. */
+            resource_uri: string;
+        } | {
+            if_match?: string | null;
+            /** @enum {string} */
+            op: "delete";
+            resource_uri: string;
+        } | {
+            if_match?: string | null;
+            /** @enum {string} */
+            op: "set_status";
+            resource_uri: string;
+            status: components["schemas"]["Status"];
+            /** @description Why the model has its status; `null` clears it, absent leaves it. */
+            status_message?: string | null;
+        } | {
+            if_match?: string | null;
+            /** @enum {string} */
+            op: "add_tags";
+            resource_uri: string;
+            tags: string[];
+        } | {
+            if_match?: string | null;
+            /** @enum {string} */
+            op: "remove_tags";
+            resource_uri: string;
+            tags: string[];
+        };
+        /** @description A batch of operations on the project's models, run in order. */
+        BatchRequest: {
+            /** @description 1 to 1,000 operations. Each names a different model. */
+            operations: components["schemas"]["BatchOperation"][];
+        };
+        /** @description The outcome of a batch: one result per operation, in the order given. */
+        BatchResponse: {
+            atomic: boolean;
+            /** @description Operations that failed on their own. */
+            failed: number;
+            results: components["schemas"]["OperationResult"][];
+            /** @description Operations not stored because another operation of an atomic batch failed. */
+            rolled_back: number;
+            /** @description Operations stored (or, for an update that changed nothing, found as they are). */
+            succeeded: number;
         };
         /**
          * @description A capability of a model. The set is closed: a model's `capabilities` hold only these, and
@@ -1121,6 +1201,33 @@ export interface components {
             /** @description Always `list`. */
             object: string;
         };
+        /**
+         * @description The kind of an operation, in its result.
+         * @enum {string}
+         */
+        OperationKind: "create" | "update" | "delete" | "set_status" | "add_tags" | "remove_tags";
+        /** @description What became of one operation. */
+        OperationResult: {
+            /** @description On a 422: each invalid input, located in the batch's body. */
+            detail?: components["schemas"]["ErrorDetail"][];
+            /** @description Why it failed, in the shape of every error. */
+            error?: components["schemas"]["ErrorObject"];
+            /** @description The model's new entity tag (created or updated). */
+            etag?: string;
+            /** @description The operation's position in `operations`, from 0. */
+            index: number;
+            /** @description The model as stored (created or updated). */
+            model?: components["schemas"]["ModelView"];
+            op: components["schemas"]["OperationKind"];
+            /** @description The model's resource_uri, when known. */
+            resource_uri?: string;
+            /**
+             * Format: int32
+             * @description The status its single-model request would have answered: 201, 200, 204, or the error's
+             *     (404, 409, 412, 403, 422, …); 424 when it was rolled back.
+             */
+            status: number;
+        };
         /** @description Pagination metadata for list responses. */
         Pagination: {
             /** Format: int32 */
@@ -1426,6 +1533,24 @@ export interface operations {
             };
             /** @description The name is taken */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3340,6 +3465,119 @@ export interface operations {
                 };
             };
             /** @description A path or query parameter is invalid */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description This credential is over its rate limit; Retry-After says when to retry */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After": number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error; the request id identifies it in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Storage is unavailable, the request took longer than the request timeout, or the server is at its connection limit */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    batch_models: {
+        parameters: {
+            query?: {
+                /** @description `true`: all operations are stored or none is. Default `false`: each stands alone. */
+                atomic?: boolean;
+            };
+            header?: {
+                /** @description The project to act in; required unless the credential is bound to exactly one project. */
+                "X-Project-ID"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchRequest"];
+            };
+        };
+        responses: {
+            /** @description The batch ran; each operation's result */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchResponse"];
+                };
+            };
+            /** @description Malformed request, or X-Project-ID missing or invalid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The role does not allow this action in this project */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than 1 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed batch: too many operations, an unknown one, a model named twice */
             422: {
                 headers: {
                     [name: string]: unknown;
