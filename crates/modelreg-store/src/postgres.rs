@@ -249,18 +249,26 @@ impl Backend for PgBackend {
     async fn snapshot<T: Send + 'static>(&self, cost: Cost, job: impl Job<PgConn, T>) -> Result<T> {
         const BEGIN: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
         if cost == Cost::Point {
-            // sqlx's transaction: a caller that goes away leaves it to be rolled back, not a
-            // connection back in the pool inside an old snapshot.
-            let tx = self.pool.begin_with(BEGIN).await.map_err(db_error)?;
-            let mut conn = PgConn::Tx(tx);
-            let out = job(&mut conn).await;
-            if let PgConn::Tx(tx) = conn {
-                let end = tx.rollback().await.map_err(db_error);
-                let out = out?;
-                end?;
-                return Ok(out);
-            }
-            return out;
+            // In a task of its own, run to its end: a caller that went away while the BEGIN was
+            // in flight would leave the connection inside this read-only snapshot with sqlx
+            // none the wiser (it rolls back a dropped transaction only once the BEGIN has
+            // returned), and the pool would hand it to the next request, writes included
+            // (tests/starvation.rs abandons requests at random points and caught it).
+            let pool = self.pool.clone();
+            return tokio::spawn(async move {
+                let tx = pool.begin_with(BEGIN).await.map_err(db_error)?;
+                let mut conn = PgConn::Tx(tx);
+                let out = job(&mut conn).await;
+                if let PgConn::Tx(tx) = conn {
+                    let end = tx.rollback().await.map_err(db_error);
+                    let out = out?;
+                    end?;
+                    return Ok(out);
+                }
+                out
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("a database read failed: {e}")))?;
         }
         // A scan runs to its end in a task of its own (`read`), so it ends its snapshot itself.
         self.read(cost, move |c| {
