@@ -75,23 +75,27 @@ async fn heads(c: &mut impl Exec, scope: &TenantScope, q: &ListQuery) -> Result<
         Dialect::Sqlite => s.to_owned(),
         Dialect::Postgres => crate::sql::dollar_placeholders(s),
     };
-    let project_head = Expr::cust_with_values(marked(PROJECT_HEAD), [org, project]);
-    let newest = match dialect {
-        Dialect::Sqlite => Expr::cust(NEWEST),
-        Dialect::Postgres => project_head.clone(),
-    };
-    sel.expr_as(project_head, "project")
-        .expr_as(newest, "newest")
-        .expr_as(
-            Expr::cust_with_values(marked(MODELS), [org, project]),
-            "models",
-        );
+    sel.expr_as(
+        Expr::cust_with_values(marked(PROJECT_HEAD), [org, project]),
+        "project",
+    )
+    .expr_as(
+        Expr::cust_with_values(marked(MODELS), [org, project]),
+        "models",
+    );
+    if dialect == Dialect::Sqlite {
+        sel.expr_as(Expr::cust(NEWEST), "newest");
+    }
     let (sql, values) = list_query::build(sel, dialect);
     let heads = c
         .fetch_optional(&sql, values, |r| {
+            let project = r.int("project")?;
             Ok(Heads {
-                project: r.int("project")?,
-                newest: r.int("newest")?,
+                project,
+                newest: match dialect {
+                    Dialect::Sqlite => r.int("newest")?,
+                    Dialect::Postgres => project,
+                },
                 models: r.int("models")?,
                 generation: r.opt_int(list_query::GENERATION)?,
                 slices: r.opt_int(list_query::SLICES)?,
